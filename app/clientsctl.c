@@ -1,0 +1,153 @@
+/*
+ * clientsctl - the admin CLI: schema migrations and admin keys.
+ *
+ *	clientsctl [-c config] migrate [-d dir]
+ *	clientsctl [-c config] admin-key create --name NAME
+ *	clientsctl [-c config] admin-key list
+ *	clientsctl [-c config] admin-key revoke ID
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mysql.h>
+
+#include "auth.h"
+#include "config.h"
+#include "store.h"
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: clientsctl [-c config] migrate [-d dir]\n"
+	    "       clientsctl [-c config] admin-key create --name NAME\n"
+	    "       clientsctl [-c config] admin-key list\n"
+	    "       clientsctl [-c config] admin-key revoke ID\n");
+	exit(2);
+}
+
+static int
+failed(int rc, const char *what)
+{
+	fprintf(stderr, "clientsctl: %s: %s\n", what,
+	    rc == CM_STORE_UNAVAILABLE ? "database unavailable" :
+	    rc == CM_STORE_NOT_FOUND ? "no such active key" :
+	    "database error (see the message above)");
+	return 1;
+}
+
+static void
+print_applied(const char *name)
+{
+	printf("applied %s\n", name);
+}
+
+static int
+migrate(struct cm_store *s, int argc, char *argv[])
+{
+	const char	*dir = PKGDATADIR "/migrations";
+	int		 rc;
+
+	if (argc == 3 && strcmp(argv[1], "-d") == 0)
+		dir = argv[2];
+	else if (argc != 1)
+		usage();
+	if ((rc = cm_store_migrate(s, dir, print_applied)) != CM_STORE_OK)
+		return failed(rc, "migrate");
+	printf("schema up to date\n");
+	return 0;
+}
+
+/* Prints the key once, on stdout alone; only its hash is stored. */
+static int
+key_create(struct cm_store *s, const char *name)
+{
+	char			key[CM_ADMIN_KEY_LEN + 1];
+	char			hash[CM_SHA256_HEX_LEN + 1];
+	unsigned long long	id;
+	int			rc;
+
+	if (name[0] == '\0' || strlen(name) > 255)
+		usage();
+	if (cm_admin_key(key) != 0 ||
+	    cm_sha256_hex(key, strlen(key), hash) != 0) {
+		fprintf(stderr, "clientsctl: getrandom: %s\n", strerror(errno));
+		return 1;
+	}
+	rc = cm_store_admin_key_create(s, name, hash, &id);
+	if (rc == CM_STORE_OK) {
+		printf("%s\n", key);
+		fprintf(stderr, "created admin key %llu (%s); it is shown "
+		    "only this once\n", id, name);
+	}
+	explicit_bzero(key, sizeof(key));
+	return rc == CM_STORE_OK ? 0 : failed(rc, "admin-key create");
+}
+
+static int
+admin_key(struct cm_store *s, int argc, char *argv[])
+{
+	char	*end;
+	unsigned long long id;
+	int	 rc;
+
+	if (argc == 4 && strcmp(argv[1], "create") == 0 &&
+	    strcmp(argv[2], "--name") == 0)
+		return key_create(s, argv[3]);
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		rc = cm_store_admin_key_list(s, stdout);
+		return rc == CM_STORE_OK ? 0 : failed(rc, "admin-key list");
+	}
+	if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
+		errno = 0;
+		id = strtoull(argv[2], &end, 10);
+		if (errno != 0 || *end != '\0' || argv[2][0] == '\0')
+			usage();
+		if ((rc = cm_store_admin_key_revoke(s, id)) != CM_STORE_OK)
+			return failed(rc, "admin-key revoke");
+		printf("revoked admin key %llu\n", id);
+		return 0;
+	}
+	usage();
+	return 2;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct cm_config	 cfg;
+	struct cm_store		*s;
+	const char		*path = getenv("CLIENTSD_CONFIG");
+	char			 err[512];
+	int			 ch, rc;
+
+	if (path == NULL || path[0] == '\0')
+		path = SYSCONFDIR "/clientsd.conf";
+	while ((ch = getopt(argc, argv, "+c:")) != -1) {
+		if (ch != 'c')
+			usage();
+		path = optarg;
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	cm_config_defaults(&cfg);
+	if (cm_config_load(&cfg, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "clientsctl: %s\n", err);
+		return 1;
+	}
+	s = cm_store_new(&cfg);
+	if (strcmp(argv[0], "migrate") == 0)
+		rc = migrate(s, argc, argv);
+	else if (strcmp(argv[0], "admin-key") == 0)
+		rc = admin_key(s, argc, argv);
+	else
+		usage();
+	cm_store_free(s);
+	mysql_library_end();
+	return rc;
+}

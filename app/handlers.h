@@ -1,0 +1,24 @@
+/*
+ * handlers.h - one FastCGI request in, one JSON response out.
+ */
+#ifndef CLIENTSD_HANDLERS_H
+#define CLIENTSD_HANDLERS_H
+
+#include <fcgiapp.h>
+
+#include "config.h"
+#include "store.h"
+#include "tzdb.h"
+
+/* Everything a worker process owns; built after fork(). */
+struct worker {
+	const struct cm_config	*cfg;
+	const struct cm_tzdb	*tzdb;
+	struct cm_store		*store;
+	char			*body;		/* cfg->body_limit + 1 bytes */
+};
+
+/* Serves one accepted request and logs one line for it. */
+void	handle_request(struct worker *, FCGX_Request *);
+
+#endif

@@ -1,0 +1,377 @@
+/* config.c - the clientsd.conf INI file. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+/* How a key's value is parsed and stored. */
+enum kind {
+	K_STR,		/* char[size] */
+	K_INT,		/* int in [min, max] */
+	K_SIZE,		/* size_t in [min, max] */
+	K_MODE,		/* unsigned, octal digits, in [min, max] */
+	K_BOOL,		/* bool */
+	K_POLICY	/* enum cm_unknown_policy */
+};
+
+#define F_NONEMPTY	0x01	/* "" is not a valid value */
+
+struct key {
+	const char	*section;
+	const char	*name;
+	enum kind	 kind;
+	size_t		 off;	/* offsetof(struct cm_config, ...) */
+	size_t		 size;	/* K_STR: the buffer's size */
+	long long	 min, max;
+	int		 flags;
+};
+
+#define STR(s, n, f, fl) \
+	{ s, n, K_STR, offsetof(struct cm_config, f), \
+	  sizeof(((struct cm_config *)0)->f), 0, 0, fl }
+#define NUM(s, n, k, f, lo, hi) \
+	{ s, n, k, offsetof(struct cm_config, f), 0, lo, hi, F_NONEMPTY }
+
+/* Every key; clientsd.conf(5) and conf/clientsd.conf list the same. */
+static const struct key keys[] = {
+	STR("server", "listen", listen, F_NONEMPTY),
+	STR("server", "listen_owner", listen_owner, 0),
+	STR("server", "listen_group", listen_group, 0),
+	NUM("server", "listen_mode", K_MODE, listen_mode, 0, 0777),
+	NUM("server", "backlog", K_INT, backlog, 1, 65535),
+	NUM("server", "workers", K_INT, workers, 1, 256),
+	STR("server", "user", user, 0),
+	STR("server", "group", group, 0),
+	STR("server", "pid_file", pid_file, 0),
+	STR("database", "socket", db_socket, 0),
+	STR("database", "host", db_host, 0),
+	NUM("database", "port", K_INT, db_port, 1, 65535),
+	STR("database", "name", db_name, F_NONEMPTY),
+	STR("database", "user", db_user, F_NONEMPTY),
+	STR("database", "password", db_password, 0),
+	NUM("database", "connect_timeout", K_INT, db_connect_timeout, 1, 300),
+	NUM("database", "retries", K_INT, db_retries, 0, 10),
+	NUM("api", "body_limit", K_SIZE, body_limit, 1024, 16777216),
+	NUM("api", "unknown_fields", K_POLICY, unknown_fields, 0, 0),
+	NUM("api", "admin_key_query", K_BOOL, admin_key_query, 0, 0),
+	NUM("api", "retry_after", K_INT, retry_after, 1, 3600),
+	STR("api", "tzdata", tzdata, F_NONEMPTY),
+};
+
+void
+cm_config_defaults(struct cm_config *cfg)
+{
+
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->listen, "/run/clientsd/clientsd.sock");
+	cfg->listen_mode = 0660;
+	cfg->backlog = 128;
+	cfg->workers = 4;
+	strcpy(cfg->db_socket, "/run/mysqld/mysqld.sock");
+	strcpy(cfg->db_host, "127.0.0.1");
+	cfg->db_port = 3306;
+	strcpy(cfg->db_name, "clients");
+	strcpy(cfg->db_user, "clients");
+	cfg->db_connect_timeout = 2;
+	cfg->db_retries = 3;
+	cfg->body_limit = 65536;
+	cfg->unknown_fields = CM_UNKNOWN_REJECT;
+	cfg->admin_key_query = true;
+	cfg->retry_after = 5;
+	strcpy(cfg->tzdata, "/usr/share/zoneinfo/tzdata.zi");
+}
+
+static void
+seterr(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+/* Trims leading and trailing white space in place. */
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static const struct key *
+find_key(const char *section, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static bool
+known_section(const char *section)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Decimal (base 10, optional leading '-') or octal (base 8) digits only:
+ * no '+', no spaces, no "0x".  Returns 0, -1 (not a number) or -2 (does
+ * not fit in a long long: out of range for every key).
+ */
+static int
+parse_num(const char *s, int base, long long *out)
+{
+	const char	*p;
+	char		*end;
+
+	p = (base == 10 && *s == '-') ? s + 1 : s;
+	if (*p == '\0')
+		return -1;
+	for (; *p != '\0'; p++)
+		if (*p < '0' || *p > (base == 8 ? '7' : '9'))
+			return -1;
+	errno = 0;
+	*out = strtoll(s, &end, base);
+	if (errno == ERANGE)
+		return -2;
+	if (errno != 0 || *end != '\0')
+		return -1;
+	return 0;
+}
+
+static int
+parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Stores value for k into cfg.  On error writes the reason (without
+ * "path:line: ") to why.  The value itself is never copied into the
+ * reason: it may be the database password.
+ */
+static int
+set_value(struct cm_config *cfg, const struct key *k, const char *value,
+    char *why, size_t whysz)
+{
+	char		*field = (char *)cfg + k->off;
+	long long	 n;
+	bool		 b;
+	int		 rc;
+
+	if ((k->flags & F_NONEMPTY) && *value == '\0') {
+		snprintf(why, whysz, "%s: empty value", k->name);
+		return -1;
+	}
+	switch (k->kind) {
+	case K_STR:
+		if (strlen(value) >= k->size) {
+			snprintf(why, whysz, "%s: value too long "
+			    "(at most %zu bytes)", k->name, k->size - 1);
+			return -1;
+		}
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	case K_INT:
+	case K_SIZE:
+	case K_MODE:
+		rc = parse_num(value, k->kind == K_MODE ? 8 : 10, &n);
+		if (rc == -1) {
+			snprintf(why, whysz, "%s: %s", k->name,
+			    k->kind == K_MODE ? "bad octal mode" :
+			    "bad integer");
+			return -1;
+		}
+		if (rc == -2 || n < k->min || n > k->max) {
+			snprintf(why, whysz, k->kind == K_MODE ?
+			    "%s: out of range (%llo..%04llo)" :
+			    "%s: out of range (%lld..%lld)",
+			    k->name, k->min, k->max);
+			return -1;
+		}
+		if (k->kind == K_INT)
+			*(int *)(void *)field = (int)n;
+		else if (k->kind == K_SIZE)
+			*(size_t *)(void *)field = (size_t)n;
+		else
+			*(unsigned *)(void *)field = (unsigned)n;
+		return 0;
+	case K_BOOL:
+		if (parse_bool(value, &b) == -1) {
+			snprintf(why, whysz, "%s: bad boolean "
+			    "(true, false, yes, no, on, off, 1 or 0)", k->name);
+			return -1;
+		}
+		*(bool *)(void *)field = b;
+		return 0;
+	case K_POLICY:
+		if (strcasecmp(value, "reject") == 0)
+			*(enum cm_unknown_policy *)(void *)field =
+			    CM_UNKNOWN_REJECT;
+		else if (strcasecmp(value, "ignore") == 0)
+			*(enum cm_unknown_policy *)(void *)field =
+			    CM_UNKNOWN_IGNORE;
+		else {
+			snprintf(why, whysz, "%s: bad value "
+			    "(reject or ignore)", k->name);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(why, whysz, "%s: unsupported key", k->name);
+	return -1;
+}
+
+/*
+ * One line, already without its newline.  section is the current
+ * section ("" before the first header), sectsz its buffer size.
+ */
+static int
+parse_line(struct cm_config *cfg, char *line, char *section, size_t sectsz,
+    char *why, size_t whysz)
+{
+	const struct key *k;
+	char		*s, *eq, *name, *value, *end;
+	size_t		 len;
+
+	s = trim(line);
+	if (*s == '\0' || *s == '#' || *s == ';')
+		return 0;
+
+	if (*s == '[') {
+		if ((end = strchr(s, ']')) == NULL || end[1] != '\0') {
+			snprintf(why, whysz, "malformed section header");
+			return -1;
+		}
+		*end = '\0';
+		name = trim(s + 1);
+		if (!known_section(name)) {
+			snprintf(why, whysz, "unknown section [%.64s]", name);
+			return -1;
+		}
+		/* Known names are short: this always fits. */
+		snprintf(section, sectsz, "%s", name);
+		return 0;
+	}
+
+	if ((eq = strchr(s, '=')) == NULL) {
+		snprintf(why, whysz,
+		    "malformed line (expected [section] or key = value)");
+		return -1;
+	}
+	*eq = '\0';
+	name = trim(s);
+	value = trim(eq + 1);
+	if (*name == '\0') {
+		snprintf(why, whysz, "malformed line (no key before =)");
+		return -1;
+	}
+	if (*section == '\0') {
+		snprintf(why, whysz, "key %.64s outside of any section", name);
+		return -1;
+	}
+	if ((k = find_key(section, name)) == NULL) {
+		snprintf(why, whysz, "unknown key %.64s in [%s]",
+		    name, section);
+		return -1;
+	}
+
+	/* Optional double quotes keep leading or trailing spaces. */
+	len = strlen(value);
+	if (*value == '"') {
+		if (len < 2 || value[len - 1] != '"') {
+			snprintf(why, whysz, "%s: unterminated quote",
+			    k->name);
+			return -1;
+		}
+		value[len - 1] = '\0';
+		value++;
+	}
+	return set_value(cfg, k, value, why, whysz);
+}
+
+int
+cm_config_load(struct cm_config *cfg, const char *path,
+    char *err, size_t errsz)
+{
+	struct cm_config tmp;
+	FILE		*f;
+	char		*line = NULL;
+	size_t		 cap = 0, lineno = 0;
+	ssize_t		 n;
+	char		 section[32] = "", why[256];
+	int		 rc = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		seterr(err, errsz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Work on a copy: on any error cfg is left as it was. */
+	tmp = *cfg;
+	while ((n = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		if (strlen(line) != (size_t)n) {
+			seterr(err, errsz, "%s:%zu: NUL byte in line",
+			    path, lineno);
+			rc = -1;
+			break;
+		}
+		if (parse_line(&tmp, line, section, sizeof(section),
+		    why, sizeof(why)) == -1) {
+			seterr(err, errsz, "%s:%zu: %s", path, lineno, why);
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f)) {
+		seterr(err, errsz, "%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	/* The password passed through line: scrub it before freeing. */
+	if (line != NULL)
+		explicit_bzero(line, cap);
+	free(line);
+	fclose(f);
+	if (rc == 0)
+		*cfg = tmp;
+	explicit_bzero(&tmp, sizeof(tmp));
+	return rc;
+}

@@ -1,0 +1,328 @@
+/* http.c - routing, request headers and the response envelope. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth.h"
+#include "http.h"
+#include "validate.h"
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower((unsigned char)c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+long
+cm_percent_decode(const char *in, size_t len, char *out, size_t outsz)
+{
+	size_t	i, n = 0;
+	int	hi, lo, c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)in[i];
+		if (c == '%') {
+			if (i + 2 >= len)
+				return -1;
+			hi = hexval(in[i + 1]);
+			lo = hexval(in[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c == '\0' || n + 1 >= outsz)
+			return -1;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return (long)n;
+}
+
+/* Decodes one path segment into m->id and checks the id pattern. */
+static void
+match_id(const char *seg, size_t len, struct cm_route_match *m)
+{
+	char	buf[CM_ID_MAX + 2];
+	long	n;
+
+	n = cm_percent_decode(seg, len, buf, sizeof(buf));
+	if (n < 0 || cm_check_token(buf, (size_t)n) != NULL)
+		return;
+	memcpy(m->id, buf, (size_t)n + 1);
+	m->id_valid = true;
+}
+
+static bool
+segment_is(const char *seg, size_t len, const char *word)
+{
+	char	buf[32];
+	long	n;
+
+	n = cm_percent_decode(seg, len, buf, sizeof(buf));
+	return n >= 0 && strcmp(buf, word) == 0;
+}
+
+/*
+ * Routes on the raw REQUEST_URI split at '/', each segment decoded on its
+ * own, so that "%2F" inside an id is part of the id (and makes it invalid)
+ * rather than a separator.  SCRIPT_NAME/PATH_INFO differ between nginx and
+ * mod_fcgid; REQUEST_URI does not.
+ */
+void
+cm_route_match(const char *uri, struct cm_route_match *m)
+{
+	static const char prefix[] = "/api/v1/";
+	const char	*seg[4], *p, *end;
+	size_t		 seglen[4], nseg = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->route = CM_ROUTE_NONE;
+	if (uri == NULL || strncmp(uri, prefix, sizeof(prefix) - 1) != 0)
+		return;
+	p = uri + sizeof(prefix) - 1;
+	end = p + strcspn(p, "?#");
+	while (p <= end) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+
+		if (slash == NULL)
+			slash = end;
+		if (nseg == 4)
+			return;
+		seg[nseg] = p;
+		seglen[nseg++] = (size_t)(slash - p);
+		p = slash + 1;
+	}
+	if (nseg == 1 && segment_is(seg[0], seglen[0], "health"))
+		m->route = CM_ROUTE_HEALTH;
+	else if (nseg >= 1 && segment_is(seg[0], seglen[0], "clients")) {
+		if (nseg == 1)
+			m->route = CM_ROUTE_CLIENTS;
+		else if (nseg == 2)
+			m->route = CM_ROUTE_CLIENT;
+		else if (nseg == 3 && segment_is(seg[2], seglen[2], "rotate-keys"))
+			m->route = CM_ROUTE_CLIENT_ROTATE;
+		else if (nseg == 3 && segment_is(seg[2], seglen[2], "audit"))
+			m->route = CM_ROUTE_CLIENT_AUDIT;
+		if (m->route != CM_ROUTE_NONE && nseg >= 2)
+			match_id(seg[1], seglen[1], m);
+	}
+}
+
+int
+cm_query_get(const char *query, const char *name, char *out, size_t outsz)
+{
+	size_t	 nlen = strlen(name), vlen, i;
+	const char *p = query, *amp;
+	long	 n;
+
+	while (p != NULL && *p != '\0') {
+		amp = strchr(p, '&');
+		vlen = amp ? (size_t)(amp - p) : strlen(p);
+		if (vlen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			n = cm_percent_decode(p + nlen + 1, vlen - nlen - 1, out, outsz);
+			if (n < 0)
+				return -1;
+			for (i = 0; i < (size_t)n; i++)
+				if (out[i] == '+')
+					out[i] = ' ';
+			return 1;
+		}
+		if (vlen == nlen && strncmp(p, name, nlen) == 0) {
+			if (outsz == 0)
+				return -1;
+			out[0] = '\0';
+			return 1;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+static const char *
+skip_ows(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+bool
+cm_content_type_is(const char *ct, const char *mime)
+{
+	size_t	 len = strlen(mime);
+	const char *p;
+
+	if (ct == NULL)
+		return false;
+	ct = skip_ows(ct);
+	if (strncasecmp(ct, mime, len) != 0)
+		return false;
+	p = skip_ows(ct + len);
+	if (*p == '\0')
+		return true;
+	if (*p != ';')
+		return false;
+	/* Only one parameter is meaningful for JSON: charset, and it must be UTF-8. */
+	p = skip_ows(p + 1);
+	if (strncasecmp(p, "charset=", 8) != 0)
+		return false;
+	p += 8;
+	if (*p == '"')
+		return strncasecmp(p, "\"utf-8\"", 7) == 0 && *skip_ows(p + 7) == '\0';
+	return strncasecmp(p, "utf-8", 5) == 0 && *skip_ows(p + 5) == '\0';
+}
+
+void
+cm_request_id_set(struct cm_request *req, const char *header)
+{
+	unsigned char	raw[16];
+	size_t		i, len = header ? strlen(header) : 0;
+
+	if (len >= 1 && len <= CM_REQUEST_ID_MAX &&
+	    strspn(header, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789._-") == len) {
+		memcpy(req->request_id, header, len + 1);
+		return;
+	}
+	if (cm_random_bytes(raw, sizeof(raw)) != 0)
+		memset(raw, 0, sizeof(raw));
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(req->request_id + 2 * i, 3, "%02x", raw[i]);
+}
+
+bool
+cm_if_match(const char *header, const char *etag)
+{
+	size_t	 elen = strlen(etag);
+	const char *p = header, *q;
+
+	if (header == NULL)
+		return true;
+	p = skip_ows(p);
+	if (*p == '*' && *skip_ows(p + 1) == '\0')
+		return true;
+	while (*p != '\0') {
+		p = skip_ows(p);
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		q = p + strcspn(p, ",");
+		/* An entry is a strong tag when it starts with '"'. */
+		if (*p == '"') {
+			size_t len = (size_t)(q - p);
+
+			while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+				len--;
+			if (len == elen && memcmp(p, etag, elen) == 0)
+				return true;
+		}
+		p = q;
+	}
+	return false;
+}
+
+const char *
+cm_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 503: return "Service Unavailable";
+	default:  return "Internal Server Error";
+	}
+}
+
+void
+cm_response_init(struct cm_response *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->status = 500;
+}
+
+void
+cm_response_clear(struct cm_response *res)
+{
+	json_decref(res->body);
+	cm_response_init(res);
+}
+
+void
+cm_response_header(struct cm_response *res, const char *name,
+    const char *fmt, ...)
+{
+	char	value[512];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	n = snprintf(res->headers + res->hlen, sizeof(res->headers) - res->hlen,
+	    "%s: %s\r\n", name, value);
+	if (n > 0 && (size_t)n < sizeof(res->headers) - res->hlen)
+		res->hlen += (size_t)n;
+	else
+		res->headers[res->hlen] = '\0';	/* XXX: header dropped */
+}
+
+void
+cm_response_error(struct cm_response *res, int status, const char *error,
+    const struct cm_problems *probs)
+{
+	json_decref(res->body);
+	res->status = status;
+	res->body = json_pack("{s:b, s:n, s:s, s:i}", "success", 0, "data",
+	    "error", error, "count", 0);
+	if (probs != NULL && probs->n > 0)
+		json_object_set_new(res->body, "details", cm_problems_json(probs));
+}
+
+void
+cm_response_data(struct cm_response *res, int status, json_t *data)
+{
+	json_decref(res->body);
+	res->status = status;
+	res->body = json_pack("{s:b, s:o}", "success", 1, "data", data);
+}
+
+char *
+cm_response_render(const struct cm_response *res, const char *request_id,
+    bool head, size_t *len)
+{
+	char	*body, *out;
+	int	 n;
+
+	body = res->body ? json_dumps(res->body, JSON_COMPACT) : NULL;
+	n = asprintf(&out, "Status: %d %s\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Request-Id: %s\r\n"
+	    "%s"
+	    "\r\n%s",
+	    res->status, cm_status_text(res->status), request_id, res->headers,
+	    (head || body == NULL) ? "" : body);
+	free(body);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return out;
+}

@@ -1,0 +1,90 @@
+/*
+ * http.h - HTTP plumbing for a FastCGI responder: routing on the decoded
+ * request path, query parameters, request headers, and rendering the JSON
+ * envelope with its status line and headers.
+ *
+ * Nothing here touches the network or the FastCGI library: the app reads
+ * the CGI environment into a struct cm_request and writes out what
+ * cm_response_render() returns, which keeps this module unit-testable.
+ */
+#ifndef CM_HTTP_H
+#define CM_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+#include "problems.h"
+
+#define CM_ID_MAX	  255
+#define CM_REQUEST_ID_MAX 128
+
+enum cm_route {
+	CM_ROUTE_NONE,		/* 404 */
+	CM_ROUTE_HEALTH,	/* /api/v1/health */
+	CM_ROUTE_CLIENTS,	/* /api/v1/clients */
+	CM_ROUTE_CLIENT,	/* /api/v1/clients/{id} */
+	CM_ROUTE_CLIENT_ROTATE,	/* /api/v1/clients/{id}/rotate-keys */
+	CM_ROUTE_CLIENT_AUDIT	/* /api/v1/clients/{id}/audit */
+};
+
+struct cm_route_match {
+	enum cm_route	route;
+	bool		id_valid;	/* id matched ^[a-zA-Z0-9_-]{1,255}$ */
+	char		id[CM_ID_MAX + 1];	/* decoded; "" when not valid */
+};
+
+/* Borrowed views of the CGI environment of one request. */
+struct cm_request {
+	const char	*method;
+	const char	*uri;		/* REQUEST_URI: raw path + "?query" */
+	const char	*query;		/* raw, without '?', never NULL */
+	const char	*content_type;	/* NULL when absent */
+	const char	*authorization;
+	const char	*if_match;
+	long long	 content_length;	/* 0 when absent */
+	char		 request_id[CM_REQUEST_ID_MAX + 1];
+};
+
+/* Matches the path part of uri (up to '?'), percent-decoding each segment. */
+void	cm_route_match(const char *uri, struct cm_route_match *);
+/* Decodes %XX; '+' is kept.  Returns the length or -1 (bad escape, NUL, too long). */
+long	cm_percent_decode(const char *in, size_t len, char *out, size_t outsz);
+/*
+ * Finds the first name=value pair of a raw query string and decodes the
+ * value ('+' as space).  Returns 1 found, 0 absent, -1 undecodable/too long.
+ */
+int	cm_query_get(const char *query, const char *name, char *out, size_t outsz);
+/* True when the media type (before ';') equals mime, case-insensitively, and a charset parameter, if any, is utf-8. */
+bool	cm_content_type_is(const char *ct, const char *mime);
+/* Uses the X-Request-Id value when valid, else generates 32 hex chars. */
+void	cm_request_id_set(struct cm_request *, const char *header);
+/* RFC 9110 If-Match: "*" or a list of strong entity tags.  Weak tags never match. */
+bool	cm_if_match(const char *header, const char *etag);
+
+struct cm_response {
+	int	 status;
+	json_t	*body;		/* owned; the whole envelope */
+	char	 headers[1024];	/* extra "Name: value\r\n" lines */
+	size_t	 hlen;
+};
+
+void	 cm_response_init(struct cm_response *);
+void	 cm_response_clear(struct cm_response *);
+void	 cm_response_header(struct cm_response *, const char *name,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* {"success":false,"data":null,"error":...,"count":0[,"details":[...]]} */
+void	 cm_response_error(struct cm_response *, int status, const char *error,
+	    const struct cm_problems *);
+/* {"success":true,"data":data}; steals the reference to data. */
+void	 cm_response_data(struct cm_response *, int status, json_t *data);
+/*
+ * The whole CGI response: "Status:", Content-Type, Cache-Control,
+ * X-Request-Id, the extra headers, a blank line and (unless head) the body.
+ * Returns malloc'ed bytes (caller frees) and their length in *len.
+ */
+char	*cm_response_render(const struct cm_response *, const char *request_id,
+	    bool head, size_t *len);
+const char *cm_status_text(int status);
+
+#endif

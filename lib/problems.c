@@ -1,0 +1,38 @@
+/* problems.c - collecting and rendering field-level problems. */
+#include <stdio.h>
+#include <string.h>
+
+#include "problems.h"
+
+void
+cm_problems_init(struct cm_problems *p)
+{
+	p->n = 0;
+}
+
+void
+cm_problems_add(struct cm_problems *p, const char *field, const char *code,
+    const char *message)
+{
+	struct cm_problem *it;
+
+	if (p->n >= CM_PROBLEMS_MAX)
+		return;
+	it = &p->item[p->n++];
+	snprintf(it->field, sizeof(it->field), "%s", field);
+	it->code = code;
+	it->message = message;
+}
+
+json_t *
+cm_problems_json(const struct cm_problems *p)
+{
+	json_t	*arr = json_array();
+	size_t	 i;
+
+	for (i = 0; i < p->n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s}",
+		    "field", p->item[i].field, "code", p->item[i].code,
+		    "message", p->item[i].message));
+	return arr;
+}

@@ -1,0 +1,35 @@
+/*
+ * problems.h - the field-level problems of one request.
+ *
+ * A request's validation collects every problem it finds into one
+ * struct cm_problems (caller-owned, usually on the stack); the HTTP layer
+ * renders them as the "details" array of the error envelope.
+ * code and message must be static strings; field is copied.
+ */
+#ifndef CM_PROBLEMS_H
+#define CM_PROBLEMS_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define CM_PROBLEMS_MAX   64   /* XXX: further problems are dropped */
+#define CM_FIELD_NAME_MAX 320  /* "api_metadata." + a 255-char key + room */
+
+struct cm_problem {
+	char		 field[CM_FIELD_NAME_MAX];
+	const char	*code;
+	const char	*message;
+};
+
+struct cm_problems {
+	size_t			n;
+	struct cm_problem	item[CM_PROBLEMS_MAX];
+};
+
+void	 cm_problems_init(struct cm_problems *);
+void	 cm_problems_add(struct cm_problems *, const char *field,
+	    const char *code, const char *message);
+/* New reference: [{"field","code","message"}, ...] in insertion order. */
+json_t	*cm_problems_json(const struct cm_problems *);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * store.h - the data layer: one MariaDB connection per worker process.
+ *
+ * Open it after fork().  The connection is made lazily and remade when the
+ * server went away; statements are prepared once per connection and reused.
+ * Every write runs in one transaction on the locked row and leaves its
+ * audit row in the same transaction.  Nothing here logs a secret.
+ */
+#ifndef CM_STORE_H
+#define CM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "problems.h"
+
+enum cm_store_rc {
+	CM_STORE_OK,
+	CM_STORE_NOT_FOUND,
+	CM_STORE_CONFLICT,	/* duplicate key; probs names the member */
+	CM_STORE_PRECONDITION,	/* If-Match did not match the locked row */
+	CM_STORE_INVALID,	/* probs says why (api_metadata after merge) */
+	CM_STORE_UNAVAILABLE,	/* cannot reach the database: 503 */
+	CM_STORE_FAILED		/* anything else: 500, details in the log */
+};
+
+/* Who writes, and on which condition. */
+struct cm_write {
+	const char		*request_id;
+	unsigned long long	 admin_key_id;
+	const char		*if_match;	/* NULL: unconditional */
+};
+
+/* A client as the API returns it, and its strong ETag. */
+struct cm_stored {
+	json_t	*client;	/* new reference on CM_STORE_OK; caller decrefs */
+	char	 etag[64];	/* "\"<version>.<created_at digits>\"" */
+};
+
+struct cm_store;
+
+/* The config must outlive the store.  Never NULL (aborts on ENOMEM). */
+struct cm_store	*cm_store_new(const struct cm_config *);
+void		 cm_store_free(struct cm_store *);
+/* CM_STORE_OK when the database answers. */
+int		 cm_store_ping(struct cm_store *);
+
+/* Looks up an active admin key by the SHA-256 of the presented token. */
+int	cm_store_admin_key(struct cm_store *, const char *token, size_t len,
+	    unsigned long long *id);
+
+int	cm_store_get(struct cm_store *, const char *id, struct cm_stored *);
+/* input: normalised members from cm_client_check_input(CREATE). */
+int	cm_store_create(struct cm_store *, const json_t *input,
+	    const struct cm_write *, struct cm_stored *, struct cm_problems *);
+/* changes: normalised members from cm_client_check_input(PATCH). */
+int	cm_store_patch(struct cm_store *, const char *id, const json_t *changes,
+	    const struct cm_write *, struct cm_stored *, struct cm_problems *);
+
+/* For clientsctl: migrations and admin keys. */
+int	cm_store_migrate(struct cm_store *, const char *dir,
+	    void (*applied)(const char *name));
+int	cm_store_admin_key_create(struct cm_store *, const char *name,
+	    const char *sha256_hex, unsigned long long *id);
+/* Writes "ID\tNAME\tCREATED_AT\tREVOKED_AT" lines (header first) to fp. */
+int	cm_store_admin_key_list(struct cm_store *, void *fp);
+int	cm_store_admin_key_revoke(struct cm_store *, unsigned long long id);
+
+#endif

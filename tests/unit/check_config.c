@@ -1,0 +1,355 @@
+/* check_config.c - unit tests for config.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "config.h"
+
+#ifndef TEST_DATADIR
+#error "TEST_DATADIR must name tests/unit/data"
+#endif
+
+#define DATA(f)		TEST_DATADIR "/" f
+/* The sample configuration shipped in conf/. */
+#define SAMPLE		TEST_DATADIR "/../../../conf/clientsd.conf"
+
+static void
+assert_defaults(const struct cm_config *c)
+{
+
+	ck_assert_str_eq(c->listen, "/run/clientsd/clientsd.sock");
+	ck_assert_str_eq(c->listen_owner, "");
+	ck_assert_str_eq(c->listen_group, "");
+	ck_assert_uint_eq(c->listen_mode, 0660);
+	ck_assert_int_eq(c->backlog, 128);
+	ck_assert_int_eq(c->workers, 4);
+	ck_assert_str_eq(c->user, "");
+	ck_assert_str_eq(c->group, "");
+	ck_assert_str_eq(c->pid_file, "");
+	ck_assert_str_eq(c->db_socket, "/run/mysqld/mysqld.sock");
+	ck_assert_str_eq(c->db_host, "127.0.0.1");
+	ck_assert_int_eq(c->db_port, 3306);
+	ck_assert_str_eq(c->db_name, "clients");
+	ck_assert_str_eq(c->db_user, "clients");
+	ck_assert_str_eq(c->db_password, "");
+	ck_assert_int_eq(c->db_connect_timeout, 2);
+	ck_assert_int_eq(c->db_retries, 3);
+	ck_assert_uint_eq(c->body_limit, 65536);
+	ck_assert_int_eq(c->unknown_fields, CM_UNKNOWN_REJECT);
+	ck_assert(c->admin_key_query);
+	ck_assert_int_eq(c->retry_after, 5);
+	ck_assert_str_eq(c->tzdata, "/usr/share/zoneinfo/tzdata.zi");
+}
+
+/* Loads path over the defaults; the file must be good. */
+static void
+load_ok(struct cm_config *c, const char *path)
+{
+	char	 err[512] = "";
+
+	cm_config_defaults(c);
+	ck_assert_msg(cm_config_load(c, path, err, sizeof(err)) == 0,
+	    "%s: %s", path, err);
+}
+
+START_TEST(defaults)
+{
+	struct cm_config c;
+
+	memset(&c, 0xa5, sizeof(c));
+	cm_config_defaults(&c);
+	assert_defaults(&c);
+}
+END_TEST
+
+START_TEST(good_file_sets_every_key)
+{
+	struct cm_config c;
+
+	load_ok(&c, DATA("config-good.conf"));
+	ck_assert_str_eq(c.listen, "127.0.0.1:9000");
+	ck_assert_str_eq(c.listen_owner, "www-data");
+	ck_assert_str_eq(c.listen_group, "www-data");
+	ck_assert_uint_eq(c.listen_mode, 0666);
+	ck_assert_int_eq(c.backlog, 512);
+	ck_assert_int_eq(c.workers, 16);
+	ck_assert_str_eq(c.user, "clientsd");
+	ck_assert_str_eq(c.group, "nogroup");
+	ck_assert_str_eq(c.pid_file, "/run/clientsd/clientsd.pid");
+	ck_assert_str_eq(c.db_socket, "");
+	ck_assert_str_eq(c.db_host, "db.example.internal");
+	ck_assert_int_eq(c.db_port, 3307);
+	ck_assert_str_eq(c.db_name, "clients_test");
+	ck_assert_str_eq(c.db_user, "clients_rw");
+	/* Quotes keep the spaces; '#', ';' and '=' are plain characters. */
+	ck_assert_str_eq(c.db_password, " p#ss=word; with spaces ");
+	ck_assert_int_eq(c.db_connect_timeout, 10);
+	ck_assert_int_eq(c.db_retries, 0);
+	ck_assert_uint_eq(c.body_limit, 1048576);
+	ck_assert_int_eq(c.unknown_fields, CM_UNKNOWN_IGNORE);
+	ck_assert(!c.admin_key_query);
+	ck_assert_int_eq(c.retry_after, 30);
+	ck_assert_str_eq(c.tzdata, "/opt/tz/tzdata.zi");
+}
+END_TEST
+
+START_TEST(empty_and_comment_files_keep_defaults)
+{
+	struct cm_config c;
+
+	load_ok(&c, DATA("config-empty.conf"));
+	assert_defaults(&c);
+	load_ok(&c, DATA("config-comments.conf"));
+	assert_defaults(&c);
+}
+END_TEST
+
+/* Sections may repeat; a key set twice keeps its last value. */
+START_TEST(partial_file_overrides_only_its_keys)
+{
+	struct cm_config c, d;
+
+	load_ok(&c, DATA("config-partial.conf"));
+	ck_assert_int_eq(c.retry_after, 9);
+	ck_assert_int_eq(c.workers, 3);
+	ck_assert_uint_eq(c.body_limit, 2048);
+	c.retry_after = 5;
+	c.workers = 4;
+	c.body_limit = 65536;
+	assert_defaults(&c);
+
+	/* Loading reads over what is already in cfg, not the defaults. */
+	cm_config_defaults(&d);
+	d.db_port = 1234;
+	ck_assert_int_eq(cm_config_load(&d, DATA("config-partial.conf"),
+	    NULL, 0), 0);
+	ck_assert_int_eq(d.db_port, 1234);
+}
+END_TEST
+
+START_TEST(crlf_and_case)
+{
+	struct cm_config c;
+
+	load_ok(&c, DATA("config-crlf.conf"));
+	ck_assert_int_eq(c.workers, 7);
+	ck_assert(!c.admin_key_query);
+}
+END_TEST
+
+START_TEST(longest_value_fits)
+{
+	struct cm_config c;
+
+	load_ok(&c, DATA("config-fits.conf"));
+	ck_assert_uint_eq(strlen(c.listen), sizeof(c.listen) - 1);
+}
+END_TEST
+
+START_TEST(booleans)
+{
+	static const struct {
+		const char	*text;
+		bool		 value;
+	} t[] = {
+		{ "true", true }, { "yes", true }, { "on", true }, { "1", true },
+		{ "false", false }, { "no", false }, { "off", false },
+		{ "0", false }, { "TRUE", true }, { "Off", false },
+	};
+	struct cm_config c;
+	char		 path[] = "/tmp/check_config.XXXXXX", err[512];
+	FILE		*f;
+	size_t		 i;
+	int		 fd;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ck_assert_int_ne(fd = mkstemp(path), -1);
+		ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
+		fprintf(f, "[api]\nadmin_key_query = %s\n", t[i].text);
+		fclose(f);
+		cm_config_defaults(&c);
+		c.admin_key_query = !t[i].value;
+		ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == 0,
+		    "%s", err);
+		ck_assert_msg(c.admin_key_query == t[i].value, "%s", t[i].text);
+		unlink(path);
+		strcpy(path, "/tmp/check_config.XXXXXX");
+	}
+}
+END_TEST
+
+/* Each broken file: the line the error is on and the reason given. */
+static const struct {
+	const char	*file;
+	int		 line;
+	const char	*reason;
+} broken[] = {
+	{ "config-unknown-section.conf", 5, "unknown section [srever]" },
+	{ "config-unknown-key.conf", 4, "unknown key wokers in [server]" },
+	{ "config-wrong-section.conf", 3, "unknown key port in [server]" },
+	{ "config-outside-section.conf", 3,
+	  "key listen outside of any section" },
+	{ "config-malformed.conf", 6,
+	  "malformed line (expected [section] or key = value)" },
+	{ "config-malformed-section.conf", 3, "malformed section header" },
+	{ "config-section-trailing.conf", 2, "malformed section header" },
+	{ "config-no-key.conf", 3, "malformed line (no key before =)" },
+	{ "config-bad-int.conf", 3, "workers: bad integer" },
+	{ "config-bad-int-space.conf", 2, "port: bad integer" },
+	{ "config-bad-int-plus.conf", 5, "retries: bad integer" },
+	{ "config-bad-int-hex.conf", 2, "body_limit: bad integer" },
+	{ "config-bad-int-comment.conf", 2, "workers: bad integer" },
+	{ "config-range-high.conf", 3, "workers: out of range (1..256)" },
+	{ "config-range-low.conf", 2, "workers: out of range (1..256)" },
+	{ "config-range-negative.conf", 3, "retries: out of range (0..10)" },
+	{ "config-range-huge.conf", 2,
+	  "body_limit: out of range (1024..16777216)" },
+	{ "config-range-body.conf", 2,
+	  "body_limit: out of range (1024..16777216)" },
+	{ "config-bad-mode.conf", 2, "listen_mode: bad octal mode" },
+	{ "config-range-mode.conf", 3, "listen_mode: out of range (0..0777)" },
+	{ "config-bad-bool.conf", 2, "admin_key_query: bad boolean "
+	  "(true, false, yes, no, on, off, 1 or 0)" },
+	{ "config-bad-policy.conf", 3,
+	  "unknown_fields: bad value (reject or ignore)" },
+	{ "config-empty-int.conf", 2, "connect_timeout: empty value" },
+	{ "config-empty-listen.conf", 2, "listen: empty value" },
+	{ "config-bad-quote.conf", 3, "password: unterminated quote" },
+	{ "config-too-long.conf", 3,
+	  "listen: value too long (at most 255 bytes)" },
+	{ "config-password-too-long.conf", 4,
+	  "password: value too long (at most 255 bytes)" },
+	{ "config-nul.conf", 2, "NUL byte in line" },
+};
+
+START_TEST(broken_files)
+{
+	struct cm_config c, before;
+	char		 path[512], want[1024], err[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", TEST_DATADIR, broken[_i].file);
+	snprintf(want, sizeof(want), "%s:%d: %s", path, broken[_i].line,
+	    broken[_i].reason);
+	cm_config_defaults(&c);
+	memcpy(&before, &c, sizeof(c));
+	memset(err, 0, sizeof(err));
+	ck_assert_int_eq(cm_config_load(&c, path, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, want);
+	/* The secret never reaches a message. */
+	ck_assert_ptr_null(strstr(err, "SECRETPW"));
+	/* Nothing changes on error, not even keys before the bad line. */
+	ck_assert(memcmp(&c, &before, sizeof(c)) == 0);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	struct cm_config c;
+	char		 err[512];
+
+	cm_config_defaults(&c);
+	ck_assert_int_eq(cm_config_load(&c, DATA("no-such.conf"), err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, DATA("no-such.conf")
+	    ": No such file or directory");
+	assert_defaults(&c);
+
+	/* A directory opens but cannot be read. */
+	ck_assert_int_eq(cm_config_load(&c, TEST_DATADIR, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, TEST_DATADIR ": Is a directory");
+}
+END_TEST
+
+START_TEST(small_error_buffer)
+{
+	struct cm_config c;
+	char		 err[8];
+
+	cm_config_defaults(&c);
+	memset(err, 'x', sizeof(err));
+	ck_assert_int_eq(cm_config_load(&c, DATA("config-bad-int.conf"),
+	    err, sizeof(err)), -1);
+	ck_assert_uint_eq(strlen(err), sizeof(err) - 1);
+	ck_assert_int_eq(cm_config_load(&c, DATA("config-bad-int.conf"),
+	    NULL, 0), -1);
+}
+END_TEST
+
+/* The shipped sample parses, and it documents the real defaults. */
+START_TEST(sample_file)
+{
+	struct cm_config c;
+	char		 path[] = "/tmp/check_config.XXXXXX", *line = NULL;
+	size_t		 cap = 0, keys = 0;
+	FILE		*in, *out;
+	int		 fd;
+
+	load_ok(&c, SAMPLE);
+	assert_defaults(&c);
+
+	/* Uncomment every "#key = value" line: still the defaults. */
+	ck_assert_ptr_nonnull(in = fopen(SAMPLE, "r"));
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_ptr_nonnull(out = fdopen(fd, "w"));
+	while (getline(&line, &cap, in) != -1) {
+		if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z') {
+			fputs(line + 1, out);
+			keys++;
+		} else
+			fputs(line, out);
+	}
+	free(line);
+	fclose(in);
+	fclose(out);
+	ck_assert_uint_eq(keys, 22);
+	load_ok(&c, path);
+	unlink(path);
+	assert_defaults(&c);
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create("config");
+
+	tc = tcase_create("good");
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, good_file_sets_every_key);
+	tcase_add_test(tc, empty_and_comment_files_keep_defaults);
+	tcase_add_test(tc, partial_file_overrides_only_its_keys);
+	tcase_add_test(tc, crlf_and_case);
+	tcase_add_test(tc, longest_value_fits);
+	tcase_add_test(tc, booleans);
+	tcase_add_test(tc, sample_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("broken");
+	tcase_add_loop_test(tc, broken_files, 0,
+	    (int)(sizeof(broken) / sizeof(broken[0])));
+	tcase_add_test(tc, missing_file);
+	tcase_add_test(tc, small_error_buffer);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(config_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
