@@ -39,8 +39,9 @@ bool		 cm_field_secret(enum cm_field);  /* secret_key, publishable_key, proxy_ap
  * Adds every problem to probs, in section 2 order, then unknown members in
  * body order.  On success (probs->n == 0) returns a new object holding the
  * normalised writable members present in the body (name and phone trimmed,
- * domain lowercased, api_metadata null turned into {}); api_metadata is the
- * merge patch as sent, checked only for type.  Returns NULL when there were
+ * domain lowercased); api_metadata is the merge patch as sent, checked
+ * only for type, and null when the body said null: that means {} both on
+ * create and as the result of a patch.  Returns NULL when there were
  * problems.  In CREATE mode, id and name are required and id is included.
  * An object with no writable member is returned empty: the caller decides
  * ("No valid fields provided").

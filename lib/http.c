@@ -21,15 +21,18 @@ hexval(int c)
 	return -1;
 }
 
-long
-cm_percent_decode(const char *in, size_t len, char *out, size_t outsz)
+/* Query strings (form encoding) also spell a space as '+'. */
+static long
+decode(const char *in, size_t len, char *out, size_t outsz, bool plus_space)
 {
 	size_t	i, n = 0;
 	int	hi, lo, c;
 
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)in[i];
-		if (c == '%') {
+		if (c == '+' && plus_space)
+			c = ' ';
+		else if (c == '%') {
 			if (i + 2 >= len)
 				return -1;
 			hi = hexval(in[i + 1]);
@@ -45,6 +48,12 @@ cm_percent_decode(const char *in, size_t len, char *out, size_t outsz)
 	}
 	out[n] = '\0';
 	return (long)n;
+}
+
+long
+cm_percent_decode(const char *in, size_t len, char *out, size_t outsz)
+{
+	return decode(in, len, out, outsz, false);
 }
 
 /* Decodes one path segment into m->id and checks the id pattern. */
@@ -120,21 +129,15 @@ cm_route_match(const char *uri, struct cm_route_match *m)
 int
 cm_query_get(const char *query, const char *name, char *out, size_t outsz)
 {
-	size_t	 nlen = strlen(name), vlen, i;
+	size_t	 nlen = strlen(name), vlen;
 	const char *p = query, *amp;
-	long	 n;
 
 	while (p != NULL && *p != '\0') {
 		amp = strchr(p, '&');
 		vlen = amp ? (size_t)(amp - p) : strlen(p);
 		if (vlen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-			n = cm_percent_decode(p + nlen + 1, vlen - nlen - 1, out, outsz);
-			if (n < 0)
-				return -1;
-			for (i = 0; i < (size_t)n; i++)
-				if (out[i] == '+')
-					out[i] = ' ';
-			return 1;
+			return decode(p + nlen + 1, vlen - nlen - 1, out, outsz,
+			    true) < 0 ? -1 : 1;
 		}
 		if (vlen == nlen && strncmp(p, name, nlen) == 0) {
 			if (outsz == 0)

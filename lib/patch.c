@@ -17,6 +17,11 @@ cm_patch_apply(const json_t *stored, const json_t *changes, uint32_t *changed,
 			continue;
 		if (f == CM_F_API_METADATA) {
 			merged = cm_merge_patch(json_object_get(stored, name), value);
+			/* A null patch (the whole member set to null) means {}. */
+			if (json_is_null(merged)) {
+				json_decref(merged);
+				merged = json_object();
+			}
 			if (!cm_client_check_metadata(merged, probs)) {
 				json_decref(merged);
 				json_decref(next);
@@ -57,4 +62,20 @@ cm_audit_changes(const json_t *old, const json_t *new, uint32_t changed)
 		    "new", audit_value(f, json_object_get(new, name))));
 	}
 	return out;
+}
+
+json_t *
+cm_patch_new_client(const json_t *input, struct cm_problems *probs)
+{
+	json_t		*empty = json_object(), *client;
+	uint32_t	 changed;
+	int		 f;
+
+	for (f = 0; f < CM_F__COUNT; f++)
+		json_object_set_new(empty, cm_field_name(f), json_null());
+	json_object_set_new(empty, "status", json_true());
+	json_object_set_new(empty, "api_metadata", json_object());
+	client = cm_patch_apply(empty, input, &changed, probs);
+	json_decref(empty);
+	return client;
 }

@@ -27,6 +27,14 @@ json_t	*cm_patch_apply(const json_t *stored, const json_t *changes,
 	    uint32_t *changed, struct cm_problems *probs);
 
 /*
+ * A new client from checked create input: the input applied to an empty
+ * client (status true, api_metadata {}, every other member null), so
+ * api_metadata gets the same merge and limits as in a patch.  Returns NULL
+ * with a problem in probs when api_metadata breaks its limits.
+ */
+json_t	*cm_patch_new_client(const json_t *input, struct cm_problems *probs);
+
+/*
  * {"member": {"old": ..., "new": ...}, ...} for every bit of changed, in
  * section 2 order; old may be NULL (a create).  Secret members are
  * recorded as "<redacted>".  New reference.

@@ -577,7 +577,7 @@ present_members(const json_t *client)
 }
 
 struct create_job {
-	const json_t		*input;
+	const json_t		*row;	/* the new client, without its keys */
 	const struct cm_write	*w;
 	struct cm_stored	*out;
 	struct cm_problems	*probs;
@@ -598,13 +598,9 @@ create_tx(struct cm_store *s, void *arg)
 		LOG_ERR("getrandom: %s", strerror(errno));
 		return CM_STORE_FAILED;
 	}
-	row = json_deep_copy(j->input);
+	row = json_deep_copy(j->row);
 	json_object_set_new(row, "publishable_key", json_string(pk));
 	json_object_set_new(row, "secret_key", json_string(sk));
-	if (json_object_get(row, "status") == NULL)
-		json_object_set_new(row, "status", json_true());
-	if (json_object_get(row, "api_metadata") == NULL)
-		json_object_set_new(row, "api_metadata", json_object());
 	for (f = 0; f <= CM_F_PROXY_API_KEY; f++)
 		p[f] = member_param(row, f, &owned);
 	id = json_string_value(json_object_get(row, "id"));
@@ -716,10 +712,17 @@ int
 cm_store_create(struct cm_store *s, const json_t *input,
     const struct cm_write *w, struct cm_stored *out, struct cm_problems *probs)
 {
-	struct create_job j = { input, w, out, probs };
+	struct create_job j = { NULL, w, out, probs };
+	int		  rc;
 
 	out->client = NULL;
-	return in_transaction(s, create_tx, &j, probs);
+	cm_problems_init(probs);
+	/* Checked before the transaction: a bad api_metadata costs no round trip. */
+	if ((j.row = cm_patch_new_client(input, probs)) == NULL)
+		return CM_STORE_INVALID;
+	rc = in_transaction(s, create_tx, &j, probs);
+	json_decref((json_t *)j.row);
+	return rc;
 }
 
 /* A single read: retried once on a fresh connection when the old one died. */

@@ -1,0 +1,272 @@
+/* check_http.c - routing, request headers, envelope rendering, patch model. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "jsonbody.h"
+#include "patch.h"
+
+static struct cm_route_match
+route(const char *uri)
+{
+	struct cm_route_match	m;
+
+	cm_route_match(uri, &m);
+	return m;
+}
+
+START_TEST(routes)
+{
+	struct cm_route_match	m;
+
+	ck_assert_int_eq(route("/api/v1/health").route, CM_ROUTE_HEALTH);
+	ck_assert_int_eq(route("/api/v1/clients").route, CM_ROUTE_CLIENTS);
+	ck_assert_int_eq(route("/api/v1/clients?limit=1").route, CM_ROUTE_CLIENTS);
+	m = route("/api/v1/clients/acme-1_X?admin_key=k");
+	ck_assert_int_eq(m.route, CM_ROUTE_CLIENT);
+	ck_assert(m.id_valid);
+	ck_assert_str_eq(m.id, "acme-1_X");
+	m = route("/api/v1/clients/a/rotate-keys");
+	ck_assert_int_eq(m.route, CM_ROUTE_CLIENT_ROTATE);
+	ck_assert_str_eq(m.id, "a");
+	ck_assert_int_eq(route("/api/v1/clients/a/audit").route, CM_ROUTE_CLIENT_AUDIT);
+	ck_assert_int_eq(route("/api/v1/clients/a/other").route, CM_ROUTE_NONE);
+	ck_assert_int_eq(route("/api/v1/clients/a/audit/x").route, CM_ROUTE_NONE);
+	ck_assert_int_eq(route("/api/v2/clients").route, CM_ROUTE_NONE);
+	ck_assert_int_eq(route("/api/v1/").route, CM_ROUTE_NONE);
+	ck_assert_int_eq(route("/api/v1/healthz").route, CM_ROUTE_NONE);
+	ck_assert_int_eq(route(NULL).route, CM_ROUTE_NONE);
+}
+END_TEST
+
+START_TEST(route_ids_are_decoded_per_segment)
+{
+	struct cm_route_match	m;
+	char			uri[600];
+
+	m = route("/api/v1/clients/ab%63");
+	ck_assert(m.id_valid);
+	ck_assert_str_eq(m.id, "abc");
+	/* An encoded slash belongs to the id, which it makes invalid. */
+	m = route("/api/v1/clients/a%2Fb");
+	ck_assert_int_eq(m.route, CM_ROUTE_CLIENT);
+	ck_assert(!m.id_valid);
+	ck_assert(!route("/api/v1/clients/%20x").id_valid);
+	ck_assert(!route("/api/v1/clients/a%00b").id_valid);
+	ck_assert(!route("/api/v1/clients/a%zz").id_valid);
+	ck_assert(!route("/api/v1/clients/a%4").id_valid);
+	ck_assert(!route("/api/v1/clients/").id_valid);
+	strcpy(uri, "/api/v1/clients/");
+	memset(uri + 16, 'a', 255);
+	uri[16 + 255] = '\0';
+	ck_assert(route(uri).id_valid);
+	strcat(uri, "a");
+	ck_assert(!route(uri).id_valid);
+}
+END_TEST
+
+START_TEST(query_values)
+{
+	char	v[16];
+
+	ck_assert_int_eq(cm_query_get("a=1&admin_key=k%2By+z", "admin_key", v,
+	    sizeof(v)), 1);
+	ck_assert_str_eq(v, "k+y z");
+	ck_assert_int_eq(cm_query_get("xadmin_key=1", "admin_key", v, sizeof(v)), 0);
+	ck_assert_int_eq(cm_query_get("", "admin_key", v, sizeof(v)), 0);
+	ck_assert_int_eq(cm_query_get("hard", "hard", v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "");
+	ck_assert_int_eq(cm_query_get("k=%zz", "k", v, sizeof(v)), -1);
+	ck_assert_int_eq(cm_query_get("k=0123456789abcdefg", "k", v, sizeof(v)), -1);
+}
+END_TEST
+
+START_TEST(content_types)
+{
+	ck_assert(cm_content_type_is("application/json", "application/json"));
+	ck_assert(cm_content_type_is("Application/JSON; charset=UTF-8", "application/json"));
+	ck_assert(cm_content_type_is("application/json;charset=\"utf-8\"", "application/json"));
+	ck_assert(!cm_content_type_is("application/json; charset=latin1", "application/json"));
+	ck_assert(!cm_content_type_is("application/jsonx", "application/json"));
+	ck_assert(!cm_content_type_is("text/plain", "application/json"));
+	ck_assert(!cm_content_type_is(NULL, "application/json"));
+	ck_assert(cm_content_type_is("application/merge-patch+json",
+	    "application/merge-patch+json"));
+}
+END_TEST
+
+START_TEST(request_ids)
+{
+	struct cm_request	r;
+	char			long_id[200];
+
+	cm_request_id_set(&r, "abc.DEF_1-2");
+	ck_assert_str_eq(r.request_id, "abc.DEF_1-2");
+	cm_request_id_set(&r, "bad id");
+	ck_assert_uint_eq(strlen(r.request_id), 32);
+	ck_assert_uint_eq(strspn(r.request_id, "0123456789abcdef"), 32);
+	memset(long_id, 'a', 129);
+	long_id[129] = '\0';
+	cm_request_id_set(&r, long_id);
+	ck_assert_uint_eq(strlen(r.request_id), 32);
+	long_id[128] = '\0';
+	cm_request_id_set(&r, long_id);
+	ck_assert_str_eq(r.request_id, long_id);
+	cm_request_id_set(&r, NULL);
+	ck_assert_uint_eq(strlen(r.request_id), 32);
+}
+END_TEST
+
+START_TEST(if_match)
+{
+	ck_assert(cm_if_match(NULL, "\"1.2\""));
+	ck_assert(cm_if_match("*", "\"1.2\""));
+	ck_assert(cm_if_match(" \"1.2\" ", "\"1.2\""));
+	ck_assert(cm_if_match("\"0.1\", \"1.2\"", "\"1.2\""));
+	ck_assert(!cm_if_match("\"1.3\"", "\"1.2\""));
+	ck_assert(!cm_if_match("W/\"1.2\"", "\"1.2\""));
+	ck_assert(!cm_if_match("1.2", "\"1.2\""));
+	ck_assert(!cm_if_match("", "\"1.2\""));
+}
+END_TEST
+
+START_TEST(error_envelope)
+{
+	struct cm_response	res;
+	struct cm_problems	probs;
+	char			*out;
+	size_t			 len;
+
+	cm_response_init(&res);
+	cm_problems_init(&probs);
+	cm_problems_add(&probs, "email", "invalid_email", "must be a valid e-mail address");
+	cm_response_error(&res, 400, "Validation failed", &probs);
+	out = cm_response_render(&res, "rid", false, &len);
+	ck_assert_str_eq(out,
+	    "Status: 400 Bad Request\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Request-Id: rid\r\n\r\n"
+	    "{\"success\":false,\"data\":null,\"error\":\"Validation failed\","
+	    "\"count\":0,\"details\":[{\"field\":\"email\",\"code\":"
+	    "\"invalid_email\",\"message\":\"must be a valid e-mail address\"}]}");
+	ck_assert_uint_eq(len, strlen(out));
+	free(out);
+	cm_response_clear(&res);
+}
+END_TEST
+
+START_TEST(data_envelope_and_head)
+{
+	struct cm_response	res;
+	char			*out;
+	size_t			 len;
+
+	cm_response_init(&res);
+	cm_response_header(&res, "ETag", "\"%d.%d\"", 3, 4);
+	cm_response_data(&res, 201, json_pack("{s:s}", "id", "x"));
+	out = cm_response_render(&res, "r", false, &len);
+	ck_assert_ptr_nonnull(strstr(out, "Status: 201 Created\r\n"));
+	ck_assert_ptr_nonnull(strstr(out, "ETag: \"3.4\"\r\n\r\n"
+	    "{\"success\":true,\"data\":{\"id\":\"x\"}}"));
+	free(out);
+	out = cm_response_render(&res, "r", true, &len);
+	ck_assert_str_eq(out + len - 4, "\r\n\r\n");
+	free(out);
+	cm_response_error(&res, 503, "Service unavailable", NULL);
+	out = cm_response_render(&res, "r", false, &len);
+	ck_assert_ptr_null(strstr(out, "details"));
+	free(out);
+	cm_response_clear(&res);
+}
+END_TEST
+
+static json_t *
+stored_client(void)
+{
+	return json_pack("{s:s, s:s, s:b, s:s, s:s, s:n, s:n, s:{s:i}, s:s}",
+	    "id", "a", "name", "A", "status", 1, "publishable_key", "pk_x",
+	    "secret_key", "sk_x", "email", "proxy_api_key", "api_metadata",
+	    "k", 1, "updated_at", "t0");
+}
+
+START_TEST(patch_changes_exactly)
+{
+	struct cm_problems	 probs;
+	json_t			*cur = stored_client(), *chg, *next, *audit;
+	uint32_t		 changed;
+	char			*text;
+
+	cm_problems_init(&probs);
+	chg = json_pack("{s:s, s:b, s:{s:n, s:i}, s:s}", "name", "A", "status", 0,
+	    "api_metadata", "k", "j", 2, "proxy_api_key", "secret!");
+	next = cm_patch_apply(cur, chg, &changed, &probs);
+	ck_assert_ptr_nonnull(next);
+	ck_assert_uint_eq(changed, CM_FIELD_BIT(CM_F_STATUS) |
+	    CM_FIELD_BIT(CM_F_API_METADATA) | CM_FIELD_BIT(CM_F_PROXY_API_KEY));
+	text = cm_json_compact(json_object_get(next, "api_metadata"));
+	ck_assert_str_eq(text, "{\"j\":2}");
+	free(text);
+	audit = cm_audit_changes(cur, next, changed);
+	text = cm_json_compact(audit);
+	ck_assert_str_eq(text, "{\"status\":{\"old\":true,\"new\":false},"
+	    "\"api_metadata\":{\"old\":{\"k\":1},\"new\":{\"j\":2}},"
+	    "\"proxy_api_key\":{\"old\":null,\"new\":\"<redacted>\"}}");
+	free(text);
+	json_decref(audit);
+	json_decref(next);
+	json_decref(chg);
+	json_decref(cur);
+}
+END_TEST
+
+START_TEST(patch_no_op_and_bad_metadata)
+{
+	struct cm_problems	 probs;
+	json_t			*cur = stored_client(), *chg, *next;
+	uint32_t		 changed = 99;
+
+	cm_problems_init(&probs);
+	chg = json_pack("{s:s, s:{s:i}, s:n}", "name", "A", "api_metadata",
+	    "k", 1, "email", NULL);
+	next = cm_patch_apply(cur, chg, &changed, &probs);
+	ck_assert_uint_eq(changed, 0);
+	ck_assert(json_equal(next, cur));
+	json_decref(next);
+	json_decref(chg);
+	chg = json_pack("{s:{s:{s:{s:{s:{s:{s:{s:{s:{}}}}}}}}}}", "api_metadata",
+	    "1", "2", "3", "4", "5", "6", "7", "8");
+	ck_assert_ptr_null(cm_patch_apply(cur, chg, &changed, &probs));
+	ck_assert_uint_eq(probs.n, 1);
+	ck_assert_str_eq(probs.item[0].code, "too_deep");
+	json_decref(chg);
+	json_decref(cur);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("http");
+	TCase	*tc = tcase_create("core");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, routes);
+	tcase_add_test(tc, route_ids_are_decoded_per_segment);
+	tcase_add_test(tc, query_values);
+	tcase_add_test(tc, content_types);
+	tcase_add_test(tc, request_ids);
+	tcase_add_test(tc, if_match);
+	tcase_add_test(tc, error_envelope);
+	tcase_add_test(tc, data_envelope_and_head);
+	tcase_add_test(tc, patch_changes_exactly);
+	tcase_add_test(tc, patch_no_op_and_bad_metadata);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
