@@ -1,0 +1,881 @@
+#!/usr/bin/env python3
+"""api_test.py - black-box HTTP tests of the Clients Management API (API.md).
+
+Run through nginx or Apache + mod_fcgid against the real service and database.
+One small function per test; the request helpers and assertions are in apikit.py.
+Prints "ok   <label> <name>", "FAIL <label> <name>: <reason>" or, when the
+option a test needs is missing, "skip <label> <name>: ..."; then the line
+"RESULT passed=N failed=M".  Exits 1 if any test failed.
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
+from apikit import (CLIENTS, FIELDS, NULLABLE, Config, check, cpath, eq,
+                    expect_client, expect_error, expect_invalid,
+                    expect_status, expect_unchanged, run_all, test)
+
+ITEM_ALLOW = ("GET", "PATCH")
+BODY_LIMIT = 65536
+META_LIMIT = 16384
+ACCEPT_PATCH = ("application/json", "application/merge-patch+json")
+
+
+# ---- helpers shared by several tests ------------------------------------------
+
+def allow_has(r, methods):
+    allow = {m.strip().upper() for m in (r.header("Allow") or "").split(",")}
+    missing = [m for m in methods if m not in allow]
+    check(not missing, "Allow %r lacks %s" % (r.header("Allow"), missing))
+
+def accept_patch_ok(r):
+    ap = (r.header("Accept-Patch") or "").lower()
+    for t in ACCEPT_PATCH:
+        check(t in ap, "Accept-Patch %r lacks %s" % (r.header("Accept-Patch"), t))
+
+def padded_body(obj, size):
+    """obj as JSON followed by spaces, exactly size bytes long."""
+    raw = json.dumps(obj).encode()
+    check(len(raw) <= size, "padded_body: object too large")
+    return raw + b" " * (size - len(raw))
+
+def nest(depth):
+    """An object of the given depth ({} is 1)."""
+    return {} if depth <= 1 else {"k": nest(depth - 1)}
+
+def field_rejected(api, cid, field, value, code):
+    """PATCH {field: value} -> 400 naming field with code, nothing written."""
+    before, etag = api.fetch(cid)
+    r = api.patch(cpath(cid), {field: value})
+    try:
+        expect_invalid(r, (field, code))
+    except AssertionError as e:
+        raise AssertionError("%s=%r: %s" % (field, value, e))
+    expect_unchanged(api, cid, before, etag)
+
+def field_accepted(api, cid, field, value, stored=None):
+    """PATCH {field: value} -> 200 and the stored value (default: as sent)."""
+    r = api.patch(cpath(cid), {field: value})
+    if r.status != 200:
+        raise AssertionError("%s=%r rejected: %s" % (field, value, r.where()))
+    expect_client(r)
+    eq(r.data[field], value if stored is None else stored, "stored " + field)
+
+def other_key(key):
+    """A well-formed admin key that is not key."""
+    return key[:-1] + ("1" if key[-1:] != "1" else "2")
+
+def expect_401(r):
+    expect_error(r, 401, "Unauthorized")
+    eq(r.header("WWW-Authenticate"), 'Bearer realm="admin"', "WWW-Authenticate")
+
+def unauth(api, method, path, body=None, **kw):
+    """A request without credentials must be 401 with the Bearer challenge."""
+    expect_401(api.call(method, path, body, auth=None, **kw))
+
+
+# ---- authentication -----------------------------------------------------------
+
+@test()
+def health_needs_no_auth(api):
+    r = api.get("/api/v1/health", auth=None)
+    expect_status(r, 200)
+    eq(r.body, {"success": True, "data": {"database": "ok"}}, "health body")
+
+@test()
+def auth_missing_401(api):
+    unauth(api, "GET", cpath(api.create()["id"]))
+    unauth(api, "POST", CLIENTS, {"id": api.uid(), "name": "x"})
+
+@test()
+def auth_wrong_key_401(api):
+    cid, key = api.create()["id"], api.cfg.admin_key
+    for value in ("Bearer " + other_key(key), "Bearer " + key + "x",
+                  "Bearer " + key[:-1], "Bearer", "Bearer %s extra" % key):
+        expect_401(api.get(cpath(cid), auth=value))
+
+@test()
+def auth_basic_scheme_401(api):
+    cred = base64.b64encode(("admin:" + api.cfg.admin_key).encode()).decode()
+    expect_401(api.get(cpath(api.create()["id"]), auth="Basic " + cred))
+    expect_401(api.get(cpath(api.uid()), auth="Basic " + api.cfg.admin_key))
+
+@test()
+def auth_scheme_case_insensitive(api):
+    cid = api.create()["id"]
+    for scheme in ("bearer", "BEARER", "Bearer  "):
+        r = api.get(cpath(cid), auth="%s %s" % (scheme, api.cfg.admin_key))
+        eq(expect_client(r)["id"], cid, "id read with scheme %r" % scheme)
+
+@test()
+def auth_query_key_accepted(api):
+    cid = api.create()["id"]
+    r = api.get("%s?admin_key=%s" % (cpath(cid), api.cfg.admin_key), auth=None)
+    eq(expect_client(r)["id"], cid, "id read with ?admin_key")
+    r = api.patch("%s?admin_key=%s" % (cpath(cid), api.cfg.admin_key), {"name": "Q"}, auth=None)
+    eq(expect_client(r)["name"], "Q", "name patched with ?admin_key")
+
+@test()
+def auth_query_wrong_key_401(api):
+    cid = api.create()["id"]
+    unauth(api, "GET", "%s?admin_key=%s" % (cpath(cid), other_key(api.cfg.admin_key)))
+    unauth(api, "GET", "%s?admin_key=" % cpath(cid))
+
+@test()
+def auth_checked_before_everything(api):
+    """401 beats 404, 405, bad ids, content type, size and JSON checks."""
+    cid = api.create()["id"]
+    unauth(api, "GET", "/api/v1/nope")
+    unauth(api, "GET", cpath(cid) + "/nothing")
+    unauth(api, "PUT", cpath(cid), {"name": "x"})
+    unauth(api, "GET", CLIENTS + "/%20x")
+    unauth(api, "PATCH", cpath(cid), "not json", ctype="text/plain")
+    unauth(api, "PATCH", cpath(cid), b"{" * (BODY_LIMIT + 1))
+    unauth(api, "PATCH", cpath(cid), "{\"name\": ")
+    unauth(api, "POST", CLIENTS, {"id": "bad id!", "name": ""})
+
+@test(needs="ctl")
+def auth_revoked_key_401(api):
+    ctl = shlex.split(api.cfg.ctl)
+    name = api.uid("itest")
+
+    def run(*args):
+        p = subprocess.run(ctl + list(args), capture_output=True, text=True, timeout=15)
+        check(p.returncode == 0, "%s failed (%d): %s" % (args, p.returncode, p.stderr.strip()))
+        return p.stdout
+
+    def row():
+        lines = run("admin-key", "list").splitlines()[1:]
+        rows = [ln.split("\t") for ln in lines if ln.strip()]
+        mine = [r for r in rows if len(r) >= 4 and r[1] == name]
+        eq(len(mine), 1, "admin-key list rows named " + name)
+        return mine[0]
+
+    key = run("admin-key", "create", "--name", name).strip()
+    check(re.match(r"^ak_[0-9a-f]{64}$", key), "new admin key looks wrong: %r" % key)
+    r = api.get(cpath(api.uid()), auth="Bearer " + key)
+    expect_error(r, 404, "Client not found")
+    kid = row()[0]
+    eq(row()[3], "-", "REVOKED_AT of a fresh key")
+    run("admin-key", "revoke", kid)
+    check(row()[3] != "-", "REVOKED_AT still '-' after revoke")
+    expect_401(api.get(cpath(api.uid()), auth="Bearer " + key))
+    expect_401(api.get("%s?admin_key=%s" % (cpath(api.uid()), key), auth=None))
+
+
+# ---- headers every response carries ------------------------------------------
+# (Content-Type, Cache-Control and the X-Request-Id echo are checked by
+# apikit on every single response; these tests cover the edge cases.)
+
+@test()
+def request_id_echoed(api):
+    for rid in ("a", "A.b_c-9", "x" * 128):
+        r = api.get(cpath(api.uid()), rid=rid)
+        expect_error(r, 404, "Client not found")
+        eq(r.header("X-Request-Id"), rid, "echoed X-Request-Id")
+
+@test()
+def request_id_generated_when_invalid(api):
+    for rid in (None, "", "x" * 129, "bad/id", "has space", "semi;colon"):
+        r = api.get(cpath(api.uid()), rid=rid)
+        expect_error(r, 404, "Client not found")
+        got = r.header("X-Request-Id")
+        check(got and got != rid, "X-Request-Id %r for sent %r" % (got, rid))
+
+
+# ---- routing and status codes -------------------------------------------------
+
+@test()
+def status_200_get(api):
+    c = api.create(email="get@example.com")
+    r = api.get(cpath(c["id"]))
+    eq(expect_client(r), c, "GET after POST")
+
+@test()
+def status_404_unknown_route(api):
+    cid = api.create()["id"]
+    for path in ("/api/v1/nope", "/api/v1/clientsx", cpath(cid) + "/nothing",
+                 "/api/v1/clients/%s/a/b" % cid):
+        expect_error(api.get(path), 404, "Not found")
+
+@test()
+def status_404_client_not_found(api):
+    cid = api.uid()
+    expect_error(api.get(cpath(cid)), 404, "Client not found")
+    expect_error(api.patch(cpath(cid), {"name": "x"}), 404, "Client not found")
+    expect_error(api.get(cpath(cid)), 404, "Client not found")
+
+@test()
+def status_405_item(api):
+    cid = api.create()["id"]
+    for method in ("PUT", "POST"):
+        r = api.call(method, cpath(cid), {"name": "x"})
+        expect_error(r, 405, "Method not allowed")
+        allow_has(r, ITEM_ALLOW)
+
+@test()
+def status_405_collection(api):
+    for method in ("PUT", "PATCH"):
+        r = api.call(method, CLIENTS, {"name": "x"})
+        expect_error(r, 405, "Method not allowed")
+        allow_has(r, ("POST",))
+
+@test()
+def order_method_before_id(api):
+    r = api.call("PUT", CLIENTS + "/%20x", {"name": "x"})
+    expect_error(r, 405, "Method not allowed")
+    allow_has(r, ITEM_ALLOW)
+
+@test()
+def order_id_type_size_json_fields(api):
+    bad, cid = CLIENTS + "/a%2Fb", api.create()["id"]
+    expect_error(api.patch(bad, "x", ctype="text/plain"), 400, "Invalid client id")
+    r = api.patch(cpath(cid), b"x" * (BODY_LIMIT + 1), ctype="text/plain")
+    expect_error(r, 415, "Unsupported media type")
+    expect_error(api.patch(cpath(cid), b"x" * (BODY_LIMIT + 1)), 413, "Payload too large")
+    expect_error(api.patch(cpath(cid), "x"), 400, "Invalid JSON")
+    expect_invalid(api.post(CLIENTS, {"id": api.uid(), "name": 1}), ("name", "invalid_type"))
+
+
+# ---- create -------------------------------------------------------------------
+
+@test()
+def status_201_create_shape(api):
+    cid = api.uid()
+    r = api.post(CLIENTS, {"id": cid, "name": "Acme"})
+    d = expect_client(r, 201)
+    eq(r.header("Location"), cpath(cid), "Location")
+    eq(d["id"], cid, "id")
+    eq(d["name"], "Acme", "name")
+    eq(d["status"], True, "default status")
+    eq(d["api_metadata"], {}, "default api_metadata")
+    for f in NULLABLE:
+        eq(d[f], None, "default " + f)
+    check(d["publishable_key"][3:] != d["secret_key"][3:], "keys share their random part")
+    eq(api.fetch(cid)[0], d, "GET after create")
+
+@test()
+def create_all_fields(api):
+    cid, dom, g = api.uid(), api.uid("d").lower().replace("_", "-") + ".example.com", api.uid("g")
+    body = {"id": cid, "name": "Full", "status": False, "domain": dom,
+            "email": "a.b+c@example.com", "phone": "+1-555-0123",
+            "website": "https://example.com/x?y=1", "timezone": "America/Los_Angeles",
+            "global_name": g, "company_id": "co_1", "agency_id": "ag-2",
+            "api_metadata": {"plan": "pro", "n": [1, 2]}, "ghl_location_id": "loc9",
+            "proxy_api_key": "pk!#$%&'()*+,-./:;<=>?@[]^_`{|}~"}
+    d = expect_client(api.post(CLIENTS, body), 201)
+    for k, v in body.items():
+        eq(d[k], v, "created " + k)
+
+@test()
+def create_normalises(api):
+    dom = api.uid("d").replace("_", "-")
+    d = api.create(name="  Trim Me  ", domain="WWW.%s.Example.COM" % dom.upper(),
+                   phone="  +44 20 7946 0958  ")
+    eq(d["name"], "Trim Me", "trimmed name")
+    eq(d["domain"], "www.%s.example.com" % dom.lower(), "lowercased domain")
+    eq(d["phone"], "+44 20 7946 0958", "trimmed phone")
+
+@test()
+def create_required_members(api):
+    expect_invalid(api.post(CLIENTS, {"status": True}), ("id", "required"), ("name", "required"))
+    expect_invalid(api.post(CLIENTS, {"id": api.uid()}), ("name", "required"))
+    expect_invalid(api.post(CLIENTS, {"name": "n"}), ("id", "required"))
+
+@test()
+def create_invalid_id(api):
+    for bad in ("", "a b", "a.b", "x" * 256, "é"):
+        expect_invalid(api.post(CLIENTS, {"id": bad, "name": "n"}), ("id", "invalid_format"))
+    expect_invalid(api.post(CLIENTS, {"id": 5, "name": "n"}), ("id", "invalid_type"))
+
+@test()
+def create_read_only_and_unknown(api):
+    cid = api.uid()
+    r = api.post(CLIENTS, {"id": cid, "name": "n", "publishable_key": "pk_" + "0" * 32,
+                           "created_at": "2020-01-01T00:00:00.000Z", "zz": 1, "aa": 2})
+    expect_invalid(r, ("publishable_key", "read_only_field"), ("created_at", "read_only_field"),
+                   ("zz", "unknown_field"), ("aa", "unknown_field"))
+    expect_error(api.get(cpath(cid)), 404, "Client not found")
+
+@test()
+def status_409_create_duplicate_id(api):
+    c = api.create()
+    r = api.post(CLIENTS, {"id": c["id"], "name": "other"})
+    expect_error(r, 409, "Conflict", [("id", "duplicate")])
+    eq(api.fetch(c["id"])[0], c, "client after duplicate create")
+
+def duplicate_on_create(api, field, value, sent):
+    api.create(**{field: value})
+    cid = api.uid()
+    r = api.post(CLIENTS, {"id": cid, "name": "n", field: sent})
+    expect_error(r, 409, "Conflict", [(field, "duplicate")])
+    expect_error(api.get(cpath(cid)), 404, "Client not found")
+
+@test()
+def status_409_create_duplicate_domain(api):
+    dom = api.uid("d").replace("_", "-") + ".example.com"
+    duplicate_on_create(api, "domain", dom, dom.upper())
+
+@test()
+def status_409_create_duplicate_global_name(api):
+    g = api.uid("g")
+    duplicate_on_create(api, "global_name", g, g)
+
+
+# ---- PATCH semantics -----------------------------------------------------------
+
+@test()
+def status_200_patch_partial(api):
+    c = api.create(email="old@example.com", company_id="co1")
+    r = api.update(c["id"], {"email": "new@example.com"})
+    d = r.data
+    eq(d["email"], "new@example.com", "patched email")
+    for f in FIELDS:
+        if f not in ("email", "updated_at"):
+            eq(d[f], c[f], "untouched " + f)
+    eq(api.fetch(c["id"]), (d, r.etag), "GET after PATCH (data, ETag)")
+
+@test()
+def patch_null_clears(api):
+    c = api.create(domain=api.uid("d").replace("_", "-") + ".example.org",
+                   email="x@example.com", phone="+1-555-0123", website="http://example.com",
+                   timezone="UTC", global_name=api.uid("g"), company_id="c", agency_id="a",
+                   ghl_location_id="l", proxy_api_key="secret", api_metadata={"a": 1})
+    d = api.update(c["id"], {f: None for f in NULLABLE + ("api_metadata",)}).data
+    for f in NULLABLE:
+        eq(d[f], None, "cleared " + f)
+    eq(d["api_metadata"], {}, "api_metadata after null")
+    eq((d["name"], d["status"]), (c["name"], c["status"]), "name and status kept")
+
+@test()
+def patch_null_name_status_rejected(api):
+    c = api.create()
+    field_rejected(api, c["id"], "name", None, "null_not_allowed")
+    field_rejected(api, c["id"], "status", None, "null_not_allowed")
+    r = api.patch(cpath(c["id"]), {"name": None, "status": None, "email": "ok@example.com"})
+    expect_invalid(r, ("name", "null_not_allowed"), ("status", "null_not_allowed"))
+    eq(api.fetch(c["id"])[0], c, "client after rejected nulls")
+
+@test()
+def patch_no_valid_fields(api):
+    cid = api.create()["id"]
+    expect_error(api.patch(cpath(cid), {}), 400, "No valid fields provided")
+    expect_error(api.patch(cpath(cid), "  { }  "), 400, "No valid fields provided")
+
+@test()
+def patch_unknown_and_read_only(api):
+    c = api.create()
+    cid = c["id"]
+    body = {"zz": 1, "updated_at": "2020-01-01T00:00:00.000Z", "secret_key": "sk_" + "1" * 32,
+            "id": "other", "name": "fine", "aa": None}
+    expect_invalid(api.patch(cpath(cid), body),
+                   ("id", "read_only_field"), ("secret_key", "read_only_field"),
+                   ("updated_at", "read_only_field"), ("zz", "unknown_field"),
+                   ("aa", "unknown_field"))
+    for f in ("publishable_key", "created_at"):
+        expect_invalid(api.patch(cpath(cid), {f: c[f]}), (f, "read_only_field"))
+    eq(api.fetch(cid)[0], c, "client after rejected members")
+
+@test()
+def patch_all_or_nothing(api):
+    c = api.create(email="keep@example.com")
+    before, etag = api.fetch(c["id"])
+    body = {"proxy_api_key": "has space", "name": "Good Name", "zzz": 1, "email": "nope",
+            "phone": "+1-555-0199", "status": "true", "website": "ftp://x.org",
+            "domain": "bad_domain", "timezone": "utc", "global_name": "class",
+            "company_id": "a b", "api_metadata": [], "agency_id": "ok"}
+    expect_invalid(api.patch(cpath(c["id"]), body),
+                   ("status", "invalid_type"), ("domain", "invalid_domain"),
+                   ("email", "invalid_email"), ("website", "invalid_url"),
+                   ("timezone", "invalid_timezone"), ("global_name", "reserved_word"),
+                   ("company_id", "invalid_format"), ("api_metadata", "invalid_type"),
+                   ("proxy_api_key", "invalid_format"), ("zzz", "unknown_field"))
+    expect_unchanged(api, c["id"], before, etag)
+
+@test()
+def patch_invalid_types(api):
+    c = api.create()
+    r = api.patch(cpath(c["id"]), {"api_metadata": "x", "company_id": 12, "email": 5,
+                                    "domain": True, "name": ["a"], "timezone": {}})
+    expect_invalid(r, ("name", "invalid_type"), ("domain", "invalid_type"),
+                   ("email", "invalid_type"), ("timezone", "invalid_type"),
+                   ("company_id", "invalid_type"), ("api_metadata", "invalid_type"))
+    eq(api.fetch(c["id"])[0], c, "client after invalid types")
+
+def duplicate_on_patch(api, field, value, sent, other):
+    """PATCH {other..., field: sent} onto a second client -> 409, nothing written."""
+    api.create(**{field: value})
+    cid = api.create(name="B")["id"]
+    before, etag = api.fetch(cid)
+    r = api.patch(cpath(cid), dict(other, **{field: sent}))
+    expect_error(r, 409, "Conflict", [(field, "duplicate")])
+    expect_unchanged(api, cid, before, etag)
+
+@test()
+def status_409_patch_duplicate_domain(api):
+    dom = api.uid("d").replace("_", "-") + ".example.net"
+    duplicate_on_patch(api, "domain", dom, dom.upper(), {"name": "Changed"})
+
+@test()
+def status_409_patch_duplicate_global_name(api):
+    g = api.uid("g")
+    duplicate_on_patch(api, "global_name", g, g, {"email": "changed@example.com"})
+
+@test()
+def patch_own_unique_values_no_conflict(api):
+    dom, g = api.uid("d").replace("_", "-") + ".example.com", api.uid("g")
+    c = api.create(domain=dom, global_name=g)
+    r = api.update(c["id"], {"domain": dom.upper(), "global_name": g, "name": "Renamed"})
+    eq((r.data["domain"], r.data["global_name"]), (dom, g), "unique members kept")
+
+
+# ---- ETag, If-Match, updated_at ------------------------------------------------
+
+@test()
+def etag_strong_and_stable(api):
+    r = api.post(CLIENTS, {"id": api.uid(), "name": "E"})
+    d = expect_client(r, 201)
+    check(not r.etag.startswith("W/"), "weak ETag on POST")
+    r2 = api.get(cpath(d["id"]))
+    eq(r2.etag, r.etag, "ETag of GET right after POST")
+    eq(api.get(cpath(d["id"])).etag, r.etag, "ETag of a second GET")
+
+@test()
+def noop_patch_keeps_updated_at_and_etag(api):
+    dom = api.uid("d").replace("_", "-") + ".example.com"
+    c = api.create(name="Same", domain=dom, phone="+1-555-0123", api_metadata={"a": {"b": 1}})
+    _, etag = api.fetch(c["id"])
+    time.sleep(0.02)
+    for body in ({"name": "Same"}, {"name": "  Same "}, {"domain": dom.upper()},
+                 {"phone": " +1-555-0123 "}, {"status": True}, {"api_metadata": {}},
+                 {"api_metadata": {"a": {"b": 1}}}, {"api_metadata": {"gone": None}},
+                 {"email": None}, {"name": "Same", "email": None, "api_metadata": {"a": {}}}):
+        r = api.update(c["id"], body)
+        eq(r.data, c, "client after no-op PATCH %s" % json.dumps(body))
+        eq(r.etag, etag, "ETag after no-op PATCH %s" % json.dumps(body))
+
+@test()
+def real_change_bumps_updated_at_and_etag(api):
+    c = api.create(name="Before")
+    _, etag = api.fetch(c["id"])
+    time.sleep(0.02)
+    r = api.update(c["id"], {"name": "After"})
+    check(r.data["updated_at"] > c["updated_at"],
+          "updated_at %s not after %s" % (r.data["updated_at"], c["updated_at"]))
+    eq(r.data["created_at"], c["created_at"], "created_at")
+    check(r.etag != etag, "ETag unchanged after a real change")
+    time.sleep(0.02)
+    r2 = api.update(c["id"], {"api_metadata": {"x": 1}})
+    check(r2.data["updated_at"] > r.data["updated_at"] and r2.etag != r.etag,
+          "api_metadata change did not bump updated_at/ETag")
+
+@test()
+def status_412_stale_if_match(api):
+    c = api.create(name="V1")
+    _, old = api.fetch(c["id"])
+    api.update(c["id"], {"name": "V2"}, headers={"If-Match": old})
+    before, cur = api.fetch(c["id"])
+    for stale in (old, '"nope"', "W/" + cur, '"a", ' + old):
+        r = api.patch(cpath(c["id"]), {"name": "V3"}, headers={"If-Match": stale})
+        expect_error(r, 412, "Precondition failed")
+    expect_unchanged(api, c["id"], before, cur)
+
+@test()
+def if_match_star_and_list(api):
+    c = api.create(name="V1")
+    api.update(c["id"], {"name": "V2"}, headers={"If-Match": "*"})
+    _, cur = api.fetch(c["id"])
+    r = api.update(c["id"], {"name": "V3"}, headers={"If-Match": '"x", %s' % cur})
+    eq(r.data["name"], "V3", "name after If-Match list")
+
+
+# ---- api_metadata merge (RFC 7396) ---------------------------------------------
+
+@test()
+def metadata_merge_patch(api):
+    c = api.create(api_metadata={"a": {"b": 1, "c": {"d": 2, "e": 3}}, "arr": [1, 2],
+                                 "s": "x", "keep": True})
+    r = api.update(c["id"], {"api_metadata": {"a": {"c": {"d": None, "f": 4}, "g": [5]},
+                                              "arr": [3], "s": None, "new": {"n": None}}})
+    eq(r.data["api_metadata"], {"a": {"b": 1, "c": {"e": 3, "f": 4}, "g": [5]},
+                                "arr": [3], "keep": True, "new": {}}, "merged api_metadata")
+    r = api.update(c["id"], {"api_metadata": {"a": "scalar", "arr": {"o": 1}}})
+    eq(r.data["api_metadata"], {"a": "scalar", "arr": {"o": 1}, "keep": True, "new": {}},
+       "api_metadata after replacing values")
+
+@test()
+def metadata_null_means_empty(api):
+    c = api.create(api_metadata={"a": 1})
+    eq(api.update(c["id"], {"api_metadata": None}).data["api_metadata"], {}, "after null")
+    eq(api.create(api_metadata=None)["api_metadata"], {}, "created with null")
+
+@test()
+def metadata_size_limit(api):
+    c = api.create()
+    big = {"p": "x" * (META_LIMIT - 8)}          # {"p":"xxx..."} is exactly 16384 bytes
+    eq(len(json.dumps(big, separators=(",", ":"))), META_LIMIT, "test's own arithmetic")
+    eq(api.update(c["id"], {"api_metadata": big}).data["api_metadata"], big, "16384-byte metadata")
+    field_rejected(api, c["id"], "api_metadata", {"q": 1}, "too_large")
+    field_rejected(api, c["id"], "api_metadata", {"p": "x" * (META_LIMIT - 7)}, "too_large")
+    api.update(c["id"], {"api_metadata": {"p": None, "q": 1}})
+
+@test()
+def metadata_depth_limit(api):
+    c = api.create()
+    eq(api.update(c["id"], {"api_metadata": nest(8)}).data["api_metadata"], nest(8), "depth 8")
+    field_rejected(api, c["id"], "api_metadata", {"k": nest(8)}, "too_deep")   # merged: 9
+    other = api.create()["id"]
+    field_rejected(api, other, "api_metadata", nest(9), "too_deep")
+
+@test()
+def metadata_keys(api):
+    c = api.create()
+    r = api.patch(cpath(c["id"]), {"api_metadata": {"": 1}})
+    expect_invalid(r, ("api_metadata*", "invalid_key"))
+    r = api.patch(cpath(c["id"]), {"api_metadata": {"a": {"k" * 256: 1}}})
+    expect_invalid(r, ("api_metadata*", "invalid_key"))
+    eq(api.fetch(c["id"])[0], c, "client after bad keys")
+    api.update(c["id"], {"api_metadata": {"é" * 255: 1}})
+
+
+# ---- bodies: size, content type, JSON -----------------------------------------
+
+@test()
+def status_413_body_limit(api):
+    cid = api.create()["id"]
+    r = api.patch(cpath(cid), padded_body({"name": "Exactly 64K"}, BODY_LIMIT))
+    eq(expect_client(r)["name"], "Exactly 64K", "name after a 65536-byte body")
+    r = api.patch(cpath(cid), padded_body({"name": "Too big"}, BODY_LIMIT + 1))
+    expect_error(r, 413, "Payload too large")
+    nid = api.uid()
+    r = api.post(CLIENTS, padded_body({"id": nid, "name": "n"}, BODY_LIMIT + 1))
+    expect_error(r, 413, "Payload too large")
+    expect_error(api.get(cpath(nid)), 404, "Client not found")
+    eq(api.fetch(cid)[0]["name"], "Exactly 64K", "name after the 413")
+
+@test()
+def content_type_json_charset_ok(api):
+    cid = api.uid()
+    ct = "application/json; charset=utf-8"
+    eq(expect_client(api.post(CLIENTS, {"id": cid, "name": "n"}, ctype=ct), 201)["id"], cid, "id")
+    eq(expect_client(api.patch(cpath(cid), {"name": "m"}, ctype=ct))["name"], "m", "name")
+
+@test()
+def content_type_merge_patch_on_patch_ok(api):
+    cid = api.create()["id"]
+    r = api.patch(cpath(cid), {"name": "merged"}, ctype="application/merge-patch+json")
+    eq(expect_client(r)["name"], "merged", "name")
+
+@test()
+def status_415_patch(api):
+    c = api.create()
+    for ct in ("text/plain", None, "application/x-www-form-urlencoded", "application/jsonx"):
+        r = api.patch(cpath(c["id"]), {"name": "x"}, ctype=ct)
+        expect_error(r, 415, "Unsupported media type")
+        accept_patch_ok(r)
+    eq(api.fetch(c["id"])[0], c, "client after 415s")
+
+@test()
+def status_415_post(api):
+    for ct in ("text/plain", None, "application/merge-patch+json"):
+        cid = api.uid()
+        r = api.post(CLIENTS, {"id": cid, "name": "x"}, ctype=ct)
+        expect_error(r, 415, "Unsupported media type")
+        expect_error(api.get(cpath(cid)), 404, "Client not found")
+
+def _invalid_json(api, bodies):
+    c = api.create()
+    for body in bodies:
+        r = api.patch(cpath(c["id"]), body)
+        try:
+            expect_error(r, 400, "Invalid JSON")
+        except AssertionError as e:
+            raise AssertionError("body %r: %s" % (body[:40], e))
+    eq(api.fetch(c["id"])[0], c, "client after invalid JSON")
+
+@test()
+def invalid_json_empty_body(api):
+    _invalid_json(api, [b"", b"   "])
+    expect_error(api.post(CLIENTS, b""), 400, "Invalid JSON")
+
+@test()
+def invalid_json_not_object(api):
+    _invalid_json(api, [b"[]", b'[{"name":"x"}]', b'"name"', b"null", b"1", b"true"])
+
+@test()
+def invalid_json_duplicate_keys(api):
+    _invalid_json(api, [b'{"name":"a","name":"b"}', b'{"api_metadata":{"k":1,"k":2}}'])
+    cid = api.uid()
+    r = api.post(CLIENTS, '{"id":"%s","name":"a","id":"%s"}' % (cid, cid))
+    expect_error(r, 400, "Invalid JSON")
+
+@test()
+def invalid_json_trailing_garbage(api):
+    _invalid_json(api, [b'{"name":"a"} x', b'{"name":"a"}{}', b'{"name":"a"},',
+                        b'{"name":"a"}\x00'])
+
+@test()
+def invalid_json_bad_utf8(api):
+    _invalid_json(api, [b'{"name":"\xff"}', b'{"name":"\xc3"}', b'{"name":"\xed\xa0\x80"}',
+                        b'{"\xfe":1}', b'{"name":"\\ud800"}', b'{"name":"\\u0000x"}'])
+
+@test()
+def invalid_json_syntax(api):
+    _invalid_json(api, [b'{"name":', b"{name: 1}", b"{'name': 'x'}", b'{"name":"a",}', b"{"])
+
+
+# ---- path ids ------------------------------------------------------------------
+
+@test()
+def bad_id_400(api):
+    for raw in ("abc%2Fdef", "%20x", "a.b", "a%20b", "x%2E", "%C3%A9", "a+b", "a~b"):
+        for method in ("GET", "PATCH"):
+            body = {"name": "x"} if method == "PATCH" else None
+            r = api.call(method, "%s/%s" % (CLIENTS, raw), body)
+            try:
+                expect_error(r, 400, "Invalid client id")
+            except AssertionError as e:
+                raise AssertionError("id %r: %s" % (raw, e))
+
+@test()
+def id_percent_decoded(api):
+    cid = api.create(id=api.uid("abc"))["id"]
+    enc = "ab%63" + cid[3:]
+    eq(expect_client(api.get("%s/%s" % (CLIENTS, enc)))["id"], cid, "id via %63")
+    every = "".join("%%%02X" % ord(ch) for ch in cid)
+    eq(expect_client(api.get("%s/%s" % (CLIENTS, every)))["id"], cid, "fully encoded id")
+    r = api.patch("%s/%s" % (CLIENTS, enc), {"name": "pct"})
+    eq(expect_client(r)["name"], "pct", "PATCH via encoded id")
+
+@test()
+def id_length_limit(api):
+    cid = api.create(id=(api.uid("L") + "_" * 255)[:255])["id"]
+    eq(api.fetch(cid)[0]["id"], cid, "255-char id read back")
+    expect_error(api.get(cpath("a" * 255)), 404, "Client not found")
+    expect_error(api.get(cpath("a" * 256)), 400, "Invalid client id")
+    expect_error(api.patch(cpath("a" * 256), {"name": "x"}), 400, "Invalid client id")
+
+
+# ---- validation rules through HTTP ---------------------------------------------
+
+@test()
+def validate_name(api):
+    cid = api.create()["id"]
+    field_accepted(api, cid, "name", "é" * 255)
+    field_accepted(api, cid, "name", " " + "😀" * 255 + "  ", "😀" * 255)
+    field_accepted(api, cid, "name", "x")
+    for bad in ("é" * 256, "", "   "):
+        field_rejected(api, cid, "name", bad, "invalid_length")
+    for bad in ("a\u0007b", "tab\there", "new\nline", "del\u007f", "\tx"):
+        field_rejected(api, cid, "name", bad, "invalid_characters")
+
+@test()
+def validate_domain(api):
+    cid = api.create()["id"]
+    r = api.uid("d").lower().replace("_", "-")
+    field_accepted(api, cid, "domain", "Sub.%s.Example.COM" % r, "sub.%s.example.com" % r)
+    field_accepted(api, cid, "domain", "xn--bcher-kva.%s.example" % r)
+    field_accepted(api, cid, "domain", "%s.b1" % r)
+    field_accepted(api, cid, "domain", (r + "a" * 63)[:63] + ".example.com")
+    longest = ".".join([(r + "a" * 63)[:63], "b" * 63, "c" * 63, "d" * 61])
+    field_accepted(api, cid, "domain", longest)
+    for bad in ("localhost", "-a.com", "a-.com", "a..com", "a.123", "http://a.com",
+                "a.com:80", "a.com/x", "a.com.", "a_b.com", "", "a b.com", "é.com",
+                ".a.com", "x" * 64 + ".com", longest + "d"):
+        field_rejected(api, cid, "domain", bad, "invalid_domain")
+
+@test()
+def validate_phone(api):
+    cid = api.create()["id"]
+    for good in ("+1-555-0123", "+44 20 7946 0958", "+1.555.012.3456", "+1234567",
+                 "+123456789012345"):
+        field_accepted(api, cid, "phone", good)
+    field_accepted(api, cid, "phone", "  +1 555 0123 ", "+1 555 0123")
+    for bad in ("555-0123", "+0 555 0123", "+123456", "+1234567890123456", "+1--555-0123",
+                "+1  555 0123", "+1-555-0123x", "", "+", "+1/555/0123",
+                "+1 (555) (012) 3456", "+1 (555 0123", "++15550123"):
+        field_rejected(api, cid, "phone", bad, "invalid_phone")
+
+@test()
+def validate_email(api):
+    cid = api.create()["id"]
+    dom254 = "a" * 63 + "." + "b" * 63 + "." + "c" * 57 + ".com"        # 189 chars
+    dom255 = "a" * 63 + "." + "b" * 63 + "." + "c" * 58 + ".com"
+    for good in ("a.b+c@example.com", "o'hara@example.co.uk", "x" * 64 + "@example.com",
+                 "l" * 64 + "@" + dom254):
+        field_accepted(api, cid, "email", good)
+    for bad in ("plain", "a@b", "a@@b.com", "a b@c.com", "@b.com", "a@b..com", "a@-b.com",
+                "x" * 65 + "@example.com", "l" * 64 + "@" + dom255, "", "a<b>@c.com"):
+        field_rejected(api, cid, "email", bad, "invalid_email")
+
+@test()
+def validate_website(api):
+    cid = api.create()["id"]
+    longest = "https://example.com/" + "a" * (2048 - 20)
+    for good in ("https://example.com", "http://example.com:8080/p?q=1#f", longest):
+        field_accepted(api, cid, "website", good)
+    for bad in ("ftp://example.com", "example.com", "https://",
+                "https://exa mple.com", "https://example.com/a b", "javascript:alert(1)", "",
+                longest + "a", "https://example.com/\u0001"):
+        field_rejected(api, cid, "website", bad, "invalid_url")
+
+@test()
+def validate_timezone(api):
+    cid = api.create()["id"]
+    for good in ("US/Pacific", "America/Los_Angeles", "UTC", "Europe/Paris"):
+        field_accepted(api, cid, "timezone", good)
+    for bad in ("utc", "us/pacific", "../../../etc/passwd", "/usr/share/zoneinfo/UTC",
+                "Mars/Olympus", "", "America/Los Angeles", "America/"):
+        field_rejected(api, cid, "timezone", bad, "invalid_timezone")
+
+@test()
+def validate_global_name(api):
+    cid = api.create()["id"]
+    field_accepted(api, cid, "global_name", api.uid("g"))
+    field_accepted(api, cid, "global_name", "$" + api.uid("g"))
+    field_accepted(api, cid, "global_name", (api.uid("G") + "9" * 255)[:255])
+    for bad in ("class", "function", "null", "true", "return"):
+        field_rejected(api, cid, "global_name", bad, "reserved_word")
+    for bad in ("1abc", "a-b", "", "é", "a b", (api.uid("G") + "9" * 256)[:256]):
+        field_rejected(api, cid, "global_name", bad, "invalid_format")
+
+@test()
+def validate_status_type(api):
+    cid = api.create()["id"]
+    field_accepted(api, cid, "status", False)
+    field_accepted(api, cid, "status", True)
+    for bad in (1, 0, "true", "false"):
+        field_rejected(api, cid, "status", bad, "invalid_type")
+
+@test()
+def validate_id_like_fields(api):
+    cid = api.create()["id"]
+    for f in ("company_id", "agency_id", "ghl_location_id"):
+        field_accepted(api, cid, f, "Z" * 255)
+        for bad in ("a b", "", "x" * 256, "a.b", "é"):
+            field_rejected(api, cid, f, bad, "invalid_format")
+
+@test()
+def validate_proxy_api_key(api):
+    cid = api.create()["id"]
+    field_accepted(api, cid, "proxy_api_key", "~" * 255)
+    for bad in ("has space", "", "x" * 256, "tab\tx", "é", "\u007f"):
+        field_rejected(api, cid, "proxy_api_key", bad, "invalid_format")
+
+
+# ---- process pool and concurrency -----------------------------------------------
+
+def pool_workers(master):
+    """Live (non-zombie) direct children of master, from /proc/*/stat."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        if int(ppid) == master and state != "Z":
+            kids.append(int(d))
+    return sorted(kids)
+
+@test(timeout=30, needs="pool")
+def worker_sigkill_replaced(api):
+    with open(api.cfg.pool_pidfile) as f:
+        master = int(f.read().split()[0])
+    cid = api.create()["id"]
+    before = pool_workers(master)
+    check(before, "master %d has no workers" % master)
+    victim = before[0]
+    killed_at = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    bad = []
+    for i in range(50):
+        try:
+            r = api.get(cpath(cid))
+            if r.status != 200:
+                bad.append("#%d: %s" % (i, r.where()))
+        except Exception as e:
+            bad.append("#%d: %s: %s" % (i, type(e).__name__, e))
+    check(not bad, "%d of 50 requests failed after SIGKILL; first: %s" % (len(bad), bad[:1]))
+    while True:
+        now = pool_workers(master)
+        if len(now) == len(before) and victim not in now:
+            break
+        check(time.monotonic() - killed_at < 5,
+              "workers %s not restored to %d within 5 s (were %s)" % (now, len(before), before))
+        time.sleep(0.1)
+
+def patch_together(api, cid, bodies):
+    """PATCHes cid with every body from its own thread, all released at once by
+    a barrier; returns the list of failures (empty when all were 200)."""
+    barrier = threading.Barrier(len(bodies), timeout=20)
+    out = [None] * len(bodies)
+
+    def one(i):
+        try:
+            r = api.patch(cpath(cid), bodies[i], barrier=barrier, timeout=30)
+            out[i] = None if r.status == 200 else r.where()
+        except Exception as e:
+            out[i] = "%s: %s" % (type(e).__name__, e)
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(40)
+    return [x for x in out if x is not None]
+
+@test(timeout=60)
+def concurrent_metadata_patches(api):
+    for rnd in range(3):
+        cid = api.create(api_metadata={"base": rnd})["id"]
+        bad = patch_together(api, cid, [{"api_metadata": {"k%d" % i: i}} for i in range(24)])
+        check(not bad, "round %d: %d of 24 PATCHes failed; first: %s" % (rnd, len(bad), bad[:1]))
+        want = dict({"k%d" % i: i for i in range(24)}, base=rnd)
+        eq(api.fetch(cid)[0]["api_metadata"], want, "round %d api_metadata" % rnd)
+
+@test(timeout=40)
+def concurrent_different_members(api):
+    for rnd in range(5):
+        cid = api.create(name="N0", email="e0@example.com")["id"]
+        name, email = "Name %d" % rnd, "e%d@example.com" % (rnd + 1)
+        bad = patch_together(api, cid, [{"name": name}, {"email": email}])
+        check(not bad, "round %d: %s" % (rnd, bad))
+        d = api.fetch(cid)[0]
+        eq((d["name"], d["email"]), (name, email), "round %d: both members landed" % rnd)
+
+
+# ---- main -------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description="Black-box HTTP tests of the clients API.")
+    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
+    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
+    ap.add_argument("--label", default="api", help="word printed on every result line")
+    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
+    ap.add_argument("--pool-pidfile", help="pid file of the standalone clientsd master")
+    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
+    ap.add_argument("--budget", type=int, default=110, help="seconds for the whole run")
+    a = ap.parse_args()
+    with open(a.admin_key_file) as f:
+        key = f.read().strip()
+    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex())
+    passed, failed = run_all(cfg, a.pattern, a.budget)
+    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    os._exit(1 if failed else 0)    # do not wait for threads of timed-out tests
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""apikit - the small toolkit behind api_test.py.
+
+One Api object per test: it sends requests (one fresh connection each),
+checks what every response must carry (JSON envelope, Content-Type,
+Cache-Control, X-Request-Id), and offers the assertions the tests share.
+Standard library only.
+"""
+
+import http.client
+import itertools
+import json
+import re
+import threading
+import time
+import urllib.parse
+
+CLIENTS = "/api/v1/clients"
+JSON_CT = "application/json; charset=utf-8"
+
+# API.md section 2, in order: every client object has exactly these members.
+FIELDS = ("id", "name", "status", "publishable_key", "secret_key", "domain", "email", "phone",
+          "website", "timezone", "global_name", "company_id", "agency_id", "api_metadata",
+          "ghl_location_id", "proxy_api_key", "created_at", "updated_at")
+NULLABLE = ("domain", "email", "phone", "website", "timezone", "global_name",
+            "company_id", "agency_id", "ghl_location_id", "proxy_api_key")
+
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+PK_RE = re.compile(r"^pk_[0-9a-f]{32}$")
+SK_RE = re.compile(r"^sk_[0-9a-f]{32}$")
+STRONG_ETAG_RE = re.compile(r'^"[^"]*"$')
+
+_DEFAULT = object()      # "use the default" marker for keyword arguments
+_counter = itertools.count(1)
+_counter_lock = threading.Lock()
+
+
+class Failure(AssertionError):
+    """A test expectation that did not hold."""
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+def eq(actual, expected, what):
+    if actual != expected:
+        raise Failure("%s: expected %s, got %s" % (what, short(expected), short(actual)))
+
+def short(v, limit=160):
+    s = v if isinstance(v, str) else repr(v)
+    s = s.replace("\n", "\\n")
+    return s if len(s) <= limit else s[:limit] + "...(%d chars)" % len(s)
+
+def _next():
+    with _counter_lock:
+        return next(_counter)
+
+
+class Config:
+    """What the command line gave us; shared read-only by every test."""
+
+    def __init__(self, base_url, admin_key, label, ctl, pool_pidfile, run_id):
+        u = urllib.parse.urlsplit(base_url)
+        check(u.scheme == "http" and u.hostname, "--base-url must be http://host:port")
+        self.host, self.port, self.prefix = u.hostname, u.port or 80, u.path.rstrip("/")
+        self.admin_key, self.label, self.run_id = admin_key, label, run_id
+        self.ctl, self.pool_pidfile = ctl, pool_pidfile
+
+
+class Resp:
+    """One response: status, headers (lower-case names), raw body, parsed JSON."""
+
+    def __init__(self, method, path, status, headers, raw):
+        self.method, self.path, self.status, self.headers, self.raw = \
+            method, path, status, headers, raw
+        self.body = self.pairs = None
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    @property
+    def data(self):
+        return self.body.get("data") if isinstance(self.body, dict) else None
+
+    @property
+    def etag(self):
+        return self.header("ETag")
+
+    def where(self):
+        """Context for failure messages."""
+        return "%s %s -> %s %s [rid %s]" % (self.method, short(self.path, 80), self.status,
+                                           short(self.raw.decode("utf-8", "replace"), 200),
+                                           self.header("X-Request-Id"))
+
+
+class Api:
+    """Requests for one test, with a recognisable X-Request-Id on each."""
+
+    def __init__(self, cfg, test_name):
+        self.cfg, self.test = cfg, test_name
+
+    def uid(self, prefix="c"):
+        """An id (also usable as a label or global_name part) unique per run."""
+        return "%s_%s_%d" % (prefix, self.cfg.run_id, _next())
+
+    def rid(self):
+        return ("%s.%s.%d" % (self.cfg.run_id, self.test, _next()))[:128]
+
+    def call(self, method, path, body=None, *, ctype=_DEFAULT, auth=_DEFAULT,
+             headers=None, rid=_DEFAULT, timeout=15, barrier=None):
+        """Sends one request and checks what every response must carry.
+        body: dict/list (sent as JSON), str, bytes or None.  ctype (default
+        application/json when there is a body), auth (default the admin key)
+        and rid (default a fresh one the response must echo): None omits them.
+        barrier: waited on after connecting, for simultaneous requests."""
+        hdrs = {}
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        if ctype is _DEFAULT:
+            ctype = "application/json" if body is not None else None
+        if ctype is not None:
+            hdrs["Content-Type"] = ctype
+        if auth is _DEFAULT:
+            auth = "Bearer " + self.cfg.admin_key
+        if auth is not None:
+            hdrs["Authorization"] = auth
+        auto_rid = rid is _DEFAULT
+        if auto_rid:
+            rid = self.rid()
+        if rid is not None:
+            hdrs["X-Request-Id"] = rid
+        hdrs.update(headers or {})
+        conn = http.client.HTTPConnection(self.cfg.host, self.cfg.port, timeout=timeout)
+        try:
+            if barrier is not None:
+                conn.connect()
+                barrier.wait()
+            conn.request(method, self.cfg.prefix + path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            raw = r.read()
+            hl = {}
+            for k, v in r.getheaders():
+                k = k.lower()
+                hl[k] = hl[k] + ", " + v if k in hl else v
+            resp = Resp(method, path, r.status, hl, raw)
+        finally:
+            conn.close()
+        _check_common(resp, rid if auto_rid else None)
+        return resp
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.call("PATCH", path, body, **kw)
+
+    def create(self, **fields):
+        """Creates a client (id and name filled in unless given); returns data."""
+        fields.setdefault("id", self.uid())
+        fields.setdefault("name", "Client " + fields["id"][:40])
+        r = self.post(CLIENTS, fields)
+        return expect_client(r, 201)
+
+    def fetch(self, cid):
+        """GET a client: returns (data, etag)."""
+        r = self.get(cpath(cid))
+        return expect_client(r, 200), r.etag
+
+    def update(self, cid, body, **kw):
+        """PATCH expected to succeed; returns the response."""
+        r = self.patch(cpath(cid), body, **kw)
+        expect_client(r, 200)
+        return r
+
+def cpath(cid):
+    return "%s/%s" % (CLIENTS, cid)
+
+def _check_common(r, expected_rid):
+    """What API.md section 1 promises on every response."""
+    eq(r.header("Content-Type"), JSON_CT, "Content-Type of " + r.where())
+    cc = r.header("Cache-Control") or ""
+    check("no-store" in cc, "Cache-Control lacks no-store: " + r.where())
+    got_rid = r.header("X-Request-Id")
+    check(got_rid, "no X-Request-Id: " + r.where())
+    if expected_rid is not None:
+        eq(got_rid, expected_rid, "X-Request-Id echo of " + r.where())
+    try:
+        text = r.raw.decode("utf-8")
+        r.body = json.loads(text)
+        r.pairs = json.loads(text, object_pairs_hook=lambda p: p)
+    except ValueError as e:
+        raise Failure("body is not UTF-8 JSON (%s): %s" % (e, r.where()))
+    check(isinstance(r.body, dict) and isinstance(r.body.get("success"), bool),
+          "body is not an envelope: " + r.where())
+
+def expect_status(r, status):
+    if r.status != status:
+        raise Failure("expected %d: %s" % (status, r.where()))
+
+def expect_client(r, status=200):
+    """A success envelope holding one whole client; returns the client."""
+    expect_status(r, status)
+    eq(sorted(r.body), ["data", "success"], "envelope members of " + r.where())
+    eq(r.body["success"], True, "success of " + r.where())
+    check_client_shape(r)
+    etag = r.etag
+    check(etag and STRONG_ETAG_RE.match(etag), "ETag not strong: %r in %s" % (etag, r.where()))
+    return r.data
+
+def check_client_shape(r):
+    """18 members in section 2 order, with the formats the service promises."""
+    data_pairs = dict(r.pairs)["data"]
+    check(isinstance(data_pairs, list), "data is not an object: " + r.where())
+    eq(tuple(k for k, _ in data_pairs), FIELDS, "client member order")
+    d = r.data
+    check(PK_RE.match(d["publishable_key"] or ""), "bad publishable_key %r" % d["publishable_key"])
+    check(SK_RE.match(d["secret_key"] or ""), "bad secret_key %r" % d["secret_key"])
+    for k in ("created_at", "updated_at"):
+        check(TIMESTAMP_RE.match(d[k] or ""), "bad %s %r" % (k, d[k]))
+    check(isinstance(d["status"], bool), "status not boolean")
+    check(isinstance(d["api_metadata"], dict), "api_metadata not an object")
+
+def expect_error(r, status, error, details=None):
+    """The exact error envelope.  details: None means no details member;
+    else a list of (field, code) in order ("api_metadata*" matches a prefix)."""
+    expect_status(r, status)
+    b = r.body
+    want = {"success", "data", "error", "count"} | ({"details"} if details is not None else set())
+    eq(set(b), want, "error envelope members of " + r.where())
+    check(b["success"] is False and b["data"] is None and b["count"] == 0,
+          "error envelope values: " + r.where())
+    eq(b["error"], error, "error of " + r.where())
+    if details is None:
+        return
+    got = b["details"]
+    check(isinstance(got, list) and all(isinstance(x, dict) for x in got),
+          "details not a list of objects: " + r.where())
+    for x in got:
+        check(isinstance(x.get("message"), str) and x["message"],
+              "detail without message: " + r.where())
+    pairs = [(x.get("field"), x.get("code")) for x in got]
+    ok = len(pairs) == len(details) and all(
+        c == wc and (f == wf or (wf.endswith("*") and str(f).startswith(wf[:-1])))
+        for (f, c), (wf, wc) in zip(pairs, details))
+    check(ok, "details: expected %s, got %s (%s %s)" % (details, pairs, r.method, short(r.path, 60)))
+
+def expect_invalid(r, *details):
+    """400 "Validation failed" with exactly these (field, code) details."""
+    expect_error(r, 400, "Validation failed", list(details))
+
+def expect_unchanged(api, cid, before, before_etag):
+    """The stored client and its ETag are what they were."""
+    now, etag = api.fetch(cid)
+    eq(now, before, "client %s after a rejected request" % cid)
+    eq(etag, before_etag, "ETag of %s after a rejected request" % cid)
+
+
+# ---- the runner -----------------------------------------------------------
+
+class Test:
+    def __init__(self, fn, timeout, needs):
+        self.fn, self.name, self.timeout, self.needs = fn, fn.__name__, timeout, needs
+
+
+REGISTRY = []
+
+def test(timeout=20, needs=None):
+    """Decorator: registers a test function taking one Api argument.
+    needs: "ctl" or "pool" when the test needs --ctl or --pool-pidfile."""
+    def deco(fn):
+        REGISTRY.append(Test(fn, timeout, needs))
+        return fn
+    return deco
+
+def _run_one(t, cfg, timeout):
+    """Runs t in a daemon thread; returns None or a one-line failure reason."""
+    outcome = {}
+
+    def body():
+        try:
+            t.fn(Api(cfg, t.name))
+            outcome["ok"] = True
+        except Failure as e:
+            outcome["err"] = str(e)
+        except Exception as e:      # connection refused, socket timeout, bugs
+            outcome["err"] = "%s: %s" % (type(e).__name__, e)
+
+    th = threading.Thread(target=body, daemon=True)
+    th.start()
+    th.join(timeout)
+    if th.is_alive():
+        return "timeout after %.0f s" % timeout
+    return None if outcome.get("ok") else outcome.get("err", "unknown error")
+
+def run_all(cfg, pattern, budget):
+    """Runs the registered tests in order; returns (passed, failed)."""
+    deadline = time.monotonic() + budget
+    passed = failed = 0
+    for t in REGISTRY:
+        if pattern and pattern not in t.name:
+            continue
+        if (t.needs == "ctl" and not cfg.ctl) or (t.needs == "pool" and not cfg.pool_pidfile):
+            print("skip %s %s: needs --%s" % (cfg.label, t.name,
+                  "ctl" if t.needs == "ctl" else "pool-pidfile"), flush=True)
+            continue
+        left = deadline - time.monotonic()
+        if left < 1:
+            reason = "not run: time budget of %d s used up" % budget
+        else:
+            reason = _run_one(t, cfg, min(t.timeout, left))
+        if reason is None:
+            passed += 1
+            print("ok   %s %s" % (cfg.label, t.name), flush=True)
+        else:
+            failed += 1
+            print("FAIL %s %s: %s" % (cfg.label, t.name, reason.replace("\n", " ")), flush=True)
+    return passed, failed

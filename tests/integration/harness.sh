@@ -1,0 +1,563 @@
+# harness.sh - start and stop the parts of a private clientsd instance:
+# MariaDB, the clientsd FastCGI pool, nginx, and Apache + mod_fcgid.
+# Sourced by ./dev (POSIX sh), which sets REPO.  Nothing here writes outside
+# the checkout's var/ and the instance's runtime directory under /tmp; /etc
+# is only read.
+#
+# An instance ("dev" for ./dev up, "test" for ./dev test) has
+#   H_VAR   var/ or var/test: MariaDB datadir, logs, config, admin key
+#   H_RUN   /tmp/clientsd-<cksum of the repo path>[-test], mode 0755: the
+#           sockets, pid files, the clientsd binary that runs, and anything
+#           else user nobody must reach even when the checkout sits under a
+#           0700 home directory.  $H_VAR/run links to it.
+# Every wait is bounded by H_TIMEOUT seconds; a failure prints the tail of
+# the log that explains it.
+
+H_TIMEOUT=${H_TIMEOUT:-30}
+H_APACHE_MODULES=/usr/lib/apache2/modules
+
+h_say()
+{
+	printf 'dev: %s\n' "$*"
+}
+
+h_err()
+{
+	printf 'dev: %s\n' "$*" >&2
+}
+
+h_is_root()
+{
+	[ "$(id -u)" -eq 0 ]
+}
+
+# h_tail FILE [LINES]: shows the end of a log, to stderr.
+h_tail()
+{
+	[ -s "$1" ] || return 0
+	printf -- '----- last lines of %s -----\n' "$1" >&2
+	tail -n "${2:-30}" "$1" >&2
+	printf -- '-----\n' >&2
+}
+
+# h_instance NAME: sets the H_* paths of instance NAME.
+# shellcheck disable=SC2034 # some are used by ./dev only
+h_instance()
+{
+	h_sum=$(printf '%s' "$REPO" | cksum | cut -d' ' -f1)
+	case $1 in
+	dev)	H_VAR=$REPO/var
+		H_RUN=/tmp/clientsd-$h_sum ;;
+	*)	H_VAR=$REPO/var/$1
+		H_RUN=/tmp/clientsd-$h_sum-$1 ;;
+	esac
+	H_LOG=$H_VAR/log
+	H_DATA=$H_VAR/mysql
+	H_CONF=$H_VAR/clientsd.conf
+	H_KEYFILE=$H_VAR/admin-key
+	H_PWFILE=$H_VAR/db-password
+	H_DBSOCK=$H_RUN/mysqld.sock
+	H_DBPID=$H_RUN/mysqld.pid
+	H_SOCK=$H_RUN/clientsd.sock
+	H_POOLPID=$H_RUN/clientsd.pid
+	H_BIN=$H_RUN/bin/clientsd
+	H_NGINX=$H_RUN/nginx
+	H_APACHE=$H_RUN/apache
+	# Who the web servers' workers and the clientsd workers run as.  When
+	# not root nobody can be switched to: everything runs as the caller.
+	if h_is_root; then
+		H_USER=nobody
+		H_GROUP=nogroup
+		H_DBADMIN=root
+	else
+		H_USER=$(id -un)
+		H_GROUP=$(id -gn)
+		H_DBADMIN=$H_USER
+	fi
+}
+
+# h_rundir: creates the runtime directory, refusing one somebody else made.
+h_rundir()
+{
+	if [ -L "$H_RUN" ] || { [ -e "$H_RUN" ] &&
+	    { [ ! -d "$H_RUN" ] || [ "$(stat -c %u "$H_RUN")" != "$(id -u)" ]; }; }
+	then
+		h_err "$H_RUN exists but is not a directory of ours: remove it"
+		return 1
+	fi
+	mkdir -p "$H_RUN" && chmod 0755 "$H_RUN" &&
+	    mkdir -p "$H_RUN/bin" "$H_NGINX" "$H_APACHE" "$H_VAR" "$H_LOG" &&
+	    ln -sfn "$H_RUN" "$H_VAR/run"
+}
+
+# h_poll SECONDS CMD...: runs CMD every 0.2 s until it succeeds.
+h_poll()
+{
+	h_poll_n=$(($1 * 5))
+	shift
+	while [ "$h_poll_n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.2
+		h_poll_n=$((h_poll_n - 1))
+	done
+	return 1
+}
+
+# h_gone PID: true when the process has exited (a zombie counts as gone).
+h_gone()
+{
+	h_stat=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
+	case $h_stat in
+	Z*|X*|'') return 0 ;;
+	esac
+	return 1
+}
+
+# h_is_exe PID EXE: true when process PID runs the program EXE.
+h_is_exe()
+{
+	h_exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+	[ "$h_exe" = "$2" ] || [ "$h_exe" = "$2 (deleted)" ]
+}
+
+# h_wait NAME PID LOG CMD...: waits until CMD succeeds; fails early when
+# process PID (if not empty) has exited, and then shows LOG.
+h_wait()
+{
+	h_wait_name=$1 h_wait_pid=$2 h_wait_log=$3
+	shift 3
+	h_wait_n=$((H_TIMEOUT * 5))
+	while [ "$h_wait_n" -gt 0 ]; do
+		"$@" && return 0
+		if [ -n "$h_wait_pid" ] && h_gone "$h_wait_pid"; then
+			h_err "$h_wait_name exited while starting"
+			h_tail "$h_wait_log"
+			return 1
+		fi
+		sleep 0.2
+		h_wait_n=$((h_wait_n - 1))
+	done
+	h_err "$h_wait_name not ready after ${H_TIMEOUT}s"
+	h_tail "$h_wait_log"
+	return 1
+}
+
+# h_stop NAME PIDFILE EXE: SIGTERM to the process named in PIDFILE if it
+# still runs EXE (a stale pid may belong to someone else now), then waits
+# for it; SIGKILL only when it does not go.
+h_stop()
+{
+	h_pid=$(cat "$2" 2>/dev/null)
+	case $h_pid in
+	''|*[!0-9]*) rm -f "$2"; return 0 ;;
+	esac
+	if h_is_exe "$h_pid" "$3" && kill -TERM "$h_pid" 2>/dev/null &&
+	    ! h_poll "$H_TIMEOUT" h_gone "$h_pid"; then
+		h_err "$1 (pid $h_pid) did not stop in ${H_TIMEOUT}s: killing it"
+		kill -KILL "$h_pid" 2>/dev/null
+		h_poll 5 h_gone "$h_pid"
+	fi
+	rm -f "$2"
+}
+
+# h_leftovers all|bin: pids of this instance's processes, pid files or
+# not.  "bin": the processes running its copy of clientsd (pool workers,
+# mod_fcgid children); "all" adds any mariadbd, nginx or apache2 whose
+# command line names a file in the runtime directory.
+h_leftovers()
+{
+	for h_proc in /proc/[0-9]*; do
+		h_exe=$(readlink "$h_proc/exe" 2>/dev/null) || continue
+		case $1:$h_exe in
+		*:"$H_BIN"|*:"$H_BIN (deleted)")
+			;;
+		all:/usr/sbin/mariadbd|all:/usr/sbin/nginx|all:/usr/sbin/apache2)
+			tr '\0' '\n' <"$h_proc/cmdline" 2>/dev/null |
+			    grep -qF "$H_RUN/" || continue ;;
+		*)	continue ;;
+		esac
+		h_gone "${h_proc#/proc/}" || echo "${h_proc#/proc/}"
+	done
+}
+
+h_no_leftovers()
+{
+	[ -z "$(h_leftovers "$1")" ]
+}
+
+# h_sweep all|bin: ends the leftovers, SIGTERM first.
+h_sweep()
+{
+	h_left=$(h_leftovers "$1")
+	[ -n "$h_left" ] || return 0
+	# shellcheck disable=SC2086 # a list of pids
+	kill -TERM $h_left 2>/dev/null
+	h_poll 10 h_no_leftovers "$1" && return 0
+	h_left=$(h_leftovers "$1")
+	# shellcheck disable=SC2086
+	h_err "killing leftover processes:" $h_left
+	# shellcheck disable=SC2086
+	kill -KILL $h_left 2>/dev/null
+	h_poll 5 h_no_leftovers "$1"
+}
+
+# h_stop_pool: the clientsd pool, workers included.
+h_stop_pool()
+{
+	h_stop clientsd "$H_POOLPID" "$H_BIN"
+	h_sweep bin
+	rm -f "$H_SOCK"
+}
+
+# h_stop_apache: Apache, and the clientsd copies mod_fcgid had started.
+h_stop_apache()
+{
+	h_stop apache "$H_APACHE/httpd.pid" /usr/sbin/apache2
+	h_sweep bin
+}
+
+# h_stop_all: stops every part of the instance, quietly when all goes well.
+h_stop_all()
+{
+	h_stop nginx "$H_NGINX/nginx.pid" /usr/sbin/nginx
+	h_stop_apache
+	h_stop_pool
+	h_stop mariadbd "$H_DBPID" /usr/sbin/mariadbd
+	h_sweep all
+	rm -f "$H_DBSOCK"
+}
+
+# h_install_bin BINARY: copies the clientsd binary into the runtime dir
+# (renamed into place: a running copy cannot be overwritten).
+h_install_bin()
+{
+	install -m 0755 "$1" "$H_BIN.new" && mv -f "$H_BIN.new" "$H_BIN"
+}
+
+# --- MariaDB ---------------------------------------------------------
+
+# h_sql: runs the SQL on stdin as the MariaDB admin.
+h_sql()
+{
+	mariadb --no-defaults --socket="$H_DBSOCK" -u"$H_DBADMIN"
+}
+
+h_db_ping()
+{
+	mariadb-admin --no-defaults --socket="$H_DBSOCK" -u"$H_DBADMIN" \
+	    ping >/dev/null 2>&1
+}
+
+# h_db_start [MARIADBD OPTIONS]: creates the datadir on first use, starts
+# mariadbd on a socket only and waits until it answers.
+h_db_start()
+{
+	# --user: the OS user that may log in as a MariaDB admin over the
+	# socket; mariadbd itself needs it only when started as root.
+	h_dbuser=
+	h_is_root && h_dbuser=--user=root
+	if [ ! -d "$H_DATA/mysql" ]; then
+		mkdir -p "$H_DATA"
+		if ! mariadb-install-db --no-defaults --datadir="$H_DATA" \
+		    --user="$H_DBADMIN" --auth-root-authentication-method=socket \
+		    --skip-test-db >"$H_LOG/mariadb-install.log" 2>&1; then
+			h_err "mariadb-install-db failed"
+			h_tail "$H_LOG/mariadb-install.log"
+			return 1
+		fi
+	fi
+	# shellcheck disable=SC2086
+	setsid mariadbd --no-defaults --datadir="$H_DATA" \
+	    --socket="$H_DBSOCK" --pid-file="$H_DBPID" --skip-networking \
+	    --log-error="$H_LOG/mariadb.log" $h_dbuser \
+	    --character-set-server=utf8mb4 \
+	    --collation-server=utf8mb4_unicode_ci "$@" \
+	    </dev/null >/dev/null 2>&1 &
+	h_wait mariadbd $! "$H_LOG/mariadb.log" h_db_ping
+}
+
+# h_db_password: prints the database password, made on first use.
+h_db_password()
+{
+	if [ ! -s "$H_PWFILE" ]; then
+		(umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' \
+		    >"$H_PWFILE") || return 1
+	fi
+	chmod 0600 "$H_PWFILE" && cat "$H_PWFILE"
+}
+
+# h_db_setup [fresh]: database `clients` and its user; "fresh" drops the
+# database first.  The password is (re)set from $H_PWFILE every time.
+h_db_setup()
+{
+	h_pw=$(h_db_password) || return 1
+	h_drop=
+	[ "${1:-}" = fresh ] && h_drop='DROP DATABASE IF EXISTS clients;'
+	h_sql <<EOF
+$h_drop
+CREATE DATABASE IF NOT EXISTS clients
+    CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS 'clients'@'localhost' IDENTIFIED BY '$h_pw';
+ALTER USER 'clients'@'localhost' IDENTIFIED BY '$h_pw';
+GRANT ALL ON clients.* TO 'clients'@'localhost';
+EOF
+}
+
+# --- clientsd.conf ---------------------------------------------------
+
+# h_conf_set SRC DST: copies the INI file SRC to DST, applying the
+# "section key value" lines read from stdin: the first `key =` line of
+# that section, commented out (#, ;) or not, takes the value; any later
+# uncommented one is dropped; a key the section lacks is added at its end.
+h_conf_set()
+{
+	H_SETS=$(cat) awk '
+	function flush(s,   a, m, j, k) {
+		m = split(keys[s], a, " ")
+		for (j = 1; j <= m; j++) {
+			k = s SUBSEP a[j]
+			if (!(k in done)) {
+				print a[j] " = " val[k]
+				done[k] = 1
+			}
+		}
+		seen[s] = 1
+	}
+	BEGIN {
+		n = split(ENVIRON["H_SETS"], lines, "\n")
+		for (i = 1; i <= n; i++) {
+			if (split(lines[i], f, " ") < 2)
+				continue
+			v = lines[i]
+			sub(/^[ \t]*[^ \t]+[ \t]+[^ \t]+[ \t]*/, "", v)
+			val[f[1] SUBSEP f[2]] = v
+			keys[f[1]] = keys[f[1]] " " f[2]
+		}
+	}
+	# Blank lines wait, so that added keys go before the gap that ends
+	# a section.
+	/^[ \t]*$/ {
+		blanks = blanks "\n"
+		next
+	}
+	/^[ \t]*\[[A-Za-z0-9_.-]+\][ \t]*$/ {
+		flush(sec)
+		printf "%s", blanks
+		blanks = ""
+		sec = $0
+		gsub(/[ \t]/, "", sec)
+		sec = substr(sec, 2, length(sec) - 2)
+		print
+		next
+	}
+	{
+		printf "%s", blanks
+		blanks = ""
+	}
+	match($0, /^[ \t]*[#;]?[ \t]*[A-Za-z0-9_]+[ \t]*=/) {
+		key = substr($0, 1, RLENGTH)
+		commented = key ~ /^[ \t]*[#;]/
+		gsub(/[#; \t=]/, "", key)
+		k = sec SUBSEP key
+		if (k in val) {
+			if (!(k in done)) {
+				print key " = " val[k]
+				done[k] = 1
+				next
+			}
+			if (!commented)
+				next
+		}
+	}
+	{ print }
+	END {
+		flush(sec)
+		printf "%s", blanks
+		for (s in keys)
+			if (!(s in seen)) {
+				print ""
+				print "[" s "]"
+				flush(s)
+			}
+	}' "$1" >"$2"
+}
+
+# h_write_conf: renders $H_CONF (mode 0600: it holds the password).
+h_write_conf()
+{
+	if [ ! -f "$REPO/conf/clientsd.conf" ]; then
+		h_err "conf/clientsd.conf is missing"
+		return 1
+	fi
+	h_pw=$(h_db_password) || return 1
+	(umask 077 && h_conf_set "$REPO/conf/clientsd.conf" "$H_CONF.new" \
+	    <<EOF
+server listen $H_SOCK
+server listen_owner $H_USER
+server listen_group $H_GROUP
+server listen_mode 0660
+server workers 4
+server user $H_USER
+server group $H_GROUP
+server pid_file $H_POOLPID
+database socket $H_DBSOCK
+database name clients
+database user clients
+database password $h_pw
+EOF
+	) && mv -f "$H_CONF.new" "$H_CONF"
+}
+
+# --- the clientsd pool -----------------------------------------------
+
+h_pool_ready()
+{
+	[ -S "$H_SOCK" ] && [ -s "$H_POOLPID" ]
+}
+
+# h_pool_start BINARY: runs a copy of BINARY as the standalone pool.
+h_pool_start()
+{
+	h_install_bin "$1" || return 1
+	rm -f "$H_SOCK" "$H_POOLPID"
+	env -u CLIENTSD_CONFIG setsid "$H_BIN" -c "$H_CONF" \
+	    </dev/null >>"$H_LOG/clientsd.log" 2>&1 &
+	h_wait clientsd $! "$H_LOG/clientsd.log" h_pool_ready
+}
+
+# --- HTTP ------------------------------------------------------------
+
+# h_http_ok URL: true when URL answers 200.
+h_http_ok()
+{
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1" \
+	    2>/dev/null)" = 200 ]
+}
+
+# h_subst FILE NAME=VALUE...: FILE with each @NAME@ replaced, on stdout.
+h_subst()
+{
+	h_file=$1
+	shift
+	h_script=
+	for h_kv; do
+		h_v=$(printf '%s' "${h_kv#*=}" | sed 's/[\\|&]/\\&/g')
+		h_script="$h_script s|@${h_kv%%=*}@|$h_v|g;"
+	done
+	sed "$h_script" "$h_file"
+}
+
+# --- nginx -----------------------------------------------------------
+
+# h_nginx_start PORT: nginx on 127.0.0.1:PORT in front of the pool, from
+# conf/nginx-clientsd.conf wrapped in a minimal nginx.conf.
+h_nginx_start()
+{
+	h_elog=$H_LOG/nginx-error.log
+	mkdir -p "$H_NGINX/tmp" || return 1
+	h_subst "$REPO/conf/nginx-clientsd.conf" \
+	    "HTTP_LISTEN=127.0.0.1:$1" "CLIENTSD_SOCKET=$H_SOCK" \
+	    "ACCESS_LOG=$H_LOG/nginx-access.log" >"$H_NGINX/clientsd.conf" ||
+	    return 1
+	h_nuser=
+	h_is_root && h_nuser="user $H_USER $H_GROUP;"
+	cat >"$H_NGINX/nginx.conf" <<EOF
+# Written by tests/integration/harness.sh: the minimal wrapper.
+$h_nuser
+worker_processes 2;
+pid "$H_NGINX/nginx.pid";
+error_log "$h_elog" warn;
+events {
+	worker_connections 1024;
+}
+http {
+	client_body_temp_path "$H_NGINX/tmp/body";
+	fastcgi_temp_path "$H_NGINX/tmp/fastcgi";
+	proxy_temp_path "$H_NGINX/tmp/proxy";
+	scgi_temp_path "$H_NGINX/tmp/scgi";
+	uwsgi_temp_path "$H_NGINX/tmp/uwsgi";
+	include "$H_NGINX/clientsd.conf";
+}
+EOF
+	# nginx reports a failed start both on stderr and in the log.
+	if ! nginx -e "$h_elog" -p "$H_NGINX" -c "$H_NGINX/nginx.conf" \
+	    >/dev/null 2>&1; then
+		h_err "nginx did not start"
+		h_tail "$h_elog"
+		return 1
+	fi
+	h_wait nginx "" "$h_elog" test -s "$H_NGINX/nginx.pid"
+}
+
+# --- Apache + mod_fcgid ----------------------------------------------
+
+# h_apache_start PORT BINARY: Apache on 127.0.0.1:PORT spawning copies of
+# BINARY through mod_fcgid, from conf/apache-clientsd.conf wrapped in a
+# minimal httpd.conf.  ASAN_OPTIONS/UBSAN_OPTIONS, when set, reach the
+# spawned programs too (mod_fcgid passes them no other environment).
+h_apache_start()
+{
+	h_elog=$H_LOG/apache-error.log
+	h_install_bin "$2" || return 1
+	# mod_fcgid children run as $H_USER: they get their own copy of the
+	# config, readable by their group only.
+	h_aconf=$H_RUN/clientsd.conf
+	install -m 0640 "$H_CONF" "$h_aconf" || return 1
+	mkdir -p "$H_APACHE/fcgid" "$H_APACHE/htdocs" || return 1
+	if h_is_root; then
+		chgrp "$H_GROUP" "$h_aconf" &&
+		    chown "$H_USER:$H_GROUP" "$H_APACHE/fcgid" || return 1
+	fi
+	chmod 0700 "$H_APACHE/fcgid"
+	h_subst "$REPO/conf/apache-clientsd.conf" \
+	    "CLIENTSD_BIN=$H_BIN" "BIN_DIR=${H_BIN%/*}" \
+	    "CLIENTSD_CONFIG=$h_aconf" >"$H_APACHE/clientsd.conf" || return 1
+	h_env=
+	for h_var in ASAN_OPTIONS UBSAN_OPTIONS; do
+		eval "h_val=\${$h_var:-}"
+		[ -n "$h_val" ] &&
+		    h_env="${h_env}FcgidInitialEnv $h_var \"$h_val\"
+"
+	done
+	h_auser=
+	h_is_root && h_auser="User $H_USER
+Group $H_GROUP"
+	cat >"$H_APACHE/httpd.conf" <<EOF
+# Written by tests/integration/harness.sh: the minimal wrapper.
+ServerRoot /etc/apache2
+ServerName 127.0.0.1
+Listen 127.0.0.1:$1
+PidFile "$H_APACHE/httpd.pid"
+DefaultRuntimeDir "$H_APACHE"
+ErrorLog "$h_elog"
+LogLevel warn
+# No query string in the access log: it may hold ?admin_key=.
+LogFormat "%h %t \"%m %U\" %>s %b %D \"%{X-Request-Id}i\"" clientsd
+CustomLog "$H_LOG/apache-access.log" clientsd
+LoadModule mpm_event_module $H_APACHE_MODULES/mod_mpm_event.so
+LoadModule authz_core_module $H_APACHE_MODULES/mod_authz_core.so
+LoadModule alias_module $H_APACHE_MODULES/mod_alias.so
+LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
+LoadModule fcgid_module $H_APACHE_MODULES/mod_fcgid.so
+$h_auser
+# An empty document root: mod_fcgid maps PATH_INFO into it for
+# PATH_TRANSLATED, and a denial there would be logged as an error.
+DocumentRoot "$H_APACHE/htdocs"
+<Directory />
+	Require all denied
+</Directory>
+<Directory "$H_APACHE/htdocs">
+	Require all granted
+</Directory>
+FcgidIPCDir "$H_APACHE/fcgid"
+FcgidProcessTableFile "$H_APACHE/fcgid_shm"
+$h_env
+Include "$H_APACHE/clientsd.conf"
+EOF
+	if ! apache2 -f "$H_APACHE/httpd.conf" -k start >>"$h_elog" 2>&1; then
+		h_err "apache2 did not start"
+		h_tail "$h_elog"
+		return 1
+	fi
+	h_wait apache "" "$h_elog" test -s "$H_APACHE/httpd.pid"
+}
