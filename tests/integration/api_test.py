@@ -23,7 +23,7 @@ import time
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
 from apikit import (CLIENTS, FIELDS, NULLABLE, Config, check, cpath, eq,
                     expect_client, expect_error, expect_invalid,
-                    expect_status, expect_unchanged, run_all, test)
+                    expect_status, expect_unchanged, run_all, short, test)
 
 ITEM_ALLOW = ("GET", "PATCH")
 BODY_LIMIT = 65536
@@ -859,6 +859,40 @@ def concurrent_different_members(api):
 
 # ---- main -------------------------------------------------------------------------
 
+# ---- the database going away (last: it stops and starts MariaDB) ----------
+
+def db_control(api, action):
+    r = subprocess.run(shlex.split(api.cfg.db_control) + [action], capture_output=True,
+                       text=True, timeout=40)
+    check(r.returncode == 0, "db-control %s exited %d: %s" % (action, r.returncode,
+                                                              short(r.stderr)))
+
+def expect_unavailable(r):
+    expect_error(r, 503, "Service unavailable")
+    check(r.header("Retry-After") and r.header("Retry-After").isdigit(),
+          "503 without a numeric Retry-After: %r" % r.header("Retry-After"))
+
+@test(timeout=60, needs="db")
+def database_down_503_then_recovers(api):
+    cid = api.create()["id"]
+    db_control(api, "stop")
+    try:
+        expect_unavailable(api.get(cpath(cid)))
+        expect_unavailable(api.patch(cpath(cid), {"name": "while down"}))
+        expect_unavailable(api.post("/api/v1/clients", {"id": api.uid(), "name": "n"}))
+        expect_unavailable(api.get("/api/v1/health", auth=None))
+    finally:
+        db_control(api, "start")
+    # The same workers reconnect: no restart of the pool or of Apache.
+    deadline = time.monotonic() + 15
+    while api.get("/api/v1/health", auth=None).status != 200:
+        check(time.monotonic() < deadline, "health not 200 within 15 s of the restart")
+        time.sleep(0.2)
+    r = api.patch(cpath(cid), {"name": "after restart"})
+    expect_client(r)
+    eq(r.data["name"], "after restart", "name after the database came back")
+
+
 def main():
     ap = argparse.ArgumentParser(description="Black-box HTTP tests of the clients API.")
     ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
@@ -866,12 +900,14 @@ def main():
     ap.add_argument("--label", default="api", help="word printed on every result line")
     ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
     ap.add_argument("--pool-pidfile", help="pid file of the standalone clientsd master")
+    ap.add_argument("--db-control", help='command taking "stop" or "start" for the database')
     ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
     ap.add_argument("--budget", type=int, default=110, help="seconds for the whole run")
     a = ap.parse_args()
     with open(a.admin_key_file) as f:
         key = f.read().strip()
-    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex())
+    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
+                 a.db_control)
     passed, failed = run_all(cfg, a.pattern, a.budget)
     print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
     os._exit(1 if failed else 0)    # do not wait for threads of timed-out tests

@@ -58,12 +58,14 @@ def _next():
 class Config:
     """What the command line gave us; shared read-only by every test."""
 
-    def __init__(self, base_url, admin_key, label, ctl, pool_pidfile, run_id):
+    def __init__(self, base_url, admin_key, label, ctl, pool_pidfile, run_id,
+                 db_control=None):
         u = urllib.parse.urlsplit(base_url)
         check(u.scheme == "http" and u.hostname, "--base-url must be http://host:port")
         self.host, self.port, self.prefix = u.hostname, u.port or 80, u.path.rstrip("/")
         self.admin_key, self.label, self.run_id = admin_key, label, run_id
         self.ctl, self.pool_pidfile = ctl, pool_pidfile
+        self.db_control = db_control
 
 
 class Resp:
@@ -270,7 +272,8 @@ REGISTRY = []
 
 def test(timeout=20, needs=None):
     """Decorator: registers a test function taking one Api argument.
-    needs: "ctl" or "pool" when the test needs --ctl or --pool-pidfile."""
+    needs: "ctl", "pool" or "db" when the test needs --ctl, --pool-pidfile
+    or --db-control."""
     def deco(fn):
         REGISTRY.append(Test(fn, timeout, needs))
         return fn
@@ -303,9 +306,10 @@ def run_all(cfg, pattern, budget):
     for t in REGISTRY:
         if pattern and pattern not in t.name:
             continue
-        if (t.needs == "ctl" and not cfg.ctl) or (t.needs == "pool" and not cfg.pool_pidfile):
-            print("skip %s %s: needs --%s" % (cfg.label, t.name,
-                  "ctl" if t.needs == "ctl" else "pool-pidfile"), flush=True)
+        option = {"ctl": ("ctl", cfg.ctl), "pool": ("pool-pidfile", cfg.pool_pidfile),
+                  "db": ("db-control", cfg.db_control)}.get(t.needs)
+        if option and not option[1]:
+            print("skip %s %s: needs --%s" % (cfg.label, t.name, option[0]), flush=True)
             continue
         left = deadline - time.monotonic()
         if left < 1:
