@@ -5,6 +5,8 @@
  *	clientsctl [-c config] admin-key create --name NAME
  *	clientsctl [-c config] admin-key list
  *	clientsctl [-c config] admin-key revoke ID
+ *	clientsctl [-c config] audit CLIENT_ID
+ *	clientsctl [-c config] explain-list
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,11 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <mysql.h>
 
 #include "auth.h"
 #include "config.h"
 #include "store.h"
+#include "validate.h"
 
 static void __attribute__((noreturn))
 usage(void)
@@ -25,7 +29,9 @@ usage(void)
 	    "usage: clientsctl [-c config] migrate [-d dir]\n"
 	    "       clientsctl [-c config] admin-key create --name NAME\n"
 	    "       clientsctl [-c config] admin-key list\n"
-	    "       clientsctl [-c config] admin-key revoke ID\n");
+	    "       clientsctl [-c config] admin-key revoke ID\n"
+	    "       clientsctl [-c config] audit CLIENT_ID\n"
+	    "       clientsctl [-c config] explain-list\n");
 	exit(2);
 }
 
@@ -115,6 +121,33 @@ admin_key(struct cm_store *s, int argc, char *argv[])
 	return 2;
 }
 
+/* Every audit entry of a client, newest first, one JSON object a line. */
+static int
+audit(struct cm_store *s, const char *id)
+{
+	unsigned long long	 offset = 0, count;
+	json_t			*entries, *e;
+	char			*line;
+	size_t			 i;
+	int			 rc;
+
+	if (cm_check_token(id, strlen(id)) != NULL)
+		usage();
+	do {
+		rc = cm_store_audit(s, id, 200, offset, &entries, &count);
+		if (rc != CM_STORE_OK)
+			return failed(rc, "audit");
+		json_array_foreach(entries, i, e) {
+			line = json_dumps(e, JSON_COMPACT);
+			printf("%s\n", line ? line : "");
+			free(line);
+		}
+		offset += json_array_size(entries);
+		json_decref(entries);
+	} while (offset < count && i > 0);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -145,6 +178,11 @@ main(int argc, char *argv[])
 		rc = migrate(s, argc, argv);
 	else if (strcmp(argv[0], "admin-key") == 0)
 		rc = admin_key(s, argc, argv);
+	else if (strcmp(argv[0], "audit") == 0 && argc == 2)
+		rc = audit(s, argv[1]);
+	else if (strcmp(argv[0], "explain-list") == 0 && argc == 1)
+		rc = cm_store_explain_list(s, stdout) == CM_STORE_OK ? 0 :
+		    failed(CM_STORE_FAILED, "explain-list");
 	else
 		usage();
 	cm_store_free(s);

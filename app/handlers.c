@@ -13,19 +13,12 @@
 #include "http.h"
 #include "jsonbody.h"
 #include "log.h"
+#include "call.h"
 #include "handlers.h"
 
 /* Deep enough for any body whose api_metadata can pass its own depth limit. */
 #define BODY_MAX_DEPTH	64
 
-struct call {
-	struct worker		*w;
-	FCGX_Request		*fcgi;
-	struct cm_request	 req;
-	struct cm_route_match	 route;
-	struct cm_response	 res;
-	unsigned long long	 admin_key_id;
-};
 
 static const char *
 param(struct call *c, const char *name)
@@ -61,16 +54,16 @@ method_is(const struct call *c, const char *m)
 	return strcmp(c->req.method, m) == 0;
 }
 
-static void
-unavailable(struct call *c)
+void
+call_unavailable(struct call *c)
 {
 	cm_response_error(&c->res, 503, "Service unavailable", NULL);
 	cm_response_header(&c->res, "Retry-After", "%d", c->w->cfg->retry_after);
 }
 
 /* Maps a data layer result that is not CM_STORE_OK. */
-static void
-store_error(struct call *c, int rc, const struct cm_problems *probs)
+void
+call_store_error(struct call *c, int rc, const struct cm_problems *probs)
 {
 	switch (rc) {
 	case CM_STORE_NOT_FOUND:
@@ -86,7 +79,7 @@ store_error(struct call *c, int rc, const struct cm_problems *probs)
 		cm_response_error(&c->res, 400, "Validation failed", probs);
 		break;
 	case CM_STORE_UNAVAILABLE:
-		unavailable(c);
+		call_unavailable(c);
 		break;
 	default:
 		cm_response_error(&c->res, 500, "Internal server error", NULL);
@@ -125,18 +118,25 @@ authenticate(struct call *c)
 		cm_response_header(&c->res, "WWW-Authenticate",
 		    "Bearer realm=\"admin\"");
 	} else
-		store_error(c, rc, NULL);
+		call_store_error(c, rc, NULL);
 	return false;
 }
 
-/* Checks Content-Type and size, reads and parses the body. */
-static json_t *
-read_body(struct call *c, bool merge_patch_ok)
+/*
+ * Checks Content-Type and size, reads and parses the body.  A request
+ * without a body sets *empty (when empty is not NULL) and needs no
+ * Content-Type; the caller decides whether that is allowed.
+ */
+json_t *
+call_body(struct call *c, bool merge_patch_ok, bool *empty)
 {
 	size_t	 limit = c->w->cfg->body_limit;
 	json_t	*body;
 	int	 n;
 
+	if (empty != NULL && (*empty = c->req.content_length == 0 &&
+	    c->req.content_type == NULL))
+		return NULL;
 	if (!cm_content_type_is(c->req.content_type, "application/json") &&
 	    !(merge_patch_ok && cm_content_type_is(c->req.content_type,
 	    "application/merge-patch+json"))) {
@@ -155,6 +155,10 @@ read_body(struct call *c, bool merge_patch_ok)
 		cm_response_error(&c->res, 413, "Payload too large", NULL);
 		return NULL;
 	}
+	if (n == 0 && empty != NULL) {
+		*empty = true;
+		return NULL;
+	}
 	body = n > 0 ? cm_json_parse_object(c->w->body, (size_t)n,
 	    BODY_MAX_DEPTH) : NULL;
 	if (body == NULL)
@@ -162,9 +166,8 @@ read_body(struct call *c, bool merge_patch_ok)
 	return body;
 }
 
-/* Body -> checked, normalised members; NULL when the response is set. */
-static json_t *
-checked_input(struct call *c, enum cm_input_mode mode)
+json_t *
+call_client_input(struct call *c, enum cm_input_mode mode)
 {
 	struct cm_input_policy	 pol = {
 		c->w->cfg->unknown_fields == CM_UNKNOWN_IGNORE, c->w->tzdb
@@ -172,7 +175,7 @@ checked_input(struct call *c, enum cm_input_mode mode)
 	struct cm_problems	 probs;
 	json_t			*body, *input;
 
-	if ((body = read_body(c, mode == CM_INPUT_PATCH)) == NULL)
+	if ((body = call_body(c, mode == CM_INPUT_PATCH, NULL)) == NULL)
 		return NULL;
 	cm_problems_init(&probs);
 	input = cm_client_check_input(body, mode, &pol, &probs);
@@ -187,76 +190,11 @@ checked_input(struct call *c, enum cm_input_mode mode)
 	return input;
 }
 
-static void
-reply_client(struct call *c, int status, struct cm_stored *st)
+void
+call_reply_client(struct call *c, int status, struct cm_stored *st)
 {
 	cm_response_header(&c->res, "ETag", "%s", st->etag);
 	cm_response_data(&c->res, status, st->client);
-}
-
-static void
-get_client(struct call *c)
-{
-	struct cm_stored	st;
-	int			rc;
-
-	if ((rc = cm_store_get(c->w->store, c->route.id, &st)) == CM_STORE_OK)
-		reply_client(c, 200, &st);
-	else
-		store_error(c, rc, NULL);
-}
-
-static void
-patch_client(struct call *c)
-{
-	struct cm_write		 w = { c->req.request_id, c->admin_key_id,
-				     c->req.if_match };
-	struct cm_problems	 probs;
-	struct cm_stored	 st;
-	json_t			*changes;
-	int			 rc;
-
-	if ((changes = checked_input(c, CM_INPUT_PATCH)) == NULL)
-		return;
-	cm_problems_init(&probs);
-	rc = cm_store_patch(c->w->store, c->route.id, changes, &w, &st, &probs);
-	json_decref(changes);
-	if (rc == CM_STORE_OK)
-		reply_client(c, 200, &st);
-	else
-		store_error(c, rc, &probs);
-}
-
-static void
-create_client(struct call *c)
-{
-	struct cm_write		 w = { c->req.request_id, c->admin_key_id, NULL };
-	struct cm_problems	 probs;
-	struct cm_stored	 st;
-	json_t			*input;
-	int			 rc;
-
-	if ((input = checked_input(c, CM_INPUT_CREATE)) == NULL)
-		return;
-	cm_problems_init(&probs);
-	rc = cm_store_create(c->w->store, input, &w, &st, &probs);
-	if (rc == CM_STORE_OK) {
-		cm_response_header(&c->res, "Location", "/api/v1/clients/%s",
-		    json_string_value(json_object_get(input, "id")));
-		reply_client(c, 201, &st);
-	} else
-		store_error(c, rc, &probs);
-	json_decref(input);
-}
-
-static void
-health(struct call *c)
-{
-	if (cm_store_ping(c->w->store) != CM_STORE_OK) {
-		unavailable(c);
-		return;
-	}
-	cm_response_data(&c->res, 200, json_pack("{s:s}", "database", "ok"));
 }
 
 static void
@@ -266,42 +204,64 @@ not_allowed(struct call *c, const char *allow)
 	cm_response_header(&c->res, "Allow", "%s", allow);
 }
 
+/* What each route answers to; HEAD wherever GET is. */
+static const struct endpoint {
+	enum cm_route	  route;
+	const char	 *method;
+	void		(*fn)(struct call *);
+} endpoints[] = {
+	{ CM_ROUTE_HEALTH, "GET", ep_health },
+	{ CM_ROUTE_HEALTH, "HEAD", ep_health },
+	{ CM_ROUTE_CLIENTS, "GET", ep_list_clients },
+	{ CM_ROUTE_CLIENTS, "HEAD", ep_list_clients },
+	{ CM_ROUTE_CLIENTS, "POST", ep_create_client },
+	{ CM_ROUTE_CLIENT, "GET", ep_get_client },
+	{ CM_ROUTE_CLIENT, "HEAD", ep_get_client },
+	{ CM_ROUTE_CLIENT, "PATCH", ep_patch_client },
+	{ CM_ROUTE_CLIENT, "DELETE", ep_delete_client },
+	{ CM_ROUTE_CLIENT_ROTATE, "POST", ep_rotate_keys },
+	{ CM_ROUTE_CLIENT_AUDIT, "GET", ep_audit },
+	{ CM_ROUTE_CLIENT_AUDIT, "HEAD", ep_audit },
+};
+
+static const char *const allow[] = {
+	[CM_ROUTE_HEALTH] = "GET, HEAD",
+	[CM_ROUTE_CLIENTS] = "GET, HEAD, POST",
+	[CM_ROUTE_CLIENT] = "GET, HEAD, PATCH, DELETE",
+	[CM_ROUTE_CLIENT_ROTATE] = "POST",
+	[CM_ROUTE_CLIENT_AUDIT] = "GET, HEAD",
+};
+
+static bool
+has_id(enum cm_route r)
+{
+	return r == CM_ROUTE_CLIENT || r == CM_ROUTE_CLIENT_ROTATE ||
+	    r == CM_ROUTE_CLIENT_AUDIT;
+}
+
+/* Health is open; everything else authenticates before anything else. */
 static void
 dispatch(struct call *c)
 {
-	bool	get = method_is(c, "GET") || method_is(c, "HEAD");
+	const struct endpoint	*e = NULL;
+	size_t			 i;
 
-	if (c->route.route == CM_ROUTE_HEALTH) {
-		if (get)
-			health(c);
-		else
-			not_allowed(c, "GET, HEAD");
+	if (c->route.route != CM_ROUTE_HEALTH && !authenticate(c))
 		return;
-	}
-	if (!authenticate(c))
-		return;
-	switch (c->route.route) {
-	case CM_ROUTE_CLIENTS:
-		if (method_is(c, "POST"))
-			create_client(c);
-		else
-			not_allowed(c, "POST");
-		return;
-	case CM_ROUTE_CLIENT:
-		if (!get && !method_is(c, "PATCH"))
-			not_allowed(c, "GET, HEAD, PATCH");
-		else if (!c->route.id_valid)
-			cm_response_error(&c->res, 400, "Invalid client id", NULL);
-		else if (get)
-			get_client(c);
-		else
-			patch_client(c);
-		return;
-	default:
-		/* XXX: rotate-keys and audit arrive with the next issue. */
+	if (c->route.route == CM_ROUTE_NONE) {
 		cm_response_error(&c->res, 404, "Not found", NULL);
 		return;
 	}
+	for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		if (endpoints[i].route == c->route.route &&
+		    method_is(c, endpoints[i].method))
+			e = &endpoints[i];
+	if (e == NULL)
+		not_allowed(c, allow[c->route.route]);
+	else if (has_id(c->route.route) && !c->route.id_valid)
+		cm_response_error(&c->res, 400, "Invalid client id", NULL);
+	else
+		e->fn(c);
 }
 
 static long long

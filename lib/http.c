@@ -300,11 +300,26 @@ cm_response_error(struct cm_response *res, int status, const char *error,
 }
 
 void
-cm_response_data(struct cm_response *res, int status, json_t *data)
+cm_response_body(struct cm_response *res, int status, json_t *body)
 {
 	json_decref(res->body);
 	res->status = status;
-	res->body = json_pack("{s:b, s:o}", "success", 1, "data", data);
+	res->body = body;
+}
+
+void
+cm_response_data(struct cm_response *res, int status, json_t *data)
+{
+	cm_response_body(res, status, json_pack("{s:b, s:o}", "success", 1,
+	    "data", data));
+}
+
+void
+cm_response_list(struct cm_response *res, json_t *items,
+    unsigned long long count)
+{
+	cm_response_body(res, 200, json_pack("{s:b, s:o, s:I}", "success", 1,
+	    "data", items, "count", (json_int_t)count));
 }
 
 char *

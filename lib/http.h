@@ -78,6 +78,11 @@ void	 cm_response_error(struct cm_response *, int status, const char *error,
 	    const struct cm_problems *);
 /* {"success":true,"data":data}; steals the reference to data. */
 void	 cm_response_data(struct cm_response *, int status, json_t *data);
+/* {"success":true,"data":[...],"count":count}; steals items. */
+void	 cm_response_list(struct cm_response *, json_t *items,
+	    unsigned long long count);
+/* Any other body (e.g. DELETE's); steals it. */
+void	 cm_response_body(struct cm_response *, int status, json_t *body);
 /*
  * The whole CGI response: "Status:", Content-Type, Cache-Control,
  * X-Request-Id, the extra headers, a blank line and (unless head) the body.

@@ -59,7 +59,34 @@ int	cm_store_create(struct cm_store *, const json_t *input,
 int	cm_store_patch(struct cm_store *, const char *id, const json_t *changes,
 	    const struct cm_write *, struct cm_stored *, struct cm_problems *);
 
-/* For clientsctl: migrations and admin keys. */
+/* GET /clients: filters (NULL or -1: any), a page of it, and the total. */
+struct cm_list_query {
+	int			 status;	/* -1 any, 0, 1 */
+	const char		*agency_id;
+	const char		*company_id;
+	const char		*domain;	/* lowercased */
+	unsigned		 limit;
+	unsigned long long	 offset;
+};
+
+/* *items: a new array of clients, ordered by created_at, id. */
+int	cm_store_list(struct cm_store *, const struct cm_list_query *,
+	    json_t **items, unsigned long long *count);
+/* Soft: status false (nothing written when already false); hard: row gone. */
+int	cm_store_delete(struct cm_store *, const char *id, bool hard,
+	    const struct cm_write *);
+/* Fresh keys for the members asked for, in one transaction. */
+int	cm_store_rotate_keys(struct cm_store *, const char *id,
+	    bool publishable, bool secret, const struct cm_write *,
+	    struct cm_stored *);
+/* The history of a client, newest first; CM_STORE_NOT_FOUND when none. */
+int	cm_store_audit(struct cm_store *, const char *id, unsigned limit,
+	    unsigned long long offset, json_t **entries,
+	    unsigned long long *count);
+
+/* For clientsctl: query plans, migrations and admin keys. */
+/* Writes the EXPLAIN of every list query shape, tab-separated, to fp. */
+int	cm_store_explain_list(struct cm_store *, void *fp);
 int	cm_store_migrate(struct cm_store *, const char *dir,
 	    void (*applied)(const char *name));
 int	cm_store_admin_key_create(struct cm_store *, const char *name,

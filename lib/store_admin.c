@@ -79,7 +79,7 @@ read_file(const char *path, size_t *len)
 static int
 run_script(struct cm_store *s, const char *sql, size_t len)
 {
-	MYSQL		*db = store_db(s);
+	MYSQL		*db = s->db;
 	MYSQL_RES	*res;
 	int		 status;
 
@@ -137,7 +137,7 @@ cm_store_migrate(struct cm_store *s, const char *dir,
 
 	if (store_connect(s) != 0)
 		return CM_STORE_UNAVAILABLE;
-	if (mysql_real_query(store_db(s), migrations_table,
+	if (mysql_real_query(s->db, migrations_table,
 	    sizeof(migrations_table) - 1) != 0) {
 		store_fail(s, NULL, "migrations table");
 		return CM_STORE_FAILED;
@@ -166,7 +166,7 @@ cm_store_admin_key_create(struct cm_store *s, const char *name,
 	MYSQL_STMT	*st;
 
 	if ((st = store_exec(s, ST_KEY_CREATE, p, 2)) == NULL)
-		return store_db(s) ? CM_STORE_FAILED : CM_STORE_UNAVAILABLE;
+		return s->db ? CM_STORE_FAILED : CM_STORE_UNAVAILABLE;
 	*id = mysql_stmt_insert_id(st);
 	return CM_STORE_OK;
 }
@@ -182,7 +182,7 @@ cm_store_admin_key_list(struct cm_store *s, void *out)
 	int		 i, rc;
 
 	if ((st = store_exec(s, ST_KEY_LIST, NULL, 0)) == NULL)
-		return store_db(s) ? CM_STORE_FAILED : CM_STORE_UNAVAILABLE;
+		return s->db ? CM_STORE_FAILED : CM_STORE_UNAVAILABLE;
 	memset(b, 0, sizeof(b));
 	for (i = 0; i < 4; i++) {
 		b[i].buffer_type = MYSQL_TYPE_STRING;
@@ -209,7 +209,7 @@ cm_store_admin_key_revoke(struct cm_store *s, unsigned long long id)
 	MYSQL_STMT	*st;
 
 	if ((st = store_exec(s, ST_KEY_REVOKE, &p, 1)) == NULL)
-		return store_db(s) ? CM_STORE_FAILED : CM_STORE_UNAVAILABLE;
+		return s->db ? CM_STORE_FAILED : CM_STORE_UNAVAILABLE;
 	return mysql_stmt_affected_rows(st) == 1 ? CM_STORE_OK :
 	    CM_STORE_NOT_FOUND;
 }

@@ -1,0 +1,49 @@
+/*
+ * call.h - one request in flight, shared by handlers.c (the request's
+ * life: reading, authentication, routing, the reply, the log line) and
+ * endpoints.c (what each endpoint does).
+ */
+#ifndef CLIENTSD_CALL_H
+#define CLIENTSD_CALL_H
+
+#include <stdbool.h>
+#include <fcgiapp.h>
+#include <jansson.h>
+
+#include "client.h"
+#include "handlers.h"
+#include "http.h"
+
+struct call {
+	struct worker		*w;
+	FCGX_Request		*fcgi;
+	struct cm_request	 req;
+	struct cm_route_match	 route;
+	struct cm_response	 res;
+	unsigned long long	 admin_key_id;
+};
+
+/* Responses for a data layer result other than CM_STORE_OK. */
+void	 call_store_error(struct call *, int rc, const struct cm_problems *);
+void	 call_unavailable(struct call *);
+/*
+ * The request body: NULL when there is none (*empty set) or when the
+ * response is already set (Content-Type 415, size 413, JSON 400).
+ */
+json_t	*call_body(struct call *, bool merge_patch_ok, bool *empty);
+/* The checked, normalised members of a client body, or NULL (response set). */
+json_t	*call_client_input(struct call *, enum cm_input_mode);
+/* A strong ETag header and {"success":true,"data":client}. */
+void	 call_reply_client(struct call *, int status, struct cm_stored *);
+
+/* endpoints.c */
+void	 ep_health(struct call *);
+void	 ep_list_clients(struct call *);
+void	 ep_create_client(struct call *);
+void	 ep_get_client(struct call *);
+void	 ep_patch_client(struct call *);
+void	 ep_delete_client(struct call *);
+void	 ep_rotate_keys(struct call *);
+void	 ep_audit(struct call *);
+
+#endif

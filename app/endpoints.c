@@ -1,0 +1,323 @@
+/*
+ * endpoints.c - what each endpoint of API.md section 3 does, once the
+ * request is authenticated, routed and its id checked (handlers.c).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "store.h"
+#include "validate.h"
+
+#define LIST_LIMIT_DEFAULT	50
+#define LIST_LIMIT_MAX		200
+#define OFFSET_MAX		1000000000000ULL	/* far past any table */
+
+static struct cm_write
+writer(const struct call *c)
+{
+	struct cm_write	w = { c->req.request_id, c->admin_key_id,
+			    c->req.if_match };
+
+	return w;
+}
+
+void
+ep_health(struct call *c)
+{
+	if (cm_store_ping(c->w->store) != CM_STORE_OK) {
+		call_unavailable(c);
+		return;
+	}
+	cm_response_data(&c->res, 200, json_pack("{s:s}", "database", "ok"));
+}
+
+void
+ep_get_client(struct call *c)
+{
+	struct cm_stored	st;
+	int			rc;
+
+	if ((rc = cm_store_get(c->w->store, c->route.id, &st)) == CM_STORE_OK)
+		call_reply_client(c, 200, &st);
+	else
+		call_store_error(c, rc, NULL);
+}
+
+void
+ep_patch_client(struct call *c)
+{
+	struct cm_write		 w = writer(c);
+	struct cm_problems	 probs;
+	struct cm_stored	 st;
+	json_t			*changes;
+	int			 rc;
+
+	if ((changes = call_client_input(c, CM_INPUT_PATCH)) == NULL)
+		return;
+	cm_problems_init(&probs);
+	rc = cm_store_patch(c->w->store, c->route.id, changes, &w, &st, &probs);
+	json_decref(changes);
+	if (rc == CM_STORE_OK)
+		call_reply_client(c, 200, &st);
+	else
+		call_store_error(c, rc, &probs);
+}
+
+void
+ep_create_client(struct call *c)
+{
+	struct cm_write		 w = writer(c);
+	struct cm_problems	 probs;
+	struct cm_stored	 st;
+	json_t			*input;
+	int			 rc;
+
+	w.if_match = NULL;	/* nothing exists to match yet */
+	if ((input = call_client_input(c, CM_INPUT_CREATE)) == NULL)
+		return;
+	cm_problems_init(&probs);
+	rc = cm_store_create(c->w->store, input, &w, &st, &probs);
+	if (rc == CM_STORE_OK) {
+		cm_response_header(&c->res, "Location", "/api/v1/clients/%s",
+		    json_string_value(json_object_get(input, "id")));
+		call_reply_client(c, 201, &st);
+	} else
+		call_store_error(c, rc, &probs);
+	json_decref(input);
+}
+
+/*
+ * A non-negative decimal integer from the query: 1 set, 0 absent, -1 bad
+ * (a sign, spaces, letters, empty, or above max).
+ */
+static int
+query_uint(const struct call *c, const char *name, unsigned long long max,
+    unsigned long long *out)
+{
+	char	buf[32];
+	char	*end;
+	int	rc;
+
+	if ((rc = cm_query_get(c->req.query, name, buf, sizeof(buf))) <= 0)
+		return rc;
+	if (!isdigit((unsigned char)buf[0]))
+		return -1;
+	errno = 0;
+	*out = strtoull(buf, &end, 10);
+	return (errno != 0 || *end != '\0' || *out > max) ? -1 : 1;
+}
+
+/* limit (1..200, default 50) and offset (>= 0, default 0). */
+static void
+query_page(const struct call *c, unsigned *limit, unsigned long long *offset,
+    struct cm_problems *probs)
+{
+	unsigned long long	v;
+	int			rc;
+
+	*limit = LIST_LIMIT_DEFAULT;
+	*offset = 0;
+	if ((rc = query_uint(c, "limit", LIST_LIMIT_MAX, &v)) < 0 ||
+	    (rc == 1 && v < 1))
+		cm_problems_add(probs, "limit", "invalid_value",
+		    "must be an integer from 1 to 200");
+	else if (rc == 1)
+		*limit = (unsigned)v;
+	if ((rc = query_uint(c, "offset", OFFSET_MAX, &v)) < 0)
+		cm_problems_add(probs, "offset", "invalid_value",
+		    "must be an integer of 0 or more");
+	else if (rc == 1)
+		*offset = v;
+}
+
+/* A filter value: 1 set (in buf), 0 absent, adds a problem when bad. */
+static int
+query_filter(const struct call *c, const char *name, char *buf, size_t sz,
+    const struct cm_verdict *(*check)(const char *, size_t),
+    struct cm_problems *probs)
+{
+	const struct cm_verdict	*v = NULL;
+	size_t			 i;
+	int			 rc;
+
+	if ((rc = cm_query_get(c->req.query, name, buf, sz)) == 0)
+		return 0;
+	if (rc == 1 && check == cm_check_domain)
+		for (i = 0; buf[i] != '\0'; i++)
+			buf[i] = (char)tolower((unsigned char)buf[i]);
+	if (rc < 0)
+		cm_problems_add(probs, name, "invalid_value", "is too long or "
+		    "badly percent-encoded");
+	else if ((v = check(buf, strlen(buf))) != NULL)
+		cm_problems_add(probs, name, v->code, v->message);
+	return rc == 1 && v == NULL;
+}
+
+static void
+bad_query(struct call *c, const struct cm_problems *probs)
+{
+	cm_response_error(&c->res, 400, "Invalid query parameters", probs);
+}
+
+void
+ep_list_clients(struct call *c)
+{
+	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 0, 0 };
+	struct cm_problems	 probs;
+	char			 status[8], agency[CM_ID_MAX + 2];
+	char			 company[CM_ID_MAX + 2], domain[256];
+	unsigned long long	 count;
+	json_t			*items;
+	int			 rc;
+
+	cm_problems_init(&probs);
+	query_page(c, &q.limit, &q.offset, &probs);
+	if ((rc = cm_query_get(c->req.query, "status", status,
+	    sizeof(status))) != 0) {
+		if (rc == 1 && strcmp(status, "true") == 0)
+			q.status = 1;
+		else if (rc == 1 && strcmp(status, "false") == 0)
+			q.status = 0;
+		else
+			cm_problems_add(&probs, "status", "invalid_value",
+			    "must be true or false");
+	}
+	if (query_filter(c, "agency_id", agency, sizeof(agency),
+	    cm_check_token, &probs) == 1)
+		q.agency_id = agency;
+	if (query_filter(c, "company_id", company, sizeof(company),
+	    cm_check_token, &probs) == 1)
+		q.company_id = company;
+	if (query_filter(c, "domain", domain, sizeof(domain), cm_check_domain,
+	    &probs) == 1)
+		q.domain = domain;
+	if (probs.n > 0) {
+		bad_query(c, &probs);
+		return;
+	}
+	if ((rc = cm_store_list(c->w->store, &q, &items, &count)) != CM_STORE_OK)
+		call_store_error(c, rc, NULL);
+	else
+		cm_response_list(&c->res, items, count);
+}
+
+void
+ep_delete_client(struct call *c)
+{
+	struct cm_write		w = writer(c);
+	struct cm_problems	probs;
+	char			hard[8];
+	bool			is_hard = false;
+	int			rc;
+
+	cm_problems_init(&probs);
+	if ((rc = cm_query_get(c->req.query, "hard", hard, sizeof(hard))) != 0) {
+		if (rc == 1 && strcmp(hard, "true") == 0)
+			is_hard = true;
+		else if (rc != 1 || strcmp(hard, "false") != 0)
+			cm_problems_add(&probs, "hard", "invalid_value",
+			    "must be true or false");
+	}
+	if (probs.n > 0) {
+		bad_query(c, &probs);
+		return;
+	}
+	rc = cm_store_delete(c->w->store, c->route.id, is_hard, &w);
+	if (rc != CM_STORE_OK) {
+		call_store_error(c, rc, NULL);
+		return;
+	}
+	cm_response_body(&c->res, 200, json_pack("{s:b, s:b, s:b}",
+	    "success", 1, "deleted", 1, "hard", is_hard));
+}
+
+/*
+ * The optional body {"keys": ["secret", "publishable"]}: which keys to
+ * renew (both when there is no body).  Returns false with the response
+ * set when the body is bad.
+ */
+static bool
+keys_to_rotate(struct call *c, bool *publishable, bool *secret)
+{
+	struct cm_problems	 probs;
+	json_t			*body, *keys, *k;
+	const char		*name, *word;
+	bool			 empty, ignore;
+	size_t			 i;
+
+	*publishable = *secret = true;
+	if ((body = call_body(c, false, &empty)) == NULL)
+		return empty;
+	cm_problems_init(&probs);
+	ignore = c->w->cfg->unknown_fields == CM_UNKNOWN_IGNORE;
+	keys = json_object_get(body, "keys");
+	if (keys != NULL) {
+		*publishable = *secret = false;
+		if (!json_is_array(keys) || json_array_size(keys) == 0)
+			cm_problems_add(&probs, "keys", "invalid_value",
+			    "must be a non-empty array of \"secret\" and "
+			    "\"publishable\"");
+		json_array_foreach(keys, i, k) {
+			word = json_string_value(k);
+			if (word != NULL && strcmp(word, "secret") == 0)
+				*secret = true;
+			else if (word != NULL && strcmp(word, "publishable") == 0)
+				*publishable = true;
+			else if (probs.n == 0)
+				cm_problems_add(&probs, "keys", "invalid_value",
+				    "may hold only \"secret\" and \"publishable\"");
+		}
+	}
+	json_object_foreach(body, name, k)
+		if (strcmp(name, "keys") != 0 && !ignore)
+			cm_problems_add(&probs, name, "unknown_field",
+			    "is not a member of a rotate-keys request");
+	json_decref(body);
+	if (probs.n > 0)
+		cm_response_error(&c->res, 400, "Validation failed", &probs);
+	return probs.n == 0;
+}
+
+void
+ep_rotate_keys(struct call *c)
+{
+	struct cm_write		w = writer(c);
+	struct cm_stored	st;
+	bool			publishable, secret;
+	int			rc;
+
+	if (!keys_to_rotate(c, &publishable, &secret))
+		return;
+	rc = cm_store_rotate_keys(c->w->store, c->route.id, publishable, secret,
+	    &w, &st);
+	if (rc == CM_STORE_OK)
+		call_reply_client(c, 200, &st);
+	else
+		call_store_error(c, rc, NULL);
+}
+
+void
+ep_audit(struct call *c)
+{
+	struct cm_problems	 probs;
+	unsigned long long	 offset, count;
+	unsigned		 limit;
+	json_t			*entries;
+	int			 rc;
+
+	cm_problems_init(&probs);
+	query_page(c, &limit, &offset, &probs);
+	if (probs.n > 0) {
+		bad_query(c, &probs);
+		return;
+	}
+	rc = cm_store_audit(c->w->store, c->route.id, limit, offset, &entries,
+	    &count);
+	if (rc == CM_STORE_OK)
+		cm_response_list(&c->res, entries, count);
+	else
+		call_store_error(c, rc, NULL);
+}

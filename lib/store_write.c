@@ -1,0 +1,408 @@
+/*
+ * store_write.c - every write to a client: create, patch, soft and hard
+ * delete, key rotation.  Each runs in one transaction on the locked row,
+ * compares If-Match with that row, writes only the columns that change,
+ * and leaves one audit row in the same transaction.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysqld_error.h>
+
+#include "auth.h"
+#include "http.h"
+#include "jsonbody.h"
+#include "log.h"
+#include "patch.h"
+#include "store_int.h"
+
+/*
+ * Binds a client member as a statement parameter.  *owned receives a
+ * string to free afterwards (the serialised api_metadata).
+ */
+static struct param
+member_param(const json_t *client, enum cm_field f, char **owned)
+{
+	const json_t	*v = json_object_get(client, cm_field_name(f));
+	struct param	 p = { P_STR, NULL, 0, 0 };
+
+	if (v == NULL || json_is_null(v))
+		return p;
+	if (json_is_boolean(v))
+		return store_int(json_is_true(v));
+	if (json_is_string(v)) {
+		p.s = json_string_value(v);
+		p.len = (unsigned long)json_string_length(v);
+		return p;
+	}
+	*owned = cm_json_compact(v);
+	return store_str(*owned);
+}
+
+/* The members of a client that hold a value: what a create or hard delete records. */
+static uint32_t
+present_members(const json_t *client)
+{
+	uint32_t	mask = 0;
+	int		f;
+
+	for (f = 0; f < CM_F__COUNT; f++)
+		if (f != CM_F_CREATED_AT && f != CM_F_UPDATED_AT &&
+		    !json_is_null(json_object_get(client, cm_field_name(f))))
+			mask |= CM_FIELD_BIT(f);
+	return mask;
+}
+
+/* Writes the audit row; steals changes. */
+static int
+write_audit(struct cm_store *s, const char *id, const char *action,
+    const struct cm_write *w, json_t *changes)
+{
+	struct param	 p[5];
+	char		*text = cm_json_compact(changes);
+	int		 rc = 0;
+
+	p[0] = store_str(id);
+	p[1] = store_str(action);
+	p[2] = w->admin_key_id ? store_int((long long)w->admin_key_id) :
+	    store_str(NULL);
+	p[3] = store_str(w->request_id);
+	p[4] = store_str(text);
+	if (store_exec(s, ST_AUDIT, p, 5) == NULL)
+		rc = TX_DB_ERROR;
+	free(text);
+	json_decref(changes);
+	return rc;
+}
+
+/* Maps a duplicate-key error to the member it is about. */
+static int
+duplicate(struct cm_store *s, MYSQL_STMT *st, struct cm_problems *probs)
+{
+	const char	*msg = mysql_stmt_error(st);
+	const char	*member = "id";
+
+	if (strstr(msg, "uq_clients_domain") != NULL)
+		member = "domain";
+	else if (strstr(msg, "uq_clients_global_name") != NULL)
+		member = "global_name";
+	else if (strstr(msg, "_key'") != NULL) {
+		/* A generated key collided: astronomically rare, so just retry. */
+		s->err = ER_LOCK_DEADLOCK;
+		return TX_DB_ERROR;
+	}
+	cm_problems_add(probs, member, "duplicate",
+	    "is already used by another client");
+	return CM_STORE_CONFLICT;
+}
+
+/* Executes a write whose failure may be a duplicate key. */
+static int
+exec_write(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
+    size_t n, struct cm_problems *probs)
+{
+	if (store_execute(s, st, p, n) == 0)
+		return 0;
+	if (s->err == ER_DUP_ENTRY)
+		return duplicate(s, st, probs);
+	return TX_DB_ERROR;
+}
+
+/*
+ * The UPDATE for one set of columns, prepared on first use.  Few sets occur
+ * in practice; past UPDATE_CACHE of them a statement is prepared for the
+ * one use and *temporary is set so the caller closes it.
+ */
+static MYSQL_STMT *
+update_stmt(struct cm_store *s, uint32_t columns, bool *temporary)
+{
+	MYSQL_STMT	*st;
+	char		 sql[1024];
+	size_t		 i, n;
+	int		 f;
+
+	*temporary = false;
+	for (i = 0; i < s->nupdate; i++)
+		if (s->update[i].columns == columns)
+			return s->update[i].st;
+	n = (size_t)snprintf(sql, sizeof(sql), "UPDATE clients SET ");
+	for (f = 0; f < CM_F__COUNT; f++)
+		if (columns & CM_FIELD_BIT(f))
+			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s = ?, ",
+			    cm_field_name(f));
+	snprintf(sql + n, sizeof(sql) - n,
+	    "version = version + 1, updated_at = ? WHERE id = ?");
+	if ((st = store_prepare(s, sql)) == NULL)
+		return NULL;
+	if (s->nupdate == UPDATE_CACHE) {
+		*temporary = true;
+		return st;
+	}
+	s->update[s->nupdate].columns = columns;
+	s->update[s->nupdate++].st = st;
+	return st;
+}
+
+/* UPDATE of exactly the changed columns, plus version and updated_at. */
+static int
+update_changed(struct cm_store *s, const char *id, const json_t *next,
+    uint32_t changed, const char *now, struct cm_problems *probs)
+{
+	struct param	 p[CM_F__COUNT + 2];
+	char		*owned = NULL;
+	MYSQL_STMT	*st;
+	bool		 temporary;
+	size_t		 n = 0;
+	int		 f, rc;
+
+	for (f = 0; f < CM_F__COUNT; f++)
+		if (changed & CM_FIELD_BIT(f))
+			p[n++] = member_param(next, f, &owned);
+	p[n++] = store_str(now);
+	p[n++] = store_str(id);
+	if ((st = update_stmt(s, changed, &temporary)) == NULL)
+		rc = TX_DB_ERROR;
+	else
+		rc = exec_write(s, st, p, n, probs);
+	if (temporary)
+		store_close(&st);
+	free(owned);
+	return rc;
+}
+
+/* The ETag and updated_at after a write stamped at now. */
+static void
+stamp_update(json_t *next, struct cm_stored *out, const char *now)
+{
+	unsigned long long	version = 0;
+	const char		*digits = strchr(out->etag, '.');
+
+	sscanf(out->etag, "\"%llu", &version);
+	json_object_set_new(next, "updated_at", store_timestamp(now));
+	snprintf(out->etag, sizeof(out->etag), "\"%llu%s", version + 1,
+	    digits ? digits : "\"");
+}
+
+/* Locks the row and checks If-Match; *now is the time to stamp. */
+static int
+lock_client(struct cm_store *s, const char *id, const struct cm_write *w,
+    struct cm_stored *cur, char now[32])
+{
+	int	rc;
+
+	if ((rc = store_load_client(s, ST_GET_LOCKED, id, cur)) != 1)
+		return rc == 0 ? CM_STORE_NOT_FOUND : rc;
+	snprintf(now, 32, "%s", s->col[NCOLS]);
+	if (!cm_if_match(w->if_match, cur->etag)) {
+		json_decref(cur->client);
+		cur->client = NULL;
+		return CM_STORE_PRECONDITION;
+	}
+	return CM_STORE_OK;
+}
+
+/* A change of some members: PATCH, soft delete, key rotation. */
+struct modify_job {
+	const char		*id;
+	const json_t		*changes;
+	const char		*action;	/* for the audit row */
+	const struct cm_write	*w;
+	struct cm_stored	*out;
+	struct cm_problems	*probs;
+};
+
+static int
+modify_tx(struct cm_store *s, void *arg)
+{
+	struct modify_job	*j = arg;
+	struct cm_stored	 cur = { NULL, "" };
+	json_t			*next;
+	uint32_t		 changed;
+	char			 now[32];
+	int			 rc;
+
+	if ((rc = lock_client(s, j->id, j->w, &cur, now)) != CM_STORE_OK)
+		return rc;
+	rc = CM_STORE_INVALID;
+	if ((next = cm_patch_apply(cur.client, j->changes, &changed,
+	    j->probs)) == NULL)
+		goto out;
+	if (changed == 0) {
+		/* Nothing to write: the stored client, updated_at and ETag stay. */
+		json_decref(next);
+		*j->out = cur;
+		return CM_STORE_OK;
+	}
+	if ((rc = update_changed(s, j->id, next, changed, now, j->probs)) == 0)
+		rc = write_audit(s, j->id, j->action, j->w,
+		    cm_audit_changes(cur.client, next, changed));
+	if (rc != 0) {
+		json_decref(next);
+		goto out;
+	}
+	j->out->client = next;
+	memcpy(j->out->etag, cur.etag, sizeof(cur.etag));
+	stamp_update(next, j->out, now);
+out:
+	json_decref(cur.client);
+	return rc;
+}
+
+static int
+modify(struct cm_store *s, const char *id, const json_t *changes,
+    const char *action, const struct cm_write *w, struct cm_stored *out,
+    struct cm_problems *probs)
+{
+	struct modify_job	j = { id, changes, action, w, out, probs };
+
+	out->client = NULL;
+	return store_transaction(s, modify_tx, &j, probs);
+}
+
+int
+cm_store_patch(struct cm_store *s, const char *id, const json_t *changes,
+    const struct cm_write *w, struct cm_stored *out, struct cm_problems *probs)
+{
+	return modify(s, id, changes, "update", w, out, probs);
+}
+
+int
+cm_store_rotate_keys(struct cm_store *s, const char *id, bool publishable,
+    bool secret, const struct cm_write *w, struct cm_stored *out)
+{
+	struct cm_problems	 probs;
+	char			 pk[CM_CLIENT_KEY_LEN + 1], sk[CM_CLIENT_KEY_LEN + 1];
+	json_t			*keys = json_object();
+	int			 rc = CM_STORE_FAILED;
+
+	if ((publishable && cm_client_key("pk_", pk) != 0) ||
+	    (secret && cm_client_key("sk_", sk) != 0)) {
+		LOG_ERR("getrandom: %s", strerror(errno));
+		goto out;
+	}
+	if (publishable)
+		json_object_set_new(keys, "publishable_key", json_string(pk));
+	if (secret)
+		json_object_set_new(keys, "secret_key", json_string(sk));
+	rc = modify(s, id, keys, "rotate_keys", w, out, &probs);
+out:
+	explicit_bzero(sk, sizeof(sk));
+	json_decref(keys);
+	return rc;
+}
+
+static int
+hard_delete_tx(struct cm_store *s, void *arg)
+{
+	struct modify_job	*j = arg;
+	struct cm_stored	 cur = { NULL, "" };
+	struct param		 p = store_str(j->id);
+	char			 now[32];
+	int			 rc;
+
+	if ((rc = lock_client(s, j->id, j->w, &cur, now)) != CM_STORE_OK)
+		return rc;
+	if (store_exec(s, ST_DELETE, &p, 1) == NULL)
+		rc = TX_DB_ERROR;
+	else
+		rc = write_audit(s, j->id, "hard_delete", j->w,
+		    cm_audit_changes(cur.client, NULL,
+		    present_members(cur.client)));
+	json_decref(cur.client);
+	return rc;
+}
+
+int
+cm_store_delete(struct cm_store *s, const char *id, bool hard,
+    const struct cm_write *w)
+{
+	struct cm_problems	 probs;
+	struct cm_stored	 out = { NULL, "" };
+	struct modify_job	 j = { id, NULL, NULL, w, &out, &probs };
+	json_t			*off;
+	int			 rc;
+
+	if (hard)
+		return store_transaction(s, hard_delete_tx, &j, &probs);
+	/* Soft: status false; already false changes (and stamps) nothing. */
+	off = json_pack("{s:b}", "status", 0);
+	rc = modify(s, id, off, "delete", w, &out, &probs);
+	json_decref(off);
+	json_decref(out.client);
+	return rc;
+}
+
+struct create_job {
+	const json_t		*row;	/* the new client, without its keys */
+	const struct cm_write	*w;
+	struct cm_stored	*out;
+	struct cm_problems	*probs;
+};
+
+static int
+insert_client(struct cm_store *s, const json_t *row, struct cm_problems *probs)
+{
+	struct param	 p[CM_F_PROXY_API_KEY + 1];
+	char		*owned = NULL;
+	MYSQL_STMT	*st;
+	int		 f, rc = TX_DB_ERROR;
+
+	for (f = 0; f <= CM_F_PROXY_API_KEY; f++)
+		p[f] = member_param(row, f, &owned);
+	if ((st = store_stmt(s, ST_INSERT)) != NULL)
+		rc = exec_write(s, st, p, CM_F_PROXY_API_KEY + 1, probs);
+	free(owned);
+	return rc;
+}
+
+static int
+create_tx(struct cm_store *s, void *arg)
+{
+	struct create_job	*j = arg;
+	char			 pk[CM_CLIENT_KEY_LEN + 1], sk[CM_CLIENT_KEY_LEN + 1];
+	const char		*id = json_string_value(json_object_get(j->row, "id"));
+	json_t			*row;
+	int			 rc;
+
+	if (cm_client_key("pk_", pk) != 0 || cm_client_key("sk_", sk) != 0) {
+		LOG_ERR("getrandom: %s", strerror(errno));
+		return CM_STORE_FAILED;
+	}
+	row = json_deep_copy(j->row);
+	json_object_set_new(row, "publishable_key", json_string(pk));
+	json_object_set_new(row, "secret_key", json_string(sk));
+	explicit_bzero(sk, sizeof(sk));
+	rc = insert_client(s, row, j->probs);
+	json_decref(row);
+	if (rc != 0)
+		return rc;
+	/* Read back for the database's timestamps and version. */
+	if ((rc = store_load_client(s, ST_GET, id, j->out)) != 1)
+		return TX_DB_ERROR;
+	rc = write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
+	    j->out->client, present_members(j->out->client)));
+	if (rc != 0) {
+		json_decref(j->out->client);
+		j->out->client = NULL;
+	}
+	return rc;
+}
+
+int
+cm_store_create(struct cm_store *s, const json_t *input,
+    const struct cm_write *w, struct cm_stored *out, struct cm_problems *probs)
+{
+	struct create_job j = { NULL, w, out, probs };
+	int		  rc;
+
+	out->client = NULL;
+	cm_problems_init(probs);
+	/* Checked before the transaction: a bad api_metadata costs no round trip. */
+	if ((j.row = cm_patch_new_client(input, probs)) == NULL)
+		return CM_STORE_INVALID;
+	rc = store_transaction(s, create_tx, &j, probs);
+	json_decref((json_t *)j.row);
+	return rc;
+}
