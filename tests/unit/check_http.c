@@ -182,6 +182,60 @@ START_TEST(data_envelope_and_head)
 }
 END_TEST
 
+START_TEST(list_and_other_bodies)
+{
+	struct cm_response	res;
+	char			*out;
+	size_t			 len;
+
+	cm_response_init(&res);
+	cm_response_list(&res, json_pack("[{s:s}]", "id", "a"), 42);
+	out = cm_response_render(&res, "r", false, &len);
+	ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4,
+	    "{\"success\":true,\"data\":[{\"id\":\"a\"}],\"count\":42}");
+	free(out);
+	cm_response_body(&res, 200, json_pack("{s:b, s:b, s:b}", "success", 1,
+	    "deleted", 1, "hard", 0));
+	out = cm_response_render(&res, "r", false, &len);
+	ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4,
+	    "{\"success\":true,\"deleted\":true,\"hard\":false}");
+	free(out);
+	cm_response_clear(&res);
+}
+END_TEST
+
+START_TEST(new_client_from_input)
+{
+	struct cm_problems	 probs;
+	json_t			*in, *c;
+	char			*text;
+
+	cm_problems_init(&probs);
+	in = json_pack("{s:s, s:s, s:{s:n, s:i}}", "id", "a", "name", "A",
+	    "api_metadata", "gone", "kept", 1);
+	c = cm_patch_new_client(in, &probs);
+	ck_assert_ptr_nonnull(c);
+	text = cm_json_compact(c);
+	/* Every member, in section 2 order; null members of the metadata dropped. */
+	ck_assert_str_eq(text, "{\"id\":\"a\",\"name\":\"A\",\"status\":true,"
+	    "\"publishable_key\":null,\"secret_key\":null,\"domain\":null,"
+	    "\"email\":null,\"phone\":null,\"website\":null,\"timezone\":null,"
+	    "\"global_name\":null,\"company_id\":null,\"agency_id\":null,"
+	    "\"api_metadata\":{\"kept\":1},\"ghl_location_id\":null,"
+	    "\"proxy_api_key\":null,\"created_at\":null,\"updated_at\":null}");
+	free(text);
+	json_decref(c);
+	json_decref(in);
+	in = json_pack("{s:s, s:s, s:n}", "id", "a", "name", "A", "api_metadata");
+	c = cm_patch_new_client(in, &probs);
+	/* api_metadata null on create stores {}. */
+	ck_assert(json_is_object(json_object_get(c, "api_metadata")));
+	ck_assert_uint_eq(json_object_size(json_object_get(c, "api_metadata")), 0);
+	json_decref(c);
+	json_decref(in);
+}
+END_TEST
+
 static json_t *
 stored_client(void)
 {
@@ -261,6 +315,8 @@ main(void)
 	tcase_add_test(tc, if_match);
 	tcase_add_test(tc, error_envelope);
 	tcase_add_test(tc, data_envelope_and_head);
+	tcase_add_test(tc, list_and_other_bodies);
+	tcase_add_test(tc, new_client_from_input);
 	tcase_add_test(tc, patch_changes_exactly);
 	tcase_add_test(tc, patch_no_op_and_bad_metadata);
 	suite_add_tcase(s, tc);
