@@ -1,7 +1,9 @@
 /*
- * handlers.c - routing a request to its endpoint and mapping results to
- * statuses.  The order of checks is part of the contract: authentication,
- * route, method, id, Content-Type, size, JSON, fields.
+ * handlers.c - the life of one request: reading the CGI environment,
+ * authentication, routing to an endpoint (endpoints.c), mapping results
+ * to statuses, the reply and its log line.  The order of checks is part
+ * of the contract: authentication, route, method, id, Content-Type, size,
+ * JSON, fields.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,6 @@
 
 /* Deep enough for any body whose api_metadata can pass its own depth limit. */
 #define BODY_MAX_DEPTH	64
-
 
 static const char *
 param(struct call *c, const char *name)
@@ -42,6 +43,9 @@ read_request(struct call *c)
 	if (c->req.content_type != NULL && c->req.content_type[0] == '\0')
 		c->req.content_type = NULL;
 	c->req.authorization = param(c, "HTTP_AUTHORIZATION");
+	/* mod_fcgid's FcgidPassHeader can pass an absent header as "". */
+	if (c->req.authorization != NULL && c->req.authorization[0] == '\0')
+		c->req.authorization = NULL;
 	c->req.if_match = param(c, "HTTP_IF_MATCH");
 	c->req.content_length = len ? strtoll(len, NULL, 10) : 0;
 	cm_request_id_set(&c->req, param(c, "HTTP_X_REQUEST_ID"));

@@ -19,19 +19,26 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
-from apikit import (CLIENTS, FIELDS, NULLABLE, Config, check, cpath, eq,
-                    expect_client, expect_error, expect_invalid,
-                    expect_status, expect_unchanged, run_all, short, test)
+from apikit import (CLIENTS, FIELDS, NULLABLE, TIMESTAMP_RE, Config, Failure, check, cpath,
+                    eq, expect_client, expect_clients, expect_error, expect_invalid,
+                    expect_list, expect_status, expect_unchanged, run_all, short, test)
 
-ITEM_ALLOW = ("GET", "PATCH")
+ITEM_ALLOW = ("GET", "HEAD", "PATCH", "DELETE")
 BODY_LIMIT = 65536
 META_LIMIT = 16384
 ACCEPT_PATCH = ("application/json", "application/merge-patch+json")
 
 
 # ---- helpers shared by several tests ------------------------------------------
+
+def rpath(cid):
+    return cpath(cid) + "/rotate-keys"
+
+def apath(cid):
+    return cpath(cid) + "/audit"
 
 def allow_has(r, methods):
     allow = {m.strip().upper() for m in (r.header("Allow") or "").split(",")}
@@ -229,6 +236,67 @@ def status_405_collection(api):
         r = api.call(method, CLIENTS, {"name": "x"})
         expect_error(r, 405, "Method not allowed")
         allow_has(r, ("POST",))
+
+# Allow of every route (methods as a set; HEAD wherever GET is).
+ROUTE_ALLOW = (
+    ("collection", lambda cid: CLIENTS, {"GET", "HEAD", "POST"}),
+    ("item", cpath, {"GET", "HEAD", "PATCH", "DELETE"}),
+    ("rotate-keys", lambda cid: rpath(cid), {"POST"}),
+    ("audit", lambda cid: apath(cid), {"GET", "HEAD"}),
+    ("health", lambda cid: "/api/v1/health", {"GET", "HEAD"}),
+)
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+def allow_is(r, methods):
+    allow = {m.strip().upper() for m in (r.header("Allow") or "").split(",") if m.strip()}
+    eq(allow, set(methods), "Allow of " + r.where())
+
+@test()
+def status_405_allow_per_route(api):
+    cid = api.create()["id"]
+    for route, path_of, allowed in ROUTE_ALLOW:
+        for method in ALL_METHODS:
+            if method in allowed:
+                continue
+            body = {"name": "x"} if method in ("POST", "PUT", "PATCH") else None
+            r = api.call(method, path_of(cid), body)
+            try:
+                if method == "HEAD":
+                    expect_status(r, 405)
+                else:
+                    expect_error(r, 405, "Method not allowed")
+                allow_is(r, allowed)
+            except AssertionError as e:
+                raise AssertionError("%s %s: %s" % (method, route, e))
+    eq(api.fetch(cid)[0]["status"], True, "client after the 405s")
+
+def head_like_get(api, path, status, **kw):
+    """HEAD answers what GET answers: status and headers, without a body."""
+    g, h = api.get(path, **kw), api.head(path, **kw)
+    expect_status(g, status)
+    expect_status(h, status)
+    for name in ("ETag", "Allow", "WWW-Authenticate", "Location"):
+        eq(h.header(name), g.header(name), "%s of HEAD %s" % (name, path))
+    if h.header("Content-Length") is not None:
+        eq(h.header("Content-Length"), str(len(g.raw)), "Content-Length of HEAD " + path)
+
+@test()
+def head_answers_like_get(api):
+    ag = api.uid("ag")
+    cid = api.create(agency_id=ag)["id"]
+    head_like_get(api, "/api/v1/health", 200, auth=None)
+    head_like_get(api, CLIENTS + "?agency_id=" + ag, 200)
+    head_like_get(api, CLIENTS + "?limit=1", 200)
+    head_like_get(api, cpath(cid), 200)
+    head_like_get(api, apath(cid), 200)
+    head_like_get(api, apath(cid) + "?limit=1&offset=1", 200)
+    head_like_get(api, cpath(api.uid()), 404)
+    head_like_get(api, apath(api.uid()), 404)
+    head_like_get(api, CLIENTS + "?limit=0", 400)
+    head_like_get(api, CLIENTS + "/a%20b", 400)
+    head_like_get(api, "/api/v1/nope", 404)
+    head_like_get(api, cpath(cid), 401, auth=None)
+    head_like_get(api, CLIENTS, 401, auth=None)
 
 @test()
 def order_method_before_id(api):
@@ -773,6 +841,546 @@ def validate_proxy_api_key(api):
         field_rejected(api, cid, "proxy_api_key", bad, "invalid_format")
 
 
+# ---- list ------------------------------------------------------------------------
+
+BAD_QUERY = "Invalid query parameters"
+
+def listing(api, **params):
+    """GET /clients with these query parameters (in the order given)."""
+    q = urllib.parse.urlencode(params)
+    return api.get(CLIENTS + ("?" + q if q else ""))
+
+def ids_of(clients):
+    return [c["id"] for c in clients]
+
+def in_list_order(clients):
+    """clients ordered as the list promises: created_at, then id."""
+    return sorted(clients, key=lambda c: (c["created_at"], c["id"]))
+
+def listed(api, **params):
+    """(ids, count) of a list expected to succeed."""
+    items, count = expect_clients(listing(api, **params))
+    return ids_of(items), count
+
+def domain_name(api):
+    return api.uid("d").replace("_", "-") + ".example.com"
+
+def bad_query(r, *details):
+    expect_error(r, 400, BAD_QUERY, list(details))
+
+def bad_query_code_in(r, field, codes):
+    """400 naming field alone, with one of codes (when two are defensible)."""
+    expect_status(r, 400)
+    eq(r.body.get("error"), BAD_QUERY, "error of " + r.where())
+    got = [(x.get("field"), x.get("code")) for x in r.body.get("details") or []]
+    check(len(got) == 1 and got[0][0] == field and got[0][1] in codes,
+          "details: expected %s with a code in %s, got %s" % (field, codes, got))
+
+@test()
+def list_pagination(api):
+    ag = api.uid("ag")
+    group = [api.create(agency_id=ag) for _ in range(5)]
+    items, count = expect_clients(listing(api, agency_id=ag))
+    eq(items, in_list_order(group), "the 5 clients as listed")
+    eq(count, 5, "count")
+    ids = ids_of(items)
+    for limit, offset, want in ((1, 0, ids[:1]), (1, 4, ids[4:]), (2, 3, ids[3:]),
+                                (3, 2, ids[2:]), (200, 0, ids), (200, 4, ids[4:]),
+                                (50, 5, []), (1, 5, []), (200, 1000000, [])):
+        eq(listed(api, agency_id=ag, limit=limit, offset=offset), (want, 5),
+           "(ids, count) with limit=%d offset=%d" % (limit, offset))
+    pages = []
+    for offset in range(0, 6, 2):
+        pages += listed(api, agency_id=ag, limit=2, offset=offset)[0]
+    eq(pages, ids, "pages of 2 put together")
+
+@test()
+def list_limit_edges_unfiltered(api):
+    items, count = expect_clients(listing(api))
+    for _ in range(max(0, 51 - count)):
+        api.create()
+    items, count = expect_clients(listing(api))
+    check(count > 50, "count %d after creating 51 clients" % count)
+    eq(len(items), 50, "default page size")
+    eq(listed(api, limit=1)[0], ids_of(items)[:1], "limit=1")
+    items200, count200 = expect_clients(listing(api, limit=200))
+    eq(len(items200), min(200, count200), "page size with limit=200")
+    eq(ids_of(items200)[:50], ids_of(items), "first 50 of limit=200 and of the default")
+    eq(listed(api, offset=count200), ([], count200), "offset = count")
+
+@test()
+def list_bad_page_400(api):
+    for params, field in (
+            ({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"limit": -1}, "limit"),
+            ({"limit": "abc"}, "limit"), ({"limit": ""}, "limit"), ({"limit": "1.5"}, "limit"),
+            ({"limit": "+1"}, "limit"), ({"limit": "1x"}, "limit"), ({"limit": "0x10"}, "limit"),
+            ({"limit": "99999999999999999999999"}, "limit"), ({"offset": -1}, "offset"),
+            ({"offset": "x"}, "offset"), ({"offset": ""}, "offset"), ({"offset": "1e3"}, "offset"),
+            ({"offset": "-0"}, "offset"), ({"offset": "99999999999999999999999"}, "offset")):
+        try:
+            bad_query(listing(api, **params), (field, "invalid_value"))
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (params, e))
+    bad_query(listing(api, limit=201, offset=-1), ("limit", "invalid_value"),
+              ("offset", "invalid_value"))
+
+@test()
+def list_filters_alone(api):
+    ag, co, dom = api.uid("ag"), api.uid("co"), domain_name(api)
+    a1 = api.create(agency_id=ag)
+    a2 = api.create(agency_id=ag, company_id=co, status=False)
+    a3 = api.create(agency_id=ag, company_id=co, domain=dom)
+    c1 = api.create(company_id=co)
+    eq(listed(api, agency_id=ag), (ids_of(in_list_order([a1, a2, a3])), 3), "agency_id")
+    eq(listed(api, company_id=co), (ids_of(in_list_order([a2, a3, c1])), 3), "company_id")
+    eq(listed(api, domain=dom), ([a3["id"]], 1), "domain")
+    eq(listed(api, domain=dom.upper()), ([a3["id"]], 1), "domain sent in capitals")
+    eq(listed(api, agency_id=ag.upper()), ([], 0), "agency_id compared byte for byte")
+    eq(listed(api, agency_id=api.uid("ag")), ([], 0), "unused agency_id")
+    eq(listed(api, company_id=api.uid("co")), ([], 0), "unused company_id")
+    eq(listed(api, domain=domain_name(api)), ([], 0), "unused domain")
+    totals = {}
+    for s in ("true", "false"):
+        items, totals[s] = expect_clients(listing(api, status=s, limit=200))
+        check(all(c["status"] is (s == "true") for c in items),
+              "status=%s listed a client with another status" % s)
+    eq(totals["true"] + totals["false"], expect_clients(listing(api))[1],
+       "count(status=true) + count(status=false) vs count()")
+
+@test()
+def list_filters_combined(api):
+    ag, co, dom = api.uid("ag"), api.uid("co"), domain_name(api)
+    a1 = api.create(agency_id=ag)
+    a2 = api.create(agency_id=ag, company_id=co, status=False)
+    a3 = api.create(agency_id=ag, company_id=co, domain=dom)
+    a4 = api.create(agency_id=ag, status=False)
+    api.create(company_id=co, status=False)
+    for params, want in (
+            ({"status": "true", "agency_id": ag}, [a1, a3]),
+            ({"status": "false", "agency_id": ag}, [a2, a4]),
+            ({"agency_id": ag, "company_id": co}, [a2, a3]),
+            ({"status": "false", "agency_id": ag, "company_id": co}, [a2]),
+            ({"agency_id": ag, "domain": dom}, [a3]),
+            ({"status": "true", "agency_id": ag, "company_id": co, "domain": dom}, [a3]),
+            ({"status": "false", "agency_id": ag, "company_id": co, "domain": dom}, []),
+            ({"company_id": co, "domain": dom, "limit": 1, "offset": 1}, None)):
+        ids, count = listed(api, **params)
+        if want is None:        # a page past the single match
+            eq((ids, count), ([], 1), "(ids, count) for %s" % params)
+        else:
+            eq((ids, count), (ids_of(in_list_order(want)), len(want)), "ids for %s" % params)
+    eq(listed(api, status="false", agency_id=ag, limit=1, offset=1),
+       (ids_of(in_list_order([a2, a4]))[1:], 2), "second page of status=false&agency_id")
+
+@test()
+def list_unknown_parameters_ignored(api):
+    ag = api.uid("ag")
+    group = in_list_order([api.create(agency_id=ag) for _ in range(2)])
+    r = api.get(CLIENTS + "?sort=-id&agency_id=%s&foo=bar&q=&page=9" % ag)
+    eq(ids_of(expect_clients(r)[0]), ids_of(group), "ids with unknown parameters")
+    r = api.get(CLIENTS + "?admin_key=%s&agency_id=%s" % (api.cfg.admin_key, ag), auth=None)
+    eq(expect_clients(r), (group, 2), "list authenticated by ?admin_key")
+
+@test()
+def list_bad_filters_400(api):
+    for params, field, code in (
+            ({"status": "TRUE"}, "status", "invalid_value"),
+            ({"status": "1"}, "status", "invalid_value"),
+            ({"status": ""}, "status", "invalid_value"),
+            ({"status": "yes"}, "status", "invalid_value"),
+            ({"agency_id": "a b"}, "agency_id", "invalid_format"),
+            ({"agency_id": ""}, "agency_id", "invalid_format"),
+            ({"agency_id": "x" * 256}, "agency_id", "invalid_format"),
+            ({"agency_id": "é"}, "agency_id", "invalid_format"),
+            ({"company_id": "a.b"}, "company_id", "invalid_format"),
+            ({"company_id": "a/b"}, "company_id", "invalid_format"),
+            ({"domain": "bad_domain.com"}, "domain", "invalid_domain"),
+            ({"domain": "localhost"}, "domain", "invalid_domain"),
+            ({"domain": "a.com:80"}, "domain", "invalid_domain"),
+            ({"domain": "http://a.com"}, "domain", "invalid_domain"),
+            ({"domain": ""}, "domain", "invalid_domain")):
+        try:
+            bad_query(listing(api, **params), (field, code))
+        except AssertionError as e:
+            raise AssertionError("%s: %s" % (params, e))
+    # Far too long: the validator's code, or invalid_value from the parser.
+    bad_query_code_in(listing(api, agency_id="x" * 2000), "agency_id",
+                      ("invalid_format", "invalid_value"))
+    bad_query_code_in(listing(api, domain="a" * 2000 + ".com"), "domain",
+                      ("invalid_domain", "invalid_value"))
+    r = listing(api, domain="bad_domain", company_id="!", agency_id="a b", status="no",
+                offset="x", limit=0)
+    bad_query(r, ("limit", "invalid_value"), ("offset", "invalid_value"),
+              ("status", "invalid_value"), ("agency_id", "invalid_format"),
+              ("company_id", "invalid_format"), ("domain", "invalid_domain"))
+
+@test()
+def list_order_created_then_id(api):
+    ag = api.uid("ag")
+    made = []
+    for prefix in ("z", "y", "x", "w", "v", "u"):   # ids in descending order
+        made.append(api.create(agency_id=ag, id=api.uid(prefix)))
+        time.sleep(0.003)
+    items, count = expect_clients(listing(api, agency_id=ag))
+    eq(count, 6, "count")
+    eq(ids_of(items), ids_of(in_list_order(made)), "list order (created_at, id)")
+    check(items[0]["created_at"] < items[-1]["created_at"],
+          "all 6 clients created in the same millisecond?")
+
+
+# ---- delete ----------------------------------------------------------------------
+
+def expect_deleted(r, hard):
+    expect_status(r, 200)
+    eq(r.body, {"success": True, "deleted": True, "hard": hard}, "DELETE body")
+    eq([k for k, _ in r.pairs], ["success", "deleted", "hard"], "DELETE body members")
+
+def audit_count(api, cid):
+    return expect_list(api.get(apath(cid) + "?limit=1"))[1]
+
+def only_changed(before, after, changed, what):
+    """Every member but those in changed and updated_at is the same."""
+    for f in FIELDS:
+        if f not in changed and f != "updated_at":
+            eq(after[f], before[f], "%s: untouched %s" % (what, f))
+
+@test()
+def delete_soft_by_default(api):
+    for query in ("", "?hard=false", "?foo=1"):
+        c = api.create(name="Soft", agency_id="ag1")
+        _, etag = api.fetch(c["id"])
+        time.sleep(0.02)
+        expect_deleted(api.delete(cpath(c["id"]) + query), False)
+        d, etag2 = api.fetch(c["id"])
+        eq(d["status"], False, "status after DELETE%s" % query)
+        only_changed(c, d, ("status",), "DELETE" + query)
+        check(d["updated_at"] > c["updated_at"], "updated_at not bumped by a soft delete")
+        check(etag2 != etag, "ETag unchanged by a soft delete")
+        eq(audit_count(api, c["id"]), 2, "audit entries after create + soft delete")
+
+@test()
+def delete_soft_of_soft_deleted_writes_nothing(api):
+    cid = api.create()["id"]
+    expect_deleted(api.delete(cpath(cid)), False)
+    before, etag = api.fetch(cid)
+    time.sleep(0.02)
+    expect_deleted(api.delete(cpath(cid)), False)
+    expect_unchanged(api, cid, before, etag)
+    eq(audit_count(api, cid), 2, "audit entries after a second soft delete")
+    c = api.create(status=False)
+    _, etag = api.fetch(c["id"])
+    expect_deleted(api.delete(cpath(c["id"]) + "?hard=false"), False)
+    expect_unchanged(api, c["id"], c, etag)
+    eq(audit_count(api, c["id"]), 1, "audit entries after soft-deleting an inactive client")
+
+@test()
+def delete_soft_then_hard_then_404(api):
+    c = api.create(domain=domain_name(api), global_name=api.uid("g"))
+    cid = c["id"]
+    _, etag1 = api.fetch(cid)
+    expect_deleted(api.delete(cpath(cid)), False)
+    _, etag2 = api.fetch(cid)
+    expect_deleted(api.delete(cpath(cid) + "?hard=true"), True)
+    expect_error(api.get(cpath(cid)), 404, "Client not found")
+    expect_error(api.delete(cpath(cid)), 404, "Client not found")
+    expect_error(api.delete(cpath(cid) + "?hard=true"), 404, "Client not found")
+    expect_error(api.patch(cpath(cid), {"name": "x"}), 404, "Client not found")
+    expect_error(api.post(rpath(cid)), 404, "Client not found")
+    eq(listed(api, domain=c["domain"]), ([], 0), "list by the deleted client's domain")
+    entries, count = expect_list(api.get(apath(cid)))
+    eq(([e["action"] for e in entries], count), (["hard_delete", "delete", "create"], 3),
+       "audit (actions, count) after the hard delete")
+    # The id, domain and global_name are free again; the ETag is new.
+    r = api.post(CLIENTS, {"id": cid, "name": "Again", "domain": c["domain"],
+                           "global_name": c["global_name"]})
+    expect_client(r, 201)
+    check(r.etag not in (etag1, etag2), "re-created client reuses ETag %s" % r.etag)
+    eq(audit_count(api, cid), 4, "audit entries after re-creating the id")
+
+@test()
+def delete_hard_of_active_client(api):
+    cid = api.create()["id"]
+    expect_deleted(api.delete(cpath(cid) + "?hard=true"), True)
+    expect_error(api.get(cpath(cid)), 404, "Client not found")
+    entries, count = expect_list(api.get(apath(cid)))
+    eq(([e["action"] for e in entries], count), (["hard_delete", "create"], 2), "audit")
+
+@test()
+def delete_bad_hard_400(api):
+    cid = api.create()["id"]
+    before, etag = api.fetch(cid)
+    for value in ("1", "0", "yes", "TRUE", "True", "", "true ", "truex", "x" * 300):
+        r = api.delete(cpath(cid) + "?hard=" + urllib.parse.quote(value))
+        try:
+            bad_query(r, ("hard", "invalid_value"))
+        except AssertionError as e:
+            raise AssertionError("hard=%r: %s" % (value, e))
+    expect_unchanged(api, cid, before, etag)
+    eq(audit_count(api, cid), 1, "audit entries after rejected DELETEs")
+
+@test()
+def delete_404_and_bad_id(api):
+    expect_error(api.delete(cpath(api.uid())), 404, "Client not found")
+    expect_error(api.delete(cpath(api.uid()) + "?hard=true"), 404, "Client not found")
+    for raw in ("a%2Fb", "a.b", "%20x", "x" * 256):
+        expect_error(api.delete(CLIENTS + "/" + raw), 400, "Invalid client id")
+
+
+# ---- rotate-keys -----------------------------------------------------------------
+
+KEY_MEMBERS = {"publishable": "publishable_key", "secret": "secret_key"}
+
+def rotate(api, cid, body=None, **kw):
+    return api.post(rpath(cid), body, **kw)
+
+@test()
+def rotate_keys_changes_exactly_the_requested_keys(api):
+    both = ("publishable_key", "secret_key")
+    for body, changed in ((None, both), ({"keys": ["secret"]}, ("secret_key",)),
+                          ({"keys": ["publishable"]}, ("publishable_key",)),
+                          ({"keys": ["secret", "publishable"]}, both),
+                          ({"keys": ["publishable", "secret"]}, both)):
+        what = "rotate-keys %s" % json.dumps(body)
+        c = api.create(proxy_api_key="px-" + api.uid(), domain=domain_name(api),
+                       api_metadata={"k": 1})
+        _, etag = api.fetch(c["id"])
+        time.sleep(0.02)
+        r = rotate(api, c["id"], body)
+        d = expect_client(r)
+        for f in changed:
+            check(d[f] != c[f], "%s: %s unchanged" % (what, f))
+        only_changed(c, d, changed, what)
+        check(d["publishable_key"][3:] != d["secret_key"][3:], what + ": keys share randomness")
+        check(d["updated_at"] > c["updated_at"], what + ": updated_at not bumped")
+        check(r.etag != etag, what + ": ETag unchanged")
+        eq(api.fetch(c["id"]), (d, r.etag), what + ": GET afterwards (data, ETag)")
+        eq(audit_count(api, c["id"]), 2, what + ": audit entries")
+
+@test()
+def rotate_keys_bad_bodies(api):
+    c = api.create()
+    cid = c["id"]
+    _, etag = api.fetch(cid)
+    for keys in ([], "secret", ["other"], [1], None, {"secret": True}, ["secret", "Secret"],
+                 ["secret", None], [["secret"]], True):
+        try:
+            expect_invalid(rotate(api, cid, {"keys": keys}), ("keys", "invalid_value"))
+        except AssertionError as e:
+            raise AssertionError("keys=%r: %s" % (keys, e))
+    expect_invalid(rotate(api, cid, {"keys": ["secret"], "extra": 1}), ("extra", "unknown_field"))
+    expect_invalid(rotate(api, cid, {"keys": [], "zz": 1}), ("keys", "invalid_value"),
+                   ("zz", "unknown_field"))
+    for ct in (None, "text/plain", "application/x-www-form-urlencoded"):
+        r = rotate(api, cid, {"keys": ["secret"]}, ctype=ct)
+        expect_error(r, 415, "Unsupported media type")
+    for raw in ("{", "[]", '"secret"', '{"keys":["secret"],"keys":["secret"]}', "{} x"):
+        expect_error(rotate(api, cid, raw), 400, "Invalid JSON")
+    r = rotate(api, cid, b" " * 10 + json.dumps({"keys": ["secret"]}).encode() + b" " * 65536)
+    expect_error(r, 413, "Payload too large")
+    expect_unchanged(api, cid, c, etag)
+    eq(audit_count(api, cid), 1, "audit entries after rejected rotations")
+
+@test()
+def rotate_keys_404_and_bad_id(api):
+    expect_error(rotate(api, api.uid()), 404, "Client not found")
+    expect_error(rotate(api, api.uid(), {"keys": ["secret"]}), 404, "Client not found")
+    expect_error(rotate(api, "a.b"), 400, "Invalid client id")
+
+
+# ---- If-Match on every write -----------------------------------------------------
+
+def stale_then_current(api, send, what):
+    """send(cid, if_match) with a stale ETag -> 412 and nothing changed; then with
+    the current one -> the response, which is returned."""
+    c = api.create(name="V1")
+    _, old = api.fetch(c["id"])
+    api.update(c["id"], {"name": "V2"})
+    before, cur = api.fetch(c["id"])
+    for stale in (old, '"nope"', "W/" + cur):
+        r = send(c["id"], stale)
+        try:
+            expect_error(r, 412, "Precondition failed")
+        except AssertionError as e:
+            raise AssertionError("%s with If-Match %s: %s" % (what, stale, e))
+    expect_unchanged(api, c["id"], before, cur)
+    eq(audit_count(api, c["id"]), 2, what + ": audit entries after the 412s")
+    return c["id"], cur, send(c["id"], cur)
+
+@test()
+def if_match_patch(api):
+    cid, cur, r = stale_then_current(
+        api, lambda cid, tag: api.patch(cpath(cid), {"name": "V3"}, headers={"If-Match": tag}),
+        "PATCH")
+    eq(expect_client(r)["name"], "V3", "name after PATCH with the current ETag")
+    check(r.etag != cur, "ETag unchanged by the PATCH")
+
+@test()
+def if_match_delete_soft(api):
+    cid, cur, r = stale_then_current(
+        api, lambda cid, tag: api.delete(cpath(cid), headers={"If-Match": tag}), "soft DELETE")
+    expect_deleted(r, False)
+    d, etag = api.fetch(cid)
+    eq(d["status"], False, "status after soft DELETE with the current ETag")
+    check(etag != cur, "ETag unchanged by the soft delete")
+
+@test()
+def if_match_delete_hard(api):
+    cid, cur, r = stale_then_current(
+        api, lambda cid, tag: api.delete(cpath(cid) + "?hard=true", headers={"If-Match": tag}),
+        "hard DELETE")
+    expect_deleted(r, True)
+    expect_error(api.get(cpath(cid)), 404, "Client not found")
+
+@test()
+def if_match_rotate_keys(api):
+    cid, cur, r = stale_then_current(
+        api, lambda cid, tag: rotate(api, cid, {"keys": ["secret"]}, headers={"If-Match": tag}),
+        "rotate-keys")
+    d = expect_client(r)
+    check(r.etag != cur, "ETag unchanged by the rotation")
+    eq(api.fetch(cid), (d, r.etag), "GET after rotating with the current ETag")
+    cid2, _, r = stale_then_current(
+        api, lambda cid, tag: rotate(api, cid, headers={"If-Match": tag}), "rotate-keys (no body)")
+    expect_client(r)
+
+
+# ---- audit -----------------------------------------------------------------------
+
+SECRETS = ("publishable_key", "secret_key", "proxy_api_key")
+ENTRY_MEMBERS = {"seq", "action", "admin_key_id", "request_id", "at", "changes"}
+TIMESTAMPS = ("created_at", "updated_at")
+
+def redacted(f, v):
+    return "<redacted>" if f in SECRETS and v is not None else v
+
+def changes_of(entry):
+    """The entry's changes without the timestamps (recording them is optional)."""
+    return {k: v for k, v in entry["changes"].items() if k not in TIMESTAMPS}
+
+def everything(client, side):
+    """changes naming every non-null member of client, on side "old" or "new"."""
+    other = "new" if side == "old" else "old"
+    return {f: {side: redacted(f, client[f]), other: None}
+            for f in FIELDS if f not in TIMESTAMPS and client[f] is not None}
+
+def check_entries(entries, what):
+    for e in entries:
+        eq(set(e), ENTRY_MEMBERS, what + ": entry members")
+        check(isinstance(e["seq"], int) and not isinstance(e["seq"], bool), what + ": seq")
+        check(isinstance(e["admin_key_id"], int) and not isinstance(e["admin_key_id"], bool)
+              and e["admin_key_id"] > 0, what + ": admin_key_id %r" % e["admin_key_id"])
+        check(TIMESTAMP_RE.match(e["at"] or ""), what + ": at %r" % e["at"])
+        check(isinstance(e["changes"], dict), what + ": changes not an object")
+        for k, v in e["changes"].items():
+            check(k in FIELDS, what + ": changes name %r" % k)
+            eq(sorted(v), ["new", "old"], what + ": members of changes." + k)
+    seqs, ats = [e["seq"] for e in entries], [e["at"] for e in entries]
+    check(seqs == sorted(set(seqs), reverse=True), what + ": seq not newest first: %s" % seqs)
+    check(ats == sorted(ats, reverse=True), what + ": at not newest first: %s" % ats)
+
+def audit_page(api, cid, **params):
+    q = urllib.parse.urlencode(params)
+    return expect_list(api.get(apath(cid) + ("?" + q if q else "")))
+
+@test()
+def audit_create_patch_rotate_hard_delete(api):
+    cid, dom = api.uid(), domain_name(api)
+    rids = [api.rid() for _ in range(4)]
+    writes = [api.post(CLIENTS, {"id": cid, "name": "Audited", "domain": dom.upper(),
+                                 "proxy_api_key": "px-" + api.uid(), "api_metadata": {"a": 1}},
+                       rid=rids[0]),
+              api.patch(cpath(cid), {"name": "Audited 2", "status": True,
+                                     "email": "a@example.com", "proxy_api_key": None,
+                                     "api_metadata": {"b": 2}}, rid=rids[1]),
+              rotate(api, cid, {"keys": ["secret"]}, rid=rids[2]),
+              api.delete(cpath(cid) + "?hard=true", rid=rids[3])]
+    created, patched, rotated = (expect_client(r, st) for r, st in zip(writes, (201, 200, 200)))
+    expect_deleted(writes[3], True)
+    eq([r.header("X-Request-Id") for r in writes], rids, "X-Request-Id echoes of the writes")
+    r = api.get(apath(cid))
+    entries, count = expect_list(r)
+    eq(count, 4, "count")
+    check_entries(entries, "audit")
+    eq([e["action"] for e in entries], ["hard_delete", "rotate_keys", "update", "create"],
+       "actions, newest first")
+    eq([e["request_id"] for e in entries], rids[::-1], "request ids")
+    eq(len({e["admin_key_id"] for e in entries}), 1, "one admin_key_id for all four writes")
+    eq(changes_of(entries[3]), everything(created, "new"), "changes of the create")
+    eq(changes_of(entries[2]), {
+        "name": {"old": "Audited", "new": "Audited 2"},
+        "email": {"old": None, "new": "a@example.com"},
+        "api_metadata": {"old": {"a": 1}, "new": {"a": 1, "b": 2}},
+        "proxy_api_key": {"old": "<redacted>", "new": None}}, "changes of the update")
+    eq(changes_of(entries[1]), {"secret_key": {"old": "<redacted>", "new": "<redacted>"}},
+       "changes of the rotation")
+    eq(changes_of(entries[0]), everything(rotated, "old"), "changes of the hard delete")
+    text = r.raw.decode()
+    for c in (created, patched, rotated):
+        for f in SECRETS:
+            check(c[f] is None or c[f] not in text, "the audit shows a %s value" % f)
+    check(created["proxy_api_key"] not in text, "the audit shows the proxy_api_key")
+    # The history's own pages.
+    eq(audit_page(api, cid, limit=1), (entries[:1], 4), "limit=1")
+    eq(audit_page(api, cid, limit=2, offset=1), (entries[1:3], 4), "limit=2&offset=1")
+    eq(audit_page(api, cid, offset=3), (entries[3:], 4), "offset=3")
+    eq(audit_page(api, cid, limit=200), (entries, 4), "limit=200")
+    eq(audit_page(api, cid, offset=4), ([], 4), "offset=4")
+    eq(audit_page(api, cid, offset=1000, limit=1), ([], 4), "offset=1000")
+    for params, field in (({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
+                          ({"limit": "x"}, "limit"), ({"offset": -1}, "offset"),
+                          ({"offset": "1.0"}, "offset")):
+        r = api.get(apath(cid) + "?" + urllib.parse.urlencode(params))
+        bad_query(r, (field, "invalid_value"))
+
+@test()
+def audit_no_row_for_noop_writes(api):
+    c = api.create(name="Same", email="s@example.com")
+    cid = c["id"]
+    api.update(cid, {"name": "Same", "email": "s@example.com", "api_metadata": {}})
+    eq(audit_count(api, cid), 1, "entries after a no-op PATCH")
+    api.update(cid, {"name": "Other", "email": "s@example.com"})
+    expect_deleted(api.delete(cpath(cid)), False)
+    expect_deleted(api.delete(cpath(cid)), False)
+    api.update(cid, {"status": False})
+    entries, count = audit_page(api, cid)
+    check_entries(entries, "audit")
+    eq(([e["action"] for e in entries], count), (["delete", "update", "create"], 3),
+       "(actions, count)")
+    eq(changes_of(entries[0]), {"status": {"old": True, "new": False}}, "changes of the delete")
+    eq(changes_of(entries[1]), {"name": {"old": "Same", "new": "Other"}}, "changes of the update")
+
+@test()
+def audit_404_never_existing(api):
+    expect_error(api.get(apath(api.uid())), 404, "Client not found")
+    expect_error(api.get(apath(api.uid()) + "?limit=5&offset=0"), 404, "Client not found")
+    expect_error(api.get(CLIENTS + "/a.b/audit"), 400, "Invalid client id")
+    cid = api.uid()
+    r = api.post(CLIENTS, {"id": cid, "name": 5})
+    expect_invalid(r, ("name", "invalid_type"))
+    expect_error(api.get(apath(cid)), 404, "Client not found")
+
+@test(needs="ctl")
+def clientsctl_audit_matches_api(api):
+    c = api.create(proxy_api_key="px-" + api.uid(), email="ctl@example.com")
+    cid = c["id"]
+    api.update(cid, {"name": "Ctl \"quoted\" é", "api_metadata": {"x": [1, {"y": None}]}})
+    expect_client(rotate(api, cid))
+    expect_deleted(api.delete(cpath(cid)), False)
+    expect_deleted(api.delete(cpath(cid) + "?hard=true"), True)
+    entries, count = audit_page(api, cid, limit=200)
+    eq(count, 5, "API audit count")
+    lines = api.ctl("audit", cid).splitlines()
+    try:
+        got = [json.loads(ln) for ln in lines]
+    except ValueError as e:
+        raise Failure("clientsctl audit printed a line that is not JSON (%s): %s"
+                      % (e, short("\n".join(lines))))
+    eq(got, entries, "clientsctl audit vs GET .../audit")
+    for ln, obj in zip(lines, got):
+        eq(ln, json.dumps(obj, separators=(",", ":"), ensure_ascii=False),
+           "clientsctl audit line (one compact JSON object)")
+
+
 # ---- process pool and concurrency -----------------------------------------------
 
 def pool_workers(master):
@@ -857,7 +1465,98 @@ def concurrent_different_members(api):
         eq((d["name"], d["email"]), (name, email), "round %d: both members landed" % rnd)
 
 
-# ---- main -------------------------------------------------------------------------
+# ---- straight into the database (--sql) -----------------------------------------
+
+def sql_str(s):
+    check(re.match(r"^[A-Za-z0-9_.:\- ]*$", s), "sql_str: unexpected characters in %r" % s)
+    return "'%s'" % s
+
+@test(needs="sql")
+def list_order_ties_by_id(api):
+    """Clients sharing a created_at are ordered by id (inserted directly, since
+    the API cannot be made to create two in the same millisecond)."""
+    ag, pre = api.uid("ag"), api.uid("t")
+    rows = (("b", "2001-02-03 04:05:06.789"), ("a", "2001-02-03 04:05:06.789"),
+            ("0", "2001-02-03 04:05:06.790"), ("c", "2001-02-03 04:05:06.789"),
+            ("z", "2001-02-03 04:05:06.788"))
+    values = ",".join(
+        "(%s, 'Tie', 1, CONCAT('pk_', MD5(%s)), CONCAT('sk_', MD5(%s)), %s, '{}', %s, %s)"
+        % (sql_str(pre + s), sql_str("p" + pre + s), sql_str("s" + pre + s), sql_str(ag),
+           sql_str(at), sql_str(at)) for s, at in rows)
+    api.sql("INSERT INTO clients (id, name, status, publishable_key, secret_key, agency_id,"
+            " api_metadata, created_at, updated_at) VALUES %s;" % values)
+    try:
+        want = [pre + s for s in ("z", "a", "b", "c", "0")]
+        items, count = expect_clients(listing(api, agency_id=ag))
+        eq((ids_of(items), count), (want, 5), "(ids, count) of clients with tied created_at")
+        eq([c["created_at"] for c in items][:2], ["2001-02-03T04:05:06.788Z",
+                                                  "2001-02-03T04:05:06.789Z"], "created_at")
+        eq(listed(api, agency_id=ag, limit=2, offset=1), (want[1:3], 5), "page inside the tie")
+        eq(listed(api, agency_id=ag, limit=2, offset=2), (want[2:4], 5), "page across the tie")
+    finally:
+        api.sql("DELETE FROM clients WHERE agency_id = %s;" % sql_str(ag))
+
+SEED_ROWS = 20000
+FILTERS = ("status", "agency_id", "company_id", "domain")
+
+def seed_sql(run, n):
+    """n clients with ids ix_<run>_<i>, varied members, created_at spread over
+    two years (a fixed pseudo-random permutation, so it is not id order)."""
+    return """
+INSERT INTO clients (id, name, status, publishable_key, secret_key, domain, company_id,
+                     agency_id, api_metadata, created_at, updated_at)
+SELECT CONCAT('ix_{run}_', seq), CONCAT('Seeded ', seq), seq % 3 <> 0,
+       CONCAT('pk_', MD5(CONCAT('{run}p', seq))), CONCAT('sk_', MD5(CONCAT('{run}s', seq))),
+       IF(seq % 2 = 0, CONCAT('s', seq, '-{run}.example.com'), NULL),
+       IF(seq % 5 = 0, NULL, CONCAT('co_{run}_', seq % 400)),
+       IF(seq % 7 = 0, NULL, CONCAT('ag_{run}_', seq % 60)),
+       '{{}}', t, t
+FROM (SELECT seq, TIMESTAMP'2024-01-01 00:00:00'
+             + INTERVAL ((seq * 7919) % 63072000) SECOND
+             + INTERVAL (seq % 1000) * 1000 MICROSECOND AS t
+      FROM seq_1_to_{n}) AS s;
+ANALYZE TABLE clients;
+""".format(run=run, n=n)
+
+def explain_problems(lines):
+    """The lines of clientsctl explain-list that show a scan, a sort or a
+    temporary table, or no index."""
+    bad = []
+    for ln in lines:
+        f = ln.split("\t")
+        kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+        if len(f) != 6 or set(kv) != {"type", "key", "rows", "extra"}:
+            bad.append("malformed: " + ln)
+            continue
+        extra = kv["extra"]
+        if kv["key"] == "-" and "Impossible WHERE" not in extra and "const" not in extra:
+            bad.append("no index: " + ln)
+        if kv["type"] == "ALL" or "filesort" in extra or "temporary" in extra:
+            bad.append("scan/sort: " + ln)
+    return bad
+
+@test(timeout=90, needs=("sql", "ctl"))
+def list_queries_use_indexes(api):
+    run = api.cfg.run_id
+    api.sql(seed_sql(run, SEED_ROWS))
+    try:
+        eq(listed(api, agency_id="ag_%s_1" % run, limit=1)[1],
+           len([i for i in range(1, SEED_ROWS + 1) if i % 7 and i % 60 == 1]),
+           "count of seeded clients of one agency")
+        lines = [ln for ln in api.ctl("explain-list").splitlines() if ln.strip()]
+        shapes = []
+        for mask in range(16):
+            names = [FILTERS[i] for i in range(4) if mask & (1 << i)]
+            shapes.append(",".join(names) or "-")
+        want = sorted((kind, s) for kind in ("count", "page") for s in shapes)
+        eq(sorted(tuple(ln.split("\t")[:2]) for ln in lines),
+           want, "query shapes of explain-list")
+        bad = explain_problems(lines)
+        check(not bad, "%d of %d plans are bad: %s" % (len(bad), len(lines), " | ".join(bad)))
+    finally:
+        api.sql("DELETE FROM clients WHERE id LIKE 'ix\\_%s\\_%%'; ANALYZE TABLE clients;" % run)
+    eq(listed(api, agency_id="ag_%s_1" % run)[1], 0, "seeded clients left behind")
+
 
 # ---- the database going away (last: it stops and starts MariaDB) ----------
 
@@ -893,6 +1592,8 @@ def database_down_503_then_recovers(api):
     eq(r.data["name"], "after restart", "name after the database came back")
 
 
+# ---- main -------------------------------------------------------------------------
+
 def main():
     ap = argparse.ArgumentParser(description="Black-box HTTP tests of the clients API.")
     ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
@@ -901,13 +1602,15 @@ def main():
     ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
     ap.add_argument("--pool-pidfile", help="pid file of the standalone clientsd master")
     ap.add_argument("--db-control", help='command taking "stop" or "start" for the database')
+    ap.add_argument("--sql", help='command running the SQL on its stdin in the service\'s '
+                    'database as admin, e.g. "./dev sql test"')
     ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
     ap.add_argument("--budget", type=int, default=110, help="seconds for the whole run")
     a = ap.parse_args()
     with open(a.admin_key_file) as f:
         key = f.read().strip()
     cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
-                 a.db_control)
+                 a.db_control, a.sql)
     passed, failed = run_all(cfg, a.pattern, a.budget)
     print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
     os._exit(1 if failed else 0)    # do not wait for threads of timed-out tests

@@ -10,6 +10,8 @@ import http.client
 import itertools
 import json
 import re
+import shlex
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -59,13 +61,13 @@ class Config:
     """What the command line gave us; shared read-only by every test."""
 
     def __init__(self, base_url, admin_key, label, ctl, pool_pidfile, run_id,
-                 db_control=None):
+                 db_control=None, sql=None):
         u = urllib.parse.urlsplit(base_url)
         check(u.scheme == "http" and u.hostname, "--base-url must be http://host:port")
         self.host, self.port, self.prefix = u.hostname, u.port or 80, u.path.rstrip("/")
         self.admin_key, self.label, self.run_id = admin_key, label, run_id
         self.ctl, self.pool_pidfile = ctl, pool_pidfile
-        self.db_control = db_control
+        self.db_control, self.sql = db_control, sql
 
 
 class Resp:
@@ -151,6 +153,14 @@ class Api:
         _check_common(resp, rid if auto_rid else None)
         return resp
 
+    def ctl(self, *args):
+        """Runs the admin CLI (--ctl) with args; returns its stdout."""
+        return _run(self.cfg.ctl, args)
+
+    def sql(self, text):
+        """Runs SQL in the service's database as admin (--sql); returns stdout."""
+        return _run(self.cfg.sql, (), text)
+
     def get(self, path, **kw):
         return self.call("GET", path, **kw)
 
@@ -159,6 +169,12 @@ class Api:
 
     def patch(self, path, body=None, **kw):
         return self.call("PATCH", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self.call("DELETE", path, **kw)
+
+    def head(self, path, **kw):
+        return self.call("HEAD", path, **kw)
 
     def create(self, **fields):
         """Creates a client (id and name filled in unless given); returns data."""
@@ -178,11 +194,19 @@ class Api:
         expect_client(r, 200)
         return r
 
+def _run(command, args, stdin=None, timeout=60):
+    p = subprocess.run(shlex.split(command) + list(args), input=stdin, capture_output=True,
+                       text=True, timeout=timeout)
+    check(p.returncode == 0, "%s %s exited %d: %s" % (command, " ".join(args), p.returncode,
+                                                       short(p.stderr.strip(), 400)))
+    return p.stdout
+
 def cpath(cid):
     return "%s/%s" % (CLIENTS, cid)
 
 def _check_common(r, expected_rid):
-    """What API.md section 1 promises on every response."""
+    """What API.md section 1 promises on every response (a HEAD response:
+    the same headers and no body)."""
     eq(r.header("Content-Type"), JSON_CT, "Content-Type of " + r.where())
     cc = r.header("Cache-Control") or ""
     check("no-store" in cc, "Cache-Control lacks no-store: " + r.where())
@@ -190,6 +214,9 @@ def _check_common(r, expected_rid):
     check(got_rid, "no X-Request-Id: " + r.where())
     if expected_rid is not None:
         eq(got_rid, expected_rid, "X-Request-Id echo of " + r.where())
+    if r.method == "HEAD":
+        eq(r.raw, b"", "body of " + r.where())
+        return
     try:
         text = r.raw.decode("utf-8")
         r.body = json.loads(text)
@@ -215,10 +242,12 @@ def expect_client(r, status=200):
 
 def check_client_shape(r):
     """18 members in section 2 order, with the formats the service promises."""
-    data_pairs = dict(r.pairs)["data"]
-    check(isinstance(data_pairs, list), "data is not an object: " + r.where())
-    eq(tuple(k for k, _ in data_pairs), FIELDS, "client member order")
-    d = r.data
+    check_client_pairs(dict(r.pairs)["data"], r.data, r.where())
+
+def check_client_pairs(data_pairs, d, where):
+    """One client: data_pairs its members as (name, value) pairs, d as a dict."""
+    check(isinstance(data_pairs, list), "data is not an object: " + where)
+    eq(tuple(k for k, _ in data_pairs), FIELDS, "client member order in " + where)
     check(PK_RE.match(d["publishable_key"] or ""), "bad publishable_key %r" % d["publishable_key"])
     check(SK_RE.match(d["secret_key"] or ""), "bad secret_key %r" % d["secret_key"])
     for k in ("created_at", "updated_at"):
@@ -250,6 +279,24 @@ def expect_error(r, status, error, details=None):
         for (f, c), (wf, wc) in zip(pairs, details))
     check(ok, "details: expected %s, got %s (%s %s)" % (details, pairs, r.method, short(r.path, 60)))
 
+def expect_list(r):
+    """200 {"success": true, "data": [clients], "count": N}; returns (data, count)."""
+    expect_status(r, 200)
+    eq(sorted(r.body), ["count", "data", "success"], "list envelope members of " + r.where())
+    eq(r.body["success"], True, "success of " + r.where())
+    items, count = r.body["data"], r.body["count"]
+    check(isinstance(items, list), "data is not an array: " + r.where())
+    check(isinstance(count, int) and not isinstance(count, bool) and count >= 0,
+          "count is not a non-negative integer: " + r.where())
+    return items, count
+
+def expect_clients(r):
+    """expect_list, each item a whole client; returns (clients, count)."""
+    items, count = expect_list(r)
+    for pairs, d in zip(dict(r.pairs)["data"], items):
+        check_client_pairs(pairs, d, r.where())
+    return items, count
+
 def expect_invalid(r, *details):
     """400 "Validation failed" with exactly these (field, code) details."""
     expect_error(r, 400, "Validation failed", list(details))
@@ -272,8 +319,8 @@ REGISTRY = []
 
 def test(timeout=20, needs=None):
     """Decorator: registers a test function taking one Api argument.
-    needs: "ctl", "pool" or "db" when the test needs --ctl, --pool-pidfile
-    or --db-control."""
+    needs: "ctl", "pool", "db" or "sql" (or a tuple of them) when the test
+    needs --ctl, --pool-pidfile, --db-control or --sql."""
     def deco(fn):
         REGISTRY.append(Test(fn, timeout, needs))
         return fn
@@ -306,10 +353,13 @@ def run_all(cfg, pattern, budget):
     for t in REGISTRY:
         if pattern and pattern not in t.name:
             continue
-        option = {"ctl": ("ctl", cfg.ctl), "pool": ("pool-pidfile", cfg.pool_pidfile),
-                  "db": ("db-control", cfg.db_control)}.get(t.needs)
-        if option and not option[1]:
-            print("skip %s %s: needs --%s" % (cfg.label, t.name, option[0]), flush=True)
+        options = {"ctl": ("ctl", cfg.ctl), "pool": ("pool-pidfile", cfg.pool_pidfile),
+                   "db": ("db-control", cfg.db_control), "sql": ("sql", cfg.sql)}
+        needs = (t.needs,) if isinstance(t.needs, str) else t.needs or ()
+        missing = [options[n][0] for n in needs if not options[n][1]]
+        if missing:
+            print("skip %s %s: needs --%s" % (cfg.label, t.name, " --".join(missing)),
+                  flush=True)
             continue
         left = deadline - time.monotonic()
         if left < 1:
