@@ -1574,6 +1574,11 @@ def expect_unavailable(r):
 @test(timeout=60, needs="db")
 def database_down_503_then_recovers(api):
     cid = api.create()["id"]
+    workers = None
+    if api.cfg.pool_pidfile:
+        with open(api.cfg.pool_pidfile) as f:
+            master = int(f.read().split()[0])
+        workers = sorted(pool_workers(master))
     db_control(api, "stop")
     try:
         expect_unavailable(api.get(cpath(cid)))
@@ -1590,6 +1595,8 @@ def database_down_503_then_recovers(api):
     r = api.patch(cpath(cid), {"name": "after restart"})
     expect_client(r)
     eq(r.data["name"], "after restart", "name after the database came back")
+    if workers is not None:
+        eq(sorted(pool_workers(master)), workers, "pool workers (none restarted)")
 
 
 # ---- main -------------------------------------------------------------------------
