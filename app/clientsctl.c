@@ -153,12 +153,10 @@ main(int argc, char *argv[])
 {
 	struct cm_config	 cfg;
 	struct cm_store		*s;
-	const char		*path = getenv("CLIENTSD_CONFIG");
+	const char		*path = cm_config_default_path();
 	char			 err[512];
 	int			 ch, rc;
 
-	if (path == NULL || path[0] == '\0')
-		path = SYSCONFDIR "/clientsd.conf";
 	while ((ch = getopt(argc, argv, "+c:")) != -1) {
 		if (ch != 'c')
 			usage();

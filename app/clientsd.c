@@ -108,12 +108,10 @@ int
 main(int argc, char *argv[])
 {
 	struct setup	 su;
-	const char	*path = getenv("CLIENTSD_CONFIG");
+	const char	*path = cm_config_default_path();
 	char		 err[512];
 	int		 ch, rc;
 
-	if (path == NULL || path[0] == '\0')
-		path = SYSCONFDIR "/clientsd.conf";
 	while ((ch = getopt(argc, argv, "c:")) != -1) {
 		if (ch != 'c')
 			usage();

@@ -375,3 +375,12 @@ cm_config_load(struct cm_config *cfg, const char *path,
 	explicit_bzero(&tmp, sizeof(tmp));
 	return rc;
 }
+
+const char *
+cm_config_default_path(void)
+{
+	const char	*path = getenv("CLIENTSD_CONFIG");
+
+	return (path != NULL && path[0] != '\0') ? path :
+	    SYSCONFDIR "/clientsd.conf";
+}

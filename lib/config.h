@@ -42,6 +42,8 @@ struct cm_config {
 };
 
 void	cm_config_defaults(struct cm_config *);
+/* The file to read without -c: $CLIENTSD_CONFIG, else $(sysconfdir)/clientsd.conf. */
+const char *cm_config_default_path(void);
 /*
  * Reads path over the defaults already in cfg.  Returns 0, or -1 with
  * "path:line: reason" (or "path: strerror") in err.
