@@ -237,9 +237,11 @@ h_install_bin()
 # --- MariaDB ---------------------------------------------------------
 
 # h_sql: runs the SQL on stdin as the MariaDB admin.
+# h_sql [MARIADB OPTIONS]: the SQL on stdin as the MariaDB admin, bounded in time.
 h_sql()
 {
-	mariadb --no-defaults --socket="$H_DBSOCK" -u"$H_DBADMIN"
+	timeout "${H_SQL_TIMEOUT:-300}" mariadb --no-defaults \
+	    --socket="$H_DBSOCK" -u"$H_DBADMIN" "$@"
 }
 
 h_db_ping()
@@ -560,4 +562,93 @@ EOF
 		return 1
 	fi
 	h_wait apache "" "$h_elog" test -s "$H_APACHE/httpd.pid"
+}
+
+# --- packages and build ----------------------------------------------
+
+# h_install PACKAGE...: installs those missing when root; otherwise prints
+# the apt-get line that would and fails.
+h_install()
+{
+	h_missing=
+	for h_p; do
+		dpkg-query -W -f='${Status}\n' "$h_p" 2>/dev/null |
+		    grep -q '^install ok installed$' || h_missing="$h_missing $h_p"
+	done
+	[ -z "$h_missing" ] && return 0
+	if ! h_is_root; then
+		h_err "missing packages; install them as root with:"
+		echo "apt-get install -y$h_missing" >&2
+		return 1
+	fi
+	h_say "installing:$h_missing"
+	# shellcheck disable=SC2086 # a list of package names
+	if ! DEBIAN_FRONTEND=noninteractive apt-get update ||
+	    ! DEBIAN_FRONTEND=noninteractive apt-get install -y $h_missing; then
+		h_err "apt-get failed"
+		return 1
+	fi
+}
+
+# h_build DIR [CONFIGURE ARGS]: out-of-tree build in DIR.  autoreconf and
+# configure run when DIR has no Makefile yet, or always when FULL=1.
+h_build()
+{
+	bdir=$1
+	shift
+	if [ "${FULL:-0}" = 1 ] || [ ! -f "$bdir/Makefile" ]; then
+		h_say "autoreconf -fi"
+		mkdir -p "$bdir"
+		if ! autoreconf -fi >"$bdir/autoreconf.log" 2>&1; then
+			h_tail "$bdir/autoreconf.log"
+			h_err "autoreconf failed"
+			return 1
+		fi
+		h_say "configure --enable-werror $*"
+		if ! (cd "$bdir" && ../configure --enable-werror "$@") \
+		    >"$bdir/configure.log" 2>&1; then
+			h_tail "$bdir/configure.log"
+			h_err "configure failed (see $bdir/config.log)"
+			return 1
+		fi
+	fi
+	h_say "make -C $bdir"
+	make -C "$bdir" -j2 || {
+		h_err "make failed"
+		return 1
+	}
+}
+
+# --- schema and keys -------------------------------------------------
+
+# h_backend BUILDDIR FRESH [MARIADBD OPTIONS]: MariaDB up, database and
+# user (FRESH "fresh": an empty database), clientsd.conf rendered,
+# migrations run.  The runtime directory must exist.
+h_backend()
+{
+	bk_build=$1 bk_fresh=$2
+	shift 2
+	h_say "starting MariaDB ($H_DATA)"
+	h_db_start "$@" && h_db_setup "$bk_fresh" && h_write_conf || return 1
+	h_say "clientsctl migrate"
+	if ! "$bk_build/app/clientsctl" -c "$H_CONF" migrate -d "$REPO/db" \
+	    >>"$H_LOG/clientsctl.log" 2>&1; then
+		h_tail "$H_LOG/clientsctl.log"
+		h_err "clientsctl migrate failed"
+		return 1
+	fi
+}
+
+# h_new_admin_key BUILDDIR NAME: a fresh admin key into $H_KEYFILE (0600).
+h_new_admin_key()
+{
+	if ! (umask 077 && "$1/app/clientsctl" -c "$H_CONF" admin-key create \
+	    --name "$2" >"$H_KEYFILE.new" 2>>"$H_LOG/clientsctl.log") ||
+	    [ ! -s "$H_KEYFILE.new" ]; then
+		h_tail "$H_LOG/clientsctl.log"
+		h_err "clientsctl admin-key create failed"
+		rm -f "$H_KEYFILE.new"
+		return 1
+	fi
+	mv -f "$H_KEYFILE.new" "$H_KEYFILE"
 }
