@@ -133,21 +133,22 @@ query_page(const struct call *c, unsigned *limit, unsigned long long *offset,
 		*offset = v;
 }
 
-/* A filter value: 1 set (in buf), 0 absent, adds a problem when bad. */
+/*
+ * A filter value, normalised (lowercased) as the member is on write:
+ * 1 set (in buf), 0 absent; adds a problem when bad.
+ */
 static int
 query_filter(const struct call *c, const char *name, char *buf, size_t sz,
-    const struct cm_verdict *(*check)(const char *, size_t),
+    bool lowercase, const struct cm_verdict *(*check)(const char *, size_t),
     struct cm_problems *probs)
 {
 	const struct cm_verdict	*v = NULL;
-	size_t			 i;
 	int			 rc;
 
 	if ((rc = cm_query_get(c->req.query, name, buf, sz)) == 0)
 		return 0;
-	if (rc == 1 && check == cm_check_domain)
-		for (i = 0; buf[i] != '\0'; i++)
-			buf[i] = (char)tolower((unsigned char)buf[i]);
+	if (rc == 1 && lowercase)
+		cm_ascii_lower(buf, strlen(buf));
 	if (rc < 0)
 		cm_problems_add(probs, name, "invalid_value", "is too long or "
 		    "badly percent-encoded");
@@ -185,14 +186,14 @@ ep_list_clients(struct call *c)
 			cm_problems_add(&probs, "status", "invalid_value",
 			    "must be true or false");
 	}
-	if (query_filter(c, "agency_id", agency, sizeof(agency),
+	if (query_filter(c, "agency_id", agency, sizeof(agency), false,
 	    cm_check_token, &probs) == 1)
 		q.agency_id = agency;
-	if (query_filter(c, "company_id", company, sizeof(company),
+	if (query_filter(c, "company_id", company, sizeof(company), false,
 	    cm_check_token, &probs) == 1)
 		q.company_id = company;
-	if (query_filter(c, "domain", domain, sizeof(domain), cm_check_domain,
-	    &probs) == 1)
+	if (query_filter(c, "domain", domain, sizeof(domain), true,
+	    cm_check_domain, &probs) == 1)
 		q.domain = domain;
 	if (probs.n > 0) {
 		bad_query(c, &probs);

@@ -171,7 +171,7 @@ check_string(const struct field *f, const json_t *v,
 {
 	const struct cm_verdict	*bad;
 	const char		*s = json_string_value(v);
-	size_t			 i, len = json_string_length(v);
+	size_t			 len = json_string_length(v);
 	char			 low[LOWER_MAX];
 
 	if (f->flags & F_TRIM)
@@ -181,9 +181,8 @@ check_string(const struct field *f, const json_t *v,
 	 * its length rule whatever its case, so it is checked as sent.
 	 */
 	if ((f->flags & F_LOWER) && len <= sizeof(low)) {
-		for (i = 0; i < len; i++)
-			low[i] = (s[i] >= 'A' && s[i] <= 'Z') ?
-			    s[i] + ('a' - 'A') : s[i];
+		memcpy(low, s, len);
+		cm_ascii_lower(low, len);
 		s = low;
 	}
 	if ((bad = check_text(f, s, len, pol)) == NULL)

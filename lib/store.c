@@ -357,12 +357,25 @@ column_json(struct cm_store *s, enum cm_field f)
 	}
 }
 
+void
+store_set_etag(struct cm_stored *out, unsigned long long version,
+    const char *created_at)
+{
+	char	digits[32];
+	size_t	i, n = 0;
+
+	for (i = 0; created_at[i] != '\0' && n < sizeof(digits) - 1; i++)
+		if (created_at[i] >= '0' && created_at[i] <= '9')
+			digits[n++] = created_at[i];
+	digits[n] = '\0';
+	out->version = version;
+	snprintf(out->etag, sizeof(out->etag), "\"%llu.%s\"", version, digits);
+}
+
 int
 store_row_to_client(struct cm_store *s, struct cm_stored *out)
 {
 	json_t	*c = json_object(), *v;
-	char	 digits[32];
-	size_t	 i, n = 0;
 	int	 f;
 
 	for (f = 0; f < CM_F__COUNT; f++) {
@@ -375,14 +388,8 @@ store_row_to_client(struct cm_store *s, struct cm_stored *out)
 		}
 		json_object_set_new(c, cm_field_name(f), v);
 	}
-	for (i = 0; s->col[CM_F_CREATED_AT][i] && n < sizeof(digits) - 1; i++)
-		if (s->col[CM_F_CREATED_AT][i] >= '0' &&
-		    s->col[CM_F_CREATED_AT][i] <= '9')
-			digits[n++] = s->col[CM_F_CREATED_AT][i];
-	digits[n] = '\0';
-	/* Version for changes, creation time so a re-created id never reuses a tag. */
-	snprintf(out->etag, sizeof(out->etag), "\"%s.%s\"",
-	    s->col[COL_VERSION], digits);
+	store_set_etag(out, strtoull(s->col[COL_VERSION], NULL, 10),
+	    s->col[CM_F_CREATED_AT]);
 	out->client = c;
 	return 1;
 }

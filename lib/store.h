@@ -36,6 +36,7 @@ struct cm_write {
 /* A client as the API returns it, and its strong ETag. */
 struct cm_stored {
 	json_t	*client;	/* new reference on CM_STORE_OK; caller decrefs */
+	unsigned long long version;	/* the row's version column */
 	char	 etag[64];	/* "\"<version>.<created_at digits>\"" */
 };
 

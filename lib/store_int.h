@@ -95,6 +95,13 @@ int		 store_next_row(struct cm_store *, MYSQL_STMT *, size_t ncols);
 int		 store_fetch_one(struct cm_store *, MYSQL_STMT *, size_t ncols);
 /* The fetched row as the API's client (columns of CLIENT_COLUMNS). */
 int		 store_row_to_client(struct cm_store *, struct cm_stored *);
+/*
+ * out->version and out->etag: the version for changes, the creation time
+ * (its digits, in either timestamp form) so that a client deleted and
+ * created again never reuses a tag.
+ */
+void		 store_set_etag(struct cm_stored *, unsigned long long version,
+		    const char *created_at);
 /* "2026-11-27 10:00:00.123" -> "2026-11-27T10:00:00.123Z" */
 json_t		*store_timestamp(const char *);
 /* 1 found, 0 not, TX_DB_ERROR. */

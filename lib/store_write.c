@@ -172,19 +172,6 @@ update_changed(struct cm_store *s, const char *id, const json_t *next,
 	return rc;
 }
 
-/* The ETag and updated_at after a write stamped at now. */
-static void
-stamp_update(json_t *next, struct cm_stored *out, const char *now)
-{
-	unsigned long long	version = 0;
-	const char		*digits = strchr(out->etag, '.');
-
-	sscanf(out->etag, "\"%llu", &version);
-	json_object_set_new(next, "updated_at", store_timestamp(now));
-	snprintf(out->etag, sizeof(out->etag), "\"%llu%s", version + 1,
-	    digits ? digits : "\"");
-}
-
 /* Locks the row and checks If-Match; *now is the time to stamp. */
 static int
 lock_client(struct cm_store *s, const char *id, const struct cm_write *w,
@@ -217,7 +204,7 @@ static int
 modify_tx(struct cm_store *s, void *arg)
 {
 	struct modify_job	*j = arg;
-	struct cm_stored	 cur = { NULL, "" };
+	struct cm_stored	 cur = { NULL, 0, "" };
 	json_t			*next;
 	uint32_t		 changed;
 	char			 now[32];
@@ -242,9 +229,11 @@ modify_tx(struct cm_store *s, void *arg)
 		json_decref(next);
 		goto out;
 	}
+	/* What the UPDATE wrote: version + 1 and updated_at = now. */
+	json_object_set_new(next, "updated_at", store_timestamp(now));
 	j->out->client = next;
-	memcpy(j->out->etag, cur.etag, sizeof(cur.etag));
-	stamp_update(next, j->out, now);
+	store_set_etag(j->out, cur.version + 1,
+	    json_string_value(json_object_get(next, "created_at")));
 out:
 	json_decref(cur.client);
 	return rc;
@@ -297,7 +286,7 @@ static int
 hard_delete_tx(struct cm_store *s, void *arg)
 {
 	struct modify_job	*j = arg;
-	struct cm_stored	 cur = { NULL, "" };
+	struct cm_stored	 cur = { NULL, 0, "" };
 	struct param		 p = store_str(j->id);
 	char			 now[32];
 	int			 rc;
@@ -319,7 +308,7 @@ cm_store_delete(struct cm_store *s, const char *id, bool hard,
     const struct cm_write *w)
 {
 	struct cm_problems	 probs;
-	struct cm_stored	 out = { NULL, "" };
+	struct cm_stored	 out = { NULL, 0, "" };
 	struct modify_job	 j = { id, NULL, NULL, w, &out, &probs };
 	json_t			*off;
 	int			 rc;

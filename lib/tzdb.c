@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tzdb.h"
 
@@ -25,19 +26,8 @@ static const char ws[] = " \t\r\n";
 static bool
 keyword_prefix(const char *tok, size_t len, const char *keyword)
 {
-	size_t	 i;
-	char	 c;
-
-	if (len == 0 || len > strlen(keyword))
-		return false;
-	for (i = 0; i < len; i++) {
-		c = tok[i];
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		if (c != keyword[i])
-			return false;
-	}
-	return true;
+	return len > 0 && len <= strlen(keyword) &&
+	    strncasecmp(tok, keyword, len) == 0;
 }
 
 static int

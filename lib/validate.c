@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "validate.h"
 
@@ -394,19 +395,9 @@ url_chars_ok(const char *s, size_t len)
 static bool
 prefix_nocase(const char *s, size_t len, const char *pfx)
 {
-	size_t	 i, n = strlen(pfx);
-	char	 c;
+	size_t	n = strlen(pfx);
 
-	if (len < n)
-		return false;
-	for (i = 0; i < n; i++) {
-		c = s[i];
-		if (c >= 'A' && c <= 'Z')
-			c += 'a' - 'A';
-		if (c != pfx[i])
-			return false;
-	}
-	return true;
+	return len >= n && strncasecmp(s, pfx, n) == 0;
 }
 
 /* "[" IPv6 "]": hex digits, ':' and '.' (embedded IPv4), at least one ':'. */
@@ -534,4 +525,14 @@ cm_check_metadata_key(const char *s, size_t len)
 
 	n = cm_utf8_codepoints(s, len);
 	return n < 1 || n > 255 ? &v_metadata_key : NULL;
+}
+
+void
+cm_ascii_lower(char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] >= 'A' && s[i] <= 'Z')
+			s[i] += 'a' - 'A';
 }

@@ -34,6 +34,8 @@ const struct cm_verdict	*cm_check_metadata_key(const char *s, size_t len);
 
 bool	 cm_js_reserved_word(const char *s, size_t len);
 size_t	 cm_utf8_codepoints(const char *s, size_t len);
+/* Lowercases A-Z in place (the domain rule's normalisation). */
+void	 cm_ascii_lower(char *s, size_t len);
 /* Narrows [*s, *s + *len) to drop leading and trailing U+0020 spaces. */
 void	 cm_trim_spaces(const char **s, size_t *len);
 
