@@ -45,5 +45,8 @@ void	 ep_patch_client(struct call *);
 void	 ep_delete_client(struct call *);
 void	 ep_rotate_keys(struct call *);
 void	 ep_audit(struct call *);
+/* status.c */
+void	 ep_status(struct call *);
+void	 ep_ping(struct call *);
 
 #endif

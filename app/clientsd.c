@@ -2,140 +2,148 @@
  * clientsd - the Clients Management API as a FastCGI responder.
  *
  * Standalone mode (nginx, or anything speaking FastCGI to a socket): binds
- * [server] listen and runs a prefork pool.  Spawned mode (mod_fcgid,
- * spawn-fcgi): fd 0 already is a listening FastCGI socket, and this process
- * is one worker; the web server manages the processes.
+ * [server] listen (or takes the socket systemd or an upgrading master
+ * hands over) and runs a prefork pool: master.c, children.c, worker.c.
+ * Spawned mode (mod_fcgid, spawn-fcgi): fd 0 already is a listening
+ * FastCGI socket, and this process is one worker; the web server manages
+ * the processes.
  */
-#include <sys/socket.h>
-
 #include <errno.h>
-#include <signal.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
 #include <mysql.h>
 
 #include "config.h"
-#include "handlers.h"
+#include "listen.h"
 #include "log.h"
-#include "pool.h"
-#include "store.h"
+#include "master.h"
+#include "scoreboard.h"
 #include "tzdb.h"
-
-struct setup {
-	struct cm_config	 cfg;
-	struct cm_tzdb		*tzdb;
-};
-
-static volatile sig_atomic_t	stopping;
+#include "worker.h"
 
 static void
-on_stop(int sig)
+usage(FILE *fp)
 {
-	(void)sig;
-	stopping = 1;
-	/* Makes libfcgi's accept() give up instead of retrying on EINTR. */
-	FCGX_ShutdownPending();
+	fprintf(fp,
+	    "usage: clientsd [-t] [-c config]\n"
+	    "       clientsd -V | --version\n"
+	    "       clientsd -h | --help\n"
+	    "\n"
+	    "  -c FILE   the configuration (default: $CLIENTSD_CONFIG, else %s)\n"
+	    "  -t        check the configuration and exit (0 good, 1 bad)\n"
+	    "  -V        print the version and exit\n"
+	    "  -h        print this help and exit\n"
+	    "\n"
+	    "Signals to the master: TERM, INT, QUIT stop gracefully; HUP\n"
+	    "reloads the configuration; USR2 upgrades to the binary on disk;\n"
+	    "USR1 reopens the log file.  See clientsd(8).\n",
+	    cm_config_default_path());
 }
 
-static void
-worker_signals(void)
-{
-	struct sigaction	sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;	/* no SA_RESTART: a blocked accept() must return */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);	/* mod_fcgid's graceful stop */
-	signal(SIGPIPE, SIG_IGN);	/* a client that went away is not fatal */
-}
-
-/* One worker: accept, serve, repeat; an in-flight request always finishes. */
+/* Spawned by the web server: one worker, no pool, a private scoreboard. */
 static int
-serve(int listen_fd, void *arg)
+spawned(const struct cm_config *cfg, const struct cm_tzdb *tzdb)
 {
-	struct setup	*su = arg;
-	struct worker	 w;
-	FCGX_Request	 req;
+	struct worker_args	 a;
+	struct scoreboard	*sb;
+	int			 rc;
 
-	worker_signals();
-	if (FCGX_Init() != 0 ||
-	    FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		LOG_ERR("libfcgi initialisation failed");
+	if (worker_drop_privileges(cfg) != 0)
+		return 1;
+	if ((sb = sb_create(cfg, "fcgid")) == NULL) {
+		LOG_ERR("scoreboard: %s", strerror(errno));
 		return 1;
 	}
-	w.cfg = &su->cfg;
-	w.tzdb = su->tzdb;
-	w.store = cm_store_new(&su->cfg);
-	if ((w.body = malloc(su->cfg.body_limit + 1)) == NULL)
-		return 1;
-	/* Connect now so the first request is fast; failure is retried per request. */
-	(void)cm_store_ping(w.store);
-	while (!stopping && FCGX_Accept_r(&req) >= 0) {
-		handle_request(&w, &req);
-		FCGX_Finish_r(&req);
-	}
-	FCGX_Free(&req, 0);
-	cm_store_free(w.store);
-	free(w.body);
-	mysql_library_end();
-	return 0;
-}
-
-static int
-is_listening_socket(int fd)
-{
-	int		on = 0;
-	socklen_t	len = sizeof(on);
-
-	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
-}
-
-static void __attribute__((noreturn))
-usage(void)
-{
-	fprintf(stderr, "usage: clientsd [-c config]\n");
-	exit(2);
+	sb->slot[0].pid = getpid();
+	sb->slot[0].started = sb->start_time;
+	sb->slot[0].state = SB_STARTING;
+	a.cfg = cfg;
+	a.tzdb = tzdb;
+	a.listen_fd = STDIN_FILENO;
+	a.sb = sb;
+	a.slot = 0;
+	a.master = 0;
+	rc = worker_run(&a);
+	sb_destroy(sb);
+	return rc;
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct setup	 su;
-	const char	*path = cm_config_default_path();
-	char		 err[512];
-	int		 ch, rc;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cm_config	 cfg;
+	struct cm_tzdb		*tzdb;
+	const char		*path = cm_config_default_path();
+	char			 err[512];
+	int			 ch, rc, test = 0;
 
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
-		if (ch != 'c')
-			usage();
-		path = optarg;
+	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1)
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("clientsd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
 	}
-	if (optind != argc)
-		usage();
-	cm_config_defaults(&su.cfg);
-	if (cm_config_load(&su.cfg, path, err, sizeof(err)) != 0) {
+	cm_config_defaults(&cfg);
+	if (cm_config_load(&cfg, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "clientsd: %s\n", err);
 		return 1;
 	}
-	if ((su.tzdb = cm_tzdb_load(su.cfg.tzdata, err, sizeof(err))) == NULL) {
+	if ((tzdb = cm_tzdb_load(cfg.tzdata, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "clientsd: %s\n", err);
+		return 1;
+	}
+	if (test) {
+		cm_tzdb_free(tzdb);
+		if (geteuid() == 0 && cfg.user[0] == '\0' && !cfg.allow_root) {
+			fprintf(stderr, "clientsd: %s: workers would run as "
+			    "root: set [server] user (or allow_root = true)\n",
+			    path);
+			return 1;
+		}
+		printf("clientsd: the configuration file %s is OK\n", path);
+		return 0;
+	}
+	if (cm_log_open(cfg.log_target, cfg.log_level, err, sizeof(err)) != 0) {
+		fprintf(stderr, "clientsd: %s\n", err);
+		cm_tzdb_free(tzdb);
 		return 1;
 	}
 	if (mysql_library_init(0, NULL, NULL) != 0) {
-		fprintf(stderr, "clientsd: cannot initialise the MariaDB library\n");
+		LOG_ERR("cannot initialise the MariaDB library");
+		cm_tzdb_free(tzdb);
 		return 1;
 	}
-	if (is_listening_socket(STDIN_FILENO))
-		rc = serve(STDIN_FILENO, &su);
-	else
-		rc = pool_run(&su.cfg, serve, &su);
-	cm_tzdb_free(su.tzdb);
+	if (listen_is_socket(STDIN_FILENO) && getenv(LISTEN_ENV) == NULL &&
+	    getenv("LISTEN_FDS") == NULL) {
+		rc = spawned(&cfg, tzdb);
+		cm_tzdb_free(tzdb);
+	} else
+		rc = master_run(&cfg, path, tzdb, argv);	/* owns tzdb */
+	explicit_bzero(&cfg, sizeof(cfg));
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "call.h"
 #include "handlers.h"
+#include "scoreboard.h"
 
 /* Deep enough for any body whose api_metadata can pass its own depth limit. */
 #define BODY_MAX_DEPTH	64
@@ -159,6 +160,15 @@ call_body(struct call *c, bool merge_patch_ok, bool *empty)
 		cm_response_error(&c->res, 413, "Payload too large", NULL);
 		return NULL;
 	}
+	/* A body cut short (or a stream that failed) is never parsed. */
+	if (FCGX_GetError(c->fcgi->in) != 0 || n != c->req.content_length) {
+		LOG_WARN("request id=%s: read %d of %lld body bytes "
+		    "(CONTENT_LENGTH), stream error %d: not parsed",
+		    c->req.request_id, n, c->req.content_length,
+		    FCGX_GetError(c->fcgi->in));
+		cm_response_error(&c->res, 400, "Bad request", NULL);
+		return NULL;
+	}
 	if (n == 0 && empty != NULL) {
 		*empty = true;
 		return NULL;
@@ -226,6 +236,10 @@ static const struct endpoint {
 	{ CM_ROUTE_CLIENT_ROTATE, "POST", ep_rotate_keys },
 	{ CM_ROUTE_CLIENT_AUDIT, "GET", ep_audit },
 	{ CM_ROUTE_CLIENT_AUDIT, "HEAD", ep_audit },
+	{ CM_ROUTE_STATUS, "GET", ep_status },
+	{ CM_ROUTE_STATUS, "HEAD", ep_status },
+	{ CM_ROUTE_PING, "GET", ep_ping },
+	{ CM_ROUTE_PING, "HEAD", ep_ping },
 };
 
 static const char *const allow[] = {
@@ -234,6 +248,8 @@ static const char *const allow[] = {
 	[CM_ROUTE_CLIENT] = "GET, HEAD, PATCH, DELETE",
 	[CM_ROUTE_CLIENT_ROTATE] = "POST",
 	[CM_ROUTE_CLIENT_AUDIT] = "GET, HEAD",
+	[CM_ROUTE_STATUS] = "GET, HEAD",
+	[CM_ROUTE_PING] = "GET, HEAD",
 };
 
 static bool
@@ -243,14 +259,15 @@ has_id(enum cm_route r)
 	    r == CM_ROUTE_CLIENT_AUDIT;
 }
 
-/* Health is open; everything else authenticates before anything else. */
+/* Health and ping are open; everything else authenticates before anything else. */
 static void
 dispatch(struct call *c)
 {
 	const struct endpoint	*e = NULL;
 	size_t			 i;
 
-	if (c->route.route != CM_ROUTE_HEALTH && !authenticate(c))
+	if (c->route.route != CM_ROUTE_HEALTH &&
+	    c->route.route != CM_ROUTE_PING && !authenticate(c))
 		return;
 	if (c->route.route == CM_ROUTE_NONE) {
 		cm_response_error(&c->res, 404, "Not found", NULL);
@@ -289,13 +306,23 @@ loggable_path(const char *uri, char *out, size_t outsz)
 	out[n] = '\0';
 }
 
+static const char *
+client_addr(struct call *c)
+{
+	const char	*a = param(c, "REMOTE_ADDR");
+
+	return a != NULL && a[0] != '\0' ? a : "-";
+}
+
 void
 handle_request(struct worker *w, FCGX_Request *fcgi)
 {
 	struct call	 c;
 	struct timespec	 t0;
 	char		*out, path[256];
-	size_t		 len;
+	size_t		 len = 0;
+	long long	 us;
+	int		 slow;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&c, 0, sizeof(c));
@@ -303,16 +330,30 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	c.fcgi = fcgi;
 	cm_response_init(&c.res);
 	read_request(&c);
+	loggable_path(c.req.uri, path, sizeof(path));
+	if (w->sb != NULL)
+		sb_request_start(w->sb, w->slot, c.req.request_id,
+		    c.req.method, path);
 	dispatch(&c);
 	out = cm_response_render(&c.res, c.req.request_id, method_is(&c, "HEAD"),
 	    &len);
 	if (out != NULL) {
 		FCGX_PutStr(out, (int)len, fcgi->out);
 		free(out);
-	}
-	loggable_path(c.req.uri, path, sizeof(path));
-	LOG_INFO("request id=%s method=%.16s path=%s status=%d us=%lld",
-	    c.req.request_id, c.req.method, path, c.res.status,
-	    elapsed_us(&t0));
+	} else
+		len = 0;
+	us = elapsed_us(&t0);
+	/* One access line: no query string, no key, only the key's id. */
+	LOG_INFO("request id=%s addr=%.64s key=%llu method=%.16s path=%s "
+	    "status=%d bytes=%zu us=%lld", c.req.request_id, client_addr(&c),
+	    c.admin_key_id, c.req.method, path, c.res.status,
+	    len, us);
+	slow = w->cfg->slowlog_ms > 0 && us >= w->cfg->slowlog_ms * 1000LL;
+	if (slow)
+		LOG_WARN("slow request id=%s method=%.16s path=%s status=%d "
+		    "us=%lld (slowlog_ms %d)", c.req.request_id, c.req.method,
+		    path, c.res.status, us, w->cfg->slowlog_ms);
+	if (w->sb != NULL)
+		sb_request_end(w->sb, w->slot, us, slow);
 	cm_response_clear(&c.res);
 }

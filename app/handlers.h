@@ -10,12 +10,17 @@
 #include "store.h"
 #include "tzdb.h"
 
+struct scoreboard;
+
 /* Everything a worker process owns; built after fork(). */
 struct worker {
 	const struct cm_config	*cfg;
 	const struct cm_tzdb	*tzdb;
 	struct cm_store		*store;
 	char			*body;		/* cfg->body_limit + 1 bytes */
+	struct scoreboard	*sb;		/* shared with the master */
+	int			 slot;		/* ours in sb */
+	int			 listen_fd;	/* for the status page's queue */
 };
 
 /* Serves one accepted request and logs one line for it. */

@@ -18,7 +18,9 @@ enum kind {
 	K_SIZE,		/* size_t in [min, max] */
 	K_MODE,		/* unsigned, octal digits, in [min, max] */
 	K_BOOL,		/* bool */
-	K_POLICY	/* enum cm_unknown_policy */
+	K_POLICY,	/* enum cm_unknown_policy */
+	K_PM,		/* enum cm_pm */
+	K_LEVEL		/* enum cm_log_level */
 };
 
 #define F_NONEMPTY	0x01	/* "" is not a valid value */
@@ -50,6 +52,21 @@ static const struct key keys[] = {
 	STR("server", "user", user, 0),
 	STR("server", "group", group, 0),
 	STR("server", "pid_file", pid_file, 0),
+	/* The pool's keys (see clientsd.conf(5)). */
+	STR("server", "pool", pool_name, F_NONEMPTY),
+	NUM("server", "pm", K_PM, pm, 0, 0),
+	NUM("server", "min_spare", K_INT, min_spare, 1, 256),
+	NUM("server", "max_spare", K_INT, max_spare, 1, 256),
+	NUM("server", "start_workers", K_INT, start_workers, 1, 256),
+	NUM("server", "idle_timeout", K_INT, idle_timeout, 1, 86400),
+	NUM("server", "max_requests", K_INT, max_requests, 0, 1000000000),
+	NUM("server", "request_timeout", K_INT, request_timeout, 1, 3600),
+	NUM("server", "stop_timeout", K_INT, stop_timeout, 1, 3600),
+	NUM("server", "slowlog_ms", K_INT, slowlog_ms, 0, 3600000),
+	NUM("server", "allow_root", K_BOOL, allow_root, 0, 0),
+	STR("server", "listen_allowed", listen_allowed, 0),
+	STR("log", "target", log_target, F_NONEMPTY),
+	NUM("log", "level", K_LEVEL, log_level, 0, 0),
 	STR("database", "socket", db_socket, 0),
 	STR("database", "host", db_host, 0),
 	NUM("database", "port", K_INT, db_port, 1, 65535),
@@ -74,6 +91,16 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->listen_mode = 0660;
 	cfg->backlog = 128;
 	cfg->workers = 4;
+	strcpy(cfg->pool_name, "clientsd");
+	cfg->pm = CM_PM_STATIC;
+	cfg->min_spare = 1;
+	cfg->max_spare = 3;
+	cfg->start_workers = 2;
+	cfg->idle_timeout = 10;
+	cfg->request_timeout = 30;
+	cfg->stop_timeout = 30;
+	strcpy(cfg->log_target, "stderr");
+	cfg->log_level = CM_LOG_INFO;
 	strcpy(cfg->db_socket, "/run/mysqld/mysqld.sock");
 	strcpy(cfg->db_host, "127.0.0.1");
 	cfg->db_port = 3306;
@@ -183,6 +210,31 @@ parse_bool(const char *s, bool *out)
 	return -1;
 }
 
+static const char *const pm_names[] = { "static", "dynamic", "ondemand", NULL };
+static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
+
+/* An enum stored as an int: the index of value in names (case-insensitive). */
+static int
+set_choice(char *field, const char *value, const char *const *names,
+    const char *key, char *why, size_t whysz)
+{
+	size_t	i, n;
+	int	len;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcasecmp(value, names[i]) == 0) {
+			*(int *)(void *)field = (int)i;
+			return 0;
+		}
+	len = snprintf(why, whysz, "%s: bad value (", key);
+	for (n = 0; names[n] != NULL && len > 0 && (size_t)len < whysz; n++)
+		len += snprintf(why + len, whysz - len, "%s%s", n ? ", " : "",
+		    names[n]);
+	if (len > 0 && (size_t)len < whysz)
+		snprintf(why + len, whysz - len, ")");
+	return -1;
+}
+
 /*
  * Stores value for k into cfg.  On error writes the reason (without
  * "path:line: ") to why.  The value itself is never copied into the
@@ -255,6 +307,11 @@ set_value(struct cm_config *cfg, const struct key *k, const char *value,
 			return -1;
 		}
 		return 0;
+	case K_PM:
+		return set_choice(field, value, pm_names, k->name, why, whysz);
+	case K_LEVEL:
+		return set_choice(field, value, level_names, k->name, why,
+		    whysz);
 	}
 	snprintf(why, whysz, "%s: unsupported key", k->name);
 	return -1;
@@ -328,6 +385,26 @@ parse_line(struct cm_config *cfg, char *line, char *section, size_t sectsz,
 	return set_value(cfg, k, value, why, whysz);
 }
 
+/* What no single key can check: the pool's keys together, the log target. */
+static int
+pool_check(const struct cm_config *c, char *why, size_t whysz)
+{
+	if (strcmp(c->log_target, "stderr") != 0 &&
+	    strcmp(c->log_target, "syslog") != 0 && c->log_target[0] != '/') {
+		snprintf(why, whysz, "target: stderr, syslog or an absolute "
+		    "path");
+		return -1;
+	}
+	if (c->pm == CM_PM_DYNAMIC && !(c->min_spare <= c->start_workers &&
+	    c->start_workers <= c->max_spare && c->max_spare <= c->workers)) {
+		snprintf(why, whysz, "pm = dynamic needs min_spare <= "
+		    "start_workers <= max_spare <= workers (%d, %d, %d, %d)",
+		    c->min_spare, c->start_workers, c->max_spare, c->workers);
+		return -1;
+	}
+	return 0;
+}
+
 int
 cm_config_load(struct cm_config *cfg, const char *path,
     char *err, size_t errsz)
@@ -360,6 +437,12 @@ cm_config_load(struct cm_config *cfg, const char *path,
 			rc = -1;
 			break;
 		}
+		if (strcmp(section, "server") == 0 || strcmp(section, "log") == 0)
+			tmp.server_line = (int)lineno;
+	}
+	if (rc == 0 && pool_check(&tmp, why, sizeof(why)) == -1) {
+		seterr(err, errsz, "%s:%d: %s", path, tmp.server_line, why);
+		rc = -1;
 	}
 	if (rc == 0 && ferror(f)) {
 		seterr(err, errsz, "%s: %s", path, strerror(errno));

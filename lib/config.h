@@ -12,6 +12,10 @@
 #include <stddef.h>
 
 enum cm_unknown_policy { CM_UNKNOWN_REJECT, CM_UNKNOWN_IGNORE };
+/* [server] pm: PHP-FPM's process managers. */
+enum cm_pm { CM_PM_STATIC, CM_PM_DYNAMIC, CM_PM_ONDEMAND };
+/* [log] level: lines below it are not written. */
+enum cm_log_level { CM_LOG_DEBUG, CM_LOG_INFO, CM_LOG_WARN, CM_LOG_ERR };
 
 struct cm_config {
 	/* [server] */
@@ -24,6 +28,23 @@ struct cm_config {
 	char	user[64];		/* drop to this user when started as root */
 	char	group[64];
 	char	pid_file[256];
+	/* [server], the pool (pool helper's block; clientsd.conf(5)) */
+	char	pool_name[64];		/* default "clientsd": the status page's pool */
+	enum cm_pm pm;			/* default static */
+	int	min_spare;		/* dynamic: default 1 */
+	int	max_spare;		/* dynamic: default 3 */
+	int	start_workers;		/* dynamic: default 2 */
+	int	idle_timeout;		/* ondemand: seconds, default 10 */
+	int	max_requests;		/* recycle after N requests; 0 = never */
+	int	request_timeout;	/* seconds, default 30: watchdog + deadline */
+	int	stop_timeout;		/* seconds, default 30 */
+	int	slowlog_ms;		/* 0 = off */
+	bool	allow_root;		/* workers may run as root (containers) */
+	char	listen_allowed[256];	/* TCP: "ADDR, ..." allowed peers; "" any */
+	int	server_line;		/* line of the last [server] key, for errors */
+	/* [log] */
+	char	log_target[256];	/* "stderr", "syslog" or an absolute path */
+	enum cm_log_level log_level;	/* default info */
 	/* [database] */
 	char	db_socket[256];		/* default /run/mysqld/mysqld.sock */
 	char	db_host[256];		/* used when db_socket is "" */

@@ -112,6 +112,10 @@ cm_route_match(const char *uri, struct cm_route_match *m)
 	}
 	if (nseg == 1 && segment_is(seg[0], seglen[0], "health"))
 		m->route = CM_ROUTE_HEALTH;
+	else if (nseg == 1 && segment_is(seg[0], seglen[0], "status"))
+		m->route = CM_ROUTE_STATUS;
+	else if (nseg == 1 && segment_is(seg[0], seglen[0], "ping"))
+		m->route = CM_ROUTE_PING;
 	else if (nseg >= 1 && segment_is(seg[0], seglen[0], "clients")) {
 		if (nseg == 1)
 			m->route = CM_ROUTE_CLIENTS;
@@ -265,7 +269,20 @@ void
 cm_response_clear(struct cm_response *res)
 {
 	json_decref(res->body);
+	free(res->text);
 	cm_response_init(res);
+}
+
+void
+cm_response_text(struct cm_response *res, int status, const char *ctype,
+    char *text)
+{
+	json_decref(res->body);
+	res->body = NULL;
+	free(res->text);
+	res->status = status;
+	res->text = text;
+	res->text_type = ctype;
 }
 
 void
@@ -329,14 +346,19 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 	char	*body, *out;
 	int	 n;
 
-	body = res->body ? json_dumps(res->body, JSON_COMPACT) : NULL;
+	if (res->text != NULL)
+		body = strdup(res->text);
+	else
+		body = res->body ? json_dumps(res->body, JSON_COMPACT) : NULL;
 	n = asprintf(&out, "Status: %d %s\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Content-Type: %s\r\n"
 	    "Cache-Control: no-store\r\n"
 	    "X-Request-Id: %s\r\n"
 	    "%s"
 	    "\r\n%s",
-	    res->status, cm_status_text(res->status), request_id, res->headers,
+	    res->status, cm_status_text(res->status), res->text != NULL ?
+	    res->text_type : "application/json; charset=utf-8", request_id,
+	    res->headers,
 	    (head || body == NULL) ? "" : body);
 	free(body);
 	if (n < 0)

@@ -25,7 +25,9 @@ enum cm_route {
 	CM_ROUTE_CLIENTS,	/* /api/v1/clients */
 	CM_ROUTE_CLIENT,	/* /api/v1/clients/{id} */
 	CM_ROUTE_CLIENT_ROTATE,	/* /api/v1/clients/{id}/rotate-keys */
-	CM_ROUTE_CLIENT_AUDIT	/* /api/v1/clients/{id}/audit */
+	CM_ROUTE_CLIENT_AUDIT,	/* /api/v1/clients/{id}/audit */
+	CM_ROUTE_STATUS,	/* /api/v1/status */
+	CM_ROUTE_PING		/* /api/v1/ping */
 };
 
 struct cm_route_match {
@@ -67,6 +69,8 @@ struct cm_response {
 	json_t	*body;		/* owned; the whole envelope */
 	char	 headers[1024];	/* extra "Name: value\r\n" lines */
 	size_t	 hlen;
+	char	*text;		/* owned; a non-JSON body (OpenMetrics) */
+	const char *text_type;	/* its Content-Type (a static string) */
 };
 
 void	 cm_response_init(struct cm_response *);
@@ -83,6 +87,9 @@ void	 cm_response_list(struct cm_response *, json_t *items,
 	    unsigned long long count);
 /* Any other body (e.g. DELETE's); steals it. */
 void	 cm_response_body(struct cm_response *, int status, json_t *body);
+/* A non-JSON body of type ctype (static); steals text (malloc'ed). */
+void	 cm_response_text(struct cm_response *, int status, const char *ctype,
+	    char *text);
 /*
  * The whole CGI response: "Status:", Content-Type, Cache-Control,
  * X-Request-Id, the extra headers, a blank line and (unless head) the body.

@@ -1,35 +1,238 @@
-/* log.c - one line per event on stderr. */
+/* log.c - log lines to stderr, syslog or a file, with a repeat limiter. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/time.h>
 
+/* syslog.h's LOG_INFO and LOG_ERR are log.h's macros: keep its numbers apart. */
+#include <syslog.h>
+static const int syslog_prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
+#undef LOG_DEBUG
+#undef LOG_INFO
+#undef LOG_ERR
+
 #include "log.h"
 
-void
-cm_log(const char *level, const char *fmt, ...)
+enum target { T_STDERR, T_SYSLOG, T_FILE };
+
+/*
+ * The process's log state.  XXX: module state, like syslog(3)'s own; a
+ * process has one log.
+ */
+static struct {
+	enum target		 target;
+	enum cm_log_level	 level;
+	int			 fd;		/* T_STDERR: 2; T_FILE: the file */
+	char			 path[256];
+	int			 repeat_s;
+	/* The repeat limiter: the last message, when it was first written, and
+	 * how many identical ones were swallowed since. */
+	char			 last[2048];
+	enum cm_log_level	 last_level;
+	struct timespec		 since;
+	unsigned long		 repeats;
+} lg = { T_STDERR, CM_LOG_INFO, STDERR_FILENO, "", CM_LOG_REPEAT_S, "",
+	 CM_LOG_INFO, { 0, 0 }, 0 };
+
+static const char *const level_word[] = { "debug", "info", "warn", "error" };
+
+static enum cm_log_level
+level_of(const char *word)
 {
-	char		 line[2048], stamp[32];
+	size_t	i;
+
+	for (i = 0; i < sizeof(level_word) / sizeof(level_word[0]); i++)
+		if (strcmp(word, level_word[i]) == 0)
+			return (enum cm_log_level)i;
+	return CM_LOG_ERR;
+}
+
+static int
+open_file(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+int
+cm_log_open(const char *target, enum cm_log_level level, char *err,
+    size_t errsz)
+{
+	int	fd;
+
+	cm_log_flush();
+	if (strcmp(target, "syslog") == 0) {
+		openlog("clientsd", LOG_NDELAY, LOG_DAEMON);
+		lg.target = T_SYSLOG;
+	} else if (strcmp(target, "stderr") == 0) {
+		lg.target = T_STDERR;
+		lg.fd = STDERR_FILENO;
+	} else {
+		if ((fd = open_file(target)) == -1) {
+			snprintf(err, errsz, "log target %s: %s", target,
+			    strerror(errno));
+			return -1;
+		}
+		if (lg.target == T_FILE)
+			close(lg.fd);
+		lg.target = T_FILE;
+		lg.fd = fd;
+		snprintf(lg.path, sizeof(lg.path), "%s", target);
+	}
+	lg.level = level;
+	return 0;
+}
+
+int
+cm_log_reopen(void)
+{
+	int	fd;
+
+	if (lg.target != T_FILE)
+		return 0;
+	if ((fd = open_file(lg.path)) == -1)
+		return -1;
+	/* dup2 keeps the number: nothing else holding lg.fd needs to know. */
+	if (dup2(fd, lg.fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+void
+cm_log_set_repeat_interval(int seconds)
+{
+	cm_log_flush();
+	lg.repeat_s = seconds;
+}
+
+/* Writes one finished line ("...\n") to the target. */
+static void
+emit(enum cm_log_level level, const char *line, size_t len)
+{
+	const char	*p;
+
+	if (lg.target == T_SYSLOG) {
+		/* syslog stamps time and pid itself: from the level word on. */
+		p = strchr(line, ' ');
+		p = p != NULL && (p = strchr(p + 1, ' ')) != NULL ? p + 1 : line;
+		syslog(syslog_prio[level], "%.*s", (int)(len - (p - line) - 1),
+		    p);
+		return;
+	}
+	/* One write(2) per line so lines of concurrent workers do not mix. */
+	(void)!write(lg.fd, line, len);
+}
+
+void
+cm_log_forward(const char *line, size_t len)
+{
+	const char	*p;
+	char		 word[8];
+	size_t		 n;
+
+	/* "TIME pid=N LEVEL ...": the level picks the syslog priority. */
+	word[0] = '\0';
+	if ((p = memchr(line, ' ', len)) != NULL &&
+	    (p = memchr(p + 1, ' ', len - (p + 1 - line))) != NULL) {
+		for (p++, n = 0; p < line + len && *p != ' ' && n + 1 <
+		    sizeof(word); p++)
+			word[n++] = *p;
+		word[n] = '\0';
+	}
+	emit(level_of(word), line, len);
+}
+
+/* Formats "TIME pid=N LEVEL msg\n" into out; returns its length or 0. */
+static size_t
+format_line(char *out, size_t outsz, enum cm_log_level level,
+    const char *msg)
+{
+	char		 stamp[32];
 	struct timeval	 tv;
 	struct tm	 tm;
-	va_list		 ap;
 	int		 n;
-	size_t		 len;
 
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "%s.%03ldZ pid=%ld %s ", stamp,
-	    (long)(tv.tv_usec / 1000), (long)getpid(), level);
-	if (n < 0 || (size_t)n >= sizeof(line))
+	n = snprintf(out, outsz, "%s.%03ldZ pid=%ld %s %s\n", stamp,
+	    (long)(tv.tv_usec / 1000), (long)getpid(), level_word[level], msg);
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= outsz) {	/* cut long messages, keep the newline */
+		out[outsz - 2] = '\n';
+		return outsz - 1;
+	}
+	return (size_t)n;
+}
+
+static void
+write_msg(enum cm_log_level level, const char *msg)
+{
+	char	line[2200];
+	size_t	len;
+
+	if ((len = format_line(line, sizeof(line), level, msg)) > 0)
+		emit(level, line, len);
+}
+
+void
+cm_log_flush(void)
+{
+	char	msg[128];
+
+	if (lg.repeats == 0)
+		return;
+	snprintf(msg, sizeof(msg), "last message repeated %lu more times",
+	    lg.repeats);
+	lg.repeats = 0;
+	write_msg(lg.last_level, msg);
+}
+
+static long long
+ms_since(const struct timespec *t0, const struct timespec *t1)
+{
+	return (t1->tv_sec - t0->tv_sec) * 1000LL +
+	    (t1->tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+void
+cm_log(const char *level, const char *fmt, ...)
+{
+	enum cm_log_level	 lv = level_of(level);
+	char			 msg[2048];
+	struct timespec		 now;
+	va_list			 ap;
+	int			 saved = errno;
+
+	if (lv < lg.level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	len = strlen(line);
-	line[len++] = '\n';
-	/* One write(2) per line so lines of concurrent workers do not mix. */
-	(void)!write(STDERR_FILENO, line, len);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (lg.repeat_s > 0 && lv == lg.last_level &&
+	    strcmp(msg, lg.last) == 0) {
+		lg.repeats++;
+		/* One summary per interval while the storm lasts. */
+		if (ms_since(&lg.since, &now) >= lg.repeat_s * 1000LL) {
+			cm_log_flush();
+			lg.since = now;
+		}
+		errno = saved;
+		return;
+	}
+	cm_log_flush();
+	memcpy(lg.last, msg, sizeof(lg.last));
+	lg.last_level = lv;
+	lg.since = now;
+	write_msg(lv, msg);
+	errno = saved;
 }

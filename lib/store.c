@@ -219,6 +219,15 @@ store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 	return 0;
 }
 
+void
+cm_store_set_deadline(struct cm_store *s, const struct timespec *deadline)
+{
+	if (deadline != NULL)
+		s->deadline = *deadline;
+	else
+		memset(&s->deadline, 0, sizeof(s->deadline));
+}
+
 MYSQL_STMT *
 store_stmt(struct cm_store *s, enum stmt_id id)
 {

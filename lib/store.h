@@ -45,6 +45,14 @@ struct cm_store;
 /* The config must outlive the store.  Never NULL (aborts on ENOMEM). */
 struct cm_store	*cm_store_new(const struct cm_config *);
 void		 cm_store_free(struct cm_store *);
+/*
+ * The request's deadline (CLOCK_MONOTONIC, absolute; NULL = none), set by
+ * the worker per request from [server] request_timeout.  The data layer's
+ * waits take what is left of it (the store's part of issue 6).
+ */
+struct timespec;
+void		 cm_store_set_deadline(struct cm_store *,
+		    const struct timespec *deadline);
 /* CM_STORE_OK when the database answers. */
 int		 cm_store_ping(struct cm_store *);
 

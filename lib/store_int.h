@@ -10,6 +10,7 @@
 #define CM_STORE_INT_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include <mysql.h>
 #include <jansson.h>
@@ -50,6 +51,7 @@ struct cm_store {
 	MYSQL_STMT		*list_page[LIST_SHAPES];
 	MYSQL_STMT		*list_count[LIST_SHAPES];
 	unsigned		 err;		/* last MariaDB error number */
+	struct timespec		 deadline;	/* of the request; 0 = none */
 	/* The row fetch_row() last read, as NUL-terminated strings. */
 	char			*col[MAX_COLS];
 	size_t			 cap[MAX_COLS];

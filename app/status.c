@@ -1,0 +1,263 @@
+/*
+ * status.c - GET /api/v1/status (the pool, from the scoreboard, like
+ * PHP-FPM's pm.status_path) and GET /api/v1/ping (no key, no database).
+ * API.md section 5.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "call.h"
+#include "listen.h"
+#include "scoreboard.h"
+
+#define OPENMETRICS_CT	"application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+struct totals {
+	int	total, busy, idle;
+	int	queue;		/* -1: unknown */
+};
+
+static const char *const state_name[] = {
+	[SB_FREE] = "free", [SB_STARTING] = "starting", [SB_IDLE] = "idle",
+	[SB_BUSY] = "busy"
+};
+
+static void
+iso_time(time_t t, char *out, size_t outsz)
+{
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *
+int_or_null(int v)
+{
+	return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *
+workers_json(const struct scoreboard *sb)
+{
+	struct sb_slot	 s;
+	json_t		*a = json_array();
+	char		 started[32];
+	long long	 dur;
+	int		 i;
+
+	for (i = 0; i < SB_SLOTS; i++) {
+		if (sb->slot[i].state == SB_FREE || sb_read(sb, i, &s) != 0 ||
+		    s.state == SB_FREE)
+			continue;
+		iso_time(s.started, started, sizeof(started));
+		dur = s.state == SB_BUSY ? sb_now_us() - s.req_start_us :
+		    s.duration_us;
+		json_array_append_new(a, json_pack(
+		    "{s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I}",
+		    "pid", (json_int_t)s.pid,
+		    "state", s.stopping ? "stopping" : state_name[s.state],
+		    "started", started,
+		    "requests", (json_int_t)s.requests,
+		    "request_id", s.request_id,
+		    "method", s.method,
+		    "path", s.path,
+		    "duration_us", (json_int_t)dur,
+		    "cpu_ms", (json_int_t)s.cpu_ms));
+	}
+	return a;
+}
+
+static unsigned long long
+get(const unsigned long long *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static json_t *
+status_json(const struct scoreboard *sb, const struct totals *t, bool full)
+{
+	char	 start[32];
+	json_t	*d;
+
+	iso_time(sb->start_time, start, sizeof(start));
+	d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:i, s:I, "
+	    "s:I, s:I, s:I, s:o, s:o}",
+	    "pool", sb->pool,
+	    "process_manager", sb->pm,
+	    "start_time", start,
+	    "uptime_s", (json_int_t)(time(NULL) - sb->start_time),
+	    "master_pid", (json_int_t)sb->master_pid,
+	    "accepted", (json_int_t)get(&sb->accepted),
+	    "active_workers", t->busy,
+	    "idle_workers", t->idle,
+	    "total_workers", t->total,
+	    "max_active_workers", (json_int_t)get(&sb->max_active),
+	    "max_workers_reached", (json_int_t)get(&sb->max_workers_reached),
+	    "slow_requests", (json_int_t)get(&sb->slow_requests),
+	    "respawns", (json_int_t)get(&sb->respawns),
+	    "listen_queue", int_or_null(t->queue),
+	    "max_listen_queue", int_or_null(t->queue < 0 ? -1 :
+	    (sb->max_listen_queue > t->queue ? sb->max_listen_queue :
+	    t->queue)));
+	if (full)
+		json_object_set_new(d, "workers", workers_json(sb));
+	return d;
+}
+
+/* Appends to a malloc'ed string; on ENOMEM the text is dropped (500). */
+static void
+add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+	char	*nb;
+
+	if (*buf == NULL)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			free(*buf);
+			*buf = NULL;
+			return;
+		}
+		if ((size_t)n < *cap - *len)
+			break;
+		if ((nb = realloc(*buf, *cap * 2 + (size_t)n)) == NULL) {
+			free(*buf);
+			*buf = NULL;
+			return;
+		}
+		*buf = nb;
+		*cap = *cap * 2 + (size_t)n;
+	}
+	*len += (size_t)n;
+}
+
+static void
+metric(char **b, size_t *l, size_t *c, const char *name, const char *type,
+    const char *help, long long v)
+{
+	add(b, l, c, "# TYPE clientsd_%s %s\n# HELP clientsd_%s %s\n"
+	    "clientsd_%s%s %lld\n", name, type, name, help, name,
+	    strcmp(type, "counter") == 0 ? "_total" : "", v);
+}
+
+/* The same counters as OpenMetrics text (names prefixed clientsd_). */
+static char *
+status_openmetrics(const struct scoreboard *sb, const struct totals *t)
+{
+	size_t	 len = 0, cap = 4096;
+	char	*b = malloc(cap);
+
+	if (b != NULL)
+		b[0] = '\0';
+	add(&b, &len, &cap, "# TYPE clientsd_pool info\n"
+	    "# HELP clientsd_pool The pool and its process manager.\n"
+	    "clientsd_pool_info{pool=\"%s\",process_manager=\"%s\"} 1\n",
+	    sb->pool, sb->pm);
+	metric(&b, &len, &cap, "start_time_seconds", "gauge",
+	    "When the master started, in seconds since the epoch.",
+	    (long long)sb->start_time);
+	metric(&b, &len, &cap, "uptime_seconds", "gauge",
+	    "Seconds since the master started.",
+	    (long long)(time(NULL) - sb->start_time));
+	metric(&b, &len, &cap, "master_pid", "gauge",
+	    "Process id of the master.", (long long)sb->master_pid);
+	metric(&b, &len, &cap, "accepted", "counter",
+	    "Requests accepted by the pool.", (long long)get(&sb->accepted));
+	metric(&b, &len, &cap, "active_workers", "gauge",
+	    "Workers serving a request.", t->busy);
+	metric(&b, &len, &cap, "idle_workers", "gauge",
+	    "Workers waiting for a request.", t->idle);
+	metric(&b, &len, &cap, "total_workers", "gauge",
+	    "Worker processes.", t->total);
+	metric(&b, &len, &cap, "max_active_workers", "gauge",
+	    "Most workers busy at once since the start.",
+	    (long long)get(&sb->max_active));
+	metric(&b, &len, &cap, "max_workers_reached", "counter",
+	    "Times every allowed worker was busy.",
+	    (long long)get(&sb->max_workers_reached));
+	metric(&b, &len, &cap, "slow_requests", "counter",
+	    "Requests slower than slowlog_ms.",
+	    (long long)get(&sb->slow_requests));
+	metric(&b, &len, &cap, "respawns", "counter",
+	    "Workers started again after one exited unasked.",
+	    (long long)get(&sb->respawns));
+	if (t->queue >= 0) {
+		metric(&b, &len, &cap, "listen_queue", "gauge",
+		    "Connections waiting in the accept queue.", t->queue);
+		metric(&b, &len, &cap, "max_listen_queue", "gauge",
+		    "Most connections seen waiting in the accept queue.",
+		    sb->max_listen_queue > t->queue ? sb->max_listen_queue :
+		    t->queue);
+	}
+	add(&b, &len, &cap, "# EOF\n");
+	return b;
+}
+
+/* A query switch: absent, or one of two words.  -1 for anything else. */
+static int
+query_word(struct call *c, const char *name, const char *no, const char *yes)
+{
+	char	v[32];
+	int	rc = cm_query_get(c->req.query, name, v, sizeof(v));
+
+	if (rc == 0)
+		return 0;
+	if (rc == 1 && strcmp(v, no) == 0)
+		return 0;
+	if (rc == 1 && strcmp(v, yes) == 0)
+		return 1;
+	return -1;
+}
+
+void
+ep_status(struct call *c)
+{
+	struct cm_problems	 probs;
+	struct scoreboard	*sb = c->w->sb;
+	struct totals		 t;
+	char			*text;
+	int			 full, om;
+
+	cm_problems_init(&probs);
+	if ((full = query_word(c, "full", "false", "true")) < 0)
+		cm_problems_add(&probs, "full", "invalid_value",
+		    "must be true or false");
+	if ((om = query_word(c, "format", "json", "openmetrics")) < 0)
+		cm_problems_add(&probs, "format", "invalid_value",
+		    "must be json or openmetrics");
+	if (probs.n > 0) {
+		cm_response_error(&c->res, 400, "Invalid query parameters",
+		    &probs);
+		return;
+	}
+	sb_count(sb, &t.total, &t.busy, &t.idle);
+	t.queue = listen_queue(c->w->listen_fd);
+	if (!om) {
+		cm_response_data(&c->res, 200, status_json(sb, &t, full));
+		return;
+	}
+	if ((text = status_openmetrics(sb, &t)) == NULL) {
+		cm_response_error(&c->res, 500, "Internal server error", NULL);
+		return;
+	}
+	cm_response_text(&c->res, 200, OPENMETRICS_CT, text);
+}
+
+void
+ep_ping(struct call *c)
+{
+	cm_response_data(&c->res, 200, json_pack("{s:b}", "pong", 1));
+}
