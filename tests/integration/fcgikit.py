@@ -1,0 +1,148 @@
+"""fcgikit - a small FastCGI client that talks to the clientsd socket itself.
+
+No web server in between, as kcgi's regress suite does: the tests decide
+when each record goes out (the params, then the body later, or a body
+shorter than CONTENT_LENGTH) and see exactly what clientsd answers.
+Standard library only.
+"""
+
+import json
+import socket
+import struct
+import time
+
+FCGI_VERSION = 1
+BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = 1, 3, 4, 5, 6, 7
+RESPONDER = 1
+
+
+class FcgiError(Exception):
+    """The connection ended without a whole answer."""
+
+
+def _record(rtype, content, request_id=1):
+    out = b""
+    # A record holds at most 65535 bytes; an empty one ends a stream.
+    chunks = [content[i:i + 65535] for i in range(0, len(content), 65535)] or [b""]
+    for c in chunks:
+        pad = (8 - len(c) % 8) % 8
+        out += struct.pack("!BBHHBB", FCGI_VERSION, rtype, request_id, len(c), pad, 0)
+        out += c + b"\0" * pad
+    return out
+
+
+def _length(n):
+    return struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
+
+
+def _params(pairs):
+    out = b""
+    for k, v in pairs.items():
+        k, v = k.encode(), v.encode()
+        out += _length(len(k)) + _length(len(v)) + k + v
+    return out
+
+
+class Answer:
+    """What clientsd wrote: status, headers (lower-case names), body bytes."""
+
+    def __init__(self, raw, stderr):
+        head, _, self.raw = raw.partition(b"\r\n\r\n")
+        self.headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            if ":" in line:
+                k, v = line.split(":", 1)
+                self.headers[k.strip().lower()] = v.strip()
+        self.status = int(self.headers.get("status", "200").split()[0])
+        self.stderr = stderr
+
+    @property
+    def body(self):
+        return json.loads(self.raw.decode("utf-8"))
+
+    def where(self):
+        return "%d %s" % (self.status, self.raw[:200])
+
+
+class Request:
+    """One FastCGI request on its own connection.
+
+    send_params() and send_body() may be called apart, with time (and
+    signals) in between; answer() reads until END_REQUEST."""
+
+    def __init__(self, sock_path, timeout=15):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(sock_path)
+        self.s.sendall(_record(BEGIN_REQUEST, struct.pack("!HB5x", RESPONDER, 0)))
+
+    def send_params(self, method, uri, headers=None, body_length=None, ctype=None,
+                    remote_addr="127.0.0.1"):
+        path, _, query = uri.partition("?")
+        env = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "SCRIPT_NAME": path,
+               "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1",
+               "REMOTE_ADDR": remote_addr, "GATEWAY_INTERFACE": "CGI/1.1"}
+        if body_length is not None:
+            env["CONTENT_LENGTH"] = str(body_length)
+        if ctype is not None:
+            env["CONTENT_TYPE"] = ctype
+        for k, v in (headers or {}).items():
+            env["HTTP_" + k.upper().replace("-", "_")] = v
+        self.s.sendall(_record(PARAMS, _params(env)) + _record(PARAMS, b""))
+
+    def send_body(self, data, end=True):
+        if data:
+            self.s.sendall(_record(STDIN, data))
+        if end:
+            self.s.sendall(_record(STDIN, b""))
+
+    def answer(self):
+        out, err, buf = b"", b"", b""
+        try:
+            while True:
+                while len(buf) >= 8:
+                    _, rtype, _, clen, pad, _ = struct.unpack("!BBHHBB", buf[:8])
+                    if len(buf) < 8 + clen + pad:
+                        break
+                    content = buf[8:8 + clen]
+                    buf = buf[8 + clen + pad:]
+                    if rtype == STDOUT:
+                        out += content
+                    elif rtype == STDERR:
+                        err += content
+                    elif rtype == END_REQUEST:
+                        return Answer(out, err)
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    raise FcgiError("connection closed before END_REQUEST (%d bytes of "
+                                    "stdout)" % len(out))
+                buf += chunk
+        finally:
+            self.s.close()
+
+
+def call(sock_path, method, uri, body=None, headers=None, ctype=None, timeout=15):
+    """One whole request; body (bytes, str or dict) sent at once."""
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    if body is not None and ctype is None:
+        ctype = "application/json"
+    r = Request(sock_path, timeout)
+    r.send_params(method, uri, headers, len(body) if body is not None else None, ctype)
+    r.send_body(body or b"")
+    return r.answer()
+
+
+def wait_answering(sock_path, seconds):
+    """Until GET /api/v1/ping answers 200 on the socket; True when it did."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if call(sock_path, "GET", "/api/v1/ping", timeout=2).status == 200:
+                return True
+        except (OSError, FcgiError):
+            pass
+        time.sleep(0.1)
+    return False
