@@ -3,18 +3,22 @@
  *
  * No request is broken by a signal: the signals that end a worker (TERM,
  * INT, QUIT; USR1 for mod_fcgid; the master's death through
- * PR_SET_PDEATHSIG) are blocked from the return of FCGX_Accept_r() to
- * the end of FCGX_Finish_r(), so libfcgi's reads and writes are never
- * interrupted.  They are unblocked only while waiting in accept; the
- * handler then puts a fresh, unbound socket on the listening descriptor's
- * number (PHP-FPM's trick), so that the accept in progress, restarted by
- * SA_RESTART, fails at once and the loop ends.  The listening socket
- * itself stays open in the master and the other workers.
+ * PR_SET_PDEATHSIG) are blocked at all times except inside ppoll(), where
+ * the worker waits for a connection on the listening socket.  The worker
+ * accepts the connection itself and hands it to libfcgi, so nothing in
+ * libfcgi ever sees EINTR: neither its reads and writes, nor the select()
+ * its own accept path runs on a new Unix connection (a signal there makes
+ * it close the connection unread: a 502 in nginx).  The listening socket
+ * is non-blocking, so a worker that loses the race for a connection goes
+ * back to ppoll().  XXX: every idle worker wakes for each connection (no
+ * EPOLLEXCLUSIVE); fine for a few dozen workers.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -33,22 +37,12 @@
 #include "worker.h"
 
 static volatile sig_atomic_t	stopping;
-static int			listen_fd_no = -1;
 
 static void
 on_stop(int sig)
 {
-	int	saved = errno, s;
-
 	(void)sig;
 	stopping = 1;
-	FCGX_ShutdownPending();
-	if (listen_fd_no >= 0 &&
-	    (s = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0) {
-		dup2(s, listen_fd_no);
-		close(s);
-	}
-	errno = saved;
 }
 
 static void
@@ -65,7 +59,7 @@ worker_signals(bool spawned, sigset_t *stopset)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sa.sa_mask = *stopset;
-	sa.sa_flags = SA_RESTART;
+	sa.sa_flags = 0;	/* only ppoll() sees them, and must return */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
@@ -126,6 +120,30 @@ deadline_after(struct timespec *ts, int seconds)
 	ts->tv_sec += seconds;
 }
 
+/*
+ * Waits for a connection with the stop signals unblocked (the only place
+ * they are), and accepts it.  -1 when there is none (a signal, a lost race,
+ * the periodic check of the master).
+ */
+static int
+next_connection(int listen_fd, const sigset_t *waitmask)
+{
+	struct pollfd	 pfd = { listen_fd, POLLIN, 0 };
+	struct timespec	 tick = { 1, 0 };
+	int		 fd;
+
+	if (ppoll(&pfd, 1, &tick, waitmask) <= 0 || stopping)
+		return -1;
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd == -1 && errno != EAGAIN && errno != EINTR &&
+	    errno != ECONNABORTED) {
+		LOG_ERR("accept: %s", strerror(errno));
+		/* EMFILE and the like: do not spin. */
+		(void)poll(NULL, 0, 100);
+	}
+	return fd;
+}
+
 int
 worker_run(const struct worker_args *a)
 {
@@ -134,6 +152,7 @@ worker_run(const struct worker_args *a)
 	sigset_t	 stopset, waitmask;
 	struct timespec	 deadline;
 	unsigned long	 served = 0;
+	int		 fd, fl;
 	bool		 spawned = a->master == 0;
 
 	worker_signals(spawned, &stopset);
@@ -143,12 +162,17 @@ worker_run(const struct worker_args *a)
 	sigdelset(&waitmask, SIGQUIT);
 	if (spawned)
 		sigdelset(&waitmask, SIGUSR1);
-	listen_fd_no = a->listen_fd;
 	if (!spawned) {
 		/* When the master dies, finish the request in hand and exit. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != a->master)
 			return 0;
+	}
+	/* Shared by every worker: a lost race for a connection is EAGAIN. */
+	if ((fl = fcntl(a->listen_fd, F_GETFL)) == -1 ||
+	    fcntl(a->listen_fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		LOG_ERR("listening socket: %s", strerror(errno));
+		return 1;
 	}
 	if (FCGX_Init() != 0 ||
 	    FCGX_InitRequest(&req, a->listen_fd, 0) != 0) {
@@ -180,17 +204,22 @@ worker_run(const struct worker_args *a)
 			    served);
 			break;
 		}
-		/* The stop signals may arrive only while we wait here. */
-		sigprocmask(SIG_SETMASK, &waitmask, NULL);
-		if (FCGX_Accept_r(&req) < 0) {
-			sigprocmask(SIG_BLOCK, &stopset, NULL);
-			break;
-		}
-		sigprocmask(SIG_BLOCK, &stopset, NULL);
+		if ((fd = next_connection(a->listen_fd, &waitmask)) < 0)
+			continue;
+		/* libfcgi reads the request from our connection: an open ipcFd
+		 * kept "from the last request" is used instead of accept(). */
+		req.ipcFd = fd;
+		req.keepConnection = 1;
+		if (FCGX_Accept_r(&req) < 0)
+			continue;	/* not a FastCGI request: closed */
 		deadline_after(&deadline, a->cfg->request_timeout);
 		cm_store_set_deadline(w.store, &deadline);
 		handle_request(&w, &req);
 		FCGX_Finish_r(&req);
+		/* One request per connection: a web server asking to keep it
+		 * (FCGI_KEEP_CONN) would hold this worker while idle. */
+		if (req.ipcFd >= 0)
+			FCGX_Free(&req, 1);
 		cm_store_set_deadline(w.store, NULL);
 		served++;
 	}

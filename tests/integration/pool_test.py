@@ -174,6 +174,7 @@ class Instance:
         self.pidfile = os.path.join(a.run_dir, "pt-%s.pid" % name)
         self.conf = os.path.join(a.run_dir, "pt-%s.conf" % name)
         self.log = os.path.join(a.log_dir, "pool-test-%s.log" % name)
+        open(self.log, "w").close()     # this run's lines only
         s = {("server", "listen"): self.sock, ("server", "pid_file"): self.pidfile,
              ("server", "workers"): "2"}
         s.update(sets or {})
