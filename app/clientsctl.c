@@ -22,16 +22,19 @@
 #include "store.h"
 #include "validate.h"
 
-static void __attribute__((noreturn))
-usage(void)
-{
-	fprintf(stderr,
+static const char usage_text[] =
 	    "usage: clientsctl [-c config] migrate [-d dir]\n"
 	    "       clientsctl [-c config] admin-key create --name NAME\n"
 	    "       clientsctl [-c config] admin-key list\n"
 	    "       clientsctl [-c config] admin-key revoke ID\n"
 	    "       clientsctl [-c config] audit CLIENT_ID\n"
-	    "       clientsctl [-c config] explain-list\n");
+	    "       clientsctl [-c config] explain-list\n"
+	    "       clientsctl -h | --help | -V | --version\n";
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fputs(usage_text, stderr);
 	exit(2);
 }
 
@@ -157,6 +160,17 @@ main(int argc, char *argv[])
 	char			 err[512];
 	int			 ch, rc;
 
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)) {
+		fputs(usage_text, stdout);
+		printf("\nSee clientsctl(8).\n");
+		return 0;
+	}
+	if (argc == 2 && (strcmp(argv[1], "-V") == 0 ||
+	    strcmp(argv[1], "--version") == 0)) {
+		printf("clientsctl %s\n", PACKAGE_VERSION);
+		return 0;
+	}
 	while ((ch = getopt(argc, argv, "+c:")) != -1) {
 		if (ch != 'c')
 			usage();

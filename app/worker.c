@@ -15,6 +15,8 @@
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,21 +123,57 @@ deadline_after(struct timespec *ts, int seconds)
 	ts->tv_sec += seconds;
 }
 
+/* listen_allowed (PHP-FPM's listen.allowed_clients): a TCP peer in the list. */
+static bool
+peer_allowed(const char *allowed, const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6	*s6 = (const void *)ss;
+	const struct sockaddr_in	*s4 = (const void *)ss;
+	char				 addr[INET6_ADDRSTRLEN], list[256];
+	char				*tok, *save = NULL;
+
+	if (allowed[0] == '\0' || (ss->ss_family != AF_INET &&
+	    ss->ss_family != AF_INET6))
+		return true;
+	if (ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr,
+		    sizeof(addr));
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+	else
+		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+	snprintf(list, sizeof(list), "%s", allowed);
+	for (tok = strtok_r(list, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save))
+		if (strcmp(tok, addr) == 0)
+			return true;
+	LOG_WARN("connection from %s refused: not in listen_allowed", addr);
+	return false;
+}
+
 /*
  * Waits for a connection with the stop signals unblocked (the only place
  * they are), and accepts it.  -1 when there is none (a signal, a lost race,
  * the periodic check of the master).
  */
 static int
-next_connection(int listen_fd, const sigset_t *waitmask)
+next_connection(int listen_fd, const char *allowed, const sigset_t *waitmask)
 {
-	struct pollfd	 pfd = { listen_fd, POLLIN, 0 };
-	struct timespec	 tick = { 1, 0 };
-	int		 fd;
+	struct pollfd		 pfd = { listen_fd, POLLIN, 0 };
+	struct timespec		 tick = { 1, 0 };
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd;
 
 	if (ppoll(&pfd, 1, &tick, waitmask) <= 0 || stopping)
 		return -1;
-	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	memset(&ss, 0, sizeof(ss));
+	fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	if (fd >= 0 && !peer_allowed(allowed, &ss)) {
+		close(fd);
+		return -1;
+	}
 	if (fd == -1 && errno != EAGAIN && errno != EINTR &&
 	    errno != ECONNABORTED) {
 		LOG_ERR("accept: %s", strerror(errno));
@@ -204,7 +243,8 @@ worker_run(const struct worker_args *a)
 			    served);
 			break;
 		}
-		if ((fd = next_connection(a->listen_fd, &waitmask)) < 0)
+		if ((fd = next_connection(a->listen_fd, a->cfg->listen_allowed,
+		    &waitmask)) < 0)
 			continue;
 		/* libfcgi reads the request from our connection: an open ipcFd
 		 * kept "from the last request" is used instead of accept(). */

@@ -223,6 +223,15 @@ static const struct {
 	{ "config-password-too-long.conf", 4,
 	  "password: value too long (at most 255 bytes)" },
 	{ "config-nul.conf", 2, "NUL byte in line" },
+	/* The pool's keys (issue 6). */
+	{ "config-bad-pm.conf", 3,
+	  "pm: bad value (static, dynamic, ondemand)" },
+	{ "config-bad-level.conf", 3,
+	  "level: bad value (debug, info, warn, error)" },
+	{ "config-bad-target.conf", 2,
+	  "target: stderr, syslog or an absolute path" },
+	{ "config-bad-spare.conf", 5, "pm = dynamic needs min_spare <= "
+	  "start_workers <= max_spare <= workers (3, 2, 2, 4)" },
 };
 
 START_TEST(broken_files)
@@ -305,10 +314,49 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 22);
+	ck_assert_uint_eq(keys, 36);
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);
+}
+END_TEST
+
+/* The pool's keys: defaults, and every one set (issue 6). */
+START_TEST(pool_keys)
+{
+	struct cm_config c;
+
+	cm_config_defaults(&c);
+	ck_assert_str_eq(c.pool_name, "clientsd");
+	ck_assert_int_eq(c.pm, CM_PM_STATIC);
+	ck_assert_int_eq(c.min_spare, 1);
+	ck_assert_int_eq(c.max_spare, 3);
+	ck_assert_int_eq(c.start_workers, 2);
+	ck_assert_int_eq(c.idle_timeout, 10);
+	ck_assert_int_eq(c.max_requests, 0);
+	ck_assert_int_eq(c.request_timeout, 30);
+	ck_assert_int_eq(c.stop_timeout, 30);
+	ck_assert_int_eq(c.slowlog_ms, 0);
+	ck_assert(!c.allow_root);
+	ck_assert_str_eq(c.listen_allowed, "");
+	ck_assert_str_eq(c.log_target, "stderr");
+	ck_assert_int_eq(c.log_level, CM_LOG_INFO);
+	load_ok(&c, DATA("config-pool.conf"));
+	ck_assert_str_eq(c.pool_name, "www");
+	ck_assert_int_eq(c.pm, CM_PM_DYNAMIC);
+	ck_assert_int_eq(c.workers, 10);
+	ck_assert_int_eq(c.min_spare, 2);
+	ck_assert_int_eq(c.max_spare, 6);
+	ck_assert_int_eq(c.start_workers, 3);
+	ck_assert_int_eq(c.idle_timeout, 20);
+	ck_assert_int_eq(c.max_requests, 500);
+	ck_assert_int_eq(c.request_timeout, 12);
+	ck_assert_int_eq(c.stop_timeout, 7);
+	ck_assert_int_eq(c.slowlog_ms, 250);
+	ck_assert(c.allow_root);
+	ck_assert_str_eq(c.listen_allowed, "127.0.0.1, ::1");
+	ck_assert_str_eq(c.log_target, "/var/log/clientsd.log");
+	ck_assert_int_eq(c.log_level, CM_LOG_WARN);
 }
 END_TEST
 
@@ -329,6 +377,7 @@ config_suite(void)
 	tcase_add_test(tc, longest_value_fits);
 	tcase_add_test(tc, booleans);
 	tcase_add_test(tc, sample_file);
+	tcase_add_test(tc, pool_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("broken");
