@@ -275,6 +275,13 @@ manage(struct master *m)
 				break;
 		break;
 	case CM_PM_DYNAMIC:
+		if (!m->started_initial) {
+			m->started_initial = true;
+			for (n = total; n < cfg->start_workers; n++)
+				if (spawn(m) != 0)
+					break;
+			break;
+		}
 		n = cfg->min_spare - idle - starting;
 		if (total + n > cfg->workers)
 			n = cfg->workers - total;

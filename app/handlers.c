@@ -321,6 +321,7 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	struct timespec	 t0;
 	char		*out, path[256];
 	size_t		 len = 0;
+	struct cm_store_stats st;
 	long long	 us;
 	int		 slow;
 
@@ -343,16 +344,18 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	} else
 		len = 0;
 	us = elapsed_us(&t0);
+	cm_store_stats_take(w->store, &st);
 	/* One access line: no query string, no key, only the key's id. */
 	LOG_INFO("request id=%s addr=%.64s key=%llu method=%.16s path=%s "
-	    "status=%d bytes=%zu us=%lld", c.req.request_id, client_addr(&c),
-	    c.admin_key_id, c.req.method, path, c.res.status,
-	    len, us);
+	    "status=%d bytes=%zu us=%lld db_us=%lld", c.req.request_id,
+	    client_addr(&c), c.admin_key_id, c.req.method, path, c.res.status,
+	    len, us, st.db_us);
 	slow = w->cfg->slowlog_ms > 0 && us >= w->cfg->slowlog_ms * 1000LL;
 	if (slow)
 		LOG_WARN("slow request id=%s method=%.16s path=%s status=%d "
-		    "us=%lld (slowlog_ms %d)", c.req.request_id, c.req.method,
-		    path, c.res.status, us, w->cfg->slowlog_ms);
+		    "us=%lld db_us=%lld statements=%u retries=%u (slowlog_ms "
+		    "%d)", c.req.request_id, c.req.method, path, c.res.status,
+		    us, st.db_us, st.statements, st.retries, w->cfg->slowlog_ms);
 	if (w->sb != NULL)
 		sb_request_end(w->sb, w->slot, us, slow);
 	cm_response_clear(&c.res);

@@ -290,6 +290,7 @@ reload(struct master *m)
 	snprintf(m->sb->pool, sizeof(m->sb->pool), "%s", m->cfg.pool_name);
 	snprintf(m->sb->pm, sizeof(m->sb->pm), "%s", pm_name[m->cfg.pm]);
 	m->generation++;
+	m->started_initial = false;
 	m->backoff_ms = 0;
 	m->next_spawn_ms = 0;
 	children_maintain(m);		/* the new workers first */

@@ -50,6 +50,8 @@ struct master {
 	bool			 all_busy;	/* for max_workers_reached */
 	/* pm = ondemand: a connection waits and nobody is idle. */
 	bool			 pending;
+	/* pm = dynamic: start_workers were started for this generation. */
+	bool			 started_initial;
 };
 
 /* Runs the pool until stopped; returns the exit status.  Owns tzdb. */

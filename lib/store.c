@@ -190,6 +190,16 @@ store_prepare(struct cm_store *s, const char *sql)
 	return st;
 }
 
+/* Microseconds on the monotonic clock, for the time spent waiting on MariaDB. */
+static long long
+store_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
 int
 store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
     size_t n)
@@ -197,6 +207,8 @@ store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 	MYSQL_BIND	b[24];
 	my_bool		is_null[24];
 	size_t		i;
+	long long	t0;
+	int		rc;
 
 	if (n > 24)
 		abort();
@@ -214,9 +226,20 @@ store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 			b[i].length = (unsigned long *)&p[i].len;
 		}
 	}
-	if (mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0)
+	t0 = store_now_us();
+	s->stats.statements++;
+	rc = mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0;
+	s->stats.db_us += store_now_us() - t0;
+	if (rc)
 		return store_fail(s, st, "execute");
 	return 0;
+}
+
+void
+cm_store_stats_take(struct cm_store *s, struct cm_store_stats *out)
+{
+	*out = s->stats;
+	memset(&s->stats, 0, sizeof(s->stats));
 }
 
 void
@@ -305,10 +328,12 @@ refetch_column(struct cm_store *s, MYSQL_STMT *st, size_t i)
 int
 store_next_row(struct cm_store *s, MYSQL_STMT *st, size_t ncols)
 {
-	size_t	i;
-	int	rc;
+	size_t		i;
+	int		rc;
+	long long	t0 = store_now_us();
 
 	rc = mysql_stmt_fetch(st);
+	s->stats.db_us += store_now_us() - t0;
 	if (rc == MYSQL_NO_DATA)
 		return 0;
 	if (rc == 1)
@@ -452,16 +477,23 @@ store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 {
 	static const char	 begin[] = "START TRANSACTION";
 	int			 attempt, rc, reconnects = 0;
+	long long		 t0;
 
 	for (attempt = 0; ; attempt++) {
 		if (probs != NULL)
 			cm_problems_init(probs);
 		if (s->db == NULL && store_connect(s) != 0)
 			return CM_STORE_UNAVAILABLE;
-		if (mysql_real_query(s->db, begin, sizeof(begin) - 1) != 0)
+		t0 = store_now_us();
+		rc = mysql_real_query(s->db, begin, sizeof(begin) - 1);
+		s->stats.db_us += store_now_us() - t0;
+		if (rc != 0)
 			rc = store_fail(s, NULL, "begin");
 		else if ((rc = fn(s, arg)) == CM_STORE_OK) {
-			if (mysql_commit(s->db) == 0)
+			t0 = store_now_us();
+			rc = mysql_commit(s->db);
+			s->stats.db_us += store_now_us() - t0;
+			if (rc == 0)
 				return CM_STORE_OK;
 			store_fail(s, NULL, "commit");
 			if (store_connection_lost(s->err)) {
@@ -483,6 +515,7 @@ store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 		if (!retryable(s->err) || attempt >= s->cfg->db_retries)
 			return retryable(s->err) ? CM_STORE_UNAVAILABLE :
 			    CM_STORE_FAILED;
+		s->stats.retries++;
 		backoff(attempt + 1);
 	}
 }

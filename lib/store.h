@@ -53,6 +53,14 @@ void		 cm_store_free(struct cm_store *);
 struct timespec;
 void		 cm_store_set_deadline(struct cm_store *,
 		    const struct timespec *deadline);
+/* What one request cost the database: for the access and slow log lines. */
+struct cm_store_stats {
+	long long	db_us;		/* waiting for MariaDB: execute, fetch, begin, commit */
+	unsigned	statements;	/* prepared statements executed */
+	unsigned	retries;	/* transactions run again (deadlock, lock wait) */
+};
+/* Copies the counters gathered since the last call into *out and resets them. */
+void		 cm_store_stats_take(struct cm_store *, struct cm_store_stats *out);
 /* CM_STORE_OK when the database answers. */
 int		 cm_store_ping(struct cm_store *);
 

@@ -52,6 +52,7 @@ struct cm_store {
 	MYSQL_STMT		*list_count[LIST_SHAPES];
 	unsigned		 err;		/* last MariaDB error number */
 	struct timespec		 deadline;	/* of the request; 0 = none */
+	struct cm_store_stats	 stats;		/* since cm_store_stats_take() */
 	/* The row fetch_row() last read, as NUL-terminated strings. */
 	char			*col[MAX_COLS];
 	size_t			 cap[MAX_COLS];

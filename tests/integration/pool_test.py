@@ -30,6 +30,11 @@ import fcgikit  # noqa: E402
 from apikit import Failure, check, eq  # noqa: E402
 
 TESTS = []
+
+
+class Skip(Exception):
+    """A test that cannot run in this tree: printed, counted neither way."""
+
 STATUS_KEYS = ["accepted", "active_workers", "idle_workers", "listen_queue", "master_pid",
                "max_active_workers", "max_listen_queue", "max_workers_reached", "pool",
                "process_manager", "respawns", "slow_requests", "start_time", "total_workers",
@@ -682,6 +687,211 @@ def reload_and_upgrade_under_load(ctx):
     check(not (before & after), "old worker pids still serve: %s" % (before & after))
 
 
+@test()
+def command_line(ctx):
+    b = ctx.a.bin
+    p = subprocess.run([b, "-V"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 0 and p.stdout.startswith("clientsd "), "-V: %r" % p.stdout)
+    p = subprocess.run([b, "--version"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 0 and p.stdout.startswith("clientsd "), "--version: %r" % p.stdout)
+    p = subprocess.run([b, "--help"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 0 and "usage: clientsd" in p.stdout and "SIGHUP" not in p.stdout
+          and "HUP" in p.stdout, "--help: %r" % p.stdout[:200])
+    p = subprocess.run([b, "-t", "-c", ctx.a.conf], capture_output=True, text=True, timeout=10)
+    eq(p.returncode, 0, "-t on the running config: " + p.stderr)
+    check("is OK" in p.stdout, "-t says OK: %r" % p.stdout)
+    bad = Instance(ctx, "badconf", {("server", "pm"): "sometimes"})
+    p = subprocess.run([b, "-t", "-c", bad.conf], capture_output=True, text=True, timeout=10)
+    eq(p.returncode, 1, "-t on a bad config")
+    check(bad.conf + ":" in p.stderr and "pm: bad value" in p.stderr, "-t: %r" % p.stderr)
+    if os.geteuid() == 0:
+        root = Instance(ctx, "rootconf", {("server", "user"): "", ("server", "group"): ""})
+        p = subprocess.run([b, "-t", "-c", root.conf], capture_output=True, text=True,
+                           timeout=10)
+        eq(p.returncode, 1, "-t with workers as root")
+        check("root" in p.stderr, "-t root message: %r" % p.stderr)
+    if ctx.a.ctl:
+        ctl = shlex.split(ctx.a.ctl)[0]
+        for opt in ("--version", "-V"):
+            p = subprocess.run([ctl, opt], capture_output=True, text=True, timeout=10)
+            check(p.returncode == 0 and p.stdout.startswith("clientsctl "),
+                  "clientsctl %s: %r" % (opt, p.stdout))
+        p = subprocess.run([ctl, "--help"], capture_output=True, text=True, timeout=10)
+        check(p.returncode == 0 and "usage: clientsctl" in p.stdout, "clientsctl --help")
+
+
+@test()
+def workers_refuse_root_unless_allowed(ctx):
+    if os.geteuid() != 0:
+        print("  (not root: nothing to refuse)")
+        return
+    inst = Instance(ctx, "asroot", {("server", "user"): "", ("server", "group"): ""})
+    p = subprocess.run(inst.argv, capture_output=True, text=True, timeout=15, env=inst.env)
+    eq(p.returncode, 1, "exit status with workers as root")
+    check("refusing to run workers as root" in p.stderr, "message: %r" % p.stderr[-300:])
+    check(not os.path.exists(inst.sock), "a refused start left its socket")
+    ok = Instance(ctx, "allowroot", {("server", "user"): "", ("server", "group"): "",
+                                     ("server", "allow_root"): "true"}).start()
+    check("allow_root = true: the workers run as root" in ok.log_text(), "no warning logged")
+    for w in children(ok.master()):
+        with open("/proc/%d/status" % w) as f:
+            uid = [ln for ln in f if ln.startswith("Uid:")][0].split()[1]
+        eq(uid, "0", "uid of a worker with allow_root")
+    inst2 = Instance(ctx, "asuser").start()
+    for w in children(inst2.master()):
+        with open("/proc/%d/status" % w) as f:
+            uid = [ln for ln in f if ln.startswith("Uid:")][0].split()[1]
+        check(uid != "0", "a worker runs as root although user is set")
+
+
+@test()
+def hup_with_a_bad_config_keeps_running_then_rebinds(ctx):
+    inst = Instance(ctx, "reload").start()
+    master = inst.master()
+    workers = children(master)
+    with open(inst.conf) as f:
+        good = f.read()
+    with open(inst.conf, "a") as f:
+        f.write("[server]\nworkers = many\n")
+    nlines = good.count("\n") + 2
+    os.kill(master, signal.SIGHUP)
+    wait_for(lambda: "reload failed" in inst.log_text(), 10, "reload failed logged")
+    check("reload failed: %s:%d: workers: bad integer" % (inst.conf, nlines) in inst.log_text(),
+          "file:line: reason not logged: %s" % inst.log_text()[-400:])
+    time.sleep(0.5)
+    eq(children(master), workers, "workers after a bad reload (unchanged)")
+    eq(inst.call("GET", "/api/v1/ping", auth=False).status, 200, "serves after a bad reload")
+    # A good config with another listen: bound anew, the old socket removed.
+    new_sock = inst.sock + ".2"
+    with open(inst.conf, "w") as f:
+        f.write(good.replace("listen = " + inst.sock, "listen = " + new_sock))
+    os.kill(master, signal.SIGHUP)
+    check(fcgikit.wait_answering(new_sock, 10), "the new listen does not answer")
+    wait_for(lambda: not os.path.exists(inst.sock), 5, "the old socket is removed")
+    wait_for(lambda: not (set(children(master)) & set(workers)), 10, "old workers exit")
+    eq(len(children(master)), 2, "workers after the reload")
+    inst.sock = new_sock
+    inst.stop()
+    check(not os.path.exists(new_sock), "socket left after the stop")
+
+
+@test()
+def usr1_reopens_the_log_file(ctx):
+    path = os.path.join(os.path.abspath(ctx.a.log_dir), "pool-test-target.log")
+    for p in (path, path + ".1"):
+        if os.path.exists(p):
+            os.unlink(p)
+    inst = Instance(ctx, "logfile", {("log", "target"): path, ("log", "level"): "info"}).start()
+    inst.call("GET", "/api/v1/ping", auth=False)
+    wait_for(lambda: os.path.exists(path) and "path=/api/v1/ping" in open(path).read(), 5,
+             "worker lines reach the file through the master")
+    os.rename(path, path + ".1")
+    os.kill(inst.master(), signal.SIGUSR1)
+    wait_for(lambda: os.path.exists(path), 5, "the log file is reopened")
+    rid = "pt-usr1-%s" % os.urandom(3).hex()
+    inst.call("GET", "/api/v1/ping", auth=False, headers={"X-Request-Id": rid})
+    wait_for(lambda: "id=%s " % rid in open(path).read(), 5, "a new line in the new file")
+    check("SIGUSR1: log reopened" in open(path).read(), "reopen not logged")
+    check("id=%s " % rid not in open(path + ".1").read(), "a line went to the rotated file")
+
+
+def held_patch(ctx, inst, cid, seconds, name="held"):
+    """A PATCH through inst waiting on cid's row, locked from SQL for seconds."""
+    lock = locker(ctx, cid, seconds)
+    rid = "pt-%s-%s" % (name, os.urandom(3).hex())
+    t, box = in_thread(inst.call, "PATCH", "/api/v1/clients/" + cid, {"name": name}, True,
+                       {"X-Request-Id": rid}, 30)
+    return lock, t, box, rid
+
+
+@test()
+def dynamic_pm_and_slowlog(ctx):
+    inst = Instance(ctx, "dynamic", {("server", "pm"): "dynamic", ("server", "workers"): "3",
+                                     ("server", "min_spare"): "1", ("server", "max_spare"): "1",
+                                     ("server", "start_workers"): "1",
+                                     ("server", "slowlog_ms"): "300"}).start()
+    master = inst.master()
+    cid = new_client(inst)
+    # The requests so far made a spare; above max_spare it is stopped again.
+    wait_for(lambda: len(children(master)) == 1, 5, "one idle worker (max_spare = 1)")
+    lock, t, box, rid = held_patch(ctx, inst, cid, 1.5)
+    # The only worker is busy: below min_spare, the master starts one more.
+    wait_for(lambda: len(children(master)) == 2, 4, "a spare worker while one is busy")
+    d = inst.call("GET", "/api/v1/status").body["data"]
+    eq(d["process_manager"], "dynamic", "process_manager")
+    check(d["active_workers"] >= 2, "busy: the PATCH and the status request (%d)"
+          % d["active_workers"])
+    t.join(30)
+    lock.join(30)
+    eq(box.get("r") and box["r"].status, 200, "the held PATCH")
+    log = inst.log_text()
+    check("slow request id=%s method=PATCH path=/api/v1/clients/%s status=200" % (rid, cid)
+          in log, "no slow log line for %s" % rid)
+    slow = [ln for ln in log.splitlines() if "slow request id=%s" % rid in ln][0]
+    check(" statements=" in slow and " retries=0" in slow and " db_us=" in slow,
+          "slow line lacks database figures: " + slow)
+    check(inst.call("GET", "/api/v1/status").body["data"]["slow_requests"] >= 1,
+          "slow_requests on the status page")
+
+
+@test()
+def ondemand_pm(ctx):
+    inst = Instance(ctx, "ondemand", {("server", "pm"): "ondemand", ("server", "workers"): "2",
+                                      ("server", "idle_timeout"): "1"}).start()
+    master = inst.master()
+    eq(inst.call("GET", "/api/v1/status").body["data"]["process_manager"], "ondemand", "pm")
+    wait_for(lambda: children(master) == [], 6, "idle workers stopped after idle_timeout")
+    eq(inst.call("GET", "/api/v1/ping", auth=False, timeout=10).status, 200,
+       "a connection starts a worker")
+    eq(len(children(master)), 1, "one worker for one connection")
+    wait_for(lambda: children(master) == [], 6, "and it goes after idle_timeout")
+
+
+@test()
+def stop_timeout_bounds_a_stop(ctx):
+    inst = Instance(ctx, "stoptimeout", {("server", "stop_timeout"): "1"}).start()
+    cid = new_client(inst)
+    lock, t, box, rid = held_patch(ctx, inst, cid, 4)
+    time.sleep(0.3)
+    master = inst.master()
+    t0 = time.monotonic()
+    os.kill(master, signal.SIGTERM)
+    wait_for(lambda: not alive(master), 5, "the master stops within stop_timeout")
+    took = time.monotonic() - t0
+    check(0.9 <= took <= 3, "stop took %.1f s with stop_timeout = 1" % took)
+    check("stop_timeout (1 s): 1 workers still busy: killing them" in inst.log_text(),
+          "stop_timeout not logged")
+    check(not os.path.exists(inst.sock), "socket left")
+    t.join(30)
+    lock.join(30)
+
+
+@test()
+def locked_row_patch_answers_503_within_the_deadline(ctx):
+    """The data layer honours request_timeout (the store helper's part of
+    issue 6): a PATCH waiting on a locked row answers 503 + Retry-After
+    before the deadline, never after 20 s."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf",
+                           "clientsd.conf")) as f:
+        sample = f.read()
+    if "lock_wait_timeout" not in sample:
+        raise Skip("this tree's data layer has no deadline yet ([database] "
+                   "lock_wait_timeout is missing)")
+    inst = Instance(ctx, "deadline", {("server", "request_timeout"): "4"}).start()
+    cid = new_client(inst)
+    lock, t, box, rid = held_patch(ctx, inst, cid, 8)
+    t0 = time.monotonic()
+    t.join(30)
+    took = time.monotonic() - t0
+    lock.join(30)
+    check("r" in box, "no answer: %r" % box.get("e"))
+    a = box["r"]
+    eq(a.status, 503, "PATCH on a locked row: " + a.where())
+    check((a.headers.get("retry-after") or "").isdigit(), "Retry-After: %r"
+          % a.headers.get("retry-after"))
+    check(took < 4, "the 503 came after %.1f s (request_timeout 4)" % took)
+
+
 # ---- main -------------------------------------------------------------------
 
 def run_all(ctx, pattern):
@@ -694,6 +904,8 @@ def run_all(ctx, pattern):
             fn(ctx)
             passed += 1
             print("ok %s %s (%.1f s)" % (ctx.a.label, name, time.monotonic() - t0), flush=True)
+        except Skip as e:
+            print("skip %s %s: %s" % (ctx.a.label, name, e), flush=True)
         except Exception as e:  # noqa: BLE001 - every failure is reported
             failed += 1
             detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
@@ -719,7 +931,7 @@ def main():
     ap.add_argument("--log-dir", required=True)
     ap.add_argument("--db-pidfile", help="pid file of the test MariaDB")
     ap.add_argument("--sql", required=True)
-    ap.add_argument("--ctl", help="unused: the suite helper of ./dev passes it")
+    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
     ap.add_argument("-k", dest="pattern")
     a = ap.parse_args()
     passed, failed = run_all(Ctx(a), a.pattern)
