@@ -172,7 +172,7 @@ def conf_with(base, sets):
 class Instance:
     """A private clientsd pool on its own socket, pid file and log."""
 
-    def __init__(self, ctx, name, sets=None, env=None, argv_prefix=None, sock=None):
+    def __init__(self, ctx, name, sets=None, env=None, argv_prefix=None, sock=None, binary=None):
         a = ctx.a
         self.ctx, self.name = ctx, name
         self.sock = sock or os.path.join(a.run_dir, "pt-%s.sock" % name)
@@ -189,7 +189,7 @@ class Instance:
         self.env = dict(os.environ)
         self.env.pop("CLIENTSD_CONFIG", None)
         self.env.update(env or {})
-        self.argv = (argv_prefix or []) + [a.bin, "-c", self.conf]
+        self.argv = (argv_prefix or []) + [binary or a.bin, "-c", self.conf]
         self.proc = None
         ctx.instances.append(self)
 
@@ -891,6 +891,52 @@ def locked_row_patch_answers_503_within_the_deadline(ctx):
           % a.headers.get("retry-after"))
     check(took < 4, "the 503 came after %.1f s (request_timeout 4)" % took)
 
+
+
+@test()
+def upgrade_checks_the_new_binary_first(ctx):
+    """SIGUSR2 with a binary that fails -t: logged, the running master stays;
+    with a good one: a new master."""
+    d = tempfile.mkdtemp(prefix="upgrade-", dir=ctx.a.run_dir)
+    os.chmod(d, 0o755)
+    exe = os.path.join(d, "clientsd")
+    subprocess.run(["install", "-m", "0755", ctx.a.bin, exe], check=True)
+    inst = Instance(ctx, "upgrade", binary=exe).start()
+    master = inst.master()
+    broken = exe + ".new"
+    with open(broken, "w") as f:
+        f.write("#!/bin/sh\necho 'broken build' >&2\nexit 1\n")
+    os.chmod(broken, 0o755)
+    os.rename(broken, exe)
+    os.kill(master, signal.SIGUSR2)
+    wait_for(lambda: "keeping the running binary" in inst.log_text(), 10, "the failed check logged")
+    check("upgrade: %s -t -c %s failed (status 1" % (exe, inst.conf) in inst.log_text(),
+          "the failed check names the binary and status")
+    time.sleep(0.3)
+    eq(inst.master(), master, "the pid file after a failed upgrade")
+    check(alive(master), "the master died on a failed upgrade")
+    eq(inst.call("GET", "/api/v1/ping", auth=False).status, 200, "serves on")
+    subprocess.run(["install", "-m", "0755", ctx.a.bin, exe + ".new"], check=True)
+    os.rename(exe + ".new", exe)
+    os.kill(master, signal.SIGUSR2)
+    wait_for(lambda: inst.master() != master, 10, "a new master after a good upgrade")
+    wait_for(lambda: not alive(master), 10, "the old master exits")
+    eq(inst.call("GET", "/api/v1/ping", auth=False).status, 200, "the new master serves")
+
+
+@test()
+def nginx_logs_the_upstream_request_id(ctx):
+    api = ctx.api("rid")
+    rid = "pt-nginx-rid-%s" % os.urandom(3).hex()
+    api.get("/api/v1/ping", auth=None, rid=rid)
+    path = os.path.join(ctx.a.log_dir, "nginx-access.log")
+    wait_for(lambda: "rid=%s" % rid in open(path, errors="replace").read(), 5,
+             "rid=%s in nginx's access log" % rid)
+    # A request without one: nginx logs the id clientsd made.
+    r = api.get("/api/v1/ping", auth=None, rid=None)
+    made = r.header("X-Request-Id")
+    wait_for(lambda: "rid=%s" % made in open(path, errors="replace").read(), 5,
+             "the generated id in nginx's access log")
 
 # ---- main -------------------------------------------------------------------
 
