@@ -541,6 +541,28 @@ def fork_failing_backs_off(ctx):
 
 
 @test()
+def workers_dying_at_birth_back_off(ctx):
+    """A worker that cannot start (no such user) dies at once: the master
+    backs off exponentially instead of forking in a loop."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (a user to switch to)")
+    inst = Instance(ctx, "crashloop", {("server", "user"): "no-such-user-pt"}).start(wait=False)
+    wait_for(lambda: inst.master() is not None, 10, "the master writes its pid file")
+    master = inst.master()
+    cpu0 = cpu_seconds(master)
+    time.sleep(4)
+    cpu = cpu_seconds(master) - cpu0
+    log = inst.log_text()
+    backoffs = log.count("a worker died while starting: next worker start in")
+    births = log.count("user no-such-user-pt: no such user")
+    print("  dying at birth for 4 s: %d back-off lines, %d worker starts, master CPU %.2f s"
+          % (backoffs, births, cpu))
+    check(1 <= backoffs <= 10, "%d back-off lines in 4 s" % backoffs)
+    check(births <= 25, "%d workers started in 4 s" % births)
+    check(cpu < 0.5, "master used %.2f s of CPU" % cpu)
+
+
+@test()
 def max_requests_recycles(ctx):
     inst = Instance(ctx, "maxreq", {("server", "workers"): "1",
                                     ("server", "max_requests"): "3"}).start()
