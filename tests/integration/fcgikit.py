@@ -70,10 +70,20 @@ class Request:
     send_params() and send_body() may be called apart, with time (and
     signals) in between; answer() reads until END_REQUEST."""
 
-    def __init__(self, sock_path, timeout=15):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def __init__(self, sock_path, timeout=15, source=None):
+        """sock_path: a Unix socket path, or "host:port" for TCP (from the
+        address source, when given)."""
+        if sock_path.startswith("/"):
+            self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address = sock_path
+        else:
+            host, _, port = sock_path.rpartition(":")
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if source:
+                self.s.bind((source, 0))
+            address = (host, int(port))
         self.s.settimeout(timeout)
-        self.s.connect(sock_path)
+        self.s.connect(address)
         self.s.sendall(_record(BEGIN_REQUEST, struct.pack("!HB5x", RESPONDER, 0)))
 
     def send_params(self, method, uri, headers=None, body_length=None, ctype=None,
@@ -121,7 +131,8 @@ class Request:
             self.s.close()
 
 
-def call(sock_path, method, uri, body=None, headers=None, ctype=None, timeout=15):
+def call(sock_path, method, uri, body=None, headers=None, ctype=None, timeout=15,
+         source=None):
     """One whole request; body (bytes, str or dict) sent at once."""
     if isinstance(body, dict):
         body = json.dumps(body).encode()
@@ -129,7 +140,7 @@ def call(sock_path, method, uri, body=None, headers=None, ctype=None, timeout=15
         body = body.encode()
     if body is not None and ctype is None:
         ctype = "application/json"
-    r = Request(sock_path, timeout)
+    r = Request(sock_path, timeout, source)
     r.send_params(method, uri, headers, len(body) if body is not None else None, ctype)
     r.send_body(body or b"")
     return r.answer()

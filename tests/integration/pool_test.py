@@ -916,6 +916,33 @@ def locked_row_patch_answers_503_within_the_deadline(ctx):
 
 
 @test()
+def tcp_listen_allowed_and_queue(ctx):
+    """A TCP listen: listen_allowed closes other peers; the status page
+    reports the accept queue (Linux gives it for TCP only)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    addr = "127.0.0.1:%d" % port
+    inst = Instance(ctx, "tcp", {("server", "listen"): addr,
+                                 ("server", "listen_allowed"): "127.0.0.1, ::1"}, sock=addr)
+    inst.start()
+    d = inst.call("GET", "/api/v1/status").body["data"]
+    check(isinstance(d["listen_queue"], int) and isinstance(d["max_listen_queue"], int),
+          "listen_queue of a TCP socket: %r / %r" % (d["listen_queue"], d["max_listen_queue"]))
+    try:
+        a = fcgikit.call(addr, "GET", "/api/v1/ping", source="127.0.0.2", timeout=5)
+        raise Failure("a peer outside listen_allowed got an answer: " + a.where())
+    except (fcgikit.FcgiError, ConnectionResetError, BrokenPipeError):
+        pass
+    wait_for(lambda: "connection from 127.0.0.2 refused: not in listen_allowed"
+             in inst.log_text(), 5, "the refused peer is logged")
+    eq(fcgikit.call(addr, "GET", "/api/v1/ping", source="127.0.0.1").status, 200,
+       "an allowed peer")
+    inst.stop()
+
+
+@test()
 def upgrade_checks_the_new_binary_first(ctx):
     """SIGUSR2 with a binary that fails -t: logged, the running master stays;
     with a good one: a new master."""
