@@ -260,7 +260,10 @@ reload(struct master *m)
 		    err);
 		goto done;
 	}
-	if (strcmp(cfg.listen, m->cfg.listen) != 0 && !m->lis.inherited) {
+	if (strcmp(cfg.listen, m->cfg.listen) != 0 && m->lis.inherited)
+		LOG_WARN("listen = %s ignored: the socket is systemd's (%s)",
+		    cfg.listen, m->lis.name);
+	else if (strcmp(cfg.listen, m->cfg.listen) != 0) {
 		if (listen_bind(&cfg, &nl, err, sizeof(err)) != 0) {
 			LOG_ERR("reload failed: %s; keeping the running "
 			    "configuration", err);

@@ -65,12 +65,15 @@ cm_log_open(const char *target, enum cm_log_level level, char *err,
 	int	fd;
 
 	cm_log_flush();
-	if (strcmp(target, "syslog") == 0) {
-		openlog("clientsd", LOG_NDELAY, LOG_DAEMON);
-		lg.target = T_SYSLOG;
-	} else if (strcmp(target, "stderr") == 0) {
-		lg.target = T_STDERR;
+	if (strcmp(target, "syslog") == 0 || strcmp(target, "stderr") == 0) {
+		if (lg.target == T_FILE)	/* a worker leaving the master's file */
+			close(lg.fd);
 		lg.fd = STDERR_FILENO;
+		lg.target = T_STDERR;
+		if (strcmp(target, "syslog") == 0) {
+			openlog("clientsd", LOG_NDELAY, LOG_DAEMON);
+			lg.target = T_SYSLOG;
+		}
 	} else {
 		if ((fd = open_file(target)) == -1) {
 			snprintf(err, errsz, "log target %s: %s", target,
