@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,28 @@ static const char *const pm_name[] = {
 	[CM_PM_ONDEMAND] = "ondemand"
 };
 
+/*
+ * An error that stops the start: logged, and also on standard error when
+ * the log goes elsewhere, so that whoever started clientsd sees why.
+ */
+static void
+startup_error(const struct cm_config *cfg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+startup_error(const struct cm_config *cfg, const char *fmt, ...)
+{
+	char	msg[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	LOG_ERR("%s", msg);
+	if (strcmp(cfg->log_target, "stderr") != 0)
+		fprintf(stderr, "clientsd: %s\n", msg);
+}
+
 /* --- pid file ------------------------------------------------------ */
 
 static pid_t
@@ -94,7 +117,7 @@ pid_file_read(const char *path)
 
 /* -1 when the pid file names a live process (other than an upgrading master). */
 static int
-pid_file_check(const char *path)
+pid_file_check(const struct cm_config *cfg, const char *path)
 {
 	const char	*from = getenv(UPGRADE_ENV);
 	pid_t		 pid = pid_file_read(path);
@@ -103,8 +126,8 @@ pid_file_check(const char *path)
 	    (from != NULL && pid == (pid_t)atol(from)))
 		return 0;
 	if (kill(pid, 0) == 0 || errno == EPERM) {
-		LOG_ERR("already running: pid file %s names live process %ld; "
-		    "not starting", path, (long)pid);
+		startup_error(cfg, "already running: pid file %s names live "
+		    "process %ld; not starting", path, (long)pid);
 		return -1;
 	}
 	return 0;
@@ -539,16 +562,16 @@ master_run(const struct cm_config *cfg, const char *cfg_path,
 	}
 	if (geteuid() == 0 && cfg->user[0] == '\0') {
 		if (!cfg->allow_root) {
-			LOG_ERR("refusing to run workers as root: set [server] "
-			    "user (or allow_root = true)");
+			startup_error(cfg, "refusing to run workers as root: set "
+			    "[server] user (or allow_root = true)");
 			return 1;
 		}
 		LOG_WARN("allow_root = true: the workers run as root");
 	}
-	if (pid_file_check(cfg->pid_file) != 0)
+	if (pid_file_check(cfg, cfg->pid_file) != 0)
 		return 1;
 	if (listen_open(cfg, &m.lis, err, sizeof(err)) != 0) {
-		LOG_ERR("%s", err);
+		startup_error(cfg, "%s", err);
 		return 1;
 	}
 	unsetenv(UPGRADE_ENV);

@@ -857,6 +857,24 @@ def dynamic_pm_and_slowlog(ctx):
 
 
 @test()
+def max_workers_reached_counts(ctx):
+    """The only worker busy: the status page counts the pool as full."""
+    inst = Instance(ctx, "full", {("server", "workers"): "1"}).start()
+    cid = new_client(inst)
+    d0 = inst.call("GET", "/api/v1/status").body["data"]
+    lock, t, box, rid = held_patch(ctx, inst, cid, 1.5, "full")
+    t.join(30)
+    lock.join(30)
+    eq(box.get("r") and box["r"].status, 200, "the held PATCH")
+    d = inst.call("GET", "/api/v1/status").body["data"]
+    check(d["max_workers_reached"] >= d0["max_workers_reached"] + 1,
+          "max_workers_reached %d -> %d" % (d0["max_workers_reached"],
+                                            d["max_workers_reached"]))
+    eq(d["max_active_workers"], 1, "max_active_workers with one worker")
+    check(d["accepted"] >= d0["accepted"] + 2, "accepted counts the PATCH")
+
+
+@test()
 def ondemand_pm(ctx):
     inst = Instance(ctx, "ondemand", {("server", "pm"): "ondemand", ("server", "workers"): "2",
                                       ("server", "idle_timeout"): "1"}).start()
