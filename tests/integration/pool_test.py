@@ -423,6 +423,14 @@ def short_body_is_never_parsed(ctx):
     eq(a.body["error"], "Bad request", "error of a short body")
     out = ctx.sql("SELECT COUNT(*) FROM clients WHERE id = '%s';" % cid)
     eq(out.split()[-1], "0", "rows created by a short body")
+    # And a body longer than CONTENT_LENGTH says.
+    r = fcgikit.Request(ctx.a.socket)
+    r.send_params("POST", "/api/v1/clients", ctx.auth(), len(body) - 5, "application/json")
+    r.send_body(body)
+    a = r.answer()
+    eq(a.status, 400, "status of a long body: " + a.where())
+    out = ctx.sql("SELECT COUNT(*) FROM clients WHERE id = '%s';" % cid)
+    eq(out.split()[-1], "0", "rows created by a long body")
 
 
 @test()
@@ -459,6 +467,20 @@ def slow_body_across_hup_usr2_term(ctx):
     for line in ("SIGHUP: reloading", "SIGUSR2: upgrading", "the new master took over",
                  "SIGTERM: stopping"):
         check(line in log, "log lacks %r" % line)
+
+
+@test()
+def quit_and_int_stop_gracefully(ctx):
+    for sig in (signal.SIGQUIT, signal.SIGINT):
+        inst = Instance(ctx, "stop-" + sig.name).start()
+        master = inst.master()
+        workers = children(master)
+        os.kill(master, sig)
+        eq(inst.proc.wait(10), 0, "exit status after %s" % sig.name)
+        check(not any(alive(p) for p in workers), "workers left after %s" % sig.name)
+        check(not os.path.exists(inst.pidfile) and not os.path.exists(inst.sock),
+              "pid file or socket left after %s" % sig.name)
+        check("%s: stopping" % sig.name in inst.log_text(), "%s not logged" % sig.name)
 
 
 @test()
