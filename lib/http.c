@@ -309,6 +309,8 @@ cm_response_error(struct cm_response *res, int status, const char *error,
     const struct cm_problems *probs)
 {
 	json_decref(res->body);
+	free(res->text);	/* an error is JSON even after a text body */
+	res->text = NULL;
 	res->status = status;
 	res->body = json_pack("{s:b, s:n, s:s, s:i}", "success", 0, "data",
 	    "error", error, "count", 0);
@@ -320,6 +322,8 @@ void
 cm_response_body(struct cm_response *res, int status, json_t *body)
 {
 	json_decref(res->body);
+	free(res->text);	/* a JSON body replaces a text one */
+	res->text = NULL;
 	res->status = status;
 	res->body = body;
 }

@@ -182,6 +182,39 @@ START_TEST(data_envelope_and_head)
 }
 END_TEST
 
+/* The pool's routes and the non-JSON body of the OpenMetrics page (issue 6). */
+START_TEST(status_ping_and_text_bodies)
+{
+	struct cm_response	res;
+	char			*out;
+	size_t			 len;
+
+	ck_assert_int_eq(route("/api/v1/status").route, CM_ROUTE_STATUS);
+	ck_assert_int_eq(route("/api/v1/status?full=true").route,
+	    CM_ROUTE_STATUS);
+	ck_assert_int_eq(route("/api/v1/ping").route, CM_ROUTE_PING);
+	ck_assert_int_eq(route("/api/v1/ping/x").route, CM_ROUTE_NONE);
+	ck_assert_int_eq(route("/api/v1/statusx").route, CM_ROUTE_NONE);
+	cm_response_init(&res);
+	cm_response_data(&res, 200, json_pack("{s:b}", "pong", 1));
+	cm_response_text(&res, 200, "application/openmetrics-text; "
+	    "version=1.0.0; charset=utf-8", strdup("a_total 1\n# EOF\n"));
+	out = cm_response_render(&res, "r", false, &len);
+	ck_assert_ptr_nonnull(strstr(out, "Content-Type: application/"
+	    "openmetrics-text; version=1.0.0; charset=utf-8\r\n"));
+	ck_assert_ptr_nonnull(strstr(out, "Cache-Control: no-store\r\n"));
+	ck_assert_str_eq(out + len - 20, "\r\n\r\na_total 1\n# EOF\n");
+	ck_assert_ptr_null(strstr(out, "pong"));
+	free(out);
+	/* An error after all is JSON again. */
+	cm_response_error(&res, 500, "Internal server error", NULL);
+	out = cm_response_render(&res, "r", false, &len);
+	ck_assert_ptr_nonnull(strstr(out, "application/json"));
+	free(out);
+	cm_response_clear(&res);
+}
+END_TEST
+
 START_TEST(list_and_other_bodies)
 {
 	struct cm_response	res;
@@ -316,6 +349,7 @@ main(void)
 	tcase_add_test(tc, error_envelope);
 	tcase_add_test(tc, data_envelope_and_head);
 	tcase_add_test(tc, list_and_other_bodies);
+	tcase_add_test(tc, status_ping_and_text_bodies);
 	tcase_add_test(tc, new_client_from_input);
 	tcase_add_test(tc, patch_changes_exactly);
 	tcase_add_test(tc, patch_no_op_and_bad_metadata);
