@@ -209,6 +209,22 @@ status_line(struct master *m, const char *what)
 	    what, what[0] ? "\n" : "", total, busy, idle);
 }
 
+/* STATUS= when the counts changed, at most once a second (systemd's view). */
+static void
+status_update(struct master *m)
+{
+	int	c[3];
+
+	if (getenv("NOTIFY_SOCKET") == NULL || sb_now_ms() - m->sent_ms < 1000)
+		return;
+	sb_count(m->sb, &c[0], &c[1], &c[2]);
+	if (memcmp(c, m->sent_counts, sizeof(c)) == 0)
+		return;
+	memcpy(m->sent_counts, c, sizeof(c));
+	m->sent_ms = sb_now_ms();
+	status_line(m, "");
+}
+
 /* Once the first workers are up: READY=1, and the old master may go. */
 static void
 check_ready(struct master *m)
@@ -501,6 +517,8 @@ loop(struct master *m, const sigset_t *waitmask)
 		children_maintain(m);
 		if (m->state != M_STOPPING)
 			check_ready(m);
+		if (m->ready && m->state == M_RUNNING)
+			status_update(m);
 		if (m->state == M_STOPPING && children_count(m, false) == 0)
 			break;
 		n = 0;

@@ -649,7 +649,7 @@ def notify_messages_arrive(ctx):
                     return msg
         ready = expect("READY=1")
         check("MAINPID=%d" % inst.proc.pid in ready, "READY without MAINPID: %r" % ready)
-        check("STATUS=" in ready, "READY without STATUS: %r" % ready)
+        check("STATUS=2 workers: 0 busy, 2 idle" in ready, "READY without STATUS: %r" % ready)
         os.kill(inst.proc.pid, signal.SIGHUP)
         expect("RELOADING=1")
         expect("READY=1")
