@@ -113,6 +113,17 @@ def processes_of(exe):
     return sorted(out)
 
 
+def all_threads_stopped(pid):
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                    return False
+        except OSError:
+            pass
+    return True
+
+
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -612,9 +623,12 @@ def request_timeout_kills_a_stuck_worker(ctx):
     db = read_pid(ctx.a.db_pidfile)
     check(db and alive(db), "no MariaDB pid")
     rid = "pt-watchdog-%s" % os.urandom(3).hex()
-    t0 = time.monotonic()
     os.kill(db, signal.SIGSTOP)
     try:
+        # A group stop reaches each thread on its way back to user space:
+        # wait until every thread of mariadbd has stopped.
+        wait_for(lambda: all_threads_stopped(db), 5, "mariadbd's threads stop")
+        t0 = time.monotonic()
         try:
             a = inst.call("GET", "/api/v1/health", auth=False, headers={"X-Request-Id": rid},
                           timeout=15)
@@ -631,6 +645,28 @@ def request_timeout_kills_a_stuck_worker(ctx):
     wait_for(lambda: inst.call("GET", "/api/v1/health", auth=False).status == 200, 15,
              "health 200 after the database is back")
     inst.stop()
+
+
+@test()
+def request_timeout_kills_a_stopped_worker(ctx):
+    """The same watchdog, whatever the data layer does: a worker stopped
+    (SIGSTOP) in the middle of a request is killed after request_timeout."""
+    inst = Instance(ctx, "watchdog2", {("server", "workers"): "1",
+                                       ("server", "request_timeout"): "1"}).start()
+    cid = new_client(inst)
+    worker = children(inst.master())[0]
+    lock, t, box, rid = held_patch(ctx, inst, cid, 3, "stopped")
+    time.sleep(0.2)
+    os.kill(worker, signal.SIGSTOP)
+    wait_for(lambda: not alive(worker), 5, "the watchdog kills the stopped worker")
+    check("request_timeout (1 s): killing worker %d, request id=%s method=PATCH "
+          "path=/api/v1/clients/%s" % (worker, rid, cid) in inst.log_text(),
+          "watchdog line missing:\n" + inst.log_text()[-600:])
+    t.join(10)
+    check("e" in box and isinstance(box["e"], fcgikit.FcgiError),
+          "the killed request got an answer: %r" % box)
+    check(fcgikit.wait_answering(inst.sock, 10), "the pool serves after the kill")
+    lock.join(10)
 
 
 @test()
