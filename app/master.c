@@ -457,14 +457,22 @@ upgrade_answer(struct master *m)
 
 /* --- the loop -------------------------------------------------------- */
 
+/* Until the next thing to do: a tick, the end of a back-off, the watchdog. */
 static int
 loop_timeout_ms(const struct master *m)
 {
 	long long	wait = m->state == M_STOPPING || !m->ready ? 100 : 1000, d;
+	long long	now = sb_now_us(), limit = m->cfg.request_timeout * 1000000LL;
+	int		i;
 
 	if (m->next_spawn_ms > 0 &&
-	    (d = m->next_spawn_ms - sb_now_ms()) >= 0 && d < wait)
+	    (d = m->next_spawn_ms - now / 1000) >= 0 && d < wait)
 		wait = d + 1;
+	for (i = 0; i < SB_SLOTS; i++)
+		if (m->sb->slot[i].state == SB_BUSY && !m->child[i].timed_out &&
+		    (d = (m->sb->slot[i].req_start_us + limit - now) / 1000) <
+		    wait)
+			wait = d < 0 ? 0 : d + 1;
 	return (int)wait;
 }
 
