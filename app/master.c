@@ -115,7 +115,23 @@ pid_file_read(const char *path)
 	return (pid_t)pid;
 }
 
-/* -1 when the pid file names a live process (other than an upgrading master). */
+/* The pid of a stale file may be anybody's by now: is it a clientsd? */
+static bool
+is_clientsd(pid_t pid)
+{
+	char	 path[64], comm[64] = "";
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return true;	/* cannot tell: assume it is */
+	if (fgets(comm, sizeof(comm), fp) == NULL)
+		comm[0] = '\0';
+	fclose(fp);
+	return strncmp(comm, "clientsd", 8) == 0;
+}
+
+/* -1 when the pid file names a live clientsd (other than an upgrading master). */
 static int
 pid_file_check(const struct cm_config *cfg, const char *path)
 {
@@ -125,7 +141,7 @@ pid_file_check(const struct cm_config *cfg, const char *path)
 	if (pid <= 0 || pid == getpid() ||
 	    (from != NULL && pid == (pid_t)atol(from)))
 		return 0;
-	if (kill(pid, 0) == 0 || errno == EPERM) {
+	if ((kill(pid, 0) == 0 || errno == EPERM) && is_clientsd(pid)) {
 		startup_error(cfg, "already running: pid file %s names live "
 		    "process %ld; not starting", path, (long)pid);
 		return -1;

@@ -204,10 +204,9 @@ class Instance:
         self.proc = None
         ctx.instances.append(self)
 
-    def start(self, wait=True):
-        for p in (self.pidfile,):
-            if os.path.exists(p):
-                os.unlink(p)
+    def start(self, wait=True, keep_pidfile=False):
+        if not keep_pidfile and os.path.exists(self.pidfile):
+            os.unlink(self.pidfile)
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=logf,
                                      stderr=logf, env=self.env, start_new_session=True)
@@ -517,6 +516,12 @@ def kill9_master_second_instance_stale_socket(ctx):
     eq(p.returncode, 1, "exit status on a socket that answers")
     check("already answers" in p.stderr, "message: %r" % p.stderr[-300:])
     check(fcgikit.wait_answering(inst.sock, 2), "the first instance still serves")
+    inst.stop()
+    # A stale pid file naming a live process that is not clientsd (pid reuse).
+    with open(inst.pidfile, "w") as f:
+        f.write("%d\n" % os.getpid())
+    inst.start(keep_pidfile=True)
+    check(inst.master() not in (None, os.getpid()), "the pid file was not rewritten")
     inst.stop()
     check(not os.path.exists(inst.pidfile) and not os.path.exists(inst.sock),
           "pid file or socket left after the stop")
