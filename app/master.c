@@ -606,15 +606,15 @@ master_run(const struct cm_config *cfg, const char *cfg_path,
 		if (!cfg->allow_root) {
 			startup_error(cfg, "refusing to run workers as root: set "
 			    "[server] user (or allow_root = true)");
-			return 1;
+			goto refused;
 		}
 		LOG_WARN("allow_root = true: the workers run as root");
 	}
 	if (pid_file_check(cfg, cfg->pid_file) != 0)
-		return 1;
+		goto refused;
 	if (listen_open(cfg, &m.lis, err, sizeof(err)) != 0) {
 		startup_error(cfg, "%s", err);
-		return 1;
+		goto refused;
 	}
 	unsetenv(UPGRADE_ENV);
 	if (pid_file_write(cfg->pid_file) != 0 ||
@@ -624,7 +624,7 @@ master_run(const struct cm_config *cfg, const char *cfg_path,
 			LOG_ERR("cannot set up the pool: %s", strerror(errno));
 		listen_close(&m.lis, false);
 		pid_file_remove(cfg->pid_file);
-		return 1;
+		goto refused;
 	}
 	(void)fcntl(m.log_pipe[0], F_SETFL, O_NONBLOCK);
 	master_signals_init(&waitmask);
@@ -643,4 +643,9 @@ master_run(const struct cm_config *cfg, const char *cfg_path,
 	cm_tzdb_free(m.tzdb);
 	explicit_bzero(&m.cfg, sizeof(m.cfg));
 	return 0;
+refused:
+	sb_destroy(m.sb);
+	cm_tzdb_free(m.tzdb);
+	explicit_bzero(&m.cfg, sizeof(m.cfg));
+	return 1;
 }

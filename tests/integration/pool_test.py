@@ -510,11 +510,13 @@ def kill9_master_second_instance_stale_socket(ctx):
     eq(p.returncode, 1, "exit status of a second instance")
     check("already running" in p.stderr and str(inst.master()) in p.stderr,
           "second instance message: %r" % p.stderr[-300:])
+    check("Sanitizer" not in p.stderr, "a refused start leaks: %s" % p.stderr[-2000:])
     # Another pid file, the same socket: something answers there.
     other = Instance(ctx, "k9b", {("server", "listen"): inst.sock})
     p = subprocess.run(other.argv, capture_output=True, text=True, timeout=15, env=other.env)
     eq(p.returncode, 1, "exit status on a socket that answers")
     check("already answers" in p.stderr, "message: %r" % p.stderr[-300:])
+    check("Sanitizer" not in p.stderr, "a refused start leaks: %s" % p.stderr[-2000:])
     check(fcgikit.wait_answering(inst.sock, 2), "the first instance still serves")
     inst.stop()
     # A stale pid file naming a live process that is not clientsd (pid reuse).
@@ -814,6 +816,7 @@ def workers_refuse_root_unless_allowed(ctx):
     p = subprocess.run(inst.argv, capture_output=True, text=True, timeout=15, env=inst.env)
     eq(p.returncode, 1, "exit status with workers as root")
     check("refusing to run workers as root" in p.stderr, "message: %r" % p.stderr[-300:])
+    check("Sanitizer" not in p.stderr, "a refused start leaks: %s" % p.stderr[-2000:])
     check(not os.path.exists(inst.sock), "a refused start left its socket")
     ok = Instance(ctx, "allowroot", {("server", "user"): "", ("server", "group"): "",
                                      ("server", "allow_root"): "true"}).start()
