@@ -115,7 +115,23 @@ pid_file_read(const char *path)
 	return (pid_t)pid;
 }
 
-/* -1 when the pid file names a live process (other than an upgrading master). */
+/* The pid of a stale file may be anybody's by now: is it a clientsd? */
+static bool
+is_clientsd(pid_t pid)
+{
+	char	 path[64], comm[64] = "";
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return true;	/* cannot tell: assume it is */
+	if (fgets(comm, sizeof(comm), fp) == NULL)
+		comm[0] = '\0';
+	fclose(fp);
+	return strncmp(comm, "clientsd", 8) == 0;
+}
+
+/* -1 when the pid file names a live clientsd (other than an upgrading master). */
 static int
 pid_file_check(const struct cm_config *cfg, const char *path)
 {
@@ -125,7 +141,7 @@ pid_file_check(const struct cm_config *cfg, const char *path)
 	if (pid <= 0 || pid == getpid() ||
 	    (from != NULL && pid == (pid_t)atol(from)))
 		return 0;
-	if (kill(pid, 0) == 0 || errno == EPERM) {
+	if ((kill(pid, 0) == 0 || errno == EPERM) && is_clientsd(pid)) {
 		startup_error(cfg, "already running: pid file %s names live "
 		    "process %ld; not starting", path, (long)pid);
 		return -1;
@@ -207,6 +223,22 @@ status_line(struct master *m, const char *what)
 	sb_count(m->sb, &total, &busy, &idle);
 	(void)notify_send("%s%sSTATUS=%d workers: %d busy, %d idle\n",
 	    what, what[0] ? "\n" : "", total, busy, idle);
+}
+
+/* STATUS= when the counts changed, at most once a second (systemd's view). */
+static void
+status_update(struct master *m)
+{
+	int	c[3];
+
+	if (getenv("NOTIFY_SOCKET") == NULL || sb_now_ms() - m->sent_ms < 1000)
+		return;
+	sb_count(m->sb, &c[0], &c[1], &c[2]);
+	if (memcmp(c, m->sent_counts, sizeof(c)) == 0)
+		return;
+	memcpy(m->sent_counts, c, sizeof(c));
+	m->sent_ms = sb_now_ms();
+	status_line(m, "");
 }
 
 /* Once the first workers are up: READY=1, and the old master may go. */
@@ -441,14 +473,22 @@ upgrade_answer(struct master *m)
 
 /* --- the loop -------------------------------------------------------- */
 
+/* Until the next thing to do: a tick, the end of a back-off, the watchdog. */
 static int
 loop_timeout_ms(const struct master *m)
 {
 	long long	wait = m->state == M_STOPPING || !m->ready ? 100 : 1000, d;
+	long long	now = sb_now_us(), limit = m->cfg.request_timeout * 1000000LL;
+	int		i;
 
 	if (m->next_spawn_ms > 0 &&
-	    (d = m->next_spawn_ms - sb_now_ms()) >= 0 && d < wait)
+	    (d = m->next_spawn_ms - now / 1000) >= 0 && d < wait)
 		wait = d + 1;
+	for (i = 0; i < SB_SLOTS; i++)
+		if (m->sb->slot[i].state == SB_BUSY && !m->child[i].timed_out &&
+		    (d = (m->sb->slot[i].req_start_us + limit - now) / 1000) <
+		    wait)
+			wait = d < 0 ? 0 : d + 1;
 	return (int)wait;
 }
 
@@ -501,6 +541,8 @@ loop(struct master *m, const sigset_t *waitmask)
 		children_maintain(m);
 		if (m->state != M_STOPPING)
 			check_ready(m);
+		if (m->ready && m->state == M_RUNNING)
+			status_update(m);
 		if (m->state == M_STOPPING && children_count(m, false) == 0)
 			break;
 		n = 0;
@@ -564,15 +606,15 @@ master_run(const struct cm_config *cfg, const char *cfg_path,
 		if (!cfg->allow_root) {
 			startup_error(cfg, "refusing to run workers as root: set "
 			    "[server] user (or allow_root = true)");
-			return 1;
+			goto refused;
 		}
 		LOG_WARN("allow_root = true: the workers run as root");
 	}
 	if (pid_file_check(cfg, cfg->pid_file) != 0)
-		return 1;
+		goto refused;
 	if (listen_open(cfg, &m.lis, err, sizeof(err)) != 0) {
 		startup_error(cfg, "%s", err);
-		return 1;
+		goto refused;
 	}
 	unsetenv(UPGRADE_ENV);
 	if (pid_file_write(cfg->pid_file) != 0 ||
@@ -582,7 +624,7 @@ master_run(const struct cm_config *cfg, const char *cfg_path,
 			LOG_ERR("cannot set up the pool: %s", strerror(errno));
 		listen_close(&m.lis, false);
 		pid_file_remove(cfg->pid_file);
-		return 1;
+		goto refused;
 	}
 	(void)fcntl(m.log_pipe[0], F_SETFL, O_NONBLOCK);
 	master_signals_init(&waitmask);
@@ -601,4 +643,9 @@ master_run(const struct cm_config *cfg, const char *cfg_path,
 	cm_tzdb_free(m.tzdb);
 	explicit_bzero(&m.cfg, sizeof(m.cfg));
 	return 0;
+refused:
+	sb_destroy(m.sb);
+	cm_tzdb_free(m.tzdb);
+	explicit_bzero(&m.cfg, sizeof(m.cfg));
+	return 1;
 }

@@ -52,6 +52,9 @@ struct master {
 	bool			 pending;
 	/* pm = dynamic: start_workers were started for this generation. */
 	bool			 started_initial;
+	/* The worker counts last sent to systemd (STATUS=), and when. */
+	int			 sent_counts[3];
+	long long		 sent_ms;
 };
 
 /* Runs the pool until stopped; returns the exit status.  Owns tzdb. */

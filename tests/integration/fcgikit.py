@@ -122,7 +122,10 @@ class Request:
                         err += content
                     elif rtype == END_REQUEST:
                         return Answer(out, err)
-                chunk = self.s.recv(65536)
+                try:
+                    chunk = self.s.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""     # the process holding it died: the same
                 if not chunk:
                     raise FcgiError("connection closed before END_REQUEST (%d bytes of "
                                     "stdout)" % len(out))
