@@ -28,6 +28,9 @@ decode(const char *in, size_t len, char *out, size_t outsz, bool plus_space)
 	size_t	i, n = 0;
 	int	hi, lo, c;
 
+	/* No room even for the terminating NUL: nothing may be written. */
+	if (outsz == 0)
+		return -1;
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)in[i];
 		if (c == '+' && plus_space)
