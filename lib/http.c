@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "http.h"
+#include "jsonbody.h"
 #include "validate.h"
 
 static int
@@ -356,7 +357,7 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 	if (res->text != NULL)
 		body = strdup(res->text);
 	else
-		body = res->body ? json_dumps(res->body, JSON_COMPACT) : NULL;
+		body = res->body ? cm_json_compact(res->body) : NULL;
 	n = asprintf(&out, "Status: %d %s\r\n"
 	    "Content-Type: %s\r\n"
 	    "Cache-Control: no-store\r\n"
