@@ -336,7 +336,7 @@ def build_shim(tmp):
     check(p.returncode == 0, "building the shim: " + short(p.stderr, 400))
     return so
 
-def spawn_clientsd(api, tmp, so, mode):
+def spawn_clientsd(api, tmp, so, mode, extra_env=None):
     """A copy of the real clientsd in spawned mode (as mod_fcgid runs it) on its own
     socket, with the shim preloaded; returns (process, socket path, stderr path)."""
     ctl = shlex.split(api.cfg.ctl)
@@ -347,7 +347,7 @@ def spawn_clientsd(api, tmp, so, mode):
     lsock.bind(path)
     lsock.listen(8)
     errpath = os.path.join(tmp, "stderr-%s.log" % mode)
-    env = dict(os.environ, LD_PRELOAD=so, SHIM_COMMIT=mode)
+    env = dict(os.environ, LD_PRELOAD=so, SHIM_COMMIT=mode, **(extra_env or {}))
     # The shim comes before the sanitizer runtime in the library list.
     env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
                            ":detect_leaks=1").lstrip(":")
@@ -409,6 +409,44 @@ def commit_failure_leaves_no_leak(api):
         eq(d["name"], "again", "name after the retried PATCH")
         audit = api.get(cpath(cid) + "/audit")
         eq(audit.body["count"], 2, "audit rows (one create, one update: no double write)")
+
+
+@test(timeout=60, needs="ctl")
+def generated_key_collision_draws_new_keys(api):
+    # A generated key that collides reruns the transaction with NEW keys: on
+    # create and on rotate-keys (which used to draw them outside the retry).
+    auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
+            "CONTENT_TYPE": "application/json"}
+    c = api.create()
+    with tempfile.TemporaryDirectory() as tmp:
+        so = build_shim(tmp)
+        keyfile = os.path.join(tmp, "collided")
+        proc, path, errpath = spawn_clientsd(api, tmp, so, "none", {"SHIM_KEYDUP": keyfile})
+        try:
+            cid = api.uid()
+            status, body = fcgi_request(path, "POST", CLIENTS,
+                                        json.dumps({"id": cid, "name": "n"}).encode(), auth)
+            eq(status, 201, "POST after a generated key collided: %s" % short(body))
+            created = json.loads(body)["data"]
+            status, body = fcgi_request(path, "POST", cpath(c["id"]) + "/rotate-keys", b"",
+                                        {"HTTP_AUTHORIZATION": auth["HTTP_AUTHORIZATION"]})
+            eq(status, 200, "rotate-keys after a generated key collided: %s" % short(body))
+            rotated = json.loads(body)["data"]
+        finally:
+            rc, err = stop_and_read(proc, errpath)
+        check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
+              "sanitizer report: " + short(err, 600))
+        with open(keyfile) as f:
+            collided = f.read().split()
+        eq(len(collided), 2, "collisions the shim made (%s)" % collided)
+        check(created["secret_key"] != collided[0],
+              "create reused the secret key that collided: %s" % collided[0])
+        check(rotated["secret_key"] != collided[1],
+              "rotate-keys reused the secret key that collided: %s" % collided[1])
+        check(rotated["secret_key"] != c["secret_key"], "rotate-keys kept the old key")
+        eq(api.fetch(c["id"])[0]["secret_key"], rotated["secret_key"], "stored secret_key")
+        eq(api.get(cpath(cid) + "/audit").body["count"], 1, "audit rows of the create")
+        eq(api.get(cpath(c["id"]) + "/audit").body["count"], 2, "audit rows: create, rotate")
 
 
 def main():
