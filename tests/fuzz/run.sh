@@ -19,10 +19,15 @@ CC=${FUZZ_CC:-clang-14}
 OUT=build-fuzz
 TARGETS="fuzz_body fuzz_config fuzz_http fuzz_validate"
 LIBSRC="problems validate tzdb client jsonbody config http auth patch log dberr deadline"
-# CI: executions per target (a fixed seed makes each run repeatable).
+# CI: executions per target (a fixed seed makes each run repeatable);
+# read through eval below.
+# shellcheck disable=SC2034
 CI_RUNS_fuzz_body=300000
+# shellcheck disable=SC2034
 CI_RUNS_fuzz_config=200000
+# shellcheck disable=SC2034
 CI_RUNS_fuzz_http=300000
+# shellcheck disable=SC2034
 CI_RUNS_fuzz_validate=300000
 
 ci=0
@@ -44,21 +49,24 @@ build()
 {
 	mkdir -p "$OUT/obj" "$OUT/artifacts" || return 1
 	san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+	# The quotes are part of the macros' values.
+	# shellcheck disable=SC2089,SC2090
 	flags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Ilib -DSYSCONFDIR=\"/etc\"
 	    -DPKGDATADIR=\"/usr/share/clientsd\" $(pkg-config --cflags jansson libcrypto)"
 	objs=
 	for m in $LIBSRC; do
 		o=$OUT/obj/$m.o
+		# shellcheck disable=SC3013 # dash and bash have -nt
 		if [ ! -f "$o" ] || [ "lib/$m.c" -nt "$o" ] ||
 		    [ -n "$(find lib -name '*.h' -newer "$o")" ]; then
-			# shellcheck disable=SC2086
+			# shellcheck disable=SC2086,SC2090
 			$CC $flags $san -fsanitize=fuzzer-no-link -c "lib/$m.c" \
 			    -o "$o" || return 1
 		fi
 		objs="$objs $o"
 	done
 	for t in $TARGETS; do
-		# shellcheck disable=SC2086
+		# shellcheck disable=SC2086,SC2090
 		$CC $flags $san -fsanitize=fuzzer "tests/fuzz/$t.c" $objs \
 		    $(pkg-config --libs jansson libcrypto) -lm -o "$OUT/$t" ||
 		    return 1
@@ -89,6 +97,7 @@ for t in $TARGETS; do
 	fi
 	mkdir -p "$OUT/corpus/$t"
 	if [ $ci = 1 ]; then
+		runs=
 		eval "runs=\$CI_RUNS_$t"
 		bound="-seed=1 -runs=$runs"
 	else
