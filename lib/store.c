@@ -139,12 +139,15 @@ store_budget_ms(const struct cm_store *s)
  * modes so nothing is silently truncated, and READ COMMITTED (a write
  * locks its row and reads it locked; gap locks only cost concurrency),
  * set with the standard statement: MySQL 8 removed tx_isolation.  The
- * lock wait is set per transaction (set_lock_wait).
+ * lock wait starts at [database] lock_wait_timeout, far shorter than
+ * InnoDB's 50 s, and is lowered per transaction to fit the deadline
+ * (set_lock_wait).
  */
 static const char session_sql[] =
 	"SET time_zone = '+00:00', "
 	"sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
-	"ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+	"ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', "
+	"innodb_lock_wait_timeout = %d";
 static const char isolation_sql[] =
 	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
@@ -156,6 +159,8 @@ store_connect(struct cm_store *s)
 	unsigned		 rw_timeout = 30;
 	const char		*sock = c->db_socket[0] ? c->db_socket : NULL;
 	long			 budget = store_budget_ms(s);
+	char			 session[sizeof(session_sql) + 16];
+	int			 n;
 
 	if (s->db != NULL)
 		return 0;
@@ -168,6 +173,9 @@ store_connect(struct cm_store *s)
 		timeout = budget < 1000 ? 1 : (unsigned)(budget / 1000);
 	if ((s->db = mysql_init(NULL)) == NULL)
 		return -1;
+	/* Our own integer, not input. */
+	n = snprintf(session, sizeof(session), session_sql,
+	    c->db_lock_wait_timeout);
 	mysql_options(s->db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(s->db, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
 	mysql_options(s->db, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
@@ -175,7 +183,7 @@ store_connect(struct cm_store *s)
 	if (mysql_real_connect(s->db, sock ? NULL : c->db_host, c->db_user,
 	    c->db_password, c->db_name, (unsigned)c->db_port, sock,
 	    CLIENT_MULTI_STATEMENTS) == NULL ||
-	    mysql_real_query(s->db, session_sql, sizeof(session_sql) - 1) != 0 ||
+	    mysql_real_query(s->db, session, (unsigned long)n) != 0 ||
 	    mysql_real_query(s->db, isolation_sql,
 	    sizeof(isolation_sql) - 1) != 0) {
 		s->err = mysql_errno(s->db);
@@ -183,7 +191,7 @@ store_connect(struct cm_store *s)
 		store_disconnect(s);
 		return -1;
 	}
-	s->lock_wait = -1;	/* the server's default until set_lock_wait() */
+	s->lock_wait = c->db_lock_wait_timeout;
 	return 0;
 }
 
