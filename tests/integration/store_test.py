@@ -420,7 +420,12 @@ def generated_key_collision_draws_new_keys(api):
     c = api.create()
     with tempfile.TemporaryDirectory() as tmp:
         so = build_shim(tmp)
+        # The worker drops to the configured user: it must reach the file.
+        os.chmod(tmp, 0o755)
         keyfile = os.path.join(tmp, "collided")
+        with open(keyfile, "w"):
+            pass
+        os.chmod(keyfile, 0o666)
         proc, path, errpath = spawn_clientsd(api, tmp, so, "none", {"SHIM_KEYDUP": keyfile})
         try:
             cid = api.uid()
