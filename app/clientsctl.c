@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "jsonbody.h"
 #include "store.h"
 #include "validate.h"
 
@@ -141,7 +142,7 @@ audit(struct cm_store *s, const char *id)
 		if (rc != CM_STORE_OK)
 			return failed(rc, "audit");
 		json_array_foreach(entries, i, e) {
-			line = json_dumps(e, JSON_COMPACT);
+			line = cm_json_compact(e);	/* reals as the API writes them */
 			printf("%s\n", line ? line : "");
 			free(line);
 		}

@@ -173,7 +173,7 @@ call_body(struct call *c, bool merge_patch_ok, bool *empty)
 		*empty = true;
 		return NULL;
 	}
-	body = n > 0 ? cm_json_parse_object(c->w->body, (size_t)n,
+	body = n > 0 ? cm_json_parse_body(c->w->body, (size_t)n,
 	    BODY_MAX_DEPTH) : NULL;
 	if (body == NULL)
 		cm_response_error(&c->res, 400, "Invalid JSON", NULL);

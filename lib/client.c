@@ -103,6 +103,10 @@ static const struct cm_verdict v_too_large = {
 static const struct cm_verdict v_too_deep = {
 	"too_deep", "must not be nested more than 8 levels deep"
 };
+static const struct cm_verdict v_out_of_range = {
+	"invalid_value", "holds a number out of range: integers must fit in "
+	"64 bits, other numbers in a double"
+};
 
 const char *
 cm_field_name(enum cm_field f)
@@ -190,11 +194,37 @@ check_string(const struct field *f, const json_t *v,
 	return bad;
 }
 
+/*
+ * A value cm_json_parse_body() marked: valid JSON the service cannot hold
+ * (a number out of range, nesting past the body's limit).  In api_metadata
+ * that is its own problem; anywhere else the value is of the wrong type.
+ */
+static const struct cm_verdict *
+check_marked(const struct field *f, enum cm_json_mark mark)
+{
+	switch (f->kind) {
+	case K_OBJECT:
+		return mark == CM_JSON_MARK_DEEP ? &v_too_deep : &v_out_of_range;
+	case K_BOOL:
+		return &v_not_bool;
+	case K_STRING:
+	case K_TIMEZONE:
+		return &v_not_string_or_null;
+	default:
+		return &v_not_string;
+	}
+}
+
 /* Checks a writable member's value; on success *out is its new value. */
 static const struct cm_verdict *
 check_value(const struct field *f, const json_t *v,
     const struct cm_input_policy *pol, json_t **out)
 {
+	enum cm_json_mark	mark;
+
+	if (f->kind != K_GENERATED &&
+	    (mark = cm_json_marked(v)) != CM_JSON_MARK_NONE)
+		return check_marked(f, mark);
 	switch (f->kind) {
 	case K_ID:
 	case K_NAME:

@@ -54,6 +54,8 @@ struct cm_config {
 	char	db_password[256];	/* secret: never logged */
 	int	db_connect_timeout;	/* seconds, default 2 */
 	int	db_retries;		/* deadlock / lock wait retries, default 3 */
+	/* store: cap of innodb_lock_wait_timeout per transaction, seconds */
+	int	db_lock_wait_timeout;	/* default 5 */
 	/* [api] */
 	size_t	body_limit;		/* bytes, default 65536 */
 	enum cm_unknown_policy unknown_fields;	/* default reject */

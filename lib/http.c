@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "http.h"
+#include "jsonbody.h"
 #include "validate.h"
 
 static int
@@ -28,6 +29,9 @@ decode(const char *in, size_t len, char *out, size_t outsz, bool plus_space)
 	size_t	i, n = 0;
 	int	hi, lo, c;
 
+	/* No room even for the terminating NUL: nothing may be written. */
+	if (outsz == 0)
+		return -1;
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)in[i];
 		if (c == '+' && plus_space)
@@ -353,7 +357,7 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 	if (res->text != NULL)
 		body = strdup(res->text);
 	else
-		body = res->body ? json_dumps(res->body, JSON_COMPACT) : NULL;
+		body = res->body ? cm_json_compact(res->body) : NULL;
 	n = asprintf(&out, "Status: %d %s\r\n"
 	    "Content-Type: %s\r\n"
 	    "Cache-Control: no-store\r\n"

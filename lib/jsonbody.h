@@ -15,6 +15,27 @@
  */
 json_t	*cm_json_parse_object(const char *buf, size_t len, int max_depth);
 
+/*
+ * A request body: like cm_json_parse_object(), but valid JSON that Jansson
+ * cannot hold, or that is deeper than max_depth, still parses: a number
+ * out of range (an integer beyond 64 bits, 1e400) becomes the marker
+ * CM_JSON_MARK_RANGE in its place, and a member of the body nested too
+ * deep becomes CM_JSON_MARK_DEEP as a whole, so that the caller can name
+ * the member ("Validation failed") rather than answer "Invalid JSON".
+ * The markers are strings no body can hold (they start with NUL, and a
+ * body with an escaped NUL is rejected).  Returns NULL for what is not
+ * valid JSON (RFC 8259), not an object, not UTF-8, with duplicate names.
+ */
+json_t	*cm_json_parse_body(const char *buf, size_t len, int max_depth);
+
+enum cm_json_mark {
+	CM_JSON_MARK_NONE,
+	CM_JSON_MARK_RANGE,	/* a number out of range */
+	CM_JSON_MARK_DEEP	/* a value nested too deep */
+};
+/* The first marker in v or anywhere under it (DEEP wins over RANGE). */
+enum cm_json_mark cm_json_marked(const json_t *v);
+
 /* Depth of a value: scalars 0, {} or [] 1, {"a":{}} 2, ... */
 int	 cm_json_depth(const json_t *);
 
@@ -24,7 +45,15 @@ int	 cm_json_depth(const json_t *);
  */
 json_t	*cm_merge_patch(const json_t *target, const json_t *patch);
 
-/* Compact serialisation with members in insertion order; caller frees. */
+/*
+ * Compact serialisation with members in insertion order; caller frees.
+ * Unlike Jansson's own (%.17g), a real is written as the shortest text
+ * that reads back as the same double: 0.1 stays 0.1.  Strings are escaped
+ * as Jansson escapes them.  NULL on ENOMEM or a value Jansson could not
+ * write either.
+ */
 char	*cm_json_compact(const json_t *);
+/* The shortest "%.*g" of d that reads back as d, Jansson-style ("1.0", "1e300"). */
+int	 cm_json_real(double d, char *buf, size_t sz);
 
 #endif

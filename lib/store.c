@@ -16,6 +16,8 @@
 #include <errmsg.h>
 
 #include "auth.h"
+#include "dberr.h"
+#include "deadline.h"
 #include "log.h"
 #include "store_int.h"
 
@@ -92,39 +94,62 @@ store_close(MYSQL_STMT **st)
 	*st = NULL;
 }
 
+static void
+cache_drop(struct store_cached *c)
+{
+	store_close(&c->st);
+	free(c->sql);
+	c->sql = NULL;
+}
+
 /* Statements die with their connection: all of them go. */
 void
 store_disconnect(struct cm_store *s)
 {
 	size_t	i;
 
-	for (i = 0; i < ST__COUNT; i++)
-		store_close(&s->stmt[i]);
-	for (i = 0; i < s->nupdate; i++)
-		store_close(&s->update[i].st);
-	s->nupdate = 0;
-	for (i = 0; i < LIST_SHAPES; i++) {
-		store_close(&s->list_page[i]);
-		store_close(&s->list_count[i]);
-	}
+	for (i = 0; i < STORE_STMT_MAX; i++)
+		cache_drop(&s->cache[i]);
 	if (s->db != NULL)
 		mysql_close(s->db);
 	s->db = NULL;
 }
 
+void
+cm_store_set_deadline(struct cm_store *s, const struct timespec *deadline)
+{
+	s->has_deadline = deadline != NULL;
+	if (deadline != NULL)
+		s->deadline = *deadline;
+}
+
+long
+store_budget_ms(const struct cm_store *s)
+{
+	struct timespec	now;
+
+	if (!s->has_deadline)
+		return CM_BUDGET_NONE;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return cm_budget_ms(&s->deadline, &now);
+}
+
 /*
  * Session settings every statement relies on: UTC timestamps, strict
- * modes so nothing is silently truncated, READ COMMITTED (a write locks
- * its row and reads it locked; gap locks only cost concurrency), and a
- * lock wait far shorter than InnoDB's 50 s so a stuck row turns into a
- * retry, then a 503.
+ * modes so nothing is silently truncated, and READ COMMITTED (a write
+ * locks its row and reads it locked; gap locks only cost concurrency),
+ * set with the standard statement: MySQL 8 removed tx_isolation.  The
+ * lock wait starts at [database] lock_wait_timeout, far shorter than
+ * InnoDB's 50 s, and is lowered per transaction to fit the deadline
+ * (set_lock_wait).
  */
 static const char session_sql[] =
 	"SET time_zone = '+00:00', "
 	"sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
 	"ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', "
-	"innodb_lock_wait_timeout = 5, "
-	"tx_isolation = 'READ-COMMITTED'";
+	"innodb_lock_wait_timeout = %d";
+static const char isolation_sql[] =
+	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 int
 store_connect(struct cm_store *s)
@@ -133,11 +158,24 @@ store_connect(struct cm_store *s)
 	unsigned		 timeout = (unsigned)c->db_connect_timeout;
 	unsigned		 rw_timeout = 30;
 	const char		*sock = c->db_socket[0] ? c->db_socket : NULL;
+	long			 budget = store_budget_ms(s);
+	char			 session[sizeof(session_sql) + 16];
+	int			 n;
 
 	if (s->db != NULL)
 		return 0;
+	/* A reconnect takes what is left of the deadline, at most connect_timeout. */
+	if (budget <= 0) {
+		s->err = 0;
+		return -1;
+	}
+	if (budget / 1000 < (long)timeout)
+		timeout = budget < 1000 ? 1 : (unsigned)(budget / 1000);
 	if ((s->db = mysql_init(NULL)) == NULL)
 		return -1;
+	/* Our own integer, not input. */
+	n = snprintf(session, sizeof(session), session_sql,
+	    c->db_lock_wait_timeout);
 	mysql_options(s->db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(s->db, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
 	mysql_options(s->db, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
@@ -145,21 +183,22 @@ store_connect(struct cm_store *s)
 	if (mysql_real_connect(s->db, sock ? NULL : c->db_host, c->db_user,
 	    c->db_password, c->db_name, (unsigned)c->db_port, sock,
 	    CLIENT_MULTI_STATEMENTS) == NULL ||
-	    mysql_real_query(s->db, session_sql, sizeof(session_sql) - 1) != 0) {
+	    mysql_real_query(s->db, session, (unsigned long)n) != 0 ||
+	    mysql_real_query(s->db, isolation_sql,
+	    sizeof(isolation_sql) - 1) != 0) {
 		s->err = mysql_errno(s->db);
 		LOG_ERR("database connect: %s (%u)", mysql_error(s->db), s->err);
 		store_disconnect(s);
 		return -1;
 	}
+	s->lock_wait = c->db_lock_wait_timeout;
 	return 0;
 }
 
 bool
 store_connection_lost(unsigned err)
 {
-	return err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST ||
-	    err == CR_CONNECTION_ERROR || err == CR_CONN_HOST_ERROR ||
-	    err == ER_CONNECTION_KILLED || err == 4031 /* idle timeout */;
+	return cm_dberr_class(err) == CM_DBERR_LOST;
 }
 
 int
@@ -205,7 +244,7 @@ store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
     size_t n)
 {
 	MYSQL_BIND	b[24];
-	my_bool		is_null[24];
+	store_flag	is_null[24];
 	size_t		i;
 	long long	t0;
 	int		rc;
@@ -242,23 +281,57 @@ cm_store_stats_take(struct cm_store *s, struct cm_store_stats *out)
 	memset(&s->stats, 0, sizeof(s->stats));
 }
 
-void
-cm_store_set_deadline(struct cm_store *s, const struct timespec *deadline)
+static uint32_t
+sql_hash(const char *sql)
 {
-	if (deadline != NULL)
-		s->deadline = *deadline;
-	else
-		memset(&s->deadline, 0, sizeof(s->deadline));
+	uint32_t	h = 2166136261u;	/* FNV-1a */
+
+	for (; *sql != '\0'; sql++)
+		h = (h ^ (unsigned char)*sql) * 16777619u;
+	return h;
+}
+
+/*
+ * The statement cache: at most STORE_STMT_MAX prepared statements per
+ * connection, looked up by their SQL text, the least recently used one
+ * closed when a new one needs its slot.  A linear scan: 24 entries cost
+ * less than one round trip to the server.
+ */
+MYSQL_STMT *
+store_stmt_sql(struct cm_store *s, const char *sql)
+{
+	struct store_cached	*c, *victim = NULL;
+	uint32_t		 h = sql_hash(sql);
+	size_t			 i;
+
+	if (s->db == NULL && store_connect(s) != 0)
+		return NULL;
+	for (i = 0; i < STORE_STMT_MAX; i++) {
+		c = &s->cache[i];
+		if (c->sql != NULL && c->hash == h && strcmp(c->sql, sql) == 0) {
+			c->used = ++s->tick;
+			return c->st;
+		}
+		/* A free slot, else the least recently used. */
+		if (victim == NULL || (victim->sql != NULL &&
+		    (c->sql == NULL || c->used < victim->used)))
+			victim = c;
+	}
+	cache_drop(victim);
+	if ((victim->st = store_prepare(s, sql)) == NULL)
+		return NULL;
+	if ((victim->sql = strdup(sql)) == NULL)
+		abort();
+	victim->hash = h;
+	victim->used = ++s->tick;
+	s->prepared++;
+	return victim->st;
 }
 
 MYSQL_STMT *
 store_stmt(struct cm_store *s, enum stmt_id id)
 {
-	if (s->db == NULL && store_connect(s) != 0)
-		return NULL;
-	if (s->stmt[id] == NULL)
-		s->stmt[id] = store_prepare(s, stmt_sql[id]);
-	return s->stmt[id];
+	return store_stmt_sql(s, stmt_sql[id]);
 }
 
 MYSQL_STMT *
@@ -444,50 +517,99 @@ store_load_client(struct cm_store *s, enum stmt_id which, const char *id,
 	return store_row_to_client(s, out);
 }
 
-static bool
-retryable(unsigned err)
+/*
+ * Sets innodb_lock_wait_timeout for the transaction about to start: what
+ * is left of the deadline, capped by [database] lock_wait_timeout; sent
+ * only when it differs from the session's.  The value is our own integer,
+ * not input.
+ */
+static int
+set_lock_wait(struct cm_store *s, long budget)
 {
-	return err == ER_LOCK_DEADLOCK || err == ER_LOCK_WAIT_TIMEOUT;
+	char	sql[64];
+	int	want = cm_lock_wait_s(budget, s->cfg->db_lock_wait_timeout);
+	int	n;
+
+	if (want == s->lock_wait)
+		return 0;
+	n = snprintf(sql, sizeof(sql),
+	    "SET SESSION innodb_lock_wait_timeout = %d", want);
+	if (mysql_real_query(s->db, sql, (unsigned long)n) != 0)
+		return store_fail(s, NULL, "lock wait");
+	s->lock_wait = want;
+	return 0;
 }
 
-static void
-backoff(int attempt)
+/* Sleeps before retry number attempt; false when the deadline forbids. */
+static bool
+backoff(struct cm_store *s, int attempt)
 {
-	unsigned char	r = 0;
+	unsigned	r = 0;
+	long		ms;
 	struct timespec	ts;
 
 	/* Jitter keeps two retrying writers from colliding in lock-step. */
-	(void)cm_random_bytes(&r, 1);
-	ts.tv_sec = 0;
-	ts.tv_nsec = (long)(attempt * 10 + r % 20) * 1000000L;
+	(void)cm_random_bytes(&r, sizeof(r));
+	if ((ms = cm_backoff_ms(attempt, r, store_budget_ms(s))) < 0)
+		return false;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
 	nanosleep(&ts, NULL);
+	return true;
+}
+
+static int
+begin_tx(struct cm_store *s)
+{
+	static const char	 begin[] = "START TRANSACTION";
+	long long		 t0 = store_now_us();
+	int			 rc;
+
+	rc = mysql_real_query(s->db, begin, sizeof(begin) - 1);
+	s->stats.db_us += store_now_us() - t0;
+	return rc;
+}
+
+/* The session is in a transaction that did not COMMIT: end it. */
+static void
+rollback(struct cm_store *s)
+{
+	if (s->db != NULL && mysql_rollback(s->db) != 0 &&
+	    store_connection_lost(mysql_errno(s->db)))
+		store_disconnect(s);
 }
 
 /*
  * Runs fn inside one transaction.  fn returns CM_STORE_OK to commit, a
- * CM_STORE_* result to roll back with, or TX_DB_ERROR.  Deadlocks and
- * lock-wait timeouts are retried with jitter; a lost connection is remade
- * and the transaction retried as long as COMMIT was never sent (after
- * that the outcome is unknown, so it becomes a 503 rather than a possible
- * double write).
+ * CM_STORE_* result to roll back with, TX_DB_ERROR (s->err says why) or
+ * TX_RETRY.  Conflicts (deadlock, lock-wait timeout, a generated key that
+ * collided) are retried up to [database] retries times, after a jittered
+ * exponential back-off; a lost connection is remade once and the
+ * transaction run again as long as COMMIT was never sent (after that the
+ * outcome is unknown, so it becomes a 503 rather than a possible double
+ * write).  Every wait (lock wait, back-off, reconnect) fits in what is
+ * left of the deadline minus its margin; out of time is a 503.  s->err
+ * starts at 0 in every attempt, so an old error never steers a retry.
  */
 int
 store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
     void *arg, struct cm_problems *probs)
 {
-	static const char	 begin[] = "START TRANSACTION";
 	int			 attempt, rc, reconnects = 0;
 	long long		 t0;
+	long			 budget;
 
 	for (attempt = 0; ; attempt++) {
+		s->err = 0;
 		if (probs != NULL)
 			cm_problems_init(probs);
+		if ((budget = store_budget_ms(s)) <= 0)
+			return CM_STORE_UNAVAILABLE;
 		if (s->db == NULL && store_connect(s) != 0)
 			return CM_STORE_UNAVAILABLE;
-		t0 = store_now_us();
-		rc = mysql_real_query(s->db, begin, sizeof(begin) - 1);
-		s->stats.db_us += store_now_us() - t0;
-		if (rc != 0)
+		if (set_lock_wait(s, budget) != 0)
+			rc = TX_DB_ERROR;
+		else if (begin_tx(s) != 0)
 			rc = store_fail(s, NULL, "begin");
 		else if ((rc = fn(s, arg)) == CM_STORE_OK) {
 			t0 = store_now_us();
@@ -502,21 +624,27 @@ store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 			}
 			rc = TX_DB_ERROR;
 		}
-		if (s->db != NULL)
-			mysql_rollback(s->db);
-		if (rc != TX_DB_ERROR)
+		rollback(s);
+		if (rc != TX_DB_ERROR && rc != TX_RETRY)
 			return rc;
-		if (store_connection_lost(s->err)) {
+		switch (rc == TX_RETRY ? CM_DBERR_CONFLICT :
+		    cm_dberr_class(s->err)) {
+		case CM_DBERR_LOST:
 			store_disconnect(s);
 			if (reconnects++ > 0)
 				return CM_STORE_UNAVAILABLE;
-			continue;
+			break;
+		case CM_DBERR_CONFLICT:
+			if (attempt >= s->cfg->db_retries ||
+			    !backoff(s, attempt + 1))
+				return CM_STORE_UNAVAILABLE;
+			s->stats.retries++;
+			break;
+		case CM_DBERR_BUSY:
+			return CM_STORE_UNAVAILABLE;
+		default:
+			return CM_STORE_FAILED;
 		}
-		if (!retryable(s->err) || attempt >= s->cfg->db_retries)
-			return retryable(s->err) ? CM_STORE_UNAVAILABLE :
-			    CM_STORE_FAILED;
-		s->stats.retries++;
-		backoff(attempt + 1);
 	}
 }
 
@@ -527,13 +655,23 @@ store_read(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 	int	attempt, rc;
 
 	for (attempt = 0; attempt < 2; attempt++) {
+		s->err = 0;
+		if (store_budget_ms(s) <= 0)
+			return CM_STORE_UNAVAILABLE;
 		if (s->db == NULL && store_connect(s) != 0)
 			return CM_STORE_UNAVAILABLE;
 		if ((rc = fn(s, arg)) != TX_DB_ERROR)
 			return rc;
-		if (!store_connection_lost(s->err))
+		switch (cm_dberr_class(s->err)) {
+		case CM_DBERR_LOST:
+			store_disconnect(s);
+			break;
+		case CM_DBERR_BUSY:
+		case CM_DBERR_CONFLICT:
+			return CM_STORE_UNAVAILABLE;
+		default:
 			return CM_STORE_FAILED;
-		store_disconnect(s);
+		}
 	}
 	return CM_STORE_UNAVAILABLE;
 }

@@ -2,7 +2,8 @@
  * store.h - the data layer: one MariaDB connection per worker process.
  *
  * Open it after fork().  The connection is made lazily and remade when the
- * server went away; statements are prepared once per connection and reused.
+ * server went away; statements are prepared on first use and kept in a
+ * bounded per-connection cache (STORE_STMT_MAX, store_int.h).
  * Every write runs in one transaction on the locked row and leaves its
  * audit row in the same transaction.  Nothing here logs a secret.
  */
@@ -11,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -45,14 +47,6 @@ struct cm_store;
 /* The config must outlive the store.  Never NULL (aborts on ENOMEM). */
 struct cm_store	*cm_store_new(const struct cm_config *);
 void		 cm_store_free(struct cm_store *);
-/*
- * The request's deadline (CLOCK_MONOTONIC, absolute; NULL = none), set by
- * the worker per request from [server] request_timeout.  The data layer's
- * waits take what is left of it (the store's part of issue 6).
- */
-struct timespec;
-void		 cm_store_set_deadline(struct cm_store *,
-		    const struct timespec *deadline);
 /* What one request cost the database: for the access and slow log lines. */
 struct cm_store_stats {
 	long long	db_us;		/* waiting for MariaDB: execute, fetch, begin, commit */
@@ -63,6 +57,17 @@ struct cm_store_stats {
 void		 cm_store_stats_take(struct cm_store *, struct cm_store_stats *out);
 /* CM_STORE_OK when the database answers. */
 int		 cm_store_ping(struct cm_store *);
+
+/*
+ * The deadline of the request being served (CLOCK_MONOTONIC, absolute;
+ * NULL: none), set by the worker per request from [server]
+ * request_timeout.  Every lock wait, retry, back-off and reconnect takes
+ * what is left of it minus a 1 s margin; when nothing is left the call
+ * answers CM_STORE_UNAVAILABLE (503 + Retry-After).  It stays until set
+ * again.
+ */
+void		 cm_store_set_deadline(struct cm_store *,
+		    const struct timespec *deadline);
 
 /* Looks up an active admin key by the SHA-256 of the presented token. */
 int	cm_store_admin_key(struct cm_store *, const char *token, size_t len,

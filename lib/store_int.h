@@ -1,7 +1,7 @@
 /*
  * store_int.h - what the store_*.c files share; not a public API.
  *
- * store.c        connection, statements, rows, the transaction runner
+ * store.c        connection, statement cache, rows, the transaction runner
  * store_write.c  create, patch, delete, key rotation (and their audit rows)
  * store_read.c   the client list, audit history, query plans
  * store_admin.c  migrations and admin keys
@@ -9,6 +9,7 @@
 #ifndef CM_STORE_INT_H
 #define CM_STORE_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -27,7 +28,11 @@
 #define COL_VERSION	CM_F__COUNT
 #define MAX_COLS	(NCOLS + 1)		/* + NOW(3) of a locked read */
 
-/* Statements prepared once per connection, on first use. */
+/*
+ * Statements with a fixed text, by name.  Every statement, these and the
+ * ones built at run time (UPDATE column sets, list filters), is prepared on
+ * first use and kept in one bounded per-connection cache (see store.c).
+ */
 enum stmt_id {
 	ST_ADMIN_KEY, ST_GET, ST_GET_LOCKED, ST_INSERT, ST_DELETE, ST_AUDIT,
 	ST_AUDIT_COUNT, ST_AUDIT_PAGE,
@@ -36,30 +41,50 @@ enum stmt_id {
 	ST__COUNT
 };
 
-#define UPDATE_CACHE	64	/* UPDATE statements kept, by column set */
 #define LIST_SHAPES	16	/* one bit per list filter */
+
+/*
+ * At most this many server-side prepared statements per worker (per
+ * connection): the least recently used one is closed to make room.
+ * MariaDB's max_prepared_stmt_count (16,382 by default) is shared by all
+ * connections, so 24 per worker leaves room for about 680 workers.  A
+ * statement returned by store_stmt*() stays valid until STORE_STMT_MAX
+ * other statements have been used after it.
+ */
+#define STORE_STMT_MAX	24
+
+/*
+ * MYSQL_BIND's is_null/error flags: my_bool (char) in MariaDB Connector/C
+ * 3.x, bool in MySQL 8's client library, which dropped the my_bool name.
+ */
+typedef __typeof__(*((MYSQL_BIND *)0)->is_null)	store_flag;
+
+struct store_cached {
+	char			*sql;		/* owned copy; NULL: slot free */
+	uint32_t		 hash;
+	MYSQL_STMT		*st;
+	unsigned long long	 used;		/* s->tick at the last use */
+};
 
 struct cm_store {
 	const struct cm_config	*cfg;
 	MYSQL			*db;
-	MYSQL_STMT		*stmt[ST__COUNT];
-	struct {
-		uint32_t	 columns;	/* CM_FIELD_BIT()s it writes */
-		MYSQL_STMT	*st;
-	}			 update[UPDATE_CACHE];
-	size_t			 nupdate;
-	MYSQL_STMT		*list_page[LIST_SHAPES];
-	MYSQL_STMT		*list_count[LIST_SHAPES];
-	unsigned		 err;		/* last MariaDB error number */
-	struct timespec		 deadline;	/* of the request; 0 = none */
+	struct store_cached	 cache[STORE_STMT_MAX];
+	unsigned long long	 tick;
+	unsigned long long	 prepared;	/* statements prepared so far (tests, logs) */
+	unsigned		 err;		/* last MariaDB error number; 0 at each attempt */
+	/* The request's deadline (cm_store_set_deadline), CLOCK_MONOTONIC. */
+	bool			 has_deadline;
+	struct timespec		 deadline;
+	int			 lock_wait;	/* innodb_lock_wait_timeout the session has */
 	struct cm_store_stats	 stats;		/* since cm_store_stats_take() */
 	/* The row fetch_row() last read, as NUL-terminated strings. */
 	char			*col[MAX_COLS];
 	size_t			 cap[MAX_COLS];
 	MYSQL_BIND		 bind[MAX_COLS];
 	unsigned long		 col_len[MAX_COLS];
-	my_bool			 col_null[MAX_COLS];
-	my_bool			 col_error[MAX_COLS];
+	store_flag		 col_null[MAX_COLS];
+	store_flag		 col_error[MAX_COLS];
 };
 
 /* One statement parameter; a NULL s with P_STR binds SQL NULL. */
@@ -70,19 +95,29 @@ struct param {
 	long long		 i;
 };
 
-/* Internal result of a step inside a transaction. */
+/* Internal results of a step inside a transaction. */
 #define TX_DB_ERROR	(-1)	/* see store->err */
+#define TX_RETRY	(-2)	/* roll back and run the transaction again (a
+				   generated key collided); counts as a conflict */
 
 int		 store_connect(struct cm_store *);
 void		 store_disconnect(struct cm_store *);
-bool		 store_connection_lost(unsigned err);
+bool		 store_connection_lost(unsigned err);	/* cm_dberr_class() LOST */
+/* Milliseconds left of the deadline minus its margin (deadline.h). */
+long		 store_budget_ms(const struct cm_store *);
 int		 store_fail(struct cm_store *, MYSQL_STMT *, const char *what);
+/* Not cached: the caller closes it (store_close). */
 MYSQL_STMT	*store_prepare(struct cm_store *, const char *sql);
 void		 store_close(MYSQL_STMT **);
 int		 store_execute(struct cm_store *, MYSQL_STMT *,
 		    const struct param *, size_t nparam);
-/* Connects if needed and prepares once; the statement stays the store's. */
+/*
+ * Connects if needed and returns the cached statement, preparing it on
+ * first use; it stays the store's (never close it).  store_stmt_sql()
+ * does the same for a statement built at run time, cached by its text.
+ */
 MYSQL_STMT	*store_stmt(struct cm_store *, enum stmt_id);
+MYSQL_STMT	*store_stmt_sql(struct cm_store *, const char *sql);
 /* store_stmt(), then executes. */
 MYSQL_STMT	*store_exec(struct cm_store *, enum stmt_id,
 		    const struct param *, size_t nparam);
@@ -110,7 +145,11 @@ json_t		*store_timestamp(const char *);
 /* 1 found, 0 not, TX_DB_ERROR. */
 int		 store_load_client(struct cm_store *, enum stmt_id, const char *id,
 		    struct cm_stored *);
-/* Runs fn in one transaction with retries; see store.c. */
+/*
+ * Runs fn in one transaction with retries; see store.c.  fn may run more
+ * than once: it must reset what it produces at its start, and the caller
+ * discards it (out->client) on any result but CM_STORE_OK.
+ */
 int		 store_transaction(struct cm_store *,
 		    int (*fn)(struct cm_store *, void *), void *arg,
 		    struct cm_problems *);

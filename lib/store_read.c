@@ -73,20 +73,15 @@ list_params(const struct cm_list_query *q, bool page, struct param *p)
 static MYSQL_STMT *
 list_exec(struct cm_store *s, const struct cm_list_query *q, bool page)
 {
-	MYSQL_STMT	**slot;
-	struct param	  p[6];
-	char		  sql[1024];
-	unsigned	  shape = list_shape(q);
+	MYSQL_STMT	*st;
+	struct param	 p[6];
+	char		 sql[1024];
 
-	slot = page ? &s->list_page[shape] : &s->list_count[shape];
-	if (*slot == NULL) {
-		list_sql(shape, page, sql, sizeof(sql));
-		if ((*slot = store_prepare(s, sql)) == NULL)
-			return NULL;
-	}
-	if (store_execute(s, *slot, p, list_params(q, page, p)) != 0)
+	list_sql(list_shape(q), page, sql, sizeof(sql));
+	if ((st = store_stmt_sql(s, sql)) == NULL ||
+	    store_execute(s, st, p, list_params(q, page, p)) != 0)
 		return NULL;
-	return *slot;
+	return st;
 }
 
 /* Reads every row of an executed statement as a client into arr. */

@@ -12,6 +12,7 @@
 #include <mysqld_error.h>
 
 #include "auth.h"
+#include "dberr.h"
 #include "http.h"
 #include "jsonbody.h"
 #include "log.h"
@@ -77,56 +78,106 @@ write_audit(struct cm_store *s, const char *id, const char *action,
 	return rc;
 }
 
-/* Maps a duplicate-key error to the member it is about. */
+/* The unique members, in the order of API.md section 2. */
+static const enum cm_field unique_members[] = {
+	CM_F_ID, CM_F_DOMAIN, CM_F_GLOBAL_NAME
+};
+
+/*
+ * MariaDB names only the first key that collided.  Which of the unique
+ * members the written row shares with other clients, read in the same
+ * transaction (a failed statement leaves it usable); self: the client
+ * being changed (a PATCH), NULL on create.
+ */
+static const char dup_probe_sql[] =
+	"SELECT COALESCE(SUM(id = ?), 0), COALESCE(SUM(domain = ?), 0), "
+	"COALESCE(SUM(global_name = ?), 0) FROM clients "
+	"WHERE (id = ? OR domain = ? OR global_name = ?) AND NOT (id <=> ?)";
+
+static void
+name_duplicates(struct cm_store *s, const json_t *row, const char *self,
+    const char *reported, struct cm_problems *probs)
+{
+	struct param	 p[7];
+	MYSQL_STMT	*st;
+	size_t		 i, named = 0;
+	const char	*v;
+
+	for (i = 0; i < 3; i++) {
+		v = json_string_value(json_object_get(row,
+		    cm_field_name(unique_members[i])));
+		/* A PATCH never changes the id: only the others can collide. */
+		if (i == 0 && self != NULL)
+			v = NULL;
+		p[i] = p[i + 3] = store_str(v);
+	}
+	p[6] = store_str(self);
+	if ((st = store_stmt_sql(s, dup_probe_sql)) != NULL &&
+	    store_execute(s, st, p, 7) == 0 && store_fetch_one(s, st, 3) == 1)
+		for (i = 0; i < 3; i++)
+			if (strcmp(s->col[i], "0") != 0) {
+				cm_problems_add(probs,
+				    cm_field_name(unique_members[i]), "duplicate",
+				    "is already used by another client");
+				named++;
+			}
+	/* Gone again since (or the probe failed): what MariaDB said. */
+	if (named == 0)
+		cm_problems_add(probs, reported, "duplicate",
+		    "is already used by another client");
+}
+
+/*
+ * Maps a duplicate-key error to the members it is about, by the key name
+ * MariaDB reports (never by searching the message: it holds the client's
+ * value), then every other unique member that collides too.  A generated
+ * key that collided (astronomically rare) reruns the transaction, which
+ * draws new keys.
+ */
 static int
-duplicate(struct cm_store *s, MYSQL_STMT *st, struct cm_problems *probs)
+duplicate(struct cm_store *s, MYSQL_STMT *st, const json_t *row,
+    const char *self, struct cm_problems *probs)
 {
 	const char	*msg = mysql_stmt_error(st);
-	const char	*member = "id";
+	const char	*member;
 
-	if (strstr(msg, "uq_clients_domain") != NULL)
-		member = "domain";
-	else if (strstr(msg, "uq_clients_global_name") != NULL)
-		member = "global_name";
-	else if (strstr(msg, "_key'") != NULL) {
-		/* A generated key collided: astronomically rare, so just retry. */
-		s->err = ER_LOCK_DEADLOCK;
+	switch (cm_dberr_dup_member(msg, &member)) {
+	case CM_DUP_MEMBER:
+		s->err = 0;
+		name_duplicates(s, row, self, member, probs);
+		return CM_STORE_CONFLICT;
+	case CM_DUP_GENERATED:
+		LOG_WARN("generated key collided; new keys");
+		return TX_RETRY;
+	default:
+		LOG_ERR("database: unexpected duplicate: %s", msg);
 		return TX_DB_ERROR;
 	}
-	cm_problems_add(probs, member, "duplicate",
-	    "is already used by another client");
-	return CM_STORE_CONFLICT;
 }
 
 /* Executes a write whose failure may be a duplicate key. */
 static int
 exec_write(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
-    size_t n, struct cm_problems *probs)
+    size_t n, const json_t *row, const char *self, struct cm_problems *probs)
 {
 	if (store_execute(s, st, p, n) == 0)
 		return 0;
-	if (s->err == ER_DUP_ENTRY)
-		return duplicate(s, st, probs);
+	if (cm_dberr_class(s->err) == CM_DBERR_DUPLICATE)
+		return duplicate(s, st, row, self, probs);
 	return TX_DB_ERROR;
 }
 
 /*
- * The UPDATE for one set of columns, prepared on first use.  Few sets occur
- * in practice; past UPDATE_CACHE of them a statement is prepared for the
- * one use and *temporary is set so the caller closes it.
+ * The UPDATE for one set of columns, from the statement cache: few sets
+ * occur in practice, and a rare one costs one prepare.
  */
 static MYSQL_STMT *
-update_stmt(struct cm_store *s, uint32_t columns, bool *temporary)
+update_stmt(struct cm_store *s, uint32_t columns)
 {
-	MYSQL_STMT	*st;
 	char		 sql[1024];
-	size_t		 i, n;
+	size_t		 n;
 	int		 f;
 
-	*temporary = false;
-	for (i = 0; i < s->nupdate; i++)
-		if (s->update[i].columns == columns)
-			return s->update[i].st;
 	n = (size_t)snprintf(sql, sizeof(sql), "UPDATE clients SET ");
 	for (f = 0; f < CM_F__COUNT; f++)
 		if (columns & CM_FIELD_BIT(f))
@@ -134,15 +185,7 @@ update_stmt(struct cm_store *s, uint32_t columns, bool *temporary)
 			    cm_field_name(f));
 	snprintf(sql + n, sizeof(sql) - n,
 	    "version = version + 1, updated_at = ? WHERE id = ?");
-	if ((st = store_prepare(s, sql)) == NULL)
-		return NULL;
-	if (s->nupdate == UPDATE_CACHE) {
-		*temporary = true;
-		return st;
-	}
-	s->update[s->nupdate].columns = columns;
-	s->update[s->nupdate++].st = st;
-	return st;
+	return store_stmt_sql(s, sql);
 }
 
 /* UPDATE of exactly the changed columns, plus version and updated_at. */
@@ -153,7 +196,6 @@ update_changed(struct cm_store *s, const char *id, const json_t *next,
 	struct param	 p[CM_F__COUNT + 2];
 	char		*owned = NULL;
 	MYSQL_STMT	*st;
-	bool		 temporary;
 	size_t		 n = 0;
 	int		 f, rc;
 
@@ -162,12 +204,10 @@ update_changed(struct cm_store *s, const char *id, const json_t *next,
 			p[n++] = member_param(next, f, &owned);
 	p[n++] = store_str(now);
 	p[n++] = store_str(id);
-	if ((st = update_stmt(s, changed, &temporary)) == NULL)
+	if ((st = update_stmt(s, changed)) == NULL)
 		rc = TX_DB_ERROR;
 	else
-		rc = exec_write(s, st, p, n, probs);
-	if (temporary)
-		store_close(&st);
+		rc = exec_write(s, st, p, n, next, id, probs);
 	free(owned);
 	return rc;
 }
@@ -200,6 +240,14 @@ struct modify_job {
 	struct cm_problems	*probs;
 };
 
+/* The result of an earlier attempt goes: this one starts afresh. */
+static void
+stored_reset(struct cm_stored *out)
+{
+	json_decref(out->client);
+	out->client = NULL;
+}
+
 static int
 modify_tx(struct cm_store *s, void *arg)
 {
@@ -210,6 +258,7 @@ modify_tx(struct cm_store *s, void *arg)
 	char			 now[32];
 	int			 rc;
 
+	stored_reset(j->out);
 	if ((rc = lock_client(s, j->id, j->w, &cur, now)) != CM_STORE_OK)
 		return rc;
 	rc = CM_STORE_INVALID;
@@ -239,6 +288,19 @@ out:
 	return rc;
 }
 
+/* Runs tx on j; whatever it left in out goes unless the result is OK. */
+static int
+run_job(struct cm_store *s, int (*tx)(struct cm_store *, void *),
+    struct modify_job *j)
+{
+	int	rc;
+
+	j->out->client = NULL;
+	if ((rc = store_transaction(s, tx, j, j->probs)) != CM_STORE_OK)
+		stored_reset(j->out);
+	return rc;
+}
+
 static int
 modify(struct cm_store *s, const char *id, const json_t *changes,
     const char *action, const struct cm_write *w, struct cm_stored *out,
@@ -246,8 +308,7 @@ modify(struct cm_store *s, const char *id, const json_t *changes,
 {
 	struct modify_job	j = { id, changes, action, w, out, probs };
 
-	out->client = NULL;
-	return store_transaction(s, modify_tx, &j, probs);
+	return run_job(s, modify_tx, &j);
 }
 
 int
@@ -257,29 +318,49 @@ cm_store_patch(struct cm_store *s, const char *id, const json_t *changes,
 	return modify(s, id, changes, "update", w, out, probs);
 }
 
+/* Key rotation: fresh keys drawn in each attempt, so a retry after a collision gets new ones. */
+struct rotate_job {
+	struct modify_job	 m;	/* first: the transaction gets &m */
+	bool			 publishable, secret;
+};
+
+static int
+rotate_tx(struct cm_store *s, void *arg)
+{
+	struct rotate_job	*j = arg;
+	char			 pk[CM_CLIENT_KEY_LEN + 1], sk[CM_CLIENT_KEY_LEN + 1];
+	json_t			*keys;
+	int			 rc;
+
+	stored_reset(j->m.out);
+	if ((j->publishable && cm_client_key("pk_", pk) != 0) ||
+	    (j->secret && cm_client_key("sk_", sk) != 0)) {
+		LOG_ERR("getrandom: %s", strerror(errno));
+		return CM_STORE_FAILED;
+	}
+	keys = json_object();
+	if (j->publishable)
+		json_object_set_new(keys, "publishable_key", json_string(pk));
+	if (j->secret) {
+		json_object_set_new(keys, "secret_key", json_string(sk));
+		explicit_bzero(sk, sizeof(sk));
+	}
+	j->m.changes = keys;
+	rc = modify_tx(s, &j->m);
+	j->m.changes = NULL;
+	json_decref(keys);
+	return rc;
+}
+
 int
 cm_store_rotate_keys(struct cm_store *s, const char *id, bool publishable,
     bool secret, const struct cm_write *w, struct cm_stored *out)
 {
-	struct cm_problems	 probs;
-	char			 pk[CM_CLIENT_KEY_LEN + 1], sk[CM_CLIENT_KEY_LEN + 1];
-	json_t			*keys = json_object();
-	int			 rc = CM_STORE_FAILED;
+	struct cm_problems	probs;
+	struct rotate_job	j = { { id, NULL, "rotate_keys", w, out, &probs },
+				    publishable, secret };
 
-	if ((publishable && cm_client_key("pk_", pk) != 0) ||
-	    (secret && cm_client_key("sk_", sk) != 0)) {
-		LOG_ERR("getrandom: %s", strerror(errno));
-		goto out;
-	}
-	if (publishable)
-		json_object_set_new(keys, "publishable_key", json_string(pk));
-	if (secret)
-		json_object_set_new(keys, "secret_key", json_string(sk));
-	rc = modify(s, id, keys, "rotate_keys", w, out, &probs);
-out:
-	explicit_bzero(sk, sizeof(sk));
-	json_decref(keys);
-	return rc;
+	return run_job(s, rotate_tx, &j.m);
 }
 
 static int
@@ -314,7 +395,7 @@ cm_store_delete(struct cm_store *s, const char *id, bool hard,
 	int			 rc;
 
 	if (hard)
-		return store_transaction(s, hard_delete_tx, &j, &probs);
+		return run_job(s, hard_delete_tx, &j);
 	/* Soft: status false; already false changes (and stamps) nothing. */
 	off = json_pack("{s:b}", "status", 0);
 	rc = modify(s, id, off, "delete", w, &out, &probs);
@@ -341,7 +422,8 @@ insert_client(struct cm_store *s, const json_t *row, struct cm_problems *probs)
 	for (f = 0; f <= CM_F_PROXY_API_KEY; f++)
 		p[f] = member_param(row, f, &owned);
 	if ((st = store_stmt(s, ST_INSERT)) != NULL)
-		rc = exec_write(s, st, p, CM_F_PROXY_API_KEY + 1, probs);
+		rc = exec_write(s, st, p, CM_F_PROXY_API_KEY + 1, row, NULL,
+		    probs);
 	free(owned);
 	return rc;
 }
@@ -355,6 +437,8 @@ create_tx(struct cm_store *s, void *arg)
 	json_t			*row;
 	int			 rc;
 
+	stored_reset(j->out);
+	/* Drawn in each attempt: a retry after a collision gets new keys. */
 	if (cm_client_key("pk_", pk) != 0 || cm_client_key("sk_", sk) != 0) {
 		LOG_ERR("getrandom: %s", strerror(errno));
 		return CM_STORE_FAILED;
@@ -370,13 +454,8 @@ create_tx(struct cm_store *s, void *arg)
 	/* Read back for the database's timestamps and version. */
 	if ((rc = store_load_client(s, ST_GET, id, j->out)) != 1)
 		return TX_DB_ERROR;
-	rc = write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
+	return write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
 	    j->out->client, present_members(j->out->client)));
-	if (rc != 0) {
-		json_decref(j->out->client);
-		j->out->client = NULL;
-	}
-	return rc;
 }
 
 int
@@ -391,7 +470,8 @@ cm_store_create(struct cm_store *s, const json_t *input,
 	/* Checked before the transaction: a bad api_metadata costs no round trip. */
 	if ((j.row = cm_patch_new_client(input, probs)) == NULL)
 		return CM_STORE_INVALID;
-	rc = store_transaction(s, create_tx, &j, probs);
+	if ((rc = store_transaction(s, create_tx, &j, probs)) != CM_STORE_OK)
+		stored_reset(out);
 	json_decref((json_t *)j.row);
 	return rc;
 }

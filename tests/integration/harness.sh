@@ -406,6 +406,7 @@ database socket $H_DBSOCK
 database name clients
 database user clients
 database password $h_pw
+database lock_wait_timeout 2
 EOF
 	) && mv -f "$H_CONF.new" "$H_CONF"
 }

@@ -37,6 +37,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_str_eq(c->db_password, "");
 	ck_assert_int_eq(c->db_connect_timeout, 2);
 	ck_assert_int_eq(c->db_retries, 3);
+	ck_assert_int_eq(c->db_lock_wait_timeout, 5);
 	ck_assert_uint_eq(c->body_limit, 65536);
 	ck_assert_int_eq(c->unknown_fields, CM_UNKNOWN_REJECT);
 	ck_assert(c->admin_key_query);
@@ -314,7 +315,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 36);
+	ck_assert_uint_eq(keys, 37);
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);

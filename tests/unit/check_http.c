@@ -332,6 +332,21 @@ START_TEST(patch_no_op_and_bad_metadata)
 }
 END_TEST
 
+/* Issue 10: decode() wrote out[0] with outsz == 0 (UBSan, ASan). */
+START_TEST(percent_decode_no_room)
+{
+	char	buf[4] = "zzz";
+
+	ck_assert_int_eq(cm_percent_decode("", 0, buf, 0), -1);
+	ck_assert_int_eq(cm_percent_decode("a", 1, buf, 0), -1);
+	ck_assert_int_eq(buf[0], 'z');
+	ck_assert_int_eq(cm_query_get("a=", "a", buf, 0), -1);
+	ck_assert_int_eq(buf[0], 'z');
+	ck_assert_int_eq(cm_percent_decode("", 0, buf, 1), 0);
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -353,6 +368,7 @@ main(void)
 	tcase_add_test(tc, new_client_from_input);
 	tcase_add_test(tc, patch_changes_exactly);
 	tcase_add_test(tc, patch_no_op_and_bad_metadata);
+	tcase_add_test(tc, percent_decode_no_room);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

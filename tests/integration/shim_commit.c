@@ -1,0 +1,127 @@
+/*
+ * shim_commit.c - an LD_PRELOAD shim around mysql_commit() for
+ * store_test.py: it makes COMMIT fail the two ways the data layer must
+ * survive without leaking or writing twice.
+ *
+ *   SHIM_COMMIT=drop      every COMMIT: the connection is shut down first,
+ *                         so COMMIT fails with a lost connection (2013).
+ *   SHIM_COMMIT=deadlock  every other COMMIT (the 1st, 3rd, ...): answered
+ *                         1213 without committing, as a Galera
+ *                         certification failure is; the transaction is
+ *                         still open and the caller rolls it back.
+ *   SHIM_KEYDUP=FILE      the first INSERT of a client and the first UPDATE
+ *                         of both keys (rotate-keys) answer 1062 on
+ *                         uq_clients_secret_key, as a generated key that
+ *                         collided would; the secret key they carried is
+ *                         appended to FILE, so the test can check that the
+ *                         retry drew a new one.
+ *
+ * Built by the test itself: cc -shared -fPIC shim_commit.c -ldl.  It
+ * reads MariaDB Connector/C 3.x's structures (net.last_errno, the
+ * statement's params and last_error).
+ */
+#define _GNU_SOURCE
+#include <sys/socket.h>
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+
+typedef my_bool (*commit_fn)(MYSQL *);
+
+my_bool
+mysql_commit(MYSQL *m)
+{
+	static commit_fn	 real;
+	static unsigned		 calls;
+	const char		*mode = getenv("SHIM_COMMIT");
+
+	if (real == NULL)
+		real = (commit_fn)dlsym(RTLD_NEXT, "mysql_commit");
+	calls++;
+	if (mode != NULL && strcmp(mode, "drop") == 0)
+		shutdown(mysql_get_socket(m), SHUT_RDWR);
+	else if (mode != NULL && strcmp(mode, "deadlock") == 0 && calls % 2 == 1) {
+		m->net.last_errno = 1213;
+		strcpy(m->net.sqlstate, "40001");
+		strcpy(m->net.last_error, "Deadlock found when trying to get "
+		    "lock; try restarting transaction (shim)");
+		return 1;
+	}
+	return real(m);
+}
+
+/* Which statements write a client's keys, by the SQL they were prepared with. */
+enum kind { K_OTHER, K_INSERT, K_ROTATE };
+static struct {
+	MYSQL_STMT	*st;
+	enum kind	 kind;
+} seen[256];
+
+typedef int (*prepare_fn)(MYSQL_STMT *, const char *, unsigned long);
+typedef int (*execute_fn)(MYSQL_STMT *);
+
+int
+mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
+{
+	static prepare_fn	 real;
+	static const char	 ins[] = "INSERT INTO clients (";
+	static const char	 rot[] =
+	    "UPDATE clients SET publishable_key = ?, secret_key = ?,";
+	enum kind		 k = K_OTHER;
+	size_t			 i, slot = 0;
+
+	if (real == NULL)
+		real = (prepare_fn)dlsym(RTLD_NEXT, "mysql_stmt_prepare");
+	if (len >= sizeof(ins) - 1 && strncmp(sql, ins, sizeof(ins) - 1) == 0)
+		k = K_INSERT;
+	else if (len >= sizeof(rot) - 1 &&
+	    strncmp(sql, rot, sizeof(rot) - 1) == 0)
+		k = K_ROTATE;
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]); i++) {
+		if (seen[i].st == st || seen[i].st == NULL) {
+			slot = i;
+			break;
+		}
+	}
+	seen[slot].st = st;
+	seen[slot].kind = k;
+	return real(st, sql, len);
+}
+
+int
+mysql_stmt_execute(MYSQL_STMT *st)
+{
+	static execute_fn	 real;
+	static int		 failed[3];
+	const char		*file = getenv("SHIM_KEYDUP");
+	enum kind		 k = K_OTHER;
+	MYSQL_BIND		*b;
+	FILE			*fp;
+	size_t			 i;
+	unsigned long		 n;
+
+	if (real == NULL)
+		real = (execute_fn)dlsym(RTLD_NEXT, "mysql_stmt_execute");
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]) && seen[i].st; i++)
+		if (seen[i].st == st)
+			k = seen[i].kind;
+	if (file == NULL || k == K_OTHER || failed[k]++ > 0)
+		return real(st);
+	/* The secret key: the 5th column of the INSERT, 2nd of the UPDATE. */
+	b = &st->params[k == K_INSERT ? 4 : 1];
+	n = b->length ? *b->length : b->buffer_length;
+	if ((fp = fopen(file, "a")) != NULL) {
+		fprintf(fp, "%.*s\n", (int)n, (const char *)b->buffer);
+		fclose(fp);
+	}
+	st->last_errno = 1062;
+	strcpy(st->sqlstate, "23000");
+	snprintf(st->last_error, sizeof(st->last_error),
+	    "Duplicate entry '%.*s' for key 'uq_clients_secret_key'", (int)n,
+	    (const char *)b->buffer);
+	return 1;
+}

@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""store_test.py - black-box HTTP tests of the data layer's hardening (issue 10
+items 3 and 4, and the data layer's deadline of issue 6).
+
+Duplicates named by the key MariaDB reports (not by the client's value), numbers
+that round-trip, valid JSON that Jansson cannot hold answered as a validation
+problem, a locked row answered 503 + Retry-After within the lock-wait budget,
+and a COMMIT that fails (an LD_PRELOAD shim around mysql_commit, driving a copy of
+the real clientsd on its own FastCGI socket) leaving no leak and no write.
+
+Same conventions as api_test.py: "ok"/"FAIL"/"skip" lines, then
+"RESULT passed=N failed=M"; exit 1 if any test failed.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
+from apikit import (CLIENTS, Config, check, cpath, eq, expect_client, expect_error,
+                    expect_invalid, expect_status, run_all, short, test)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+META_LIMIT = 16384
+
+
+def hard_delete(api, cid):
+    r = api.delete(cpath(cid) + "?hard=true")
+    check(r.status in (200, 404), "hard delete of %s: %s" % (cid, r.where()))
+
+def expect_unavailable(r):
+    expect_error(r, 503, "Service unavailable")
+    check((r.header("Retry-After") or "").isdigit(),
+          "503 without a numeric Retry-After: %r" % r.header("Retry-After"))
+
+
+# ---- duplicates: by the key MariaDB names, never by the value --------------------
+
+def create_twice(api, body):
+    """POST body twice: the first 201, the second 409; returns (first, second)."""
+    first = expect_client(api.post(CLIENTS, body), 201)
+    again = api.post(CLIENTS, body)
+    return first, again
+
+def exact_id(api, cid):
+    """The exact id the issue names; removed first so that reruns start clean."""
+    hard_delete(api, cid)
+    return cid
+
+@test()
+def duplicate_id_ending_in_key(api):
+    # The value used to end the message in "_key'": a fake deadlock, then 503.
+    for cid in (exact_id(api, "x_key"), api.uid() + "_key", api.uid() + "_publishable_key"):
+        t0 = time.monotonic()
+        first, again = create_twice(api, {"id": cid, "name": "dup"})
+        expect_invalid_conflict(again, [("id", "duplicate")])
+        eq(api.fetch(cid)[0], first, "client %s after the 409" % cid)
+
+def expect_invalid_conflict(r, details):
+    expect_error(r, 409, "Conflict", details)
+
+@test()
+def duplicate_id_named_like_a_key(api):
+    # The value used to contain "uq_clients_domain": a 409 naming domain.
+    for cid in (exact_id(api, "uq_clients_domain"), exact_id(api, "uq_clients_global_name"),
+                api.uid("uq_clients_domain")):
+        first, again = create_twice(api, {"id": cid, "name": "dup"})
+        expect_invalid_conflict(again, [("id", "duplicate")])
+        eq(api.fetch(cid)[0], first, "client %s after the 409" % cid)
+
+@test()
+def duplicate_values_that_look_like_messages(api):
+    # A domain/global_name whose text mentions other keys still names its member.
+    dom = "uq-clients-global-name-%s.example" % api.cfg.run_id
+    gname = "PRIMARY_%s_key" % api.cfg.run_id
+    api.create(domain=dom, global_name=gname)
+    expect_invalid_conflict(api.post(CLIENTS, {"id": api.uid(), "name": "n", "domain": dom}),
+                            [("domain", "duplicate")])
+    expect_invalid_conflict(api.post(CLIENTS, {"id": api.uid(), "name": "n",
+                                               "global_name": gname}),
+                            [("global_name", "duplicate")])
+    other = api.create()["id"]
+    r = api.patch(cpath(other), {"global_name": gname})
+    expect_invalid_conflict(r, [("global_name", "duplicate")])
+
+@test()
+def duplicate_every_member_named(api):
+    # id, domain and global_name all taken (by two other clients): one 409 naming each,
+    # in the order of API.md section 2.
+    a = api.create(domain="a-%s.example" % api.cfg.run_id)
+    b = api.create(global_name="g_%s_b" % api.cfg.run_id)
+    r = api.post(CLIENTS, {"id": a["id"], "name": "n", "domain": a["domain"],
+                           "global_name": b["global_name"]})
+    expect_invalid_conflict(r, [("id", "duplicate"), ("domain", "duplicate"),
+                                ("global_name", "duplicate")])
+    c = api.create()
+    r = api.patch(cpath(c["id"]), {"domain": a["domain"], "global_name": b["global_name"]})
+    expect_invalid_conflict(r, [("domain", "duplicate"), ("global_name", "duplicate")])
+    eq(api.fetch(c["id"])[0], c, "client after the 409")
+
+
+# ---- numbers and depth in api_metadata -------------------------------------------
+
+def raw_member(r, name):
+    """The text of data.api_metadata's member name in the raw response body."""
+    text = r.raw.decode()
+    key = '"%s":' % name
+    i = text.index(key) + len(key)
+    j = i
+    while text[j] not in ",}]":
+        j += 1
+    return text[i:j]
+
+@test()
+def numbers_round_trip_shortest(api):
+    meta = ('{"a":0.1,"b":1e300,"c":-2.5e-8,"d":123456.789,"e":1.0,'
+            '"i":9223372036854775807,"j":-9223372036854775808,"k":12345678901234567,'
+            '"z":0.30000000000000004}')
+    cid = api.uid()
+    body = '{"id":"%s","name":"n","api_metadata":%s}' % (cid, meta)
+    want = {"a": "0.1", "b": "1e300", "c": "-2.5e-8", "d": "123456.789", "e": "1.0",
+            "i": "9223372036854775807", "j": "-9223372036854775808",
+            "k": "12345678901234567", "z": "0.30000000000000004"}
+    for r in (api.post(CLIENTS, body), api.get(cpath(cid))):
+        expect_client(r, 201 if r.method == "POST" else 200)
+        got = {k: raw_member(r, k) for k in want}
+        eq(got, want, "numbers as written by " + r.method)
+    r = api.patch(cpath(cid), '{"api_metadata":{"a":0.2,"n":{"x":[0.1,1e-7]}}}')
+    expect_client(r)
+    eq(raw_member(r, "a"), "0.2", "PATCHed 0.2")
+    check('"x":[0.1,1e-7]' in r.raw.decode(), "nested reals: " + short(r.raw.decode()))
+    # What the database holds is the same shortest text.
+    out = api.sql("SELECT api_metadata FROM clients WHERE id = '%s'" % cid)
+    check('0.1' in out and '0.10000000000000001' not in out, "stored text: " + short(out))
+
+@test()
+def metadata_size_counts_the_shortest_form(api):
+    # 1,300 members of 0.1: 15,601 bytes written shortest, 36,401 with %.17g.
+    meta = "{" + ",".join('"k%04d":0.1' % i for i in range(1300)) + "}"
+    n = len(meta)
+    check(n <= META_LIMIT < n + 1300 * 16, "test's own arithmetic: %d" % n)
+    cid = api.uid()
+    r = api.post(CLIENTS, '{"id":"%s","name":"n","api_metadata":%s}' % (cid, meta))
+    expect_client(r, 201)
+    eq(len(r.data["api_metadata"]), 1300, "members stored")
+
+def expect_meta_problem(api, cid, meta_text, code):
+    before, etag = api.fetch(cid)
+    r = api.patch(cpath(cid), '{"api_metadata":%s}' % meta_text)
+    try:
+        expect_invalid(r, ("api_metadata", code))
+    except AssertionError as e:
+        raise AssertionError("%s: %s" % (short(meta_text, 60), e))
+    now, etag2 = api.fetch(cid)
+    eq((now, etag2), (before, etag), "client after a rejected api_metadata")
+
+@test()
+def metadata_out_of_range_numbers(api):
+    cid = api.create()["id"]
+    for text in ('{"a":9223372036854775808}', '{"a":-9223372036854775809}',
+                 '{"a":1e400}', '{"a":-1e400}', '{"a":[1,{"b":1E+999}]}',
+                 '{"a":123456789012345678901234567890}'):
+        expect_meta_problem(api, cid, text, "invalid_value")
+    # Tiny numbers are fine: they read as 0 or a subnormal.
+    r = api.patch(cpath(cid), '{"api_metadata":{"t":1e-400}}')
+    expect_client(r)
+    eq(r.data["api_metadata"]["t"], 0.0, "1e-400")
+    # On create too, and the client is not created.
+    nid = api.uid()
+    r = api.post(CLIENTS, '{"id":"%s","name":"n","api_metadata":{"a":1e400}}' % nid)
+    expect_invalid(r, ("api_metadata", "invalid_value"))
+    expect_error(api.get(cpath(nid)), 404, "Client not found")
+
+def deep(n):
+    """A JSON value nested n levels (arrays)."""
+    return "[" * n + "]" * n
+
+@test()
+def metadata_nested_past_the_body_limit(api):
+    cid = api.create()["id"]
+    for n in (64, 65, 100, 3000, 20000):
+        expect_meta_problem(api, cid, '{"a":%s}' % deep(n), "too_deep")
+
+@test()
+def other_members_out_of_range_or_deep(api):
+    c = api.create()
+    cid = c["id"]
+    r = api.patch(cpath(cid), '{"name":1e400,"status":99999999999999999999,"email":%s}'
+                  % deep(100))
+    expect_invalid(r, ("name", "invalid_type"), ("status", "invalid_type"),
+                   ("email", "invalid_type"))
+    r = api.patch(cpath(cid), '{"nosuch":1e400}')
+    expect_invalid(r, ("nosuch", "unknown_field"))
+    r = api.patch(cpath(cid), '{"nosuch":%s}' % deep(80))
+    expect_invalid(r, ("nosuch", "unknown_field"))
+    eq(api.fetch(cid)[0], c, "client after rejected bodies")
+
+@test()
+def invalid_json_stays_invalid(api):
+    # Out-of-range numbers or depth do not make broken JSON acceptable.
+    c = api.create()
+    for body in ('{"api_metadata":{"a":1e400},}', '{"api_metadata":{"a":1e400}',
+                 '{"api_metadata":{"a":1e400,"a":1}}', '{"api_metadata":{"a":1e400},"x":"\\u0000"}',
+                 '{"api_metadata":%s,}' % deep(100), '{"api_metadata":[%s}' % deep(70),
+                 '{"api_metadata":{"a":01e400}}', '{"api_metadata":{"a":1e}}',
+                 '{"a":%s' % deep(100), '[%s]' % deep(100)):
+        r = api.patch(cpath(c["id"]), body)
+        try:
+            expect_error(r, 400, "Invalid JSON", None if "details" not in r.body else
+                         [(None, "invalid_json")])
+        except AssertionError as e:
+            raise AssertionError("body %s: %s" % (short(body, 50), e))
+    eq(api.fetch(c["id"])[0], c, "client after invalid JSON")
+
+
+# ---- a locked row: 503 + Retry-After within the lock-wait budget -----------------
+
+def sql_session(api, text):
+    """Runs text in its own MariaDB session (--sql) in the background."""
+    return subprocess.Popen(shlex.split(api.cfg.sql), stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+
+def wait_locked(api, cid, seconds=10):
+    deadline = time.monotonic() + seconds
+    while True:
+        out = api.sql("SELECT COUNT(*) FROM information_schema.innodb_trx "
+                      "WHERE trx_rows_locked > 0 AND trx_mysql_thread_id <> CONNECTION_ID()")
+        if out.split()[-1] != "0":
+            return
+        check(time.monotonic() < deadline, "the test's lock on %s never showed" % cid)
+        time.sleep(0.1)
+
+def kill_sleepers(api):
+    ids = api.sql("SELECT id FROM information_schema.processlist "
+                  "WHERE info LIKE 'SELECT SLEEP(%'").split()[1:]
+    for i in ids:
+        api.sql("KILL %d" % int(i))
+
+@test(timeout=60, needs="sql")
+def locked_row_answers_503_in_time(api):
+    c = api.create(name="before")
+    cid = c["id"]
+    locker = sql_session(api, None)
+    locker.stdin.write("START TRANSACTION;\nSELECT id FROM clients WHERE id = '%s' FOR UPDATE;\n"
+                       "SELECT SLEEP(40);\nROLLBACK;\n" % cid)
+    locker.stdin.flush()
+    try:
+        wait_locked(api, cid)
+        t0 = time.monotonic()
+        r = api.patch(cpath(cid), {"name": "while locked"}, timeout=40)
+        took = time.monotonic() - t0
+        expect_unavailable(r)
+        # lock_wait_timeout = 2 in the test config, retries = 3: four waits of 2 s.
+        check(1.5 <= took <= 12, "503 after %.1f s (expected about 8 s, well before 20 s)" % took)
+        t0 = time.monotonic()
+        r = api.post(cpath(cid) + "/rotate-keys", timeout=40)
+        expect_unavailable(r)
+        check(time.monotonic() - t0 <= 12, "rotate-keys 503 after %.1f s" % (time.monotonic() - t0))
+    finally:
+        kill_sleepers(api)
+        locker.stdin.close()
+        locker.wait(20)
+    now, _ = api.fetch(cid)
+    eq(now, c, "client after the 503s (nothing written)")
+    eq(expect_client(api.patch(cpath(cid), {"name": "after"}))["name"], "after", "name")
+
+
+# ---- COMMIT failing: an LD_PRELOAD shim around mysql_commit ----------------------
+
+def fcgi_record(rtype, content, req_id=1):
+    return struct.pack("!BBHHBB", 1, rtype, req_id, len(content), 0, 0) + content
+
+def fcgi_params(pairs):
+    out = b""
+    for k, v in pairs.items():
+        k, v = k.encode(), v.encode()
+        for n in (len(k), len(v)):
+            out += struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
+        out += k + v
+    return out
+
+def fcgi_request(path, method, uri, body, headers, timeout=30):
+    """One FastCGI request to the Unix socket at path: returns (status, body)."""
+    params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "QUERY_STRING": "",
+              "CONTENT_LENGTH": str(len(body)), "SERVER_PROTOCOL": "HTTP/1.1",
+              "SCRIPT_NAME": "", "PATH_INFO": uri}
+    params.update(headers)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    msg = fcgi_record(1, struct.pack("!HB5x", 1, 0))          # BEGIN_REQUEST, responder
+    msg += fcgi_record(4, fcgi_params(params)) + fcgi_record(4, b"")
+    if body:
+        msg += fcgi_record(5, body)
+    msg += fcgi_record(5, b"")
+    s.sendall(msg)
+    out, buf = b"", b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        done = False
+        while len(buf) >= 8:
+            _, rtype, _, clen, plen, _ = struct.unpack("!BBHHBB", buf[:8])
+            if len(buf) < 8 + clen + plen:
+                break
+            if rtype == 6:
+                out += buf[8:8 + clen]
+            elif rtype == 3:
+                done = True
+            buf = buf[8 + clen + plen:]
+        if done:
+            break
+    s.close()
+    head, _, payload = out.partition(b"\r\n\r\n")
+    status = int(head.split(b"Status: ", 1)[1][:3])
+    return status, payload
+
+def build_shim(tmp):
+    src = os.path.join(HERE, "shim_commit.c")
+    so = os.path.join(tmp, "shim_commit.so")
+    cflags = subprocess.run(["pkg-config", "--cflags", "libmariadb"], capture_output=True,
+                            text=True).stdout.split()
+    p = subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", so, src]
+                       + cflags + ["-ldl"], capture_output=True, text=True)
+    check(p.returncode == 0, "building the shim: " + short(p.stderr, 400))
+    return so
+
+def spawn_clientsd(api, tmp, so, mode, extra_env=None):
+    """A copy of the real clientsd in spawned mode (as mod_fcgid runs it) on its own
+    socket, with the shim preloaded; returns (process, socket path, stderr path)."""
+    ctl = shlex.split(api.cfg.ctl)
+    clientsd = os.path.join(os.path.dirname(ctl[0]), "clientsd")
+    conf = ctl[ctl.index("-c") + 1]
+    path = os.path.join(tmp, "s-%s.sock" % mode)
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    lsock.listen(8)
+    errpath = os.path.join(tmp, "stderr-%s.log" % mode)
+    env = dict(os.environ, LD_PRELOAD=so, SHIM_COMMIT=mode, **(extra_env or {}))
+    # The shim comes before the sanitizer runtime in the library list.
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+                           ":detect_leaks=1").lstrip(":")
+    with open(errpath, "w") as err:
+        proc = subprocess.Popen([clientsd, "-c", conf], stdin=lsock.fileno(),
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+    lsock.close()
+    return proc, path, errpath
+
+def stop_and_read(proc, errpath):
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(30)
+    with open(errpath) as f:
+        return rc, f.read()
+
+@test(timeout=90, needs="ctl")
+def commit_failure_leaves_no_leak(api):
+    auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
+            "CONTENT_TYPE": "application/json"}
+    with tempfile.TemporaryDirectory() as tmp:
+        so = build_shim(tmp)
+        # 1. The connection drops before COMMIT: 503, nothing written, nothing leaked.
+        proc, path, errpath = spawn_clientsd(api, tmp, so, "drop")
+        try:
+            cid = api.uid("leak")
+            status, body = fcgi_request(path, "POST", CLIENTS,
+                                        json.dumps({"id": cid, "name": "n"}).encode(), auth)
+            eq(status, 503, "POST with the connection dropped before COMMIT: %s" % short(body))
+            c = api.create(name="patched")
+            status, body = fcgi_request(path, "PATCH", cpath(c["id"]),
+                                        b'{"name":"lost"}', auth)
+            eq(status, 503, "PATCH with the connection dropped before COMMIT")
+            status, body = fcgi_request(path, "POST", cpath(c["id"]) + "/rotate-keys", b"",
+                                        {"HTTP_AUTHORIZATION": auth["HTTP_AUTHORIZATION"]})
+            eq(status, 503, "rotate-keys with the connection dropped before COMMIT")
+        finally:
+            rc, err = stop_and_read(proc, errpath)
+        check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
+              "sanitizer report after COMMIT failed: " + short(err, 600))
+        eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
+        expect_error(api.get(cpath(cid)), 404, "Client not found")
+        eq(api.fetch(c["id"])[0], c, "client after the lost PATCH and rotation")
+        # 2. COMMIT answers 1213 once (a Galera certification failure): the job runs
+        #    again and its first result is freed.
+        proc, path, errpath = spawn_clientsd(api, tmp, so, "deadlock")
+        try:
+            cid = api.uid("leak")
+            status, body = fcgi_request(path, "POST", CLIENTS,
+                                        json.dumps({"id": cid, "name": "n"}).encode(), auth)
+            eq(status, 201, "POST after a 1213 at COMMIT: %s" % short(body))
+            status, body = fcgi_request(path, "PATCH", cpath(cid), b'{"name":"again"}', auth)
+            eq(status, 200, "PATCH after a 1213 at COMMIT: %s" % short(body))
+        finally:
+            rc, err = stop_and_read(proc, errpath)
+        check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
+              "sanitizer report after a 1213 at COMMIT: " + short(err, 600))
+        eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
+        d, _ = api.fetch(cid)
+        eq(d["name"], "again", "name after the retried PATCH")
+        audit = api.get(cpath(cid) + "/audit")
+        eq(audit.body["count"], 2, "audit rows (one create, one update: no double write)")
+
+
+@test(timeout=60, needs="ctl")
+def generated_key_collision_draws_new_keys(api):
+    # A generated key that collides reruns the transaction with NEW keys: on
+    # create and on rotate-keys (which used to draw them outside the retry).
+    auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
+            "CONTENT_TYPE": "application/json"}
+    c = api.create()
+    with tempfile.TemporaryDirectory() as tmp:
+        so = build_shim(tmp)
+        # The worker drops to the configured user: it must reach the file.
+        os.chmod(tmp, 0o755)
+        keyfile = os.path.join(tmp, "collided")
+        with open(keyfile, "w"):
+            pass
+        os.chmod(keyfile, 0o666)
+        proc, path, errpath = spawn_clientsd(api, tmp, so, "none", {"SHIM_KEYDUP": keyfile})
+        try:
+            cid = api.uid()
+            status, body = fcgi_request(path, "POST", CLIENTS,
+                                        json.dumps({"id": cid, "name": "n"}).encode(), auth)
+            eq(status, 201, "POST after a generated key collided: %s" % short(body))
+            created = json.loads(body)["data"]
+            status, body = fcgi_request(path, "POST", cpath(c["id"]) + "/rotate-keys", b"",
+                                        {"HTTP_AUTHORIZATION": auth["HTTP_AUTHORIZATION"]})
+            eq(status, 200, "rotate-keys after a generated key collided: %s" % short(body))
+            rotated = json.loads(body)["data"]
+        finally:
+            rc, err = stop_and_read(proc, errpath)
+        check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
+              "sanitizer report: " + short(err, 600))
+        with open(keyfile) as f:
+            collided = f.read().split()
+        eq(len(collided), 2, "collisions the shim made (%s)" % collided)
+        check(created["secret_key"] != collided[0],
+              "create reused the secret key that collided: %s" % collided[0])
+        check(rotated["secret_key"] != collided[1],
+              "rotate-keys reused the secret key that collided: %s" % collided[1])
+        check(rotated["secret_key"] != c["secret_key"], "rotate-keys kept the old key")
+        eq(api.fetch(c["id"])[0]["secret_key"], rotated["secret_key"], "stored secret_key")
+        eq(api.get(cpath(cid) + "/audit").body["count"], 1, "audit rows of the create")
+        eq(api.get(cpath(c["id"]) + "/audit").body["count"], 2, "audit rows: create, rotate")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="HTTP tests of the data layer's hardening.")
+    ap.add_argument("--base-url", required=True)
+    ap.add_argument("--admin-key-file", required=True)
+    ap.add_argument("--label", default="store")
+    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
+    ap.add_argument("--pool-pidfile")
+    ap.add_argument("--db-control")
+    ap.add_argument("--sql", help='command running SQL on its stdin as admin')
+    ap.add_argument("-k", dest="pattern")
+    ap.add_argument("--budget", type=int, default=200)
+    a = ap.parse_args()
+    with open(a.admin_key_file) as f:
+        key = f.read().strip()
+    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
+                 a.db_control, a.sql)
+    passed, failed = run_all(cfg, a.pattern, a.budget)
+    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    os._exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+/*
+ * check_store.c - the data layer's pure parts: MariaDB error classes, the
+ * key name of a duplicate-key message (the exact messages MariaDB 10.11
+ * sends, with client values built to mislead a strstr), and the deadline
+ * arithmetic.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "dberr.h"
+#include "deadline.h"
+
+static const char *
+member_of(const char *msg, enum cm_dup want)
+{
+	const char	*m = "unset";
+
+	ck_assert_int_eq(cm_dberr_dup_member(msg, &m), want);
+	return m;
+}
+
+START_TEST(dup_key_names)
+{
+	char	key[64];
+
+	ck_assert_int_eq(cm_dberr_dup_key(
+	    "Duplicate entry 'acme' for key 'PRIMARY'", key, sizeof(key)), 7);
+	ck_assert_str_eq(key, "PRIMARY");
+	ck_assert_int_eq(cm_dberr_dup_key(
+	    "Duplicate entry 'a.example' for key 'uq_clients_domain'", key,
+	    sizeof(key)), 17);
+	ck_assert_str_eq(key, "uq_clients_domain");
+	/* MySQL 8 names the table too. */
+	ck_assert_int_eq(cm_dberr_dup_key(
+	    "Duplicate entry 'x' for key 'clients.uq_clients_global_name'", key,
+	    sizeof(key)), 22);
+	ck_assert_str_eq(key, "uq_clients_global_name");
+	/* The value itself pretends to end the message. */
+	ck_assert_int_eq(cm_dberr_dup_key(
+	    "Duplicate entry 'v' for key 'PRIMARY'' for key 'uq_clients_domain'",
+	    key, sizeof(key)), 17);
+	ck_assert_str_eq(key, "uq_clients_domain");
+	/* Not that shape, or no room. */
+	ck_assert_int_eq(cm_dberr_dup_key("Deadlock found", key, sizeof(key)), -1);
+	ck_assert_int_eq(cm_dberr_dup_key(
+	    "Duplicate entry 'x' for key 'PRIMARY", key, sizeof(key)), -1);
+	ck_assert_int_eq(cm_dberr_dup_key(
+	    "Duplicate entry 'x' for key ''", key, sizeof(key)), -1);
+	ck_assert_int_eq(cm_dberr_dup_key(
+	    "Duplicate entry 'x' for key 'PRIMARY'", key, 7), -1);
+	ck_assert_int_eq(cm_dberr_dup_key(NULL, key, sizeof(key)), -1);
+}
+END_TEST
+
+/*
+ * Issue 10: ids "x_key" and "uq_clients_domain" were classified by the
+ * value in the message: a fake deadlock (503) and a 409 naming domain.
+ */
+START_TEST(dup_members_by_key_not_value)
+{
+	ck_assert_str_eq(member_of("Duplicate entry 'x_key' for key 'PRIMARY'",
+	    CM_DUP_MEMBER), "id");
+	ck_assert_str_eq(member_of(
+	    "Duplicate entry 'uq_clients_domain' for key 'PRIMARY'",
+	    CM_DUP_MEMBER), "id");
+	ck_assert_str_eq(member_of(
+	    "Duplicate entry 'uq_clients_global_name' for key 'PRIMARY'",
+	    CM_DUP_MEMBER), "id");
+	ck_assert_str_eq(member_of(
+	    "Duplicate entry 'x_key.example' for key 'uq_clients_domain'",
+	    CM_DUP_MEMBER), "domain");
+	ck_assert_str_eq(member_of(
+	    "Duplicate entry 'uq_clients_domain' for key 'uq_clients_global_name'",
+	    CM_DUP_MEMBER), "global_name");
+	ck_assert_str_eq(member_of(
+	    "Duplicate entry 'it''s' for key 'PRIMARY'", CM_DUP_MEMBER), "id");
+	ck_assert_ptr_null(member_of(
+	    "Duplicate entry 'pk_00112233445566778899aabbccddeeff' for key "
+	    "'uq_clients_publishable_key'", CM_DUP_GENERATED));
+	ck_assert_ptr_null(member_of(
+	    "Duplicate entry 'sk_00112233445566778899aabbccddeeff' for key "
+	    "'uq_clients_secret_key'", CM_DUP_GENERATED));
+	ck_assert_ptr_null(member_of(
+	    "Duplicate entry 'abc' for key 'uq_admin_keys_sha256'",
+	    CM_DUP_UNKNOWN));
+	ck_assert_ptr_null(member_of("Duplicate entry 'a_key'", CM_DUP_UNKNOWN));
+}
+END_TEST
+
+START_TEST(error_classes)
+{
+	static const unsigned	lost[] = { 2002, 2003, 2006, 2013, 2026, 2055,
+				    1053, 1927, 4031, 1047, 1158, 1159, 1160, 1161 };
+	static const unsigned	busy[] = { 1040, 1203, 1226, 1461, 1135 };
+	size_t			i;
+
+	for (i = 0; i < sizeof(lost) / sizeof(lost[0]); i++)
+		ck_assert_int_eq(cm_dberr_class(lost[i]), CM_DBERR_LOST);
+	for (i = 0; i < sizeof(busy) / sizeof(busy[0]); i++)
+		ck_assert_int_eq(cm_dberr_class(busy[i]), CM_DBERR_BUSY);
+	ck_assert_int_eq(cm_dberr_class(1213), CM_DBERR_CONFLICT);
+	ck_assert_int_eq(cm_dberr_class(1205), CM_DBERR_CONFLICT);
+	ck_assert_int_eq(cm_dberr_class(1062), CM_DBERR_DUPLICATE);
+	ck_assert_int_eq(cm_dberr_class(1586), CM_DBERR_DUPLICATE);
+	ck_assert_int_eq(cm_dberr_class(0), CM_DBERR_OTHER);
+	ck_assert_int_eq(cm_dberr_class(1064), CM_DBERR_OTHER);
+	ck_assert_int_eq(cm_dberr_class(1406), CM_DBERR_OTHER);
+}
+END_TEST
+
+static struct timespec
+ts(long sec, long nsec)
+{
+	struct timespec	t = { sec, nsec };
+
+	return t;
+}
+
+START_TEST(budget)
+{
+	struct timespec	d = ts(100, 500000000), now;
+
+	now = ts(70, 500000000);
+	ck_assert_int_eq(cm_budget_ms(&d, &now), 29000);
+	now = ts(99, 0);
+	ck_assert_int_eq(cm_budget_ms(&d, &now), 500);
+	now = ts(99, 600000000);
+	ck_assert_int_eq(cm_budget_ms(&d, &now), -100);
+	ck_assert_int_eq(cm_budget_ms(NULL, &now), CM_BUDGET_NONE);
+	now = ts(90, 0);
+	d = cm_deadline_in(&now, 30);
+	ck_assert_int_eq(d.tv_sec, 120);
+	ck_assert_int_eq(cm_budget_ms(&d, &now), 29000);
+}
+END_TEST
+
+START_TEST(lock_wait)
+{
+	ck_assert_int_eq(cm_lock_wait_s(29000, 5), 5);
+	ck_assert_int_eq(cm_lock_wait_s(3999, 5), 3);
+	ck_assert_int_eq(cm_lock_wait_s(999, 5), 0);
+	ck_assert_int_eq(cm_lock_wait_s(-5, 5), 0);
+	ck_assert_int_eq(cm_lock_wait_s(CM_BUDGET_NONE, 50), 50);
+}
+END_TEST
+
+START_TEST(backoff)
+{
+	int	a;
+	long	ms;
+
+	/* 10 ms doubling, between half and all of it, at most 1 s. */
+	ck_assert_int_eq(cm_backoff_ms(1, 0, 10000), 5);
+	ck_assert_int_eq(cm_backoff_ms(1, 5, 10000), 10);
+	ck_assert_int_eq(cm_backoff_ms(2, 0, 10000), 10);
+	ck_assert_int_eq(cm_backoff_ms(3, 10, 10000), 30);
+	ck_assert_int_eq(cm_backoff_ms(3, 20, 10000), 40);
+	for (a = 1; a < 40; a++) {
+		ms = cm_backoff_ms(a, 0xffffffffu, CM_BUDGET_NONE);
+		ck_assert_int_ge(ms, 5);
+		ck_assert_int_le(ms, 1000);
+	}
+	ck_assert_int_eq(cm_backoff_ms(40, 0, CM_BUDGET_NONE), 500);
+	/* Never past the deadline. */
+	ck_assert_int_eq(cm_backoff_ms(1, 5, 10), -1);
+	ck_assert_int_eq(cm_backoff_ms(1, 5, 11), 10);
+	ck_assert_int_eq(cm_backoff_ms(1, 0, 0), -1);
+	ck_assert_int_eq(cm_backoff_ms(1, 0, -3), -1);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("store");
+	TCase	*tc = tcase_create("core");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, dup_key_names);
+	tcase_add_test(tc, dup_members_by_key_not_value);
+	tcase_add_test(tc, error_classes);
+	tcase_add_test(tc, budget);
+	tcase_add_test(tc, lock_wait);
+	tcase_add_test(tc, backoff);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
