@@ -712,7 +712,7 @@ h_caddy_start()
 	h_elog=$H_LOG/caddy-error.log
 	rm -rf "$h_cdir" && mkdir -p "$h_cdir/home" || return 1
 	h_subst "$REPO/conf/caddy-clientsd.conf" \
-	    "SITE_ADDRESS=http://127.0.0.1:$1" "CLIENTSD_SOCKET=$H_SOCK" \
+	    "SITE_ADDRESS=http://:$1" "CLIENTSD_SOCKET=$H_SOCK" \
 	    "ACCESS_LOG=$H_LOG/caddy-access.log" >"$h_cdir/clientsd.conf" ||
 	    return 1
 	cat >"$h_cdir/Caddyfile" <<EOF
@@ -742,6 +742,58 @@ EOF
 	    --config "$h_cdir/Caddyfile" --adapter caddyfile \
 	    --pidfile "$h_cdir/caddy.pid" </dev/null >>"$h_elog" 2>&1 &
 	h_wait caddy $! "$h_elog" test -s "$h_cdir/caddy.pid"
+}
+
+# --- set-ups: a web server (and the pool) by name --------------------
+
+# The names: nginx, apache-fcgid (Apache + mod_fcgid, no pool),
+# apache-proxy (Apache + mod_proxy_fcgi), lighttpd, caddy.
+
+# h_setup_access_log NAME: the access log the set-up's server writes.
+h_setup_access_log()
+{
+	case $1 in
+	apache-fcgid)	echo "$H_LOG/apache-access.log" ;;
+	*)		echo "$H_LOG/$1-access.log" ;;
+	esac
+}
+
+# h_setup_error_log NAME: the server's error log (shown on failures).
+h_setup_error_log()
+{
+	case $1 in
+	apache-fcgid)	echo "$H_LOG/apache-error.log" ;;
+	*)		echo "$H_LOG/$1-error.log" ;;
+	esac
+}
+
+# h_setup_start NAME PORT BUILDDIR: the pool (unless mod_fcgid spawns
+# clientsd) and the web server on 127.0.0.1:PORT.
+h_setup_start()
+{
+	case $1 in
+	apache-fcgid)
+		h_apache_start "$2" "$3/app/clientsd"
+		return ;;
+	esac
+	h_pool_start "$3/app/clientsd" || return 1
+	case $1 in
+	nginx)		h_nginx_start "$2" ;;
+	apache-proxy)	h_apache_proxy_start "$2" ;;
+	lighttpd)	h_lighttpd_start "$2" ;;
+	caddy)		h_caddy_start "$2" ;;
+	*)		h_err "no set-up $1"; return 1 ;;
+	esac
+}
+
+# h_setup_stop: every server and the pool; the database stays.
+h_setup_stop()
+{
+	h_stop nginx "$H_NGINX/nginx.pid" /usr/sbin/nginx
+	h_stop_apache
+	h_stop lighttpd "$H_LIGHTTPD/lighttpd.pid" /usr/sbin/lighttpd
+	h_stop caddy "$H_CADDY/caddy.pid" /usr/bin/caddy
+	h_stop_pool
 }
 
 # --- packages and build ----------------------------------------------
