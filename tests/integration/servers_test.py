@@ -39,7 +39,14 @@ ONLY = {
     # apache-fcgid: its snippet's TraceEnable Off is edge_test.py's; until
     # then Apache echoes TRACE there, Authorization included.
     "trace_is_never_echoed": {"nginx", "apache-proxy", "lighttpd", "caddy"},
+    # nginx: its 502 envelope is edge_test.py's; apache-fcgid has no pool.
+    "pool_down_is_json": {"apache-proxy", "lighttpd", "caddy"},
 }
+# What each server answers while the pool's socket is gone: status, error,
+# whether it sends Retry-After (lighttpd cannot add a header to one status).
+POOL_DOWN = {"apache-proxy": (503, "Service unavailable", True),
+             "lighttpd": (503, "Service unavailable", False),
+             "caddy": (502, "Bad gateway", True)}
 JSON_TRACE = {"apache-proxy", "lighttpd", "caddy"}
 
 
@@ -259,6 +266,29 @@ def bad_request_is_json_400(api):
                 "GET /api/v1/health HTTP/1.1\r\n" + host + "Bad header line\r\n\r\n"):
         r = raw(api, req.encode())
         expect_server_error(r, 400, "Bad request", no_store=server(api) != "lighttpd")
+
+
+@test(timeout=40)
+def pool_down_is_json(api):
+    # The socket renamed away: the server cannot connect (ENOENT), as
+    # while the pool restarts; then it comes back.
+    sock = os.environ.get("CLIENTSD_TEST_SOCKET")
+    check(sock and os.path.exists(sock), "CLIENTSD_TEST_SOCKET names no socket: %r" % sock)
+    status, error, retry_after = POOL_DOWN[server(api)]
+    os.rename(sock, sock + ".down")
+    try:
+        r = raw(api, request_head(api, "GET", "/api/v1/ping"))
+    finally:
+        os.rename(sock + ".down", sock)
+    expect_server_error(r, status, error)
+    if retry_after:
+        check(r.headers.get("retry-after", "").isdigit(), "no Retry-After: " + r.where())
+    # lighttpd stops trying a backend it could not reach for a second or
+    # two (its 503s meanwhile lack Cache-Control: the snippet's XXX).
+    deadline = time.monotonic() + 15
+    while raw(api, request_head(api, "GET", "/api/v1/ping")).status != 200:
+        check(time.monotonic() < deadline, "ping not 200 within 15 s of the socket's return")
+        time.sleep(0.2)
 
 
 # ---- the access log ---------------------------------------------------------------------
