@@ -49,6 +49,15 @@ read_request(struct call *c)
 		c->req.authorization = NULL;
 	c->req.if_match = param(c, "HTTP_IF_MATCH");
 	c->req.content_length = len ? strtoll(len, NULL, 10) : 0;
+	/*
+	 * Caddy's FastCGI transport invents "application/x-www-form-urlencoded"
+	 * for a POST, PATCH or DELETE that has no Content-Type, even without a
+	 * body; such a bodiless request is taken as having none, as it does
+	 * behind every other server.
+	 */
+	if (c->req.content_length == 0 && c->req.content_type != NULL &&
+	    strcmp(c->req.content_type, "application/x-www-form-urlencoded") == 0)
+		c->req.content_type = NULL;
 	cm_request_id_set(&c->req, param(c, "HTTP_X_REQUEST_ID"));
 	cm_route_match(c->req.uri, &c->route);
 }

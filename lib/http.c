@@ -352,21 +352,30 @@ cm_response_render(const struct cm_response *res, const char *request_id,
     bool head, size_t *len)
 {
 	char	*body, *out;
+	char	 status[64];
 	int	 n;
 
+	/*
+	 * CGI (RFC 3875 6.3.3) makes "Status:" optional, 200 by default.
+	 * Some servers (Caddy's FastCGI transport) copy it into the HTTP
+	 * response as a header, so a 200 goes without it.
+	 */
+	status[0] = '\0';
+	if (res->status != 200)
+		snprintf(status, sizeof(status), "Status: %d %s\r\n",
+		    res->status, cm_status_text(res->status));
 	if (res->text != NULL)
 		body = strdup(res->text);
 	else
 		body = res->body ? cm_json_compact(res->body) : NULL;
-	n = asprintf(&out, "Status: %d %s\r\n"
+	n = asprintf(&out, "%s"
 	    "Content-Type: %s\r\n"
 	    "Cache-Control: no-store\r\n"
 	    "X-Request-Id: %s\r\n"
 	    "%s"
 	    "\r\n%s",
-	    res->status, cm_status_text(res->status), res->text != NULL ?
-	    res->text_type : "application/json; charset=utf-8", request_id,
-	    res->headers,
+	    status, res->text != NULL ? res->text_type :
+	    "application/json; charset=utf-8", request_id, res->headers,
 	    (head || body == NULL) ? "" : body);
 	free(body);
 	if (n < 0)

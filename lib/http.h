@@ -91,8 +91,8 @@ void	 cm_response_body(struct cm_response *, int status, json_t *body);
 void	 cm_response_text(struct cm_response *, int status, const char *ctype,
 	    char *text);
 /*
- * The whole CGI response: "Status:", Content-Type, Cache-Control,
- * X-Request-Id, the extra headers, a blank line and (unless head) the body.
+ * The whole CGI response: "Status:" (left out for 200, the CGI default),
+ * Content-Type, Cache-Control, X-Request-Id, the extra headers, a blank line and (unless head) the body.
  * Returns malloc'ed bytes (caller frees) and their length in *len.
  */
 char	*cm_response_render(const struct cm_response *, const char *request_id,

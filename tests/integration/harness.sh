@@ -63,6 +63,8 @@ h_instance()
 	H_BIN=$H_RUN/bin/clientsd
 	H_NGINX=$H_RUN/nginx
 	H_APACHE=$H_RUN/apache
+	H_LIGHTTPD=$H_RUN/lighttpd
+	H_CADDY=$H_RUN/caddy
 	# Who the web servers' workers and the clientsd workers run as.  When
 	# not root nobody can be switched to: everything runs as the caller.
 	if h_is_root; then
@@ -171,7 +173,8 @@ h_leftovers()
 		case $1:$h_exe in
 		*:"$H_BIN"|*:"$H_BIN (deleted)")
 			;;
-		all:/usr/sbin/mariadbd|all:/usr/sbin/nginx|all:/usr/sbin/apache2)
+		all:/usr/sbin/mariadbd|all:/usr/sbin/nginx|all:/usr/sbin/apache2|\
+		all:/usr/sbin/lighttpd|all:/usr/bin/caddy)
 			tr '\0' '\n' <"$h_proc/cmdline" 2>/dev/null |
 			    grep -qF "$H_RUN/" || continue ;;
 		*)	continue ;;
@@ -221,6 +224,8 @@ h_stop_all()
 {
 	h_stop nginx "$H_NGINX/nginx.pid" /usr/sbin/nginx
 	h_stop_apache
+	h_stop lighttpd "$H_LIGHTTPD/lighttpd.pid" /usr/sbin/lighttpd
+	h_stop caddy "$H_CADDY/caddy.pid" /usr/bin/caddy
 	h_stop_pool
 	h_stop mariadbd "$H_DBPID" /usr/sbin/mariadbd
 	h_sweep all
@@ -563,6 +568,232 @@ EOF
 		return 1
 	fi
 	h_wait apache "" "$h_elog" test -s "$H_APACHE/httpd.pid"
+}
+
+# --- Apache + mod_proxy_fcgi, lighttpd, Caddy (the pool behind them) --
+
+H_LIGHTTPD_BIN=/usr/sbin/lighttpd
+H_CADDY_BIN=/usr/bin/caddy
+
+# h_free_port: prints a TCP port that 127.0.0.1 can bind now, picked at
+# random below the kernel's ephemeral range (so no outgoing connection
+# takes it in the meantime).  Another program may still take it before
+# we do: callers retry with a new one when a server fails to start.
+h_free_port()
+{
+	python3 -c '
+import random, socket, sys
+lo, hi = 20000, 32000
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        hi = min(hi, int(f.read().split()[0]) - 1)
+except (OSError, ValueError, IndexError):
+    pass
+for _ in range(500):
+    p = random.randint(lo, hi)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    sys.exit(0)
+sys.exit("no free port found")
+'
+}
+
+# h_apache_proxy_start PORT: Apache on 127.0.0.1:PORT in front of the
+# pool through mod_proxy_fcgi, from conf/apache-proxy-fcgi-clientsd.conf
+# wrapped in a minimal httpd.conf.  Shares h_apache_start's pid file, so
+# h_stop_apache stops either.
+h_apache_proxy_start()
+{
+	h_elog=$H_LOG/apache-proxy-error.log
+	mkdir -p "$H_APACHE/htdocs" || return 1
+	h_subst "$REPO/conf/apache-proxy-fcgi-clientsd.conf" \
+	    "CLIENTSD_SOCKET=$H_SOCK" >"$H_APACHE/proxy-clientsd.conf" ||
+	    return 1
+	h_auser=
+	h_is_root && h_auser="User $H_USER
+Group $H_GROUP"
+	cat >"$H_APACHE/httpd-proxy.conf" <<EOF
+# Written by tests/integration/harness.sh: the minimal wrapper.
+ServerRoot /etc/apache2
+ServerName 127.0.0.1
+Listen 127.0.0.1:$1
+PidFile "$H_APACHE/httpd.pid"
+DefaultRuntimeDir "$H_APACHE"
+ErrorLog "$h_elog"
+LogLevel warn
+# No query string in the access log: it may hold ?admin_key=.
+LogFormat "%h %t \"%m %U\" %>s %b %D \"%{X-Request-Id}i\"" clientsd
+CustomLog "$H_LOG/apache-proxy-access.log" clientsd
+LoadModule mpm_event_module $H_APACHE_MODULES/mod_mpm_event.so
+LoadModule authz_core_module $H_APACHE_MODULES/mod_authz_core.so
+LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
+LoadModule proxy_module $H_APACHE_MODULES/mod_proxy.so
+LoadModule proxy_fcgi_module $H_APACHE_MODULES/mod_proxy_fcgi.so
+$h_auser
+DocumentRoot "$H_APACHE/htdocs"
+<Directory />
+	Require all denied
+</Directory>
+<Directory "$H_APACHE/htdocs">
+	Require all granted
+</Directory>
+Include "$H_APACHE/proxy-clientsd.conf"
+EOF
+	if ! apache2 -f "$H_APACHE/httpd-proxy.conf" -k start >>"$h_elog" 2>&1
+	then
+		h_err "apache2 (mod_proxy_fcgi) did not start"
+		h_tail "$h_elog"
+		return 1
+	fi
+	h_wait apache "" "$h_elog" test -s "$H_APACHE/httpd.pid"
+}
+
+# h_lighttpd_start PORT: lighttpd on 127.0.0.1:PORT in front of the pool,
+# from conf/lighttpd-clientsd.conf wrapped in a minimal lighttpd.conf.
+# Its logs and error documents sit in the runtime directory (it opens
+# them as $H_USER), linked from $H_LOG.
+h_lighttpd_start()
+{
+	h_ldir=$H_LIGHTTPD
+	rm -rf "$h_ldir" && mkdir -p "$h_ldir/htdocs" "$h_ldir/log" \
+	    "$h_ldir/errors" || return 1
+	cp "$REPO"/conf/lighttpd-errors/status-*.html "$h_ldir/errors/" &&
+	    chmod 0644 "$h_ldir"/errors/* || return 1
+	if h_is_root; then
+		chown "$H_USER:$H_GROUP" "$h_ldir/log" || return 1
+	fi
+	for h_f in error access; do
+		ln -sfn "$h_ldir/log/$h_f.log" "$H_LOG/lighttpd-$h_f.log"
+	done
+	h_subst "$REPO/conf/lighttpd-clientsd.conf" \
+	    "CLIENTSD_SOCKET=$H_SOCK" "ACCESS_LOG=$h_ldir/log/access.log" \
+	    "ERRORFILE_PREFIX=$h_ldir/errors/status-" \
+	    >"$h_ldir/clientsd.conf" || return 1
+	h_luser=
+	h_is_root && h_luser="server.username = \"$H_USER\"
+server.groupname = \"$H_GROUP\""
+	cat >"$h_ldir/lighttpd.conf" <<EOF
+# Written by tests/integration/harness.sh: the minimal wrapper.
+server.bind = "127.0.0.1"
+server.port = $1
+server.document-root = "$h_ldir/htdocs"
+server.pid-file = "$h_ldir/lighttpd.pid"
+server.errorlog = "$h_ldir/log/error.log"
+server.tag = "lighttpd"
+$h_luser
+include "$h_ldir/clientsd.conf"
+EOF
+	# (The start's own output goes beside the log: lighttpd opens the
+	# log itself, as $H_USER.)
+	if ! "$H_LIGHTTPD_BIN" -tt -f "$h_ldir/lighttpd.conf" \
+	    >"$h_ldir/start.log" 2>&1 ||
+	    ! "$H_LIGHTTPD_BIN" -f "$h_ldir/lighttpd.conf" \
+	    >>"$h_ldir/start.log" 2>&1; then
+		h_err "lighttpd did not start"
+		h_tail "$h_ldir/start.log"
+		h_tail "$h_ldir/log/error.log"
+		return 1
+	fi
+	h_wait lighttpd "" "$h_ldir/log/error.log" test -s "$h_ldir/lighttpd.pid"
+}
+
+# h_caddy_start PORT: Caddy on 127.0.0.1:PORT in front of the pool, from
+# the site block conf/caddy-clientsd.conf in a minimal Caddyfile (no admin
+# endpoint, no automatic HTTPS, its state in the runtime directory).
+h_caddy_start()
+{
+	h_cdir=$H_CADDY
+	h_elog=$H_LOG/caddy-error.log
+	rm -rf "$h_cdir" && mkdir -p "$h_cdir/home" || return 1
+	h_subst "$REPO/conf/caddy-clientsd.conf" \
+	    "SITE_ADDRESS=http://:$1" "CLIENTSD_SOCKET=$H_SOCK" \
+	    "ACCESS_LOG=$H_LOG/caddy-access.log" >"$h_cdir/clientsd.conf" ||
+	    return 1
+	cat >"$h_cdir/Caddyfile" <<EOF
+# Written by tests/integration/harness.sh: the minimal wrapper.
+{
+	admin off
+	auto_https off
+	default_bind 127.0.0.1
+	storage file_system "$h_cdir/home/data"
+	log {
+		output file "$h_elog"
+		level WARN
+	}
+}
+import "$h_cdir/clientsd.conf"
+EOF
+	if ! HOME=$h_cdir/home XDG_CONFIG_HOME=$h_cdir/home \
+	    XDG_DATA_HOME=$h_cdir/home "$H_CADDY_BIN" validate \
+	    --config "$h_cdir/Caddyfile" --adapter caddyfile \
+	    >"$h_cdir/validate.log" 2>&1; then
+		h_err "Caddy refuses its configuration"
+		h_tail "$h_cdir/validate.log"
+		return 1
+	fi
+	HOME=$h_cdir/home XDG_CONFIG_HOME=$h_cdir/home \
+	    XDG_DATA_HOME=$h_cdir/home setsid "$H_CADDY_BIN" run \
+	    --config "$h_cdir/Caddyfile" --adapter caddyfile \
+	    --pidfile "$h_cdir/caddy.pid" </dev/null >>"$h_elog" 2>&1 &
+	h_wait caddy $! "$h_elog" test -s "$h_cdir/caddy.pid"
+}
+
+# --- set-ups: a web server (and the pool) by name --------------------
+
+# The names: nginx, apache-fcgid (Apache + mod_fcgid, no pool),
+# apache-proxy (Apache + mod_proxy_fcgi), lighttpd, caddy.
+
+# h_setup_access_log NAME: the access log the set-up's server writes.
+h_setup_access_log()
+{
+	case $1 in
+	apache-fcgid)	echo "$H_LOG/apache-access.log" ;;
+	*)		echo "$H_LOG/$1-access.log" ;;
+	esac
+}
+
+# h_setup_error_log NAME: the server's error log (shown on failures).
+h_setup_error_log()
+{
+	case $1 in
+	apache-fcgid)	echo "$H_LOG/apache-error.log" ;;
+	*)		echo "$H_LOG/$1-error.log" ;;
+	esac
+}
+
+# h_setup_start NAME PORT BUILDDIR: the pool (unless mod_fcgid spawns
+# clientsd) and the web server on 127.0.0.1:PORT.
+h_setup_start()
+{
+	case $1 in
+	apache-fcgid)
+		h_apache_start "$2" "$3/app/clientsd"
+		return ;;
+	esac
+	h_pool_start "$3/app/clientsd" || return 1
+	case $1 in
+	nginx)		h_nginx_start "$2" ;;
+	apache-proxy)	h_apache_proxy_start "$2" ;;
+	lighttpd)	h_lighttpd_start "$2" ;;
+	caddy)		h_caddy_start "$2" ;;
+	*)		h_err "no set-up $1"; return 1 ;;
+	esac
+}
+
+# h_setup_stop: every server and the pool; the database stays.
+h_setup_stop()
+{
+	h_stop nginx "$H_NGINX/nginx.pid" /usr/sbin/nginx
+	h_stop_apache
+	h_stop lighttpd "$H_LIGHTTPD/lighttpd.pid" /usr/sbin/lighttpd
+	h_stop caddy "$H_CADDY/caddy.pid" /usr/bin/caddy
+	h_stop_pool
 }
 
 # --- packages and build ----------------------------------------------

@@ -323,7 +323,8 @@ def fcgi_request(path, method, uri, body, headers, timeout=30):
             break
     s.close()
     head, _, payload = out.partition(b"\r\n\r\n")
-    status = int(head.split(b"Status: ", 1)[1][:3])
+    # CGI: a response without a Status line is a 200 (clientsd sends none).
+    status = int(head.split(b"Status: ", 1)[1][:3]) if b"Status: " in head else 200
     return status, payload
 
 def build_shim(tmp):

@@ -227,6 +227,14 @@ START_TEST(list_and_other_bodies)
 	ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4,
 	    "{\"success\":true,\"data\":[{\"id\":\"a\"}],\"count\":42}");
 	free(out);
+	/* 200 is the CGI default: no "Status:" line a server could leak. */
+	out = cm_response_render(&res, "r", true, &len);
+	ck_assert_str_eq(out,
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Request-Id: r\r\n\r\n");
+	ck_assert_uint_eq(len, strlen(out));
+	free(out);
 	cm_response_body(&res, 200, json_pack("{s:b, s:b, s:b}", "success", 1,
 	    "deleted", 1, "hard", 0));
 	out = cm_response_render(&res, "r", false, &len);

@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""servers_test.py - what the web server in front of clientsd must get right.
+
+Run by ./dev test through every set-up (nginx, Apache + mod_fcgid, Apache +
+mod_proxy_fcgi, lighttpd, Caddy), with --label naming the set-up.  These are
+the checks that depend on the web server's snippet rather than on clientsd:
+its body cap and the JSON 413 above it, %2F reaching clientsd, TRACE never
+echoing the request, no CGI "Status:" header leaking, the JSON envelope on
+the answers the server makes itself, and no query string in its access log
+(the file named by $CLIENTSD_TEST_ACCESS_LOG).
+
+Prints "ok   <label> <name>", "FAIL <label> <name>: <reason>" or "skip ...",
+then "RESULT passed=N failed=M".  Exits 1 if any test failed.
+"""
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
+from apikit import (CLIENTS, JSON_CT, REGISTRY, Config, Failure, check, cpath, eq,
+                    expect_client, expect_error, run_all, short, test)
+
+SERVER_CAP = 1048576        # every snippet's body cap: 1 MiB
+SERVERS = ("nginx", "apache-fcgid", "apache-proxy", "lighttpd", "caddy")
+
+# Which server-made answers each snippet puts in the JSON envelope.  The
+# malformed-request checks of nginx and Apache + mod_fcgid are edge_test.py's
+# (their snippets' error documents); Caddy cannot change the plain-text 400
+# that Go's HTTP server sends for a request it cannot parse.  A test listed
+# here runs only through these set-ups and prints "skip" elsewhere.
+ONLY = {
+    # nginx: its snippet's `return 404` answers text/html (edge_test.py's).
+    "outside_the_api_is_json_404": {"apache-proxy", "lighttpd", "caddy"},
+    "bad_request_is_json_400": {"apache-proxy", "lighttpd"},
+    # apache-fcgid: its snippet's TraceEnable Off is edge_test.py's; until
+    # then Apache echoes TRACE there, Authorization included.
+    "trace_is_never_echoed": {"nginx", "apache-proxy", "lighttpd", "caddy"},
+    # nginx: its 502 envelope is edge_test.py's; apache-fcgid has no pool.
+    "pool_down_is_json": {"apache-proxy", "lighttpd", "caddy"},
+}
+# What each server answers while the pool's socket is gone: status, error,
+# whether it sends Retry-After (lighttpd cannot add a header to one status).
+POOL_DOWN = {"apache-proxy": (503, "Service unavailable", True),
+             "lighttpd": (503, "Service unavailable", False),
+             "caddy": (502, "Bad gateway", True)}
+JSON_TRACE = {"apache-proxy", "lighttpd", "caddy"}
+
+
+def server(api):
+    """The set-up under test: the --label, less any variant suffix."""
+    name = api.cfg.label.split(":")[0]
+    check(name in SERVERS, "--label must name one of %s, not %r" % (SERVERS, name))
+    return name
+
+
+class Raw:
+    """One answer read off a socket: status, headers (lower-case), body."""
+
+    def __init__(self, data):
+        head, _, self.body = data.partition(b"\r\n\r\n")
+        lines = head.decode("iso-8859-1").split("\r\n")
+        check(lines and lines[0].startswith("HTTP/1."), "not an HTTP answer: %s" % short(data))
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            k = k.strip().lower()
+            self.headers[k] = self.headers[k] + ", " + v.strip() if k in self.headers \
+                else v.strip()
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            self.body = dechunk(self.body)
+
+    def where(self):
+        return "%d %s %s" % (self.status, self.headers, short(self.body))
+
+
+def dechunk(b):
+    out = b""
+    while b:
+        size, _, rest = b.partition(b"\r\n")
+        n = int(size.split(b";")[0], 16)
+        if n == 0:
+            break
+        out, b = out + rest[:n], rest[n + 2:]
+    return out
+
+
+def raw(api, data, body=b"", timeout=15):
+    """Sends the bytes of a request (head, then body unless the server has
+    answered already) on a fresh connection; returns the first final answer."""
+    s = socket.create_connection((api.cfg.host, api.cfg.port), timeout=timeout)
+    got = b""
+    try:
+        s.sendall(data)
+        if body:
+            # "Expect: 100-continue" in the head: wait for 100 or an answer.
+            s.settimeout(3)
+            try:
+                got = s.recv(65536)
+            except socket.timeout:
+                got = b""
+            s.settimeout(timeout)
+            if got == b"" or got.startswith(b"HTTP/1.1 100"):
+                got = b""
+                try:
+                    s.sendall(body)
+                except OSError:
+                    pass        # it answered and closed while we sent
+        while True:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            got += b
+            if b"\r\n\r\n" in got and not got.startswith(b"HTTP/1.1 100"):
+                r = Raw(got)
+                n = r.headers.get("content-length")
+                if n is not None and len(r.body) >= int(n):
+                    break
+    finally:
+        s.close()
+    check(got, "no answer to %s" % short(data, 80))
+    return Raw(got)
+
+
+def request_head(api, method, path, headers=()):
+    h = ["%s %s HTTP/1.1" % (method, api.cfg.prefix + path),
+         "Host: %s:%d" % (api.cfg.host, api.cfg.port), "Connection: close"]
+    h += list(headers)
+    return ("\r\n".join(h) + "\r\n\r\n").encode("iso-8859-1")
+
+
+def expect_server_error(r, status, error, no_store=True):
+    """An answer the web server made itself, in the API's error envelope.
+    no_store=False: lighttpd adds no headers to the answers it sends while
+    still reading a request (its snippet's XXX)."""
+    check(r.status == status, "expected %d: %s" % (status, r.where()))
+    eq(r.headers.get("content-type"), JSON_CT, "Content-Type of " + r.where())
+    if no_store:
+        check("no-store" in r.headers.get("cache-control", ""),
+              "no Cache-Control: no-store in " + r.where())
+    else:
+        check("cache-control" not in r.headers,
+              "lighttpd now sends Cache-Control here: drop the exception " + r.where())
+    try:
+        body = json.loads(r.body.decode("utf-8"))
+    except ValueError:
+        raise Failure("body is not JSON: " + r.where())
+    eq(body, {"success": False, "data": None, "error": error, "count": 0},
+       "envelope of " + r.where())
+
+
+def padded(fields, size):
+    """A JSON object of exactly size bytes: fields plus a long unknown member
+    (clientsd would reject it, but only after the size check)."""
+    raw_ = json.dumps(fields)
+    pad = size - len(raw_) - len(',"pad":""')
+    check(pad >= 0, "padded: too small")
+    return (raw_[:-1] + ',"pad":"' + "x" * pad + '"}').encode()
+
+
+# ---- the body cap -------------------------------------------------------------
+
+@test(timeout=40)
+def body_over_server_cap_is_json_413(api):
+    no_store = server(api) != "lighttpd"      # see expect_server_error
+    cid = api.create()["id"]
+    before = api.fetch(cid)
+    body = padded({"name": "Too big"}, SERVER_CAP + 4096)
+    auth = "Authorization: Bearer " + api.cfg.admin_key
+    r = raw(api, request_head(api, "PATCH", cpath(cid), (
+        auth, "Content-Type: application/json", "Content-Length: %d" % len(body),
+        "Expect: 100-continue")), body)
+    expect_server_error(r, 413, "Payload too large", no_store=no_store)
+    eq(api.fetch(cid), before, "client after a body over the server's cap")
+    nid = api.uid()
+    body = padded({"id": nid, "name": "n"}, SERVER_CAP + 1)
+    r = raw(api, request_head(api, "POST", CLIENTS, (
+        auth, "Content-Type: application/json", "Content-Length: %d" % len(body),
+        "Expect: 100-continue")), body)
+    expect_server_error(r, 413, "Payload too large", no_store=no_store)
+    expect_error(api.get(cpath(nid)), 404, "Client not found")
+
+@test(timeout=40)
+def body_at_server_cap_reaches_clientsd(api):
+    # Exactly 1 MiB passes the server; clientsd's own 64 KiB limit answers
+    # (its answer carries the X-Request-Id the server's would not).
+    cid = api.create()["id"]
+    r = api.patch(cpath(cid), padded({"name": "At the cap"}, SERVER_CAP))
+    expect_error(r, 413, "Payload too large")
+    eq(api.fetch(cid)[0]["name"], "Client " + cid[:40], "name after the 413")
+
+
+# ---- what reaches clientsd unchanged --------------------------------------------
+
+@test()
+def encoded_slash_reaches_clientsd(api):
+    for path in (CLIENTS + "/a%2Fb", CLIENTS + "/a%2fb/rotate-keys"):
+        r = api.get(path) if "rotate" not in path else api.post(path)
+        expect_error(r, 400, "Invalid client id")
+
+@test()
+def no_cgi_status_header(api):
+    # clientsd sends "Status:" only for answers other than 200 (CGI's
+    # default); no server may pass it on as an HTTP header.
+    cid = api.uid()
+    answers = [api.get("/api/v1/health", auth=None),
+               api.post(CLIENTS, {"id": cid, "name": "n"}),
+               api.get(cpath(cid)),
+               api.get(cpath(api.uid())),
+               api.patch(cpath(cid), {"nope": 1})]
+    eq([r.status for r in answers], [200, 201, 200, 404, 400], "statuses")
+    for r in answers:
+        check(r.header("Status") is None, "a Status header: " + r.where())
+
+@test()
+def bodiless_post_needs_no_content_type(api):
+    # Caddy's FastCGI transport sends CONTENT_TYPE
+    # application/x-www-form-urlencoded when the request has none.
+    c = api.create()
+    r = api.post(cpath(c["id"]) + "/rotate-keys")
+    d = expect_client(r)
+    check(d["secret_key"] != c["secret_key"] and d["publishable_key"] != c["publishable_key"],
+          "rotate-keys without a body renews both keys: " + r.where())
+
+@test()
+def authorization_reaches_clientsd(api):
+    # Apache withholds it from FastCGI unless told (CGIPassAuth,
+    # FcgidPassHeader): every request would be 401.
+    cid = api.create()["id"]
+    expect_client(api.get(cpath(cid)))
+    expect_error(api.get(cpath(cid), auth="Bearer wrong"), 401, "Unauthorized")
+
+
+# ---- answers the server makes itself ------------------------------------------------
+
+@test()
+def trace_is_never_echoed(api):
+    name = server(api)
+    marker = "trace-marker-" + api.uid()
+    r = raw(api, request_head(api, "TRACE", CLIENTS, (
+        "Authorization: Bearer " + api.cfg.admin_key, "X-Marker: " + marker)))
+    check(r.status in (405, 501), "TRACE answered %s" % r.where())
+    check(marker.encode() not in r.body and api.cfg.admin_key.encode() not in r.body,
+          "TRACE echoed the request: " + r.where())
+    check("message/http" not in r.headers.get("content-type", ""), "TRACE echo: " + r.where())
+    if name in JSON_TRACE:
+        expect_server_error(r, 405, "Method not allowed")
+
+@test()
+def outside_the_api_is_json_404(api):
+    for path in ("/", "/api/v1", "/api/v10/clients", "/index.html"):
+        r = raw(api, request_head(api, "GET", path))
+        expect_server_error(r, 404, "Not found")
+
+@test()
+def bad_request_is_json_400(api):
+    host = "Host: %s:%d\r\n" % (api.cfg.host, api.cfg.port)
+    for req in ("BLAH\r\n\r\n",
+                "GET /api/v1/health HTTP/1.1\r\n" + host + "Bad header line\r\n\r\n"):
+        r = raw(api, req.encode())
+        expect_server_error(r, 400, "Bad request", no_store=server(api) != "lighttpd")
+
+
+@test(timeout=40)
+def pool_down_is_json(api):
+    # The socket renamed away: the server cannot connect (ENOENT), as
+    # while the pool restarts; then it comes back.
+    sock = os.environ.get("CLIENTSD_TEST_SOCKET")
+    check(sock and os.path.exists(sock), "CLIENTSD_TEST_SOCKET names no socket: %r" % sock)
+    status, error, retry_after = POOL_DOWN[server(api)]
+    os.rename(sock, sock + ".down")
+    try:
+        r = raw(api, request_head(api, "GET", "/api/v1/ping"))
+    finally:
+        os.rename(sock + ".down", sock)
+    expect_server_error(r, status, error)
+    if retry_after:
+        check(r.headers.get("retry-after", "").isdigit(), "no Retry-After: " + r.where())
+    # lighttpd stops trying a backend it could not reach for a second or
+    # two (its 503s meanwhile lack Cache-Control: the snippet's XXX).
+    deadline = time.monotonic() + 15
+    while raw(api, request_head(api, "GET", "/api/v1/ping")).status != 200:
+        check(time.monotonic() < deadline, "ping not 200 within 15 s of the socket's return")
+        time.sleep(0.2)
+
+
+# ---- the access log ---------------------------------------------------------------------
+
+@test()
+def access_log_has_no_query_string(api):
+    log = os.environ.get("CLIENTSD_TEST_ACCESS_LOG")
+    check(log, "CLIENTSD_TEST_ACCESS_LOG is not set (./dev test sets it per server)")
+    marker = "querymarker" + api.uid()
+    cid = api.uid()
+    # The header key authenticates; the query one is never looked at.
+    r = api.get(cpath(cid) + "?admin_key=%s&limit=%s" % (marker, marker))
+    expect_error(r, 404, "Client not found")
+    deadline = time.monotonic() + 5
+    while True:
+        with open(log, "rb") as f:
+            text = f.read()
+        if cid.encode() in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check(cid.encode() in text, "the request for %s is not in %s" % (cid, log))
+    check(marker.encode() not in text, "the query string is in %s" % log)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Web server checks, through any set-up.")
+    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
+    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
+    ap.add_argument("--label", required=True, help="the set-up: " + ", ".join(SERVERS))
+    ap.add_argument("--ctl", help="unused here (./dev passes it to every suite)")
+    ap.add_argument("--pool-pidfile", help="unused here")
+    ap.add_argument("--db-control", help="unused here")
+    ap.add_argument("--sql", help="unused here")
+    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
+    ap.add_argument("--budget", type=int, default=120, help="seconds for the whole run")
+    a = ap.parse_args()
+    with open(a.admin_key_file) as f:
+        key = f.read().strip()
+    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
+                 a.db_control, a.sql)
+    name = a.label.split(":")[0]
+    if name not in SERVERS:
+        ap.error("--label must name one of " + ", ".join(SERVERS))
+    for t in list(REGISTRY):
+        if t.name in ONLY and name not in ONLY[t.name]:
+            print("skip %s %s: not made in JSON by this server (see ONLY)" % (a.label, t.name),
+                  flush=True)
+            REGISTRY.remove(t)
+    passed, failed = run_all(cfg, a.pattern, a.budget)
+    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    os._exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
