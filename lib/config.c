@@ -60,7 +60,7 @@ static const struct key keys[] = {
 	NUM("server", "start_workers", K_INT, start_workers, 1, 256),
 	NUM("server", "idle_timeout", K_INT, idle_timeout, 1, 86400),
 	NUM("server", "max_requests", K_INT, max_requests, 0, 1000000000),
-	NUM("server", "request_timeout", K_INT, request_timeout, 1, 3600),
+	NUM("server", "request_timeout", K_INT, request_timeout, 2, 3600),
 	NUM("server", "stop_timeout", K_INT, stop_timeout, 1, 3600),
 	NUM("server", "slowlog_ms", K_INT, slowlog_ms, 0, 3600000),
 	NUM("server", "allow_root", K_BOOL, allow_root, 0, 0),
