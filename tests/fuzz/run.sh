@@ -22,9 +22,9 @@ LIBSRC="problems validate tzdb client jsonbody config http auth patch log dberr 
 # CI: executions per target (a fixed seed makes each run repeatable);
 # read through eval below.
 # shellcheck disable=SC2034
-CI_RUNS_fuzz_body=300000
+CI_RUNS_fuzz_body=200000
 # shellcheck disable=SC2034
-CI_RUNS_fuzz_config=200000
+CI_RUNS_fuzz_config=150000
 # shellcheck disable=SC2034
 CI_RUNS_fuzz_http=300000
 # shellcheck disable=SC2034
