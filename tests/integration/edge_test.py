@@ -68,6 +68,8 @@ EXPECT = {
         "bad_http_version": (505,), "slow_headers": (CLOSE,),
         "slow_body": (CLOSE,), "pool_down": (502,), "pool_stalled": (504,),
         "unknown_path": (404,),
+        # Its own answers carry X-Request-Id too (the snippet's map).
+        "request_id": True,
     },
     # Apache 2.4 + mod_fcgid: no 431 (400), %00 is 404, duplicate headers
     # are merged (clientsd then refuses the credential), a body over
@@ -81,6 +83,7 @@ EXPECT = {
         "bad_http_version": (200, 505), "slow_headers": (408,),
         "slow_body": (500, 408), "pool_down": (NA,), "pool_stalled": (500, 504),
         "unknown_path": (404,),
+        "request_id": False,
     },
 }
 
@@ -193,6 +196,8 @@ def verify(cfg, case, a):
     eq(a.headers.get("content-type"), JSON_CT, "%s: Content-Type" % case)
     check("no-store" in a.headers.get("cache-control", ""),
           "%s: no Cache-Control: no-store: %s" % (case, a.where()))
+    if EXPECT.get(cfg.server, {}).get("request_id"):
+        check(a.headers.get("x-request-id"), "%s: no X-Request-Id: %s" % (case, a.where()))
     server = a.headers.get("server", "")
     check(not any(c.isdigit() for c in server),
           "%s: Server header gives a version: %r" % (case, server))
