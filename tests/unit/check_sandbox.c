@@ -1,6 +1,9 @@
 /* check_sandbox.c - unit tests for sandbox.c: each case in a child process. */
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+
+#include <netdb.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -15,7 +18,8 @@
 #include "sandbox.h"
 
 /* What the child does once sandboxed. */
-enum act { ACT_NOTHING, ACT_READ, ACT_WRITE_NEW, ACT_EXECVE, ACT_GETRANDOM };
+enum act { ACT_NOTHING, ACT_READ, ACT_WRITE_NEW, ACT_EXECVE, ACT_GETRANDOM,
+    ACT_RESOLVE_CONNECT };
 
 static const char	*newfile = "/tmp/check_sandbox.new";
 
@@ -33,6 +37,31 @@ seccomp_mode(void)
 			break;
 	fclose(f);
 	return mode;
+}
+
+/*
+ * What a reconnect to "localhost:1" does: getaddrinfo (files: /etc/hosts,
+ * nsswitch.conf, gai.conf), socket, connect (refused: nothing listens).
+ */
+static int
+resolve_connect(void)
+{
+	struct addrinfo	 hints, *res;
+	int		 fd, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo("localhost", "1", &hints, &res) != 0)
+		return -1;
+	fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+	rc = fd < 0 ? -1 : 0;
+	if (fd >= 0) {
+		(void)connect(fd, res->ai_addr, res->ai_addrlen);
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return rc;
 }
 
 /*
@@ -81,6 +110,11 @@ run(enum cm_sandbox sb, enum act act)
 			if (getentropy(buf, sizeof(buf)) != 0)
 				_exit(6);
 			break;
+		case ACT_RESOLVE_CONNECT:
+			/* A reconnect to a TCP host: name lookup, socket, connect. */
+			if (resolve_connect() != 0)
+				_exit(7);
+			break;
 		}
 		_exit(0);
 	}
@@ -111,6 +145,7 @@ START_TEST(allowed_calls_pass)
 	assert_exit0(run(CM_SANDBOX_SECCOMP, ACT_NOTHING));
 	assert_exit0(run(CM_SANDBOX_SECCOMP, ACT_READ));
 	assert_exit0(run(CM_SANDBOX_SECCOMP, ACT_GETRANDOM));
+	assert_exit0(run(CM_SANDBOX_SECCOMP, ACT_RESOLVE_CONNECT));
 }
 END_TEST
 
