@@ -52,8 +52,9 @@ def _nv(name, value):
 def fcgi_get(sock_path, uri, extra=None, timeout=15):
     """GET uri: returns (stdout bytes, ended) where ended says whether an
     END_REQUEST record came (False: the worker died mid-request)."""
-    params = {"REQUEST_METHOD": "GET", "REQUEST_URI": uri, "SCRIPT_NAME": uri,
-              "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": "0"}
+    path, _, query = uri.partition("?")
+    params = {"REQUEST_METHOD": "GET", "REQUEST_URI": uri, "SCRIPT_NAME": path,
+              "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": "0"}
     params.update(extra or {})
     body = b"".join(_nv(k, v) for k, v in params.items())
     msg = (_record(1, struct.pack("!HB5x", 1, 0)) + _record(4, body) + _record(4, b"")
@@ -88,8 +89,9 @@ def fcgi_get(sock_path, uri, extra=None, timeout=15):
 
 # ---- a throw-away pool -------------------------------------------------------
 
-def conf_with(src, sets):
-    """The INI text of src with [server] keys of sets replaced or added."""
+def conf_with(src, sets, drop=()):
+    """The INI text of src with [server] keys of sets replaced or added,
+    and the (section, key) pairs of drop removed (back to the default)."""
     lines, section = [], None
     with open(src) as f:
         for ln in f.read().splitlines():
@@ -101,7 +103,8 @@ def conf_with(src, sets):
                     lines += ["%s = %s" % kv for kv in sets.items()]
                 continue
             key = t.split("=", 1)[0].strip()
-            if section == "server" and "=" in t and not t.startswith(("#", ";")) and key in sets:
+            if "=" in t and not t.startswith(("#", ";")) and (
+                    (section == "server" and key in sets) or (section, key) in drop):
                 continue
             lines.append(ln)
     return "\n".join(lines) + "\n"
@@ -110,7 +113,7 @@ def conf_with(src, sets):
 class Pool:
     count = 0
 
-    def __init__(self, cfg, sandbox):
+    def __init__(self, cfg, sandbox, drop=()):
         self.dir = tempfile.mkdtemp(prefix="clientsd-sandbox-")
         os.chmod(self.dir, 0o1777)      # the workers (nobody) may create files in it
         self.sock = os.path.join(self.dir, "sock")
@@ -124,7 +127,7 @@ class Pool:
             os.fchmod(f.fileno(), 0o600)
             f.write(conf_with(cfg.conf, {"listen": self.sock, "workers": "1",
                                          "pid_file": self.pidfile, "sandbox": sandbox,
-                                         "listen_mode": "0600"}))
+                                         "listen_mode": "0600"}, drop))
         env = dict(os.environ, LD_PRELOAD=cfg.probe)
         # A preloaded library ahead of the ASan runtime is fine here.
         env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"),
@@ -242,6 +245,24 @@ def sandbox_none_lets_the_probe_through(api):
         check(os.path.exists(target), "the probe did not create its file: " + pool.tail())
         check("probe: open-write succeeded" in pool.text(), "probe line: " + pool.tail())
         eq(pool.workers(), [old], "workers after the probe")
+    finally:
+        pool.stop()
+
+@test(timeout=60)
+def default_config_refuses_query_key(api):
+    """Not the sandbox, but its throw-away pool: with admin_key_query left
+    at its default (the run's config turns it on for api_test.py's query
+    tests), ?admin_key= is not a credential; the header still is."""
+    pool = Pool(api.cfg, "seccomp", drop=(("api", "admin_key_query"),))
+    try:
+        key = api.cfg.admin_key
+        out, ended = fcgi_get(pool.sock, "/api/v1/clients?limit=1&admin_key=" + key)
+        check(ended and out.startswith(b"Status: 401"), "?admin_key= answered: %r"
+              % short(out.decode("latin-1")))
+        out, ended = fcgi_get(pool.sock, "/api/v1/clients?limit=1",
+                              {"HTTP_AUTHORIZATION": "Bearer " + key})
+        check(ended and out.startswith(b"Status: 200"), "Bearer answered: %r"
+              % short(out.decode("latin-1")))
     finally:
         pool.stop()
 
