@@ -73,15 +73,16 @@ EXPECT = {
     },
     # Apache 2.4 + mod_fcgid: no 431 (400), %00 is 404, duplicate headers
     # are merged (clientsd then refuses the credential), a body over
-    # FcgidMaxRequestLen or read too slowly is mod_fcgid's 500, there is
-    # no pool to take down, and a stalled program is FcgidIOTimeout's 500.
+    # FcgidMaxRequestLen or read too slowly is mod_fcgid's 500, a program
+    # that exits at once ("End of script output before headers") and a
+    # stalled one (FcgidIOTimeout) are its 500 too.
     "apache": {
         "bad_escape": (400,), "nul_in_path": (404,), "header_10k": (400,),
         "two_authorization": (401,), "trace": (405,), "uri_too_long": (414,),
         "body_over_cap": (500,), "body_without_length": (400,),
         "chunked_body": (201,), "unknown_transfer_coding": (400,),
         "bad_http_version": (200, 505), "slow_headers": (408,),
-        "slow_body": (500, 408), "pool_down": (NA,), "pool_stalled": (500, 504),
+        "slow_body": (500, 408), "pool_down": (500,), "pool_stalled": (500, 504),
         "unknown_path": (404,),
         "request_id": False,
     },
