@@ -36,6 +36,7 @@
 
 #include "handlers.h"
 #include "log.h"
+#include "sandbox.h"
 #include "store.h"
 #include "worker.h"
 
@@ -193,6 +194,7 @@ worker_run(const struct worker_args *a)
 	unsigned long	 served = 0;
 	int		 fd, fl;
 	bool		 spawned = a->master == 0;
+	char		 err[256];
 
 	worker_signals(spawned, &stopset);
 	sigprocmask(SIG_BLOCK, &stopset, &waitmask);
@@ -229,6 +231,11 @@ worker_run(const struct worker_args *a)
 		return 1;
 	/* Connect now so the first request is fast; failure is retried per request. */
 	(void)cm_store_ping(w.store);
+	/* Connected, privileges dropped: from here on only the allow-list. */
+	if (cm_sandbox_enter(a->cfg, err, sizeof(err)) != 0) {
+		LOG_ERR("sandbox: %s", err);
+		return 1;
+	}
 	sb_set_state(w.sb, w.slot, SB_IDLE);
 	for (;;) {
 		if (stopping)

@@ -20,7 +20,8 @@ enum kind {
 	K_BOOL,		/* bool */
 	K_POLICY,	/* enum cm_unknown_policy */
 	K_PM,		/* enum cm_pm */
-	K_LEVEL		/* enum cm_log_level */
+	K_LEVEL,	/* enum cm_log_level */
+	K_SANDBOX	/* enum cm_sandbox */
 };
 
 #define F_NONEMPTY	0x01	/* "" is not a valid value */
@@ -67,12 +68,14 @@ static const struct key keys[] = {
 	STR("server", "listen_allowed", listen_allowed, 0),
 	STR("log", "target", log_target, F_NONEMPTY),
 	NUM("log", "level", K_LEVEL, log_level, 0, 0),
+	NUM("server", "sandbox", K_SANDBOX, sandbox, 0, 0),
 	STR("database", "socket", db_socket, 0),
 	STR("database", "host", db_host, 0),
 	NUM("database", "port", K_INT, db_port, 1, 65535),
 	STR("database", "name", db_name, F_NONEMPTY),
 	STR("database", "user", db_user, F_NONEMPTY),
 	STR("database", "password", db_password, 0),
+	STR("database", "password_file", db_password_file, 0),
 	NUM("database", "connect_timeout", K_INT, db_connect_timeout, 1, 300),
 	NUM("database", "retries", K_INT, db_retries, 0, 10),
 	NUM("database", "lock_wait_timeout", K_INT, db_lock_wait_timeout, 0, 3600),
@@ -112,7 +115,7 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->db_lock_wait_timeout = 5;
 	cfg->body_limit = 65536;
 	cfg->unknown_fields = CM_UNKNOWN_REJECT;
-	cfg->admin_key_query = true;
+	cfg->admin_key_query = false;	/* web servers log query strings */
 	cfg->retry_after = 5;
 	strcpy(cfg->tzdata, "/usr/share/zoneinfo/tzdata.zi");
 }
@@ -314,6 +317,17 @@ set_value(struct cm_config *cfg, const struct key *k, const char *value,
 	case K_LEVEL:
 		return set_choice(field, value, level_names, k->name, why,
 		    whysz);
+	case K_SANDBOX:
+		if (strcasecmp(value, "seccomp") == 0)
+			*(enum cm_sandbox *)(void *)field = CM_SANDBOX_SECCOMP;
+		else if (strcasecmp(value, "none") == 0)
+			*(enum cm_sandbox *)(void *)field = CM_SANDBOX_NONE;
+		else {
+			snprintf(why, whysz, "%s: bad value "
+			    "(seccomp or none)", k->name);
+			return -1;
+		}
+		return 0;
 	}
 	snprintf(why, whysz, "%s: unsupported key", k->name);
 	return -1;
@@ -407,6 +421,91 @@ pool_check(const struct cm_config *c, char *why, size_t whysz)
 	return 0;
 }
 
+/*
+ * Reads a secret file into out (outsz bytes): the whole file less one
+ * trailing newline (LF or CRLF).  Returns 0, or -1 with errno-style
+ * reason in why (never the contents); ENOENT is left in *missing so the
+ * credential can be optional.
+ */
+static int
+read_secret(const char *file, char *out, size_t outsz, bool *missing,
+    char *why, size_t whysz)
+{
+	char	 buf[512];
+	size_t	 n;
+	FILE	*f;
+	int	 rc = -1;
+
+	if ((f = fopen(file, "r")) == NULL) {
+		if (missing != NULL)
+			*missing = errno == ENOENT;
+		snprintf(why, whysz, "%s", strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	if (ferror(f))
+		snprintf(why, whysz, "%s", strerror(errno));
+	else if (n == sizeof(buf))
+		snprintf(why, whysz, "too long (at most %zu bytes)", outsz - 1);
+	else {
+		if (n > 0 && buf[n - 1] == '\n')
+			n--;
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+		if (memchr(buf, '\0', n) != NULL ||
+		    memchr(buf, '\n', n) != NULL)
+			snprintf(why, whysz, "more than one line, or a NUL byte");
+		else if (n >= outsz)
+			snprintf(why, whysz, "too long (at most %zu bytes)",
+			    outsz - 1);
+		else {
+			memcpy(out, buf, n);
+			out[n] = '\0';
+			rc = 0;
+		}
+	}
+	explicit_bzero(buf, sizeof(buf));
+	fclose(f);
+	return rc;
+}
+
+/* The database password from password_file or the systemd credential. */
+static int
+resolve_password(struct cm_config *cfg, const char *path, char *err,
+    size_t errsz)
+{
+	const char	*dir = getenv("CREDENTIALS_DIRECTORY");
+	char		 file[4096 + 64], why[128];
+	bool		 missing = false;
+
+	if (cfg->db_password_file[0] != '\0') {
+		if (cfg->db_password[0] != '\0') {
+			seterr(err, errsz, "%s: password and password_file "
+			    "are both set", path);
+			return -1;
+		}
+		if (read_secret(cfg->db_password_file, cfg->db_password,
+		    sizeof(cfg->db_password), NULL, why, sizeof(why)) != 0) {
+			seterr(err, errsz, "%s: password_file %s: %s", path,
+			    cfg->db_password_file, why);
+			return -1;
+		}
+		return 0;
+	}
+	if (dir == NULL || dir[0] == '\0')
+		return 0;
+	snprintf(file, sizeof(file), "%.4096s/%s", dir,
+	    CM_DB_PASSWORD_CREDENTIAL);
+	if (read_secret(file, cfg->db_password, sizeof(cfg->db_password),
+	    &missing, why, sizeof(why)) != 0) {
+		if (missing)
+			return 0;	/* no such credential: keep password */
+		seterr(err, errsz, "credential %s: %s", file, why);
+		return -1;
+	}
+	return 0;
+}
+
 int
 cm_config_load(struct cm_config *cfg, const char *path,
     char *err, size_t errsz)
@@ -455,6 +554,8 @@ cm_config_load(struct cm_config *cfg, const char *path,
 		explicit_bzero(line, cap);
 	free(line);
 	fclose(f);
+	if (rc == 0)
+		rc = resolve_password(&tmp, path, err, errsz);
 	if (rc == 0)
 		*cfg = tmp;
 	explicit_bzero(&tmp, sizeof(tmp));

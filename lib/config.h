@@ -16,6 +16,14 @@ enum cm_unknown_policy { CM_UNKNOWN_REJECT, CM_UNKNOWN_IGNORE };
 enum cm_pm { CM_PM_STATIC, CM_PM_DYNAMIC, CM_PM_ONDEMAND };
 /* [log] level: lines below it are not written. */
 enum cm_log_level { CM_LOG_DEBUG, CM_LOG_INFO, CM_LOG_WARN, CM_LOG_ERR };
+/* [server] sandbox: seccomp (the default) or none; see sandbox.h. */
+enum cm_sandbox { CM_SANDBOX_SECCOMP, CM_SANDBOX_NONE };
+
+/*
+ * The systemd credential (LoadCredential=db-password:FILE) read from
+ * $CREDENTIALS_DIRECTORY for the database password.
+ */
+#define CM_DB_PASSWORD_CREDENTIAL	"db-password"
 
 struct cm_config {
 	/* [server] */
@@ -45,6 +53,7 @@ struct cm_config {
 	/* [log] */
 	char	log_target[256];	/* "stderr", "syslog" or an absolute path */
 	enum cm_log_level log_level;	/* default info */
+	enum cm_sandbox sandbox;	/* default seccomp */
 	/* [database] */
 	char	db_socket[256];		/* default /run/mysqld/mysqld.sock */
 	char	db_host[256];		/* used when db_socket is "" */
@@ -52,6 +61,12 @@ struct cm_config {
 	char	db_name[64];		/* default "clients" */
 	char	db_user[64];		/* default "clients" */
 	char	db_password[256];	/* secret: never logged */
+	/*
+	 * A file holding the password (one line); read by cm_config_load
+	 * into db_password.  Without it, $CREDENTIALS_DIRECTORY/db-password
+	 * (systemd's LoadCredential=) is used when present.
+	 */
+	char	db_password_file[256];
 	int	db_connect_timeout;	/* seconds, default 2 */
 	int	db_retries;		/* deadlock / lock wait retries, default 3 */
 	/* store: cap of innodb_lock_wait_timeout per transaction, seconds */
@@ -59,7 +74,7 @@ struct cm_config {
 	/* [api] */
 	size_t	body_limit;		/* bytes, default 65536 */
 	enum cm_unknown_policy unknown_fields;	/* default reject */
-	bool	admin_key_query;	/* allow ?admin_key=, default true */
+	bool	admin_key_query;	/* allow ?admin_key=, default false */
 	int	retry_after;		/* seconds in Retry-After on 503, default 5 */
 	char	tzdata[256];		/* default /usr/share/zoneinfo/tzdata.zi */
 };
@@ -69,7 +84,11 @@ void	cm_config_defaults(struct cm_config *);
 const char *cm_config_default_path(void);
 /*
  * Reads path over the defaults already in cfg.  Returns 0, or -1 with
- * "path:line: reason" (or "path: strerror") in err.
+ * "path:line: reason" (or "path: strerror") in err.  Then resolves the
+ * database password: password_file if set, else the systemd credential
+ * $CREDENTIALS_DIRECTORY/db-password if it exists, else password.  Setting
+ * both password and password_file is an error; an unreadable file or
+ * credential is an error naming it (never its contents).
  */
 int	cm_config_load(struct cm_config *cfg, const char *path,
 	    char *err, size_t errsz);

@@ -9,6 +9,7 @@ Standard library only.
 import http.client
 import itertools
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -150,6 +151,7 @@ class Api:
             resp = Resp(method, path, r.status, hl, raw)
         finally:
             conn.close()
+        record_secrets(hdrs.get("Authorization"), path, body, raw)
         _check_common(resp, rid if auto_rid else None)
         return resp
 
@@ -193,6 +195,65 @@ class Api:
         r = self.patch(cpath(cid), body, **kw)
         expect_client(r, 200)
         return r
+
+# ---- secrets the run used (for secrets_test.py) ---------------------------
+# With CM_SECRETS_FILE set, every admin key sent (header or query), every
+# publishable/secret key seen in a request or response body and every
+# proxy_api_key the service answered with is appended to that file, one a
+# line; secrets_test.py then looks for each in every log of the run.
+
+_SECRET_RE = re.compile(r"\b(?:pk_[0-9a-f]{32}|sk_[0-9a-f]{32}|ak_[0-9a-f]{64})\b")
+_secrets_seen = set()
+_secrets_lock = threading.Lock()
+
+def _walk_proxy_keys(v, out):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k == "proxy_api_key" and isinstance(x, str) and x != "<redacted>":
+                out.add(x)
+            else:
+                _walk_proxy_keys(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            _walk_proxy_keys(x, out)
+
+def record_secrets(auth=None, path="", body=None, raw=b""):
+    """Notes the secrets of one exchange (no-op without CM_SECRETS_FILE)."""
+    target = os.environ.get("CM_SECRETS_FILE")
+    if not target:
+        return
+    found = set()
+    if auth:
+        parts = auth.split(None, 1)
+        for t in (parts[-1].strip(), auth.strip()):
+            if len(t) >= 16:
+                found.add(t)
+    q = urllib.parse.urlsplit(path).query
+    for k, v in urllib.parse.parse_qsl(q, keep_blank_values=True):
+        if k == "admin_key" and len(v) >= 16:
+            found.add(v)
+    for blob in (body, raw):
+        if isinstance(blob, (bytes, bytearray)):
+            text = bytes(blob).decode("utf-8", "replace")
+            found.update(_SECRET_RE.findall(text))
+            # A proxy_api_key is a secret once the service has stored it
+            # (it comes back in a response); a rejected one may well be a
+            # test's bad value that is also used as an id or request id.
+            if blob is raw:
+                try:
+                    _walk_proxy_keys(json.loads(text), found)
+                except ValueError:
+                    pass
+    with _secrets_lock:
+        new = found - _secrets_seen
+        if not new:
+            return
+        _secrets_seen.update(new)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, "".join(x.replace("\n", " ") + "\n" for x in sorted(new)).encode())
+        finally:
+            os.close(fd)
 
 def _run(command, args, stdin=None, timeout=60):
     p = subprocess.run(shlex.split(command) + list(args), input=stdin, capture_output=True,

@@ -89,7 +89,28 @@ h_rundir()
 	fi
 	mkdir -p "$H_RUN" && chmod 0755 "$H_RUN" &&
 	    mkdir -p "$H_RUN/bin" "$H_NGINX" "$H_APACHE" "$H_VAR" "$H_LOG" &&
-	    ln -sfn "$H_RUN" "$H_VAR/run"
+	    ln -sfn "$H_RUN" "$H_VAR/run" && h_private_logs
+}
+
+# h_private_log FILE...: creates the logs (if missing) mode 0640, so that
+# nginx, Apache and MariaDB, which keep an existing file's mode, never
+# make them world-readable (they hold request paths, ids and errors).
+h_private_log()
+{
+	for h_f; do
+		(umask 027 && : >>"$h_f") && chmod 0640 "$h_f" || return 1
+	done
+}
+
+# h_private_logs: the log directory (0750) and every log the harness
+# writes or has a server write.
+h_private_logs()
+{
+	chmod 0750 "$H_LOG" && h_private_log "$H_LOG/clientsd.log" \
+	    "$H_LOG/clientsctl.log" "$H_LOG/mariadb.log" \
+	    "$H_LOG/mariadb-install.log" "$H_LOG/nginx-error.log" \
+	    "$H_LOG/nginx-access.log" "$H_LOG/apache-error.log" \
+	    "$H_LOG/apache-access.log"
 }
 
 # h_poll SECONDS CMD...: runs CMD every 0.2 s until it succeeds.
@@ -396,7 +417,7 @@ h_write_conf()
 		h_err "conf/clientsd.conf is missing"
 		return 1
 	fi
-	h_pw=$(h_db_password) || return 1
+	h_db_password >/dev/null || return 1
 	(umask 077 && h_conf_set "$REPO/conf/clientsd.conf" "$H_CONF.new" \
 	    <<EOF
 server listen $H_SOCK
@@ -410,8 +431,9 @@ server pid_file $H_POOLPID
 database socket $H_DBSOCK
 database name clients
 database user clients
-database password $h_pw
+database password_file $H_PWFILE
 database lock_wait_timeout 2
+${H_CONF_EXTRA:-}
 EOF
 	) && mv -f "$H_CONF.new" "$H_CONF"
 }
@@ -484,6 +506,15 @@ http {
 	proxy_temp_path "$H_NGINX/tmp/proxy";
 	scgi_temp_path "$H_NGINX/tmp/scgi";
 	uwsgi_temp_path "$H_NGINX/tmp/uwsgi";
+	# What README.md asks of providers, and test timeouts short enough
+	# for the 408 and 504 tests (nginx's defaults are 60 s).
+	server_tokens off;
+	client_header_timeout 5s;
+	client_body_timeout 5s;
+	send_timeout 10s;
+	fastcgi_connect_timeout 5s;
+	fastcgi_send_timeout 10s;
+	fastcgi_read_timeout 10s;
 	include "$H_NGINX/clientsd.conf";
 }
 EOF
@@ -508,12 +539,15 @@ h_apache_start()
 	h_elog=$H_LOG/apache-error.log
 	h_install_bin "$2" || return 1
 	# mod_fcgid children run as $H_USER: they get their own copy of the
-	# config, readable by their group only.
+	# config and of the password file, readable by their group only.
 	h_aconf=$H_RUN/clientsd.conf
-	install -m 0640 "$H_CONF" "$h_aconf" || return 1
+	h_apw=$H_RUN/db-password
+	install -m 0640 "$H_PWFILE" "$h_apw" &&
+	    (umask 027 && echo "database password_file $h_apw" |
+	    h_conf_set "$H_CONF" "$h_aconf") || return 1
 	mkdir -p "$H_APACHE/fcgid" "$H_APACHE/htdocs" || return 1
 	if h_is_root; then
-		chgrp "$H_GROUP" "$h_aconf" &&
+		chgrp "$H_GROUP" "$h_aconf" "$h_apw" &&
 		    chown "$H_USER:$H_GROUP" "$H_APACHE/fcgid" || return 1
 	fi
 	chmod 0700 "$H_APACHE/fcgid"
@@ -539,6 +573,11 @@ PidFile "$H_APACHE/httpd.pid"
 DefaultRuntimeDir "$H_APACHE"
 ErrorLog "$h_elog"
 LogLevel warn
+# What README.md asks of providers, and test timeouts short enough for
+# the 408 and 504 tests (the defaults are 60 s and 40 s).
+ServerTokens Prod
+ServerSignature Off
+Timeout 10
 # No query string in the access log: it may hold ?admin_key=.
 LogFormat "%h %t \"%m %U\" %>s %b %D \"%{X-Request-Id}i\"" clientsd
 CustomLog "$H_LOG/apache-access.log" clientsd
@@ -559,6 +598,7 @@ DocumentRoot "$H_APACHE/htdocs"
 </Directory>
 FcgidIPCDir "$H_APACHE/fcgid"
 FcgidProcessTableFile "$H_APACHE/fcgid_shm"
+FcgidIOTimeout 10
 $h_env
 Include "$H_APACHE/clientsd.conf"
 EOF
@@ -882,5 +922,9 @@ h_new_admin_key()
 		rm -f "$H_KEYFILE.new"
 		return 1
 	fi
-	mv -f "$H_KEYFILE.new" "$H_KEYFILE"
+	mv -f "$H_KEYFILE.new" "$H_KEYFILE" || return 1
+	# ./dev test: secrets_test.py looks for every key in every log.
+	if [ -n "${CM_SECRETS_FILE:-}" ]; then
+		cat "$H_KEYFILE" >>"$CM_SECRETS_FILE" || return 1
+	fi
 }

@@ -190,7 +190,10 @@ class Instance:
         self.pidfile = os.path.join(a.run_dir, "pt-%s.pid" % name)
         self.conf = os.path.join(a.run_dir, "pt-%s.conf" % name)
         self.log = os.path.join(a.log_dir, "pool-test-%s.log" % name)
-        open(self.log, "w").close()     # this run's lines only
+        # This run's lines only; 0640 like every log of the run (secrets_test).
+        fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        os.fchmod(fd, 0o640)
+        os.close(fd)
         s = {("server", "listen"): self.sock, ("server", "pid_file"): self.pidfile,
              ("server", "workers"): "2"}
         s.update(sets or {})

@@ -29,18 +29,21 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_str_eq(c->user, "");
 	ck_assert_str_eq(c->group, "");
 	ck_assert_str_eq(c->pid_file, "");
+	ck_assert_int_eq(c->sandbox, CM_SANDBOX_SECCOMP);
 	ck_assert_str_eq(c->db_socket, "/run/mysqld/mysqld.sock");
 	ck_assert_str_eq(c->db_host, "127.0.0.1");
 	ck_assert_int_eq(c->db_port, 3306);
 	ck_assert_str_eq(c->db_name, "clients");
 	ck_assert_str_eq(c->db_user, "clients");
 	ck_assert_str_eq(c->db_password, "");
+	ck_assert_str_eq(c->db_password_file, "");
 	ck_assert_int_eq(c->db_connect_timeout, 2);
 	ck_assert_int_eq(c->db_retries, 3);
 	ck_assert_int_eq(c->db_lock_wait_timeout, 5);
 	ck_assert_uint_eq(c->body_limit, 65536);
 	ck_assert_int_eq(c->unknown_fields, CM_UNKNOWN_REJECT);
-	ck_assert(c->admin_key_query);
+	/* Off: web servers log query strings (issue 10). */
+	ck_assert(!c->admin_key_query);
 	ck_assert_int_eq(c->retry_after, 5);
 	ck_assert_str_eq(c->tzdata, "/usr/share/zoneinfo/tzdata.zi");
 }
@@ -91,7 +94,8 @@ START_TEST(good_file_sets_every_key)
 	ck_assert_int_eq(c.db_retries, 0);
 	ck_assert_uint_eq(c.body_limit, 1048576);
 	ck_assert_int_eq(c.unknown_fields, CM_UNKNOWN_IGNORE);
-	ck_assert(!c.admin_key_query);
+	ck_assert(c.admin_key_query);
+	ck_assert_int_eq(c.sandbox, CM_SANDBOX_NONE);
 	ck_assert_int_eq(c.retry_after, 30);
 	ck_assert_str_eq(c.tzdata, "/opt/tz/tzdata.zi");
 }
@@ -137,7 +141,7 @@ START_TEST(crlf_and_case)
 
 	load_ok(&c, DATA("config-crlf.conf"));
 	ck_assert_int_eq(c.workers, 7);
-	ck_assert(!c.admin_key_query);
+	ck_assert(c.admin_key_query);
 }
 END_TEST
 
@@ -315,7 +319,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 37);
+	ck_assert_uint_eq(keys, 39);
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);
@@ -361,6 +365,200 @@ START_TEST(pool_keys)
 }
 END_TEST
 
+/* ---- the database password from a file or a systemd credential ---- */
+
+/* A scratch directory for one test's files; removed by scratch_done(). */
+static char scratch[64];
+
+static void
+scratch_new(void)
+{
+	strcpy(scratch, "/tmp/check_config_pw.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(scratch));
+}
+
+/* Writes len bytes of text to scratch/name; returns the path (static). */
+static const char *
+scratch_file(const char *name, const char *text, size_t len)
+{
+	static char	 path[4][160];
+	static int	 next;
+	char		*p = path[next++ % 4];
+	FILE		*f;
+
+	snprintf(p, sizeof(path[0]), "%s/%s", scratch, name);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	fclose(f);
+	return p;
+}
+
+static void
+scratch_done(void)
+{
+	char	 cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
+	ck_assert_int_eq(system(cmd), 0);
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+/* Loads "[database]\n" + body from a scratch config; returns the rc. */
+static int
+load_db(struct cm_config *c, const char *body, char *err, size_t errsz)
+{
+	char	 text[1024];
+	int	 n;
+
+	n = snprintf(text, sizeof(text), "[database]\n%s", body);
+	cm_config_defaults(c);
+	err[0] = '\0';
+	return cm_config_load(c, scratch_file("clientsd.conf", text,
+	    (size_t)n), err, errsz);
+}
+
+START_TEST(password_file_read)
+{
+	static const struct {
+		const char	*content;
+		size_t		 len;
+		const char	*password;
+	} t[] = {
+		{ "s3cret\n", 7, "s3cret" },
+		{ "s3cret", 6, "s3cret" },
+		{ "s3cret\r\n", 8, "s3cret" },
+		{ " sp aced #;= \n", 14, " sp aced #;= " },
+		{ "", 0, "" },
+	};
+	struct cm_config c;
+	char		 conf[256], err[512];
+	size_t		 i;
+
+	scratch_new();
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(conf, sizeof(conf), "password_file = %s\n",
+		    scratch_file("pw", t[i].content, t[i].len));
+		ck_assert_msg(load_db(&c, conf, err, sizeof(err)) == 0, "%s",
+		    err);
+		ck_assert_str_eq(c.db_password, t[i].password);
+	}
+	scratch_done();
+}
+END_TEST
+
+START_TEST(password_file_errors)
+{
+	static const struct {
+		const char	*content;
+		size_t		 len;
+		const char	*reason;
+	} t[] = {
+		{ "SECRETPW\nline2\n", 15, "more than one line, or a NUL byte" },
+		{ "SECRET\0PW\n", 10, "more than one line, or a NUL byte" },
+	};
+	struct cm_config c, before;
+	char		 conf[512], err[512], want[512], big[600];
+	const char	*pw;
+	size_t		 i;
+
+	scratch_new();
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		pw = scratch_file("pw", t[i].content, t[i].len);
+		snprintf(conf, sizeof(conf), "password_file = %s\n", pw);
+		ck_assert_int_eq(load_db(&c, conf, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want), "%s/clientsd.conf: password_file "
+		    "%s: %s", scratch, pw, t[i].reason);
+		ck_assert_str_eq(err, want);
+		ck_assert_ptr_null(strstr(err, "SECRET"));
+	}
+	/* 256 and 600 bytes: over the 255 a password may have. */
+	memset(big, 'S', sizeof(big));
+	for (i = 256; i <= sizeof(big); i += sizeof(big) - 256) {
+		pw = scratch_file("pw", big, i);
+		snprintf(conf, sizeof(conf), "password_file = %s\n", pw);
+		ck_assert_int_eq(load_db(&c, conf, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, "too long (at most 255 bytes)") !=
+		    NULL, "%s", err);
+		ck_assert_ptr_null(strstr(err, "SSSS"));
+	}
+	/* A missing file, and a password set both ways. */
+	snprintf(conf, sizeof(conf), "password_file = %s/none\n", scratch);
+	ck_assert_int_eq(load_db(&c, conf, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/clientsd.conf: password_file "
+	    "%s/none: No such file or directory", scratch, scratch);
+	ck_assert_str_eq(err, want);
+	snprintf(conf, sizeof(conf), "password = SECRETPW\npassword_file = "
+	    "%s\n", scratch_file("pw", "x\n", 2));
+	cm_config_defaults(&before);
+	ck_assert_int_eq(load_db(&c, conf, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/clientsd.conf: password and "
+	    "password_file are both set", scratch);
+	ck_assert_str_eq(err, want);
+	/* Nothing changes on error. */
+	ck_assert(memcmp(&c, &before, sizeof(c)) == 0);
+	scratch_done();
+}
+END_TEST
+
+START_TEST(password_credential)
+{
+	struct cm_config c;
+	char		 conf[512], err[512], want[512];
+
+	scratch_new();
+	/* No credential in the directory: the config's password stays. */
+	setenv("CREDENTIALS_DIRECTORY", scratch, 1);
+	ck_assert_int_eq(load_db(&c, "password = inline\n", err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(c.db_password, "inline");
+	/* The credential wins over password... */
+	scratch_file("db-password", "from-systemd\n", 13);
+	ck_assert_int_eq(load_db(&c, "password = inline\n", err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(c.db_password, "from-systemd");
+	ck_assert_int_eq(load_db(&c, "", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.db_password, "from-systemd");
+	/* ...and password_file over the credential. */
+	snprintf(conf, sizeof(conf), "password_file = %s\n",
+	    scratch_file("pw", "from-file\n", 10));
+	ck_assert_int_eq(load_db(&c, conf, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.db_password, "from-file");
+	/* A credential that cannot be used is an error naming it. */
+	scratch_file("db-password", "SECRET\nPW\n", 10);
+	ck_assert_int_eq(load_db(&c, "", err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "credential %s/db-password: more than "
+	    "one line, or a NUL byte", scratch);
+	ck_assert_str_eq(err, want);
+	/* Without the variable nothing is read. */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	ck_assert_int_eq(load_db(&c, "password = inline\n", err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(c.db_password, "inline");
+	scratch_done();
+}
+END_TEST
+
+START_TEST(sandbox_values)
+{
+	struct cm_config c;
+	char		 err[512];
+
+	scratch_new();
+	cm_config_defaults(&c);
+	ck_assert_int_eq(cm_config_load(&c, scratch_file("s.conf",
+	    "[server]\nsandbox = none\n", strlen("[server]\nsandbox = none\n")), err, sizeof(err)), 0);
+	ck_assert_int_eq(c.sandbox, CM_SANDBOX_NONE);
+	ck_assert_int_eq(cm_config_load(&c, scratch_file("s.conf",
+	    "[server]\nsandbox = SecComp\n", strlen("[server]\nsandbox = SecComp\n")), err, sizeof(err)), 0);
+	ck_assert_int_eq(c.sandbox, CM_SANDBOX_SECCOMP);
+	ck_assert_int_eq(cm_config_load(&c, scratch_file("s.conf",
+	    "[server]\nsandbox = off\n", strlen("[server]\nsandbox = off\n")), err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, ":2: sandbox: bad value (seccomp or none)")
+	    != NULL, "%s", err);
+	scratch_done();
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -377,6 +575,10 @@ config_suite(void)
 	tcase_add_test(tc, crlf_and_case);
 	tcase_add_test(tc, longest_value_fits);
 	tcase_add_test(tc, booleans);
+	tcase_add_test(tc, password_file_read);
+	tcase_add_test(tc, password_file_errors);
+	tcase_add_test(tc, password_credential);
+	tcase_add_test(tc, sandbox_values);
 	tcase_add_test(tc, sample_file);
 	tcase_add_test(tc, pool_keys);
 	suite_add_tcase(s, tc);

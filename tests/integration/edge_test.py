@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""edge_test - what the web server in front of clientsd answers by itself.
+
+Malformed and hostile requests, sent over raw sockets (http.client would
+refuse to send most of them): a bad %-escape, %00, a 10 KB header, two
+Authorization headers, TRACE with credentials, a URI over the server's
+limit, a body over its cap, a body without Content-Length, chunked and
+unknown transfer codings, a bad HTTP version, clients too slow to send
+their headers or body, the pool down and the pool stalled.  Every answer
+must be the API's JSON envelope with Content-Type application/json,
+Cache-Control: no-store, no admin key echoed and no server version.
+
+Server-agnostic: what legitimately differs between servers (nginx answers
+431 for a big header where Apache says 400, ...) is the EXPECT table,
+keyed by --server (default: --label); an unknown server gets the union of
+every row.  Usage as api_test.py, plus --server and --upstream-control.
+"""
+
+import argparse
+import json
+import os
+import select
+import shlex
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import apikit  # noqa: E402
+from apikit import Failure, check, eq, short, test  # noqa: E402
+
+JSON_CT = apikit.JSON_CT
+# The connection closes without an answer (nginx's timeouts do that).
+CLOSE = "close"
+# The check cannot run against this server (no pool to stop, ...).
+NA = "n/a"
+
+# The error string of each status, for answers made by the web server
+# (COORDINATION.md) and by clientsd (README "Error strings").
+ERRORS = {
+    200: None, 201: None,
+    400: {"Bad request", "Invalid client id", "Invalid JSON"},
+    401: {"Unauthorized"},
+    404: {"Not found", "Client not found"},
+    405: {"Method not allowed"},
+    408: {"Request timeout"},
+    409: {"Conflict"},
+    411: {"Length required"},
+    413: {"Payload too large"},
+    414: {"URI too long"},
+    431: {"Request header fields too large"},
+    500: {"Internal server error"},
+    501: {"Not implemented"},
+    502: {"Bad gateway"},
+    503: {"Service unavailable"},
+    504: {"Gateway timeout"},
+    505: {"HTTP version not supported"},
+}
+
+# What each server answers to each case: a tuple of statuses, CLOSE, NA.
+EXPECT = {
+    "nginx": {
+        "bad_escape": (400,), "nul_in_path": (400,), "header_10k": (431,),
+        "two_authorization": (400,), "trace": (405,), "uri_too_long": (414,),
+        "body_over_cap": (413,), "body_without_length": (400,),
+        "chunked_body": (201,), "unknown_transfer_coding": (501,),
+        "bad_http_version": (505,), "slow_headers": (CLOSE,),
+        "slow_body": (CLOSE,), "pool_down": (502,), "pool_stalled": (504,),
+        "unknown_path": (404,),
+        # Its own answers carry X-Request-Id too (the snippet's map).
+        "request_id": True,
+    },
+    # Apache 2.4 + mod_fcgid: no 431 (400), %00 is 404, duplicate headers
+    # are merged (clientsd then refuses the credential), a body over
+    # FcgidMaxRequestLen or read too slowly is mod_fcgid's 500, a program
+    # that exits at once ("End of script output before headers") and a
+    # stalled one (FcgidIOTimeout) are its 500 too.
+    "apache": {
+        "bad_escape": (400,), "nul_in_path": (404,), "header_10k": (400,),
+        "two_authorization": (401,), "trace": (405,), "uri_too_long": (414,),
+        "body_over_cap": (500,), "body_without_length": (400,),
+        "chunked_body": (201,), "unknown_transfer_coding": (400,),
+        "bad_http_version": (200, 505), "slow_headers": (408,),
+        "slow_body": (500, 408), "pool_down": (500,), "pool_stalled": (500, 504),
+        "unknown_path": (404,),
+        "request_id": False,
+    },
+}
+
+
+def expected(cfg, case):
+    row = EXPECT.get(cfg.server)
+    if row is not None:
+        return row[case]
+    union = set()
+    for r in EXPECT.values():
+        union.update(r[case])
+    union.update({411} if case in ("body_without_length", "chunked_body") else set())
+    return tuple(sorted(union, key=str))
+
+
+# ---- raw HTTP ------------------------------------------------------------------
+
+class Answer:
+    def __init__(self, raw):
+        self.raw = raw
+        self.status, self.headers, self.body = None, {}, b""
+        head, sep, rest = raw.partition(b"\r\n\r\n")
+        if not raw or not sep:
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        check(len(parts) >= 2 and parts[0].startswith("HTTP/") and parts[1].isdigit(),
+              "bad status line %r" % lines[0])
+        self.status = int(parts[1])
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            k, v = k.strip().lower(), v.strip()
+            self.headers[k] = self.headers[k] + ", " + v if k in self.headers else v
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            self.body = dechunk(rest)
+        elif "content-length" in self.headers:
+            self.body = rest[:int(self.headers["content-length"])]
+        else:
+            self.body = rest
+
+    def where(self):
+        return short(self.raw.decode("latin-1"), 300)
+
+
+def dechunk(data):
+    out = b""
+    while data:
+        size, _, data = data.partition(b"\r\n")
+        n = int(size.split(b";")[0] or b"0", 16)
+        if n == 0:
+            break
+        out, data = out + data[:n], data[n + 2:]
+    return out
+
+
+def exchange(cfg, head, body=b"", pause=0.0, timeout=30):
+    """Sends head (and body, after pause seconds, stopping early when the
+    server has answered), then reads until the server closes."""
+    s = socket.create_connection((cfg.host, cfg.port), timeout=timeout)
+    raw = b""
+    try:
+        s.sendall(head)
+        if pause:
+            time.sleep(pause)
+        sent = 0
+        try:
+            while sent < len(body):
+                if select.select([s], [], [], 0)[0]:
+                    break       # an answer already: stop sending
+                sent += s.send(body[sent:sent + 65536])
+        except OSError:
+            pass                # the server stopped reading: read its answer
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        s.close()
+    return Answer(raw)
+
+
+def request(cfg, method, path, headers=(), body=b"", version="HTTP/1.1", auth=True, **kw):
+    lines = ["%s %s %s" % (method, path, version), "Host: %s:%d" % (cfg.host, cfg.port)]
+    if auth:
+        lines.append("Authorization: Bearer " + cfg.admin_key)
+    lines += list(headers) + ["Connection: close"]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    a = exchange(cfg, head, body, **kw)
+    apikit.record_secrets("Bearer " + cfg.admin_key if auth else None, path,
+                          body[:65536], a.raw)
+    return a
+
+
+def verify(cfg, case, a):
+    """a is one of the statuses EXPECT names for case, in the envelope."""
+    want = expected(cfg, case)
+    if a.status is None:
+        check(CLOSE in want, "%s: no answer, expected %s (got %r)" % (case, want, a.where()))
+        return
+    check(a.status in want, "%s: status %s, expected %s: %s" % (case, a.status, want, a.where()))
+    check(cfg.admin_key.encode() not in a.raw, "%s: the admin key is echoed: %s"
+          % (case, a.where()))
+    eq(a.headers.get("content-type"), JSON_CT, "%s: Content-Type" % case)
+    check("no-store" in a.headers.get("cache-control", ""),
+          "%s: no Cache-Control: no-store: %s" % (case, a.where()))
+    if EXPECT.get(cfg.server, {}).get("request_id"):
+        check(a.headers.get("x-request-id"), "%s: no X-Request-Id: %s" % (case, a.where()))
+    server = a.headers.get("server", "")
+    check(not any(c.isdigit() for c in server),
+          "%s: Server header gives a version: %r" % (case, server))
+    try:
+        b = json.loads(a.body.decode("utf-8"))
+    except ValueError:
+        raise Failure("%s: body is not JSON: %s" % (case, a.where()))
+    check(isinstance(b, dict), "%s: body is not an object" % case)
+    if a.status < 300:
+        eq(b.get("success"), True, "%s: success" % case)
+        return
+    eq({k: b.get(k) for k in ("success", "data", "count")},
+       {"success": False, "data": None, "count": 0}, "%s: envelope" % case)
+    check(b.get("error") in ERRORS[a.status], "%s: error %r for %d" % (case, b.get("error"),
+                                                                     a.status))
+    check(set(b) <= {"success", "data", "error", "count", "details"},
+          "%s: members %s" % (case, sorted(b)))
+
+
+def control(cfg, action):
+    """Runs --upstream-control ACTION: True if done, False if it does not
+    apply to this server (exit status 3)."""
+    p = subprocess.run(shlex.split(cfg.upstream_control) + [action], capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode == 3:
+        return False
+    check(p.returncode == 0, "upstream %s exited %d: %s" % (action, p.returncode,
+                                                           p.stderr.strip()))
+    return True
+
+
+def wait_healthy(cfg, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        a = request(cfg, "GET", cfg.prefix + "/api/v1/health", auth=False, timeout=5)
+        if a.status == 200:
+            return
+        check(time.monotonic() < deadline, "health not 200 %d s after the pool came back: %s"
+              % (seconds, a.where()))
+        time.sleep(0.3)
+
+
+def cpath(cfg, rest):
+    return cfg.prefix + apikit.CLIENTS + "/" + rest
+
+
+# ---- the cases -----------------------------------------------------------------
+
+@test()
+def bad_escape(api):
+    verify(api.cfg, "bad_escape", request(api.cfg, "GET", cpath(api.cfg, "bi%ZZ")))
+
+@test()
+def nul_in_path(api):
+    verify(api.cfg, "nul_in_path", request(api.cfg, "GET", cpath(api.cfg, "bi%00x")))
+
+@test()
+def header_10k(api):
+    verify(api.cfg, "header_10k", request(api.cfg, "GET", cpath(api.cfg, "x"),
+                                          ["X-Big: " + "a" * 10240]))
+
+@test()
+def two_authorization(api):
+    a = request(api.cfg, "GET", cpath(api.cfg, "x"),
+                ["Authorization: Bearer " + api.cfg.admin_key])
+    verify(api.cfg, "two_authorization", a)
+
+@test()
+def trace(api):
+    a = request(api.cfg, "TRACE", cpath(api.cfg, "x"), ["X-Probe: trace-echo-probe"])
+    verify(api.cfg, "trace", a)
+    check(b"trace-echo-probe" not in a.raw, "TRACE echoed the request: " + a.where())
+
+@test()
+def uri_too_long(api):
+    verify(api.cfg, "uri_too_long", request(api.cfg, "GET", cpath(api.cfg, "a" * 9000)))
+
+@test(timeout=40)
+def body_over_cap(api):
+    """2 MiB, over both snippets' 1 MiB cap (and clientsd's 64 KiB)."""
+    size = 2 * 1024 * 1024
+    a = request(api.cfg, "PATCH", cpath(api.cfg, "x"),
+                ["Content-Type: application/json", "Content-Length: %d" % size],
+                b"{" * size)
+    verify(api.cfg, "body_over_cap", a)
+
+@test()
+def body_without_length(api):
+    """A body with neither Content-Length nor Transfer-Encoding: the server
+    sees no body (400 from clientsd) or demands a length (411)."""
+    body = json.dumps({"id": api.uid("nolen"), "name": "x"}).encode()
+    a = request(api.cfg, "POST", api.cfg.prefix + apikit.CLIENTS,
+                ["Content-Type: application/json"], body)
+    verify(api.cfg, "body_without_length", a)
+
+@test()
+def chunked_body(api):
+    cid = api.uid("chunked")
+    body = json.dumps({"id": cid, "name": "x"}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    a = request(api.cfg, "POST", api.cfg.prefix + apikit.CLIENTS,
+                ["Content-Type: application/json", "Transfer-Encoding: chunked"], chunked)
+    verify(api.cfg, "chunked_body", a)
+    if a.status == 201:
+        eq(json.loads(a.body)["data"]["id"], cid, "id created from a chunked body")
+
+@test()
+def unknown_transfer_coding(api):
+    a = request(api.cfg, "POST", api.cfg.prefix + apikit.CLIENTS,
+                ["Content-Type: application/json", "Transfer-Encoding: gzip"], b"")
+    verify(api.cfg, "unknown_transfer_coding", a)
+
+@test()
+def bad_http_version(api):
+    verify(api.cfg, "bad_http_version",
+           request(api.cfg, "GET", api.cfg.prefix + "/api/v1/health", version="HTTP/2.0",
+                   auth=False))
+
+@test()
+def unknown_path(api):
+    verify(api.cfg, "unknown_path", request(api.cfg, "GET", api.cfg.prefix + "/nothing/here"))
+
+@test(timeout=40)
+def slow_headers(api):
+    """Half a request, then silence: the server's header timeout."""
+    head = ("GET %s/api/v1/health HTTP/1.1\r\nHost: x\r\n" % api.cfg.prefix).encode()
+    verify(api.cfg, "slow_headers", exchange(api.cfg, head, timeout=30))
+
+@test(timeout=40)
+def slow_body(api):
+    """A promised body that never comes: the server's body timeout."""
+    a = request(api.cfg, "PATCH", cpath(api.cfg, "x"),
+                ["Content-Type: application/json", "Content-Length: 100"], b'{"na',
+                timeout=30)
+    verify(api.cfg, "slow_body", a)
+
+@test(timeout=40, needs="upstream")
+def pool_down(api):
+    cfg = api.cfg
+    if NA in expected(cfg, "pool_down"):
+        return
+    check(control(cfg, "down"), "upstream down does not apply, yet EXPECT wants %s"
+          % (expected(cfg, "pool_down"),))
+    try:
+        a = request(cfg, "GET", cpath(cfg, "x"), timeout=20)
+    finally:
+        control(cfg, "up")
+    verify(cfg, "pool_down", a)
+    wait_healthy(cfg)
+
+@test(timeout=60, needs="upstream")
+def pool_stalled(api):
+    """Every clientsd process stopped (SIGSTOP): the server's upstream read
+    timeout (10 s in the test set-up) answers."""
+    cfg = api.cfg
+    check(control(cfg, "stall"), "upstream stall does not apply")
+    try:
+        t0 = time.monotonic()
+        a = request(cfg, "GET", cpath(cfg, "x"), timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        control(cfg, "resume")
+    verify(cfg, "pool_stalled", a)
+    check(took < 25, "the stalled request took %.1f s" % took)
+    wait_healthy(cfg)
+
+
+# ---- main -------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description="The web server's own answers.")
+    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
+    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
+    ap.add_argument("--label", default="edge", help="word printed on every result line")
+    ap.add_argument("--server", help="row of the EXPECT table (default: --label)")
+    ap.add_argument("--upstream-control", help='command taking down|up|stall|resume, '
+                    'e.g. "./dev upstream test"; exit 3: does not apply')
+    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
+    ap.add_argument("--budget", type=int, default=200, help="seconds for the whole run")
+    # Accepted so that ./dev's suite helper can pass what it passes to api_test.py.
+    for opt in ("--ctl", "--pool-pidfile", "--db-control", "--sql"):
+        ap.add_argument(opt, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    with open(a.admin_key_file) as f:
+        key = f.read().strip()
+    cfg = apikit.Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile,
+                        os.urandom(4).hex(), a.db_control, a.sql)
+    cfg.server = a.server or a.label
+    cfg.upstream_control = a.upstream_control
+    # run_all knows the options tests may need; add ours.
+    for t in apikit.REGISTRY:
+        if t.needs == "upstream":
+            t.needs = () if cfg.upstream_control else ("upstream_missing",)
+    passed, failed = run(cfg, a.pattern, a.budget)
+    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    os._exit(1 if failed else 0)
+
+
+def run(cfg, pattern, budget):
+    """apikit.run_all, with tests needing --upstream-control skipped
+    (and said so) when it is not given."""
+    for t in list(apikit.REGISTRY):
+        if t.needs == ("upstream_missing",):
+            print("skip %s %s: needs --upstream-control" % (cfg.label, t.name), flush=True)
+            apikit.REGISTRY.remove(t)
+    return apikit.run_all(cfg, pattern, budget)
+
+
+if __name__ == "__main__":
+    main()

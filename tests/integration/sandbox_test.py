@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""sandbox_test - the seccomp sandbox kills a worker that steps outside it.
+
+Starts a throw-away standalone pool (one worker) of the clientsd under
+test on the suite's database, with tests/integration/sandbox_probe.c
+preloaded: a request carrying the FastCGI parameter HTTP_X_SANDBOX_PROBE
+makes the worker call execve or open a new file for writing.  With
+[server] sandbox = seccomp the worker must die by SIGSYS, the log must
+name the call, the pool must log the signal and start a new worker that
+serves; with sandbox = none the same probe must succeed (so the probe
+really makes the call and this test can fail).  The pool is spoken to in
+FastCGI directly, without a web server.
+
+--running-bin PATH also checks that every process of the main run that
+serves requests with that binary (pool workers, mod_fcgid's children) is
+in seccomp filter mode ("Seccomp: 2" in /proc/PID/status).
+"""
+
+import argparse
+import os
+import shlex
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import apikit  # noqa: E402
+from apikit import Failure, check, eq, short, test  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIGSYS = int(signal.SIGSYS)
+SYSCALL = {"execve": 59, "open-write": 257}     # x86_64 numbers (openat)
+
+
+# ---- a minimal FastCGI client ------------------------------------------------
+
+def _record(rtype, content, rid=1):
+    return struct.pack("!BBHHBx", 1, rtype, rid, len(content), 0) + content
+
+
+def _nv(name, value):
+    def ln(n):
+        return struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
+    n, v = name.encode(), value.encode()
+    return ln(len(n)) + ln(len(v)) + n + v
+
+
+def fcgi_get(sock_path, uri, extra=None, timeout=15):
+    """GET uri: returns (stdout bytes, ended) where ended says whether an
+    END_REQUEST record came (False: the worker died mid-request)."""
+    path, _, query = uri.partition("?")
+    params = {"REQUEST_METHOD": "GET", "REQUEST_URI": uri, "SCRIPT_NAME": path,
+              "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": "0"}
+    params.update(extra or {})
+    body = b"".join(_nv(k, v) for k, v in params.items())
+    msg = (_record(1, struct.pack("!HB5x", 1, 0)) + _record(4, body) + _record(4, b"")
+           + _record(5, b""))
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    out, ended, buf = b"", False, b""
+    try:
+        s.connect(sock_path)
+        s.sendall(msg)
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            while len(buf) >= 8:
+                _, rtype, _, clen, plen = struct.unpack("!BBHHB", buf[:7])
+                if len(buf) < 8 + clen + plen:
+                    break
+                content, buf = buf[8:8 + clen], buf[8 + clen + plen:]
+                if rtype == 6:
+                    out += content
+                elif rtype == 3:
+                    ended = True
+    finally:
+        s.close()
+    return out, ended
+
+
+# ---- a throw-away pool -------------------------------------------------------
+
+def conf_with(src, sets, drop=()):
+    """The INI text of src with [server] keys of sets replaced or added,
+    and the (section, key) pairs of drop removed (back to the default)."""
+    lines, section = [], None
+    with open(src) as f:
+        for ln in f.read().splitlines():
+            t = ln.strip()
+            if t.startswith("[") and t.endswith("]"):
+                section = t[1:-1].strip()
+                lines.append(ln)
+                if section == "server":
+                    lines += ["%s = %s" % kv for kv in sets.items()]
+                continue
+            key = t.split("=", 1)[0].strip()
+            if "=" in t and not t.startswith(("#", ";")) and (
+                    (section == "server" and key in sets) or (section, key) in drop):
+                continue
+            lines.append(ln)
+    return "\n".join(lines) + "\n"
+
+
+class Pool:
+    count = 0
+
+    def __init__(self, cfg, sandbox, drop=()):
+        self.dir = tempfile.mkdtemp(prefix="clientsd-sandbox-")
+        os.chmod(self.dir, 0o1777)      # the workers (nobody) may create files in it
+        self.sock = os.path.join(self.dir, "sock")
+        self.pidfile = os.path.join(self.dir, "pid")
+        # The pool's log stays with the run's logs (secrets_test greps it).
+        Pool.count += 1
+        self.log = os.path.join(cfg.log_dir or self.dir, "sandbox-pool-%s-%d.log"
+                                % (os.getpid(), Pool.count))
+        conf = os.path.join(self.dir, "clientsd.conf")
+        with open(conf, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(conf_with(cfg.conf, {"listen": self.sock, "workers": "1",
+                                         "pid_file": self.pidfile, "sandbox": sandbox,
+                                         "listen_mode": "0600"}, drop))
+        env = dict(os.environ, LD_PRELOAD=cfg.probe)
+        # A preloaded library ahead of the ASan runtime is fine here.
+        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"),
+                                                   "verify_asan_link_order=0") if x)
+        env.pop("CLIENTSD_CONFIG", None)
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        with os.fdopen(fd, "ab") as logf:
+            self.proc = subprocess.Popen([cfg.bin, "-c", conf], stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf, env=env,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 20
+        while not (os.path.exists(self.sock) and self.workers()):
+            check(self.proc.poll() is None, "the probe pool exited: " + self.tail())
+            check(time.monotonic() < deadline, "the probe pool did not start: " + self.tail())
+            time.sleep(0.1)
+
+    def workers(self):
+        """Pids of the master's children."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+    def text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def tail(self):
+        return short(self.text()[-600:], 600)
+
+    def wait_new_worker(self, old, seconds=15):
+        deadline = time.monotonic() + seconds
+        while True:
+            now = [p for p in self.workers() if p != old]
+            if now:
+                return now[0]
+            check(time.monotonic() < deadline, "no new worker after %d s: %s"
+                  % (seconds, self.tail()))
+            time.sleep(0.1)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def health_ok(pool):
+    out, ended = fcgi_get(pool.sock, "/api/v1/health")
+    check(ended and b'"database":"ok"' in out,
+          "health through the probe pool: %r" % short(out.decode("latin-1")))
+
+
+def seccomp_mode(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("Seccomp:"):
+                return int(ln.split()[1])
+    return None
+
+
+def probe_kills(api, probe):
+    cfg = api.cfg
+    pool = Pool(cfg, "seccomp")
+    try:
+        old = pool.workers()[0]
+        health_ok(pool)     # connected and serving under the sandbox
+        eq(seccomp_mode(old), 2, "Seccomp mode of the worker")
+        target = os.path.join(pool.dir, "created-by-probe")
+        out, ended = fcgi_get(pool.sock, "/api/v1/health",
+                              {"HTTP_X_SANDBOX_PROBE": probe, "HTTP_X_SANDBOX_PATH": target})
+        check(not ended, "the worker answered after the probe %s: %r" % (probe, out[:200]))
+        new = pool.wait_new_worker(old)
+        check(not os.path.exists(target), "the probe created %s" % target)
+        log = pool.text()
+        want = "sandbox: forbidden system call %d " % SYSCALL[probe]
+        check(want in log, "log lacks %r: %s" % (want, pool.tail()))
+        want = "worker %d exited (status -1, signal %d)" % (old, SIGSYS)
+        check(want in log, "pool log lacks %r: %s" % (want, pool.tail()))
+        check("probe:" not in log, "the forbidden call returned: " + pool.tail())
+        health_ok(pool)     # the new worker serves
+        eq(seccomp_mode(new), 2, "Seccomp mode of the new worker")
+    finally:
+        pool.stop()
+
+
+# ---- the tests ---------------------------------------------------------------
+
+@test(timeout=60)
+def sandbox_execve_kills_worker(api):
+    probe_kills(api, "execve")
+
+@test(timeout=60)
+def sandbox_open_for_writing_kills_worker(api):
+    probe_kills(api, "open-write")
+
+@test(timeout=60)
+def sandbox_none_lets_the_probe_through(api):
+    """The control: without the sandbox the same probe creates its file and
+    the worker goes on serving."""
+    pool = Pool(api.cfg, "none")
+    try:
+        old = pool.workers()[0]
+        eq(seccomp_mode(old), 0, "Seccomp mode with sandbox = none")
+        target = os.path.join(pool.dir, "created-by-probe")
+        out, ended = fcgi_get(pool.sock, "/api/v1/health",
+                              {"HTTP_X_SANDBOX_PROBE": "open-write",
+                               "HTTP_X_SANDBOX_PATH": target})
+        check(ended, "no answer with sandbox = none: " + pool.tail())
+        check(os.path.exists(target), "the probe did not create its file: " + pool.tail())
+        check("probe: open-write succeeded" in pool.text(), "probe line: " + pool.tail())
+        eq(pool.workers(), [old], "workers after the probe")
+    finally:
+        pool.stop()
+
+@test(timeout=60)
+def default_config_refuses_query_key(api):
+    """Not the sandbox, but its throw-away pool: with admin_key_query left
+    at its default (the run's config turns it on for api_test.py's query
+    tests), ?admin_key= is not a credential; the header still is."""
+    pool = Pool(api.cfg, "seccomp", drop=(("api", "admin_key_query"),))
+    try:
+        key = api.cfg.admin_key
+        out, ended = fcgi_get(pool.sock, "/api/v1/clients?limit=1&admin_key=" + key)
+        check(ended and out.startswith(b"Status: 401"), "?admin_key= answered: %r"
+              % short(out.decode("latin-1")))
+        out, ended = fcgi_get(pool.sock, "/api/v1/clients?limit=1",
+                              {"HTTP_AUTHORIZATION": "Bearer " + key})
+        # (a 200 may come without a Status line: CGI's default)
+        check(ended and b'"success":true' in out and b"Status: 401" not in out,
+              "Bearer answered: %r" % short(out.decode("latin-1")))
+    finally:
+        pool.stop()
+
+@test()
+def sandbox_on_in_every_serving_process(api):
+    """Every process of the main run that serves with --running-bin (pool
+    workers, mod_fcgid's children) runs under the filter."""
+    path = api.cfg.running_bin
+    check(path, "needs --running-bin")
+    serving = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            exe = os.readlink("/proc/%s/exe" % d)
+            with open("/proc/%s/task/%s/children" % (d, d)) as f:
+                kids = f.read().split()
+        except OSError:
+            continue
+        if exe not in (path, path + " (deleted)"):
+            continue
+        kid_exes = []
+        for k in kids:
+            try:
+                kid_exes.append(os.readlink("/proc/%s/exe" % k).replace(" (deleted)", ""))
+            except OSError:
+                pass
+        if path in kid_exes:
+            continue            # a pool master: it does not serve
+        serving.append(int(d))
+    check(serving, "no process serves with %s" % path)
+    # A process just started may still be connecting to the database.
+    deadline = time.monotonic() + 5
+    for pid in serving:
+        while True:
+            try:
+                mode = seccomp_mode(pid)
+            except OSError:
+                break           # gone meanwhile
+            if mode == 2 or time.monotonic() > deadline:
+                eq(mode, 2, "Seccomp mode of serving process %d" % pid)
+                break
+            time.sleep(0.2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="The seccomp sandbox.")
+    ap.add_argument("--base-url", required=True, help="a server of the run (warm-up)")
+    ap.add_argument("--admin-key-file", required=True)
+    ap.add_argument("--label", default="sandbox")
+    ap.add_argument("--bin", required=True, help="the clientsd binary to run")
+    ap.add_argument("--conf", required=True, help="the run's clientsd.conf (database)")
+    ap.add_argument("--running-bin", help="binary of the run's serving processes")
+    ap.add_argument("--log-dir", help="where the probe pools' logs go (else a temp dir)")
+    ap.add_argument("--cc", default="cc")
+    ap.add_argument("-k", dest="pattern")
+    ap.add_argument("--budget", type=int, default=200)
+    for opt in ("--ctl", "--pool-pidfile", "--db-control", "--sql", "--server",
+                "--upstream-control"):
+        ap.add_argument(opt, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    with open(a.admin_key_file) as f:
+        key = f.read().strip()
+    cfg = apikit.Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile,
+                        os.urandom(4).hex(), a.db_control, a.sql)
+    cfg.bin, cfg.conf, cfg.running_bin = os.path.abspath(a.bin), a.conf, a.running_bin
+    cfg.log_dir = a.log_dir
+    work = tempfile.mkdtemp(prefix="clientsd-probe-")
+    os.chmod(work, 0o755)
+    cfg.probe = os.path.join(work, "sandbox_probe.so")
+    p = subprocess.run([a.cc, "-shared", "-fPIC", "-O1", "-o", cfg.probe,
+                        os.path.join(HERE, "sandbox_probe.c"), "-ldl"],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        print("FAIL %s build the probe: %s" % (a.label, p.stderr.strip()), flush=True)
+        print("RESULT passed=0 failed=1", flush=True)
+        os._exit(1)
+    try:
+        passed, failed = apikit.run_all(cfg, a.pattern, a.budget)
+    finally:
+        subprocess.run(["rm", "-rf", work])
+    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    os._exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""secrets_test - no secret of the run in any of its logs; logs not readable by all.
+
+Runs after every server of `./dev test` has stopped.  Reads the secrets
+the run used: every admin key created or sent (apikit and the harness
+append them to CM_SECRETS_FILE), every publishable_key, secret_key and
+proxy_api_key seen in a request or response, and the database password;
+then greps every file of the run's log directory (clientsd, nginx access
+and error, Apache access and error, MariaDB, clientsctl, the sandbox
+test's pools, anything a server added) for each, raw and in its
+percent-encoded and JSON-escaped forms.  The suites' own output
+(suite-*.log: test results, not logs of the service) is left out of the
+grep, not of the mode check.
+
+It also checks that the log directory is 0750 or tighter and every log
+0640 or tighter, and starts with a self-check: a secret planted in a
+scratch log must be found (in each form), and a clean log must pass, so
+this test can fail.
+"""
+
+import argparse
+import json
+import os
+import stat
+import sys
+import tempfile
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import apikit  # noqa: E402
+from apikit import check, test  # noqa: E402
+
+# Shorter values (proxy_api_key "secret", "x") would match ordinary words.
+MIN_LEN = 8
+
+
+def forms(secret):
+    """The ways a secret could be written into a log."""
+    out = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
+           json.dumps(secret)[1:-1]}
+    return {f for f in out if f}
+
+
+def scan(log_dir, secrets, skip=lambda name: False):
+    """Returns [(file, line number, secret)] for every occurrence."""
+    needles = [(s, f.encode()) for s in secrets for f in forms(s)]
+    hits = []
+    for root, _, files in os.walk(log_dir):
+        for name in sorted(files):
+            if skip(name):
+                continue
+            path = os.path.join(root, name)
+            with open(path, "rb") as fh:
+                for n, line in enumerate(fh, 1):
+                    for s, needle in needles:
+                        if needle in line:
+                            hits.append((path, n, s))
+    return hits
+
+
+def load_secrets(cfg):
+    secrets = set()
+    for path in cfg.secrets_files:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            secrets.update(ln.rstrip("\n") for ln in f if ln.strip())
+    with open(cfg.password_file) as f:
+        pw = f.read().strip()
+    check(pw, "empty database password in " + cfg.password_file)
+    secrets.add(pw)
+    return {s for s in secrets if len(s) >= MIN_LEN}
+
+
+def masked(s):
+    return s[:6] + "..." + "(%d chars)" % len(s)
+
+
+@test()
+def secret_grep_self_check(api):
+    """The grep finds a planted secret in every form, and nothing in a clean log."""
+    planted = "ak_" + os.urandom(32).hex()
+    proxy = "px/" + os.urandom(6).hex() + " &\"="
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "clean.log"), "w") as f:
+            f.write("2026-01-01T00:00:00.000Z pid=1 info request id=x method=GET "
+                    "path=/api/v1/clients status=200 us=10\n")
+        check(scan(d, {planted, proxy}) == [], "a clean log reported as leaking")
+        for i, text in enumerate((planted, urllib.parse.quote(proxy, safe=""),
+                                  json.dumps(proxy)[1:-1], "GET /x?admin_key=" + planted)):
+            with open(os.path.join(d, "leak%d.log" % i), "w") as f:
+                f.write("noise\nsomething %s something\n" % text)
+        hits = scan(d, {planted, proxy})
+        found = sorted((os.path.basename(p), n) for p, n, _ in hits)
+        check(found == [("leak0.log", 2), ("leak1.log", 2), ("leak2.log", 2),
+                        ("leak3.log", 2)], "self-check hits: %s" % found)
+
+
+@test()
+def secrets_collected(api):
+    """The run really recorded its secrets (else the grep proves nothing)."""
+    secrets = load_secrets(api.cfg)
+    kinds = {k: sum(1 for s in secrets if s.startswith(k)) for k in ("ak_", "pk_", "sk_")}
+    check(all(kinds.values()), "secrets recorded by kind: %s" % kinds)
+    check(len(secrets) >= 20, "only %d secrets recorded" % len(secrets))
+
+
+@test(timeout=120)
+def no_secret_in_any_log(api):
+    cfg = api.cfg
+    secrets = load_secrets(cfg)
+    logs = [n for _, _, fs in os.walk(cfg.log_dir) for n in fs]
+    for want in ("clientsd.log", "nginx-access.log", "nginx-error.log", "apache-access.log",
+                 "apache-error.log", "mariadb.log", "clientsctl.log"):
+        check(want in logs, "%s missing from %s" % (want, cfg.log_dir))
+    hits = scan(cfg.log_dir, secrets, skip=lambda n: n.startswith("suite-"))
+    check(not hits, "%d secret(s) in logs, e.g. %s" % (
+        len(hits), "; ".join("%s:%d %s" % (p, n, masked(s)) for p, n, s in hits[:5])))
+    print("     (%d secrets, %d log files)" % (len(secrets), len(logs)), flush=True)
+
+
+@test()
+def logs_not_world_readable(api):
+    d = api.cfg.log_dir
+    mode = stat.S_IMODE(os.stat(d).st_mode)
+    check(mode & 0o027 == 0, "%s is %04o (want 0750 or tighter)" % (d, mode))
+    loose = []
+    for root, _, files in os.walk(d):
+        for name in files:
+            p = os.path.join(root, name)
+            m = stat.S_IMODE(os.lstat(p).st_mode)
+            if m & 0o137:
+                loose.append("%s %04o" % (name, m))
+    check(not loose, "logs looser than 0640: %s" % ", ".join(sorted(loose)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Secrets in the run's logs.")
+    ap.add_argument("--log-dir", required=True)
+    ap.add_argument("--secrets-file", action="append", required=True)
+    ap.add_argument("--password-file", required=True)
+    ap.add_argument("--label", default="secrets")
+    ap.add_argument("-k", dest="pattern")
+    ap.add_argument("--budget", type=int, default=200)
+    for opt in ("--base-url", "--admin-key-file", "--ctl", "--pool-pidfile", "--db-control",
+                "--sql", "--server", "--upstream-control"):
+        ap.add_argument(opt, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    cfg = apikit.Config("http://127.0.0.1:1", "", a.label, None, None, "s")
+    cfg.log_dir, cfg.secrets_files, cfg.password_file = a.log_dir, a.secrets_file, a.password_file
+    passed, failed = apikit.run_all(cfg, a.pattern, a.budget)
+    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    os._exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
