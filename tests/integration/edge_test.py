@@ -73,13 +73,15 @@ EXPECT = {
     },
     # Apache 2.4 + mod_fcgid: no 431 (400), %00 is 404, duplicate headers
     # are merged (clientsd then refuses the credential), a body over
-    # FcgidMaxRequestLen or read too slowly is mod_fcgid's 500, a program
+    # the snippet's 1 MiB cap is its JSON 413 (a Content-Length over it is
+    # redirected to 413 before mod_fcgid reads it), one read too slowly is
+    # mod_fcgid's 500, a program
     # that exits at once ("End of script output before headers") and a
     # stalled one (FcgidIOTimeout) are its 500 too.
     "apache": {
         "bad_escape": (400,), "nul_in_path": (404,), "header_10k": (400,),
         "two_authorization": (401,), "trace": (405,), "uri_too_long": (414,),
-        "body_over_cap": (500,), "body_without_length": (400,),
+        "body_over_cap": (413,), "body_without_length": (400,),
         "chunked_body": (201,), "unknown_transfer_coding": (400,),
         "bad_http_version": (200, 505), "slow_headers": (408,),
         "slow_body": (500, 408), "pool_down": (500,), "pool_stalled": (500, 504),
