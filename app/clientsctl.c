@@ -242,7 +242,7 @@ erase(struct cm_store *s, const char *id)
 		return failed(rc, "erase");
 	printf("erased %s%s (request id %s)\n", id,
 	    deleted ? ": client deleted, history erased" :
-	    ": no client row; history erased", rid);
+	    ": no client row left; its history holds no personal value", rid);
 	return 0;
 }
 
