@@ -354,7 +354,7 @@ SELECT '{cid}', 'update', NULL, CONCAT('new-', seq),
     eq(expect_list(api.get(cpath(cid) + "/audit?limit=2"))[1], 5, "count after the purge")
 
 
-PURGE_ROWS = 100000
+PURGE_ROWS = 100000     # --purge-rows changes it for one-off measurements
 
 
 def seed_old_rows(api, run_id, n):
@@ -563,6 +563,7 @@ def backup_restore_round_trip(api):
 # ---- main -------------------------------------------------------------------------
 
 def main():
+    global PURGE_ROWS
     ap = argparse.ArgumentParser(description="Erasure, retention and backup tests.")
     ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
     ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
@@ -577,6 +578,8 @@ def main():
                     'or "stop" ("./dev restore build")')
     ap.add_argument("--heavy", action="store_true",
                     help="also the 100k-row purge and the backup round trip")
+    ap.add_argument("--purge-rows", type=int, default=PURGE_ROWS,
+                    help="audit rows the purge test seeds (a multiple of 1000)")
     ap.add_argument("--pool-pidfile", help="accepted for symmetry with api_test.py")
     ap.add_argument("--db-control", help="accepted for symmetry with api_test.py")
     ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
@@ -593,6 +596,11 @@ def main():
             if t.name in ("erase_leaves_no_personal_value", "erase_races_patch"):
                 print("skip %s %s: needs --dump" % (a.label, t.name), flush=True)
                 apikit.REGISTRY.remove(t)
+    check(a.purge_rows >= 1000 and a.purge_rows % 1000 == 0, "--purge-rows: a multiple of 1000")
+    PURGE_ROWS = a.purge_rows
+    for t in apikit.REGISTRY:
+        if t.name == "retention_purge_100k_in_batches":
+            t.timeout = max(t.timeout, t.timeout * PURGE_ROWS // 100000)
     heavy = {"retention_purge_100k_in_batches": a.heavy,
              "backup_restore_round_trip": a.heavy and a.backup and a.restore}
     for t in list(apikit.REGISTRY):
