@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <mysqld_error.h>
+
 #include "http.h"
 #include "jsonbody.h"
 #include "log.h"
@@ -145,9 +147,7 @@ write_erase_row(struct cm_store *s, const char *id, const struct cm_write *w,
  * The row is locked first, as every write to a client does, so an erase
  * and a PATCH of the same client run one after the other: a PATCH that
  * committed first has its audit row erased here; one that waited finds
- * no row (404).  XXX: when the row is already gone there is no row to
- * lock, and under READ COMMITTED nothing stops a POST of the same id
- * from committing meanwhile; its "create" row would then be erased too.
+ * no row (404).
  */
 static int
 erase_tx(struct cm_store *s, void *arg)
@@ -170,6 +170,21 @@ erase_tx(struct cm_store *s, void *arg)
 		goto out;
 	if (cur.client == NULL && json_array_size(history) == 0) {
 		rc = CM_STORE_NOT_FOUND;
+		goto out;
+	}
+	/*
+	 * No row to lock, and READ COMMITTED takes no gap locks: a POST of
+	 * the same id may have committed since the first read.  Look again,
+	 * now that the history is locked; if it did, start over, so the
+	 * erase runs after that create (and deletes the new client) instead
+	 * of erasing its "create" row while its values stay in the table.
+	 * A create committing after this look comes after the erase.
+	 */
+	if (cur.client == NULL &&
+	    (rc = store_load_client(s, ST_GET_LOCKED, j->id, &cur)) != 0) {
+		if (rc == 1)
+			s->err = ER_LOCK_DEADLOCK;	/* retried by store_transaction */
+		rc = TX_DB_ERROR;
 		goto out;
 	}
 	/* No representation to match: RFC 9110 makes any If-Match false. */

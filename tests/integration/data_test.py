@@ -292,6 +292,57 @@ def erase_races_patch(api):
                                                              rounds - patch_first))
 
 
+@test(timeout=60, needs="sql")
+def erase_races_create(api):
+    """Erasure of a hard-deleted client while a POST brings the id back:
+    the erase comes wholly before the create or wholly after it."""
+    recreated = 0
+    for i in range(10):
+        tok = token(api)
+        cid = api.uid("rx")
+        expect_client(api.post("/api/v1/clients", personal_body(tok, cid)), 201)
+        expect_status(api.delete(erase_path(cid, "hard=true")), 200)
+        tok2 = token(api)
+        barrier = threading.Barrier(2)
+        res = {}
+
+        def create():
+            res["post"] = api.post("/api/v1/clients", personal_body(tok2, cid), barrier=barrier)
+
+        def erase():
+            res["erase"] = api.delete(erase_path(cid), barrier=barrier)
+
+        ths = [threading.Thread(target=create), threading.Thread(target=erase)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(20)
+        check(len(res) == 2, "a request of round %d did not finish" % i)
+        expect_erased(res["erase"])
+        expect_client(res["post"], 201)
+        entries, raw = history(api, cid)
+        check(tok not in raw, "round %d: the first client's values are left" % i)
+        r = api.get(cpath(cid))
+        if r.status == 200:
+            # Erase first, then the create: its entry keeps its values.
+            # (Their audit rows may interleave in seq: each was numbered
+            # when inserted, before either committed.)
+            recreated += 1
+            eq(sorted(e["action"] for e in entries[:2]), ["create", "erase"], "newest actions")
+            newest_create = [e for e in entries if e["action"] == "create"][0]
+            eq(newest_create["changes"]["name"]["new"], expect_client(r)["name"],
+               "the new client's create entry")
+            eq(newest_create["changes"]["email"]["new"], r.data["email"],
+               "the new client's create entry")
+        else:
+            # Create first, then the erase deleted it: everything erased.
+            expect_error(r, 404, "Client not found")
+            eq([e["action"] for e in entries[:2]], ["erase", "create"], "actions, create first")
+            check(tok2 not in raw, "round %d: the recreated client's values are left" % i)
+            check_history_erased(entries, cid)
+    info(api, "10 rounds: erase first %d, create first %d" % (recreated, 10 - recreated))
+
+
 # ---- retention -------------------------------------------------------------------
 
 def sql_count(api, where):
