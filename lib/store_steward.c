@@ -2,16 +2,14 @@
  * store_steward.c - erasure and audit retention (issue 13), on the store's
  * connection and transaction runner (store_int.h).
  *
- * Both are rare operator actions, so their statements are prepared for
- * the one use and closed again rather than kept in the store's cache: a
- * transaction retried on a new connection prepares them afresh.
+ * Their statements go through the store's statement cache
+ * (store_stmt_sql): prepared on first use on a connection, kept while
+ * they are used, dropped with the connection.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <mysqld_error.h>
 
 #include "http.h"
 #include "jsonbody.h"
@@ -44,7 +42,7 @@ locked_history(struct cm_store *s, const char *id, json_t *out)
 	json_t			*changes;
 	int			 rc;
 
-	if ((st = store_prepare(s, sql)) == NULL)
+	if ((st = store_stmt_sql(s, sql)) == NULL)
 		return TX_DB_ERROR;
 	if ((rc = store_execute(s, st, &p, 1)) == 0 &&
 	    (rc = store_bind_row(s, st, 2)) == 0) {
@@ -61,7 +59,6 @@ locked_history(struct cm_store *s, const char *id, json_t *out)
 		}
 		mysql_stmt_free_result(st);
 	}
-	store_close(&st);
 	return rc;
 }
 
@@ -90,7 +87,7 @@ erase_history(struct cm_store *s, const char *id, json_t *history,
 		}
 		if (n == 0)
 			continue;
-		if (st == NULL && (st = store_prepare(s, sql)) == NULL) {
+		if (st == NULL && (st = store_stmt_sql(s, sql)) == NULL) {
 			rc = TX_DB_ERROR;
 			break;
 		}
@@ -103,7 +100,6 @@ erase_history(struct cm_store *s, const char *id, json_t *history,
 			break;
 		(*rewritten)++;
 	}
-	store_close(&st);
 	return rc;
 }
 
@@ -183,8 +179,7 @@ erase_tx(struct cm_store *s, void *arg)
 	if (cur.client == NULL &&
 	    (rc = store_load_client(s, ST_GET_LOCKED, j->id, &cur)) != 0) {
 		if (rc == 1)
-			s->err = ER_LOCK_DEADLOCK;	/* retried by store_transaction */
-		rc = TX_DB_ERROR;
+			rc = TX_RETRY;
 		goto out;
 	}
 	/* No representation to match: RFC 9110 makes any If-Match false. */
@@ -262,11 +257,10 @@ purge_batch_tx(struct cm_store *s, void *arg)
 
 	p[0] = store_str(j->cutoff);
 	p[1] = store_int(j->batch);
-	if ((st = store_prepare(s, sql)) == NULL)
+	if ((st = store_stmt_sql(s, sql)) == NULL)
 		return TX_DB_ERROR;
 	if ((rc = store_execute(s, st, p, 2)) == 0)
 		j->rows = (unsigned long long)mysql_stmt_affected_rows(st);
-	store_close(&st);
 	return rc == 0 ? CM_STORE_OK : rc;
 }
 
@@ -285,14 +279,13 @@ purge_count(struct cm_store *s, void *arg)
 	MYSQL_STMT		*st;
 	int			 rc;
 
-	if ((st = store_prepare(s, sql)) == NULL)
+	if ((st = store_stmt_sql(s, sql)) == NULL)
 		return TX_DB_ERROR;
 	if ((rc = store_execute(s, st, &p, 1)) == 0 &&
 	    (rc = store_fetch_one(s, st, 1)) == 1) {
 		j->rows = strtoull(s->col[0], NULL, 10);
 		rc = CM_STORE_OK;
 	}
-	store_close(&st);
 	return rc;
 }
 
