@@ -6,12 +6,15 @@
  *	clientsctl [-c config] admin-key list
  *	clientsctl [-c config] admin-key revoke ID
  *	clientsctl [-c config] audit CLIENT_ID
+ *	clientsctl [-c config] audit purge [--before DATE] [--dry-run]
+ *	clientsctl [-c config] erase CLIENT_ID
  *	clientsctl [-c config] explain-list
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -20,7 +23,9 @@
 #include "auth.h"
 #include "config.h"
 #include "jsonbody.h"
+#include "steward.h"
 #include "store.h"
+#include "store_steward.h"
 #include "validate.h"
 
 static const char usage_text[] =
@@ -28,7 +33,10 @@ static const char usage_text[] =
 	    "       clientsctl [-c config] admin-key create --name NAME\n"
 	    "       clientsctl [-c config] admin-key list\n"
 	    "       clientsctl [-c config] admin-key revoke ID\n"
-	    "       clientsctl [-c config] audit CLIENT_ID\n"
+	    "       clientsctl [-c config] audit [--] CLIENT_ID\n"
+	    "       clientsctl [-c config] audit purge [--before DATE] "
+	    "[--dry-run]\n"
+	    "       clientsctl [-c config] erase CLIENT_ID\n"
 	    "       clientsctl [-c config] explain-list\n"
 	    "       clientsctl -h | --help | -V | --version\n";
 
@@ -152,6 +160,92 @@ audit(struct cm_store *s, const char *id)
 	return 0;
 }
 
+/*
+ * audit purge: the rows older than --before DATE, else than the config's
+ * retention_days; with --dry-run only counts them.
+ */
+static int
+audit_purge(struct cm_store *s, const struct cm_config *cfg, int argc,
+    char *argv[])
+{
+	const char		*before = NULL;
+	char			 cutoff[32];
+	bool			 dry_run = false;
+	unsigned long long	 rows, batches;
+	struct timespec		 t0, t1;
+	double			 secs;
+	int			 i, rc;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--dry-run") == 0)
+			dry_run = true;
+		else if (strcmp(argv[i], "--before") == 0 && i + 1 < argc)
+			before = argv[++i];
+		else
+			usage();
+	}
+	if (before != NULL) {
+		if (cm_steward_parse_date(before, cutoff, sizeof(cutoff)) != 0) {
+			fprintf(stderr, "clientsctl: --before: expected "
+			    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC), got "
+			    "\"%.64s\"\n", before);
+			return 2;
+		}
+	} else if (cm_steward_retention_cutoff(cfg->audit_retention_days,
+	    time(NULL), cutoff, sizeof(cutoff)) != 0) {
+		printf("[audit] retention_days is 0 (keep forever): nothing "
+		    "purged\n");
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = cm_store_audit_purge(s, cutoff, 1000, dry_run, &rows, &batches);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc != CM_STORE_OK)
+		return failed(rc, "audit purge");
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (dry_run)
+		printf("would delete %llu audit rows older than %s UTC\n", rows,
+		    cutoff);
+	else
+		printf("deleted %llu audit rows older than %s UTC in %llu "
+		    "batches, %.2f s (%.0f rows/s)\n", rows, cutoff, batches,
+		    secs, secs > 0 ? (double)rows / secs : 0.0);
+	return 0;
+}
+
+/* erase: as DELETE ?hard=true&erase=true, without an admin key id. */
+static int
+erase(struct cm_store *s, const char *id)
+{
+	unsigned char	 r[6];
+	char		 rid[32];
+	struct cm_write	 w = { rid, 0, NULL };
+	bool		 deleted;
+	int		 rc;
+
+	if (cm_check_token(id, strlen(id)) != NULL)
+		usage();
+	if (cm_random_bytes(r, sizeof(r)) != 0) {
+		fprintf(stderr, "clientsctl: getrandom: %s\n", strerror(errno));
+		return 1;
+	}
+	snprintf(rid, sizeof(rid), "clientsctl-%02x%02x%02x%02x%02x%02x",
+	    r[0], r[1], r[2], r[3], r[4], r[5]);
+	rc = cm_store_erase(s, id, &w, &deleted);
+	if (rc == CM_STORE_NOT_FOUND) {
+		fprintf(stderr, "clientsctl: erase: no client %s and no "
+		    "history of it\n", id);
+		return 1;
+	}
+	if (rc != CM_STORE_OK)
+		return failed(rc, "erase");
+	printf("erased %s%s (request id %s)\n", id,
+	    deleted ? ": client deleted, history erased" :
+	    ": no client row left; its history holds no personal value", rid);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -191,8 +285,16 @@ main(int argc, char *argv[])
 		rc = migrate(s, argc, argv);
 	else if (strcmp(argv[0], "admin-key") == 0)
 		rc = admin_key(s, argc, argv);
+	else if (strcmp(argv[0], "audit") == 0 && argc >= 2 &&
+	    strcmp(argv[1], "purge") == 0)
+		rc = audit_purge(s, &cfg, argc, argv);
+	else if (strcmp(argv[0], "audit") == 0 && argc == 3 &&
+	    strcmp(argv[1], "--") == 0)
+		rc = audit(s, argv[2]);	/* a client whose id is "purge" */
 	else if (strcmp(argv[0], "audit") == 0 && argc == 2)
 		rc = audit(s, argv[1]);
+	else if (strcmp(argv[0], "erase") == 0 && argc == 2)
+		rc = erase(s, argv[1]);
 	else if (strcmp(argv[0], "explain-list") == 0 && argc == 1)
 		rc = cm_store_explain_list(s, stdout) == CM_STORE_OK ? 0 :
 		    failed(CM_STORE_FAILED, "explain-list");

@@ -9,6 +9,7 @@
 
 #include "call.h"
 #include "store.h"
+#include "store_steward.h"
 #include "validate.h"
 
 #define LIST_LIMIT_DEFAULT	50
@@ -205,34 +206,59 @@ ep_list_clients(struct call *c)
 		cm_response_list(&c->res, items, count);
 }
 
+/*
+ * A true/false query flag: 1 true, 0 false or absent; adds a problem
+ * naming it for any other value.
+ */
+static int
+query_flag(const struct call *c, const char *name, struct cm_problems *probs)
+{
+	char	v[8];
+	int	rc;
+
+	if ((rc = cm_query_get(c->req.query, name, v, sizeof(v))) == 0)
+		return 0;
+	if (rc == 1 && strcmp(v, "true") == 0)
+		return 1;
+	if (rc != 1 || strcmp(v, "false") != 0)
+		cm_problems_add(probs, name, "invalid_value",
+		    "must be true or false");
+	return 0;
+}
+
 void
 ep_delete_client(struct call *c)
 {
 	struct cm_write		w = writer(c);
 	struct cm_problems	probs;
-	char			hard[8];
-	bool			is_hard = false;
+	bool			is_hard, erase;
 	int			rc;
 
 	cm_problems_init(&probs);
-	if ((rc = cm_query_get(c->req.query, "hard", hard, sizeof(hard))) != 0) {
-		if (rc == 1 && strcmp(hard, "true") == 0)
-			is_hard = true;
-		else if (rc != 1 || strcmp(hard, "false") != 0)
-			cm_problems_add(&probs, "hard", "invalid_value",
-			    "must be true or false");
-	}
+	is_hard = query_flag(c, "hard", &probs) == 1;
+	erase = query_flag(c, "erase", &probs) == 1;
+	/* Erasure removes the row: asking for it with a soft delete is a mistake. */
+	if (erase && !is_hard)
+		cm_problems_add(&probs, "erase", "invalid_value",
+		    "needs hard=true: erasure deletes the client for good");
 	if (probs.n > 0) {
 		bad_query(c, &probs);
 		return;
 	}
-	rc = cm_store_delete(c->w->store, c->route.id, is_hard, &w);
+	if (erase)
+		rc = cm_store_erase(c->w->store, c->route.id, &w, NULL);
+	else
+		rc = cm_store_delete(c->w->store, c->route.id, is_hard, &w);
 	if (rc != CM_STORE_OK) {
 		call_store_error(c, rc, NULL);
 		return;
 	}
-	cm_response_body(&c->res, 200, json_pack("{s:b, s:b, s:b}",
-	    "success", 1, "deleted", 1, "hard", is_hard));
+	if (erase)
+		cm_response_body(&c->res, 200, json_pack("{s:b, s:b, s:b, s:b}",
+		    "success", 1, "deleted", 1, "hard", 1, "erased", 1));
+	else
+		cm_response_body(&c->res, 200, json_pack("{s:b, s:b, s:b}",
+		    "success", 1, "deleted", 1, "hard", is_hard));
 }
 
 /*

@@ -84,6 +84,7 @@ static const struct key keys[] = {
 	NUM("api", "admin_key_query", K_BOOL, admin_key_query, 0, 0),
 	NUM("api", "retry_after", K_INT, retry_after, 1, 3600),
 	STR("api", "tzdata", tzdata, F_NONEMPTY),
+	NUM("audit", "retention_days", K_INT, audit_retention_days, 0, 36500),
 };
 
 void

@@ -77,6 +77,8 @@ struct cm_config {
 	bool	admin_key_query;	/* allow ?admin_key=, default false */
 	int	retry_after;		/* seconds in Retry-After on 503, default 5 */
 	char	tzdata[256];		/* default /usr/share/zoneinfo/tzdata.zi */
+	/* [audit] */
+	int	audit_retention_days;	/* 0 = keep forever (default), 0..36500 */
 };
 
 void	cm_config_defaults(struct cm_config *);

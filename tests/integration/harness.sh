@@ -652,6 +652,7 @@ h_apache_proxy_start()
 {
 	h_elog=$H_LOG/apache-proxy-error.log
 	mkdir -p "$H_APACHE/htdocs" || return 1
+	h_private_log "$h_elog" "$H_LOG/apache-proxy-access.log" || return 1
 	h_subst "$REPO/conf/apache-proxy-fcgi-clientsd.conf" \
 	    "CLIENTSD_SOCKET=$H_SOCK" >"$H_APACHE/proxy-clientsd.conf" ||
 	    return 1
@@ -705,8 +706,11 @@ h_lighttpd_start()
 	    "$h_ldir/errors" || return 1
 	cp "$REPO"/conf/lighttpd-errors/status-*.html "$h_ldir/errors/" &&
 	    chmod 0644 "$h_ldir"/errors/* || return 1
+	# lighttpd opens its logs as $H_USER and keeps an existing file's mode.
+	h_private_log "$h_ldir/log/error.log" "$h_ldir/log/access.log" &&
+	    chmod 0750 "$h_ldir/log" || return 1
 	if h_is_root; then
-		chown "$H_USER:$H_GROUP" "$h_ldir/log" || return 1
+		chown -R "$H_USER:$H_GROUP" "$h_ldir/log" || return 1
 	fi
 	for h_f in error access; do
 		ln -sfn "$h_ldir/log/$h_f.log" "$H_LOG/lighttpd-$h_f.log"
@@ -751,6 +755,7 @@ h_caddy_start()
 	h_cdir=$H_CADDY
 	h_elog=$H_LOG/caddy-error.log
 	rm -rf "$h_cdir" && mkdir -p "$h_cdir/home" || return 1
+	h_private_log "$h_elog" "$H_LOG/caddy-access.log" || return 1
 	h_subst "$REPO/conf/caddy-clientsd.conf" \
 	    "SITE_ADDRESS=http://:$1" "CLIENTSD_SOCKET=$H_SOCK" \
 	    "ACCESS_LOG=$H_LOG/caddy-access.log" >"$h_cdir/clientsd.conf" ||
