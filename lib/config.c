@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cm_paths.h"	/* generated: the configured paths */
 #include "config.h"
 
 /* How a key's value is parsed and stored. */
@@ -88,7 +89,7 @@ cm_config_defaults(struct cm_config *cfg)
 {
 
 	memset(cfg, 0, sizeof(*cfg));
-	strcpy(cfg->listen, "/run/clientsd/clientsd.sock");
+	strcpy(cfg->listen, CM_RUNSTATEDIR "/clientsd/clientsd.sock");
 	cfg->listen_mode = 0660;
 	cfg->backlog = 128;
 	cfg->workers = 4;
@@ -114,7 +115,7 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->unknown_fields = CM_UNKNOWN_REJECT;
 	cfg->admin_key_query = true;
 	cfg->retry_after = 5;
-	strcpy(cfg->tzdata, "/usr/share/zoneinfo/tzdata.zi");
+	strcpy(cfg->tzdata, CM_TZDATA);
 }
 
 static void
@@ -467,5 +468,5 @@ cm_config_default_path(void)
 	const char	*path = getenv("CLIENTSD_CONFIG");
 
 	return (path != NULL && path[0] != '\0') ? path :
-	    SYSCONFDIR "/clientsd.conf";
+	    CM_CONFIG_PATH;
 }

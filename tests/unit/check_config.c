@@ -6,6 +6,7 @@
 
 #include <check.h>
 
+#include "cm_paths.h"
 #include "config.h"
 
 #ifndef TEST_DATADIR
@@ -13,14 +14,22 @@
 #endif
 
 #define DATA(f)		TEST_DATADIR "/" f
-/* The sample configuration shipped in conf/. */
-#define SAMPLE		TEST_DATADIR "/../../../conf/clientsd.conf"
+#ifndef TEST_GENDIR
+#error "TEST_GENDIR must name the build's gen/"
+#endif
+/*
+ * The sample configuration shipped in conf/, with the configured paths
+ * filled in (packaging.am), and the clientsd.conf `make install` puts in
+ * place: the same with the system settings switched on.
+ */
+#define SAMPLE		TEST_GENDIR "/clientsd.conf.defaults"
+#define INSTALLED	TEST_GENDIR "/clientsd.conf"
 
 static void
 assert_defaults(const struct cm_config *c)
 {
 
-	ck_assert_str_eq(c->listen, "/run/clientsd/clientsd.sock");
+	ck_assert_str_eq(c->listen, CM_RUNSTATEDIR "/clientsd/clientsd.sock");
 	ck_assert_str_eq(c->listen_owner, "");
 	ck_assert_str_eq(c->listen_group, "");
 	ck_assert_uint_eq(c->listen_mode, 0660);
@@ -42,7 +51,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_int_eq(c->unknown_fields, CM_UNKNOWN_REJECT);
 	ck_assert(c->admin_key_query);
 	ck_assert_int_eq(c->retry_after, 5);
-	ck_assert_str_eq(c->tzdata, "/usr/share/zoneinfo/tzdata.zi");
+	ck_assert_str_eq(c->tzdata, CM_TZDATA);
 }
 
 /* Loads path over the defaults; the file must be good. */
@@ -361,6 +370,26 @@ START_TEST(pool_keys)
 }
 END_TEST
 
+/*
+ * The installed config loads (no inline comment or other slip in what
+ * make's sed rules produce) and drops the workers to the clientsd user.
+ */
+START_TEST(installed_file)
+{
+	struct cm_config c;
+
+	load_ok(&c, INSTALLED);
+	ck_assert_str_eq(c.listen, CM_RUNSTATEDIR "/clientsd/clientsd.sock");
+	ck_assert_str_eq(c.pid_file, CM_RUNSTATEDIR "/clientsd/clientsd.pid");
+	ck_assert_str_eq(c.user, "clientsd");
+	ck_assert_str_eq(c.group, "clientsd");
+	ck_assert_str_ne(c.listen_group, "");
+	ck_assert_str_eq(c.tzdata, CM_TZDATA);
+	ck_assert_str_eq(c.db_user, "clients");
+	ck_assert_str_eq(c.db_password, "");
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -379,6 +408,7 @@ config_suite(void)
 	tcase_add_test(tc, booleans);
 	tcase_add_test(tc, sample_file);
 	tcase_add_test(tc, pool_keys);
+	tcase_add_test(tc, installed_file);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("broken");
