@@ -106,5 +106,9 @@ cm_dbsetup_print(FILE *out, const struct cm_config *run,
 	fprintf(out, "-- The migration user (clientsctl migrate): "
 	    "schema changes too.\n");
 	user(out, mig->db_user, host, mig->db_password, run->db_name, DDL);
-	return fflush(out) == 0 ? 0 : -1;
+	if (fflush(out) != 0 || ferror(out)) {
+		snprintf(err, errsz, "cannot write the SQL");
+		return -1;
+	}
+	return 0;
 }
