@@ -1,7 +1,8 @@
 /*
  * clientsctl - the admin CLI: schema migrations and admin keys.
  *
- *	clientsctl [-c config] migrate [-d dir]
+ *	clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]
+ *	clientsctl [-c config] [-m migrate-config] migrate [-d dir]
  *	clientsctl [-c config] admin-key create --name NAME
  *	clientsctl [-c config] admin-key list
  *	clientsctl [-c config] admin-key revoke ID
@@ -21,7 +22,9 @@
 #include <mysql.h>
 
 #include "auth.h"
+#include "cm_paths.h"
 #include "config.h"
+#include "dbsetup.h"
 #include "jsonbody.h"
 #include "steward.h"
 #include "store.h"
@@ -29,7 +32,8 @@
 #include "validate.h"
 
 static const char usage_text[] =
-	    "usage: clientsctl [-c config] migrate [-d dir]\n"
+	    "usage: clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]\n"
+	    "       clientsctl [-c config] [-m migrate-config] migrate [-d dir]\n"
 	    "       clientsctl [-c config] admin-key create --name NAME\n"
 	    "       clientsctl [-c config] admin-key list\n"
 	    "       clientsctl [-c config] admin-key revoke ID\n"
@@ -66,7 +70,7 @@ print_applied(const char *name)
 static int
 migrate(struct cm_store *s, int argc, char *argv[])
 {
-	const char	*dir = PKGDATADIR "/migrations";
+	const char	*dir = CM_MIGRATIONSDIR;
 	int		 rc;
 
 	if (argc == 3 && strcmp(argv[1], "-d") == 0)
@@ -246,12 +250,73 @@ erase(struct cm_store *s, const char *id)
 	return 0;
 }
 
+/*
+ * The migration user's credentials: mpath (-m, which must exist) or the
+ * installed clientsctl-migrate.conf, loaded over the [database] settings
+ * of clientsd.conf.  Without either, the runtime user's are used, which
+ * works only where that user may change the schema.
+ */
+static int
+load_migrate_config(struct cm_config *cfg, const char *mpath)
+{
+	char	 err[512];
+
+	if (mpath == NULL) {
+		mpath = CM_MIGRATE_CONFIG_PATH;
+		if (access(mpath, F_OK) != 0) {
+			fprintf(stderr, "clientsctl: no %s: using the runtime "
+			    "user of the config\n", mpath);
+			return 0;
+		}
+	}
+	if (cm_config_load(cfg, mpath, err, sizeof(err)) != 0) {
+		fprintf(stderr, "clientsctl: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* db-setup --print [--host HOST]: the set-up SQL on stdout. */
+static int
+db_setup(const struct cm_config *run, const char *mpath, int argc,
+    char *argv[])
+{
+	struct cm_config	 mig = *run;
+	const char		*host;
+	char			 err[512];
+	int			 rc;
+
+	host = run->db_socket[0] != '\0' ? "localhost" : "%";
+	if (argc == 4 && strcmp(argv[2], "--host") == 0)
+		host = argv[3];
+	else if (argc != 2)
+		usage();
+	if (strcmp(argv[1], "--print") != 0)
+		usage();
+	if (mpath == NULL && access(CM_MIGRATE_CONFIG_PATH, F_OK) != 0) {
+		fprintf(stderr, "clientsctl: db-setup: no %s (or -m FILE) "
+		    "with the migration user's [database] user and "
+		    "password\n", CM_MIGRATE_CONFIG_PATH);
+		return 1;
+	}
+	if (load_migrate_config(&mig, mpath) != 0)
+		return 1;
+	rc = cm_dbsetup_print(stdout, run, &mig, host, err, sizeof(err));
+	explicit_bzero(&mig, sizeof(mig));
+	if (rc != 0) {
+		fprintf(stderr, "clientsctl: db-setup: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct cm_config	 cfg;
 	struct cm_store		*s;
 	const char		*path = cm_config_default_path();
+	const char		*mpath = NULL;
 	char			 err[512];
 	int			 ch, rc;
 
@@ -266,10 +331,13 @@ main(int argc, char *argv[])
 		printf("clientsctl %s\n", PACKAGE_VERSION);
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "+c:")) != -1) {
-		if (ch != 'c')
+	while ((ch = getopt(argc, argv, "+c:m:")) != -1) {
+		if (ch == 'c')
+			path = optarg;
+		else if (ch == 'm')
+			mpath = optarg;
+		else
 			usage();
-		path = optarg;
 	}
 	argc -= optind;
 	argv += optind;
@@ -280,6 +348,14 @@ main(int argc, char *argv[])
 		fprintf(stderr, "clientsctl: %s\n", err);
 		return 1;
 	}
+	if (strcmp(argv[0], "db-setup") == 0) {
+		rc = db_setup(&cfg, mpath, argc, argv);
+		explicit_bzero(&cfg, sizeof(cfg));
+		return rc;
+	}
+	if (strcmp(argv[0], "migrate") == 0 &&
+	    load_migrate_config(&cfg, mpath) != 0)
+		return 1;
 	s = cm_store_new(&cfg);
 	if (strcmp(argv[0], "migrate") == 0)
 		rc = migrate(s, argc, argv);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cm_paths.h"	/* generated: the configured paths */
 #include "config.h"
 
 /* How a key's value is parsed and stored. */
@@ -92,7 +93,7 @@ cm_config_defaults(struct cm_config *cfg)
 {
 
 	memset(cfg, 0, sizeof(*cfg));
-	strcpy(cfg->listen, "/run/clientsd/clientsd.sock");
+	strcpy(cfg->listen, CM_RUNSTATEDIR "/clientsd/clientsd.sock");
 	cfg->listen_mode = 0660;
 	cfg->backlog = 128;
 	cfg->workers = 4;
@@ -118,7 +119,7 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->unknown_fields = CM_UNKNOWN_REJECT;
 	cfg->admin_key_query = false;	/* web servers log query strings */
 	cfg->retry_after = 5;
-	strcpy(cfg->tzdata, "/usr/share/zoneinfo/tzdata.zi");
+	strcpy(cfg->tzdata, CM_TZDATA);
 }
 
 static void
@@ -525,6 +526,13 @@ cm_config_load(struct cm_config *cfg, const char *path,
 	}
 	/* Work on a copy: on any error cfg is left as it was. */
 	tmp = *cfg;
+	/*
+	 * password and password_file are judged per file: a file read over
+	 * another (clientsctl-migrate.conf over clientsd.conf) may set either
+	 * without clashing with what the first one set.
+	 */
+	tmp.db_password[0] = '\0';
+	tmp.db_password_file[0] = '\0';
 	while ((n = getline(&line, &cap, f)) != -1) {
 		lineno++;
 		if (strlen(line) != (size_t)n) {
@@ -555,7 +563,16 @@ cm_config_load(struct cm_config *cfg, const char *path,
 		explicit_bzero(line, cap);
 	free(line);
 	fclose(f);
-	if (rc == 0)
+	if (rc == 0 && tmp.db_password[0] == '\0' &&
+	    tmp.db_password_file[0] == '\0') {
+		/* Neither set here: keep what an earlier file gave. */
+		memcpy(tmp.db_password, cfg->db_password,
+		    sizeof(tmp.db_password));
+		memcpy(tmp.db_password_file, cfg->db_password_file,
+		    sizeof(tmp.db_password_file));
+		if (tmp.db_password_file[0] == '\0')
+			rc = resolve_password(&tmp, path, err, errsz);
+	} else if (rc == 0)
 		rc = resolve_password(&tmp, path, err, errsz);
 	if (rc == 0)
 		*cfg = tmp;
@@ -569,5 +586,5 @@ cm_config_default_path(void)
 	const char	*path = getenv("CLIENTSD_CONFIG");
 
 	return (path != NULL && path[0] != '\0') ? path :
-	    SYSCONFDIR "/clientsd.conf";
+	    CM_CONFIG_PATH;
 }

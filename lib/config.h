@@ -82,7 +82,7 @@ struct cm_config {
 };
 
 void	cm_config_defaults(struct cm_config *);
-/* The file to read without -c: $CLIENTSD_CONFIG, else $(sysconfdir)/clientsd.conf. */
+/* The file to read without -c: $CLIENTSD_CONFIG, else $(sysconfdir)/clientsd/clientsd.conf. */
 const char *cm_config_default_path(void);
 /*
  * Reads path over the defaults already in cfg.  Returns 0, or -1 with

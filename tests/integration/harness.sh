@@ -56,6 +56,9 @@ h_instance()
 	H_CONF=$H_VAR/clientsd.conf
 	H_KEYFILE=$H_VAR/admin-key
 	H_PWFILE=$H_VAR/db-password
+	# The migration user (DDL), apart from clientsd's DML-only user.
+	H_MCONF=$H_VAR/clientsctl-migrate.conf
+	H_MPWFILE=$H_VAR/db-migrate-password
 	H_DBSOCK=$H_RUN/mysqld.sock
 	H_DBPID=$H_RUN/mysqld.pid
 	H_SOCK=$H_RUN/clientsd.sock
@@ -304,31 +307,41 @@ h_db_start()
 	h_wait mariadbd $! "$H_LOG/mariadb.log" h_db_ping
 }
 
-# h_db_password: prints the database password, made on first use.
+# h_db_password [FILE]: prints the database password kept in FILE
+# ($H_PWFILE by default), made on first use.
 h_db_password()
 {
-	if [ ! -s "$H_PWFILE" ]; then
+	h_pwf=${1:-$H_PWFILE}
+	if [ ! -s "$h_pwf" ]; then
 		(umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' \
-		    >"$H_PWFILE") || return 1
+		    >"$h_pwf") || return 1
 	fi
-	chmod 0600 "$H_PWFILE" && cat "$H_PWFILE"
+	chmod 0600 "$h_pwf" && cat "$h_pwf"
 }
 
-# h_db_setup [fresh]: database `clients` and its user; "fresh" drops the
-# database first.  The password is (re)set from $H_PWFILE every time.
+# h_db_setup [fresh]: database `clients`, its DML-only runtime user and
+# its migration user, from the SQL `clientsctl db-setup --print` prints
+# (what a provider's DBA runs); "fresh" drops the database first.  The
+# passwords are (re)set from $H_PWFILE and $H_MPWFILE every time.
 h_db_setup()
 {
-	h_pw=$(h_db_password) || return 1
-	h_drop=
-	[ "${1:-}" = fresh ] && h_drop='DROP DATABASE IF EXISTS clients;'
-	h_sql <<EOF
-$h_drop
-CREATE DATABASE IF NOT EXISTS clients
-    CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-CREATE USER IF NOT EXISTS 'clients'@'localhost' IDENTIFIED BY '$h_pw';
-ALTER USER 'clients'@'localhost' IDENTIFIED BY '$h_pw';
-GRANT ALL ON clients.* TO 'clients'@'localhost';
-EOF
+	h_write_conf || return 1
+	if [ "${1:-}" = fresh ]; then
+		echo 'DROP DATABASE IF EXISTS clients;' | h_sql || return 1
+	fi
+	h_setup_sql=$("${H_BUILD:-build}/app/clientsctl" -c "$H_CONF" \
+	    -m "$H_MCONF" db-setup --print 2>>"$H_LOG/clientsctl.log") || {
+		h_tail "$H_LOG/clientsctl.log"
+		h_err "clientsctl db-setup --print failed"
+		return 1
+	}
+	printf '%s\n' "$h_setup_sql" | h_sql
+}
+
+# h_migrate BUILDDIR: the migrations, as the migration user.
+h_migrate()
+{
+	"$1/app/clientsctl" -c "$H_CONF" -m "$H_MCONF" migrate -d "$REPO/db"
 }
 
 # --- clientsd.conf ---------------------------------------------------
@@ -410,7 +423,8 @@ h_conf_set()
 	}' "$1" >"$2"
 }
 
-# h_write_conf: renders $H_CONF (mode 0600: it holds the password).
+# h_write_conf: renders $H_CONF and $H_MCONF (mode 0600: they hold the
+# passwords).
 h_write_conf()
 {
 	if [ ! -f "$REPO/conf/clientsd.conf" ]; then
@@ -435,7 +449,14 @@ database password_file $H_PWFILE
 database lock_wait_timeout 2
 ${H_CONF_EXTRA:-}
 EOF
-	) && mv -f "$H_CONF.new" "$H_CONF"
+	) && mv -f "$H_CONF.new" "$H_CONF" || return 1
+	h_mpw=$(h_db_password "$H_MPWFILE") || return 1
+	(umask 077 && h_conf_set "$REPO/conf/clientsctl-migrate.conf" \
+	    "$H_MCONF.new" <<EOF
+database user clients_migrate
+database password $h_mpw
+EOF
+	) && mv -f "$H_MCONF.new" "$H_MCONF"
 }
 
 # --- the clientsd pool -----------------------------------------------
@@ -905,11 +926,11 @@ h_backend()
 {
 	bk_build=$1 bk_fresh=$2
 	shift 2
+	H_BUILD=$bk_build
 	h_say "starting MariaDB ($H_DATA)"
-	h_db_start "$@" && h_db_setup "$bk_fresh" && h_write_conf || return 1
+	h_db_start "$@" && h_db_setup "$bk_fresh" || return 1
 	h_say "clientsctl migrate"
-	if ! "$bk_build/app/clientsctl" -c "$H_CONF" migrate -d "$REPO/db" \
-	    >>"$H_LOG/clientsctl.log" 2>&1; then
+	if ! h_migrate "$bk_build" >>"$H_LOG/clientsctl.log" 2>&1; then
 		h_tail "$H_LOG/clientsctl.log"
 		h_err "clientsctl migrate failed"
 		return 1

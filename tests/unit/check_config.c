@@ -6,6 +6,7 @@
 
 #include <check.h>
 
+#include "cm_paths.h"
 #include "config.h"
 
 #ifndef TEST_DATADIR
@@ -13,14 +14,22 @@
 #endif
 
 #define DATA(f)		TEST_DATADIR "/" f
-/* The sample configuration shipped in conf/. */
-#define SAMPLE		TEST_DATADIR "/../../../conf/clientsd.conf"
+#ifndef TEST_GENDIR
+#error "TEST_GENDIR must name the build's gen/"
+#endif
+/*
+ * The sample configuration shipped in conf/, with the configured paths
+ * filled in (packaging.am), and the clientsd.conf `make install` puts in
+ * place: the same with the system settings switched on.
+ */
+#define SAMPLE		TEST_GENDIR "/clientsd.conf.defaults"
+#define INSTALLED	TEST_GENDIR "/clientsd.conf"
 
 static void
 assert_defaults(const struct cm_config *c)
 {
 
-	ck_assert_str_eq(c->listen, "/run/clientsd/clientsd.sock");
+	ck_assert_str_eq(c->listen, CM_RUNSTATEDIR "/clientsd/clientsd.sock");
 	ck_assert_str_eq(c->listen_owner, "");
 	ck_assert_str_eq(c->listen_group, "");
 	ck_assert_uint_eq(c->listen_mode, 0660);
@@ -45,7 +54,7 @@ assert_defaults(const struct cm_config *c)
 	/* Off: web servers log query strings (issue 10). */
 	ck_assert(!c->admin_key_query);
 	ck_assert_int_eq(c->retry_after, 5);
-	ck_assert_str_eq(c->tzdata, "/usr/share/zoneinfo/tzdata.zi");
+	ck_assert_str_eq(c->tzdata, CM_TZDATA);
 	ck_assert_int_eq(c->audit_retention_days, 0);
 }
 
@@ -539,6 +548,37 @@ START_TEST(password_credential)
 }
 END_TEST
 
+/* A file read over another (clientsctl-migrate.conf) sets its own password. */
+START_TEST(password_layered_files)
+{
+	struct cm_config c;
+	char		 conf[512], err[512];
+	const char	*base;
+
+	scratch_new();
+	snprintf(conf, sizeof(conf), "[database]\npassword_file = %s\n",
+	    scratch_file("pw", "runtime\n", 8));
+	base = scratch_file("base.conf", conf, strlen(conf));
+	cm_config_defaults(&c);
+	ck_assert_msg(cm_config_load(&c, base, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.db_password, "runtime");
+	/* password over an earlier password_file: no clash, it wins. */
+	ck_assert_msg(cm_config_load(&c, scratch_file("mig.conf",
+	    "[database]\nuser = m\npassword = migrate\n", 39), err,
+	    sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(c.db_password, "migrate");
+	ck_assert_str_eq(c.db_user, "m");
+	/* A file that sets neither keeps what the earlier one gave. */
+	cm_config_defaults(&c);
+	ck_assert_int_eq(cm_config_load(&c, base, err, sizeof(err)), 0);
+	ck_assert_msg(cm_config_load(&c, scratch_file("other.conf",
+	    "[database]\nuser = other\n", 24), err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_str_eq(c.db_password, "runtime");
+	scratch_done();
+}
+END_TEST
+
 START_TEST(sandbox_values)
 {
 	struct cm_config c;
@@ -557,6 +597,26 @@ START_TEST(sandbox_values)
 	ck_assert_msg(strstr(err, ":2: sandbox: bad value (seccomp or none)")
 	    != NULL, "%s", err);
 	scratch_done();
+}
+END_TEST
+
+/*
+ * The installed config loads (no inline comment or other slip in what
+ * make's sed rules produce) and drops the workers to the clientsd user.
+ */
+START_TEST(installed_file)
+{
+	struct cm_config c;
+
+	load_ok(&c, INSTALLED);
+	ck_assert_str_eq(c.listen, CM_RUNSTATEDIR "/clientsd/clientsd.sock");
+	ck_assert_str_eq(c.pid_file, CM_RUNSTATEDIR "/clientsd/clientsd.pid");
+	ck_assert_str_eq(c.user, "clientsd");
+	ck_assert_str_eq(c.group, "clientsd");
+	ck_assert_str_ne(c.listen_group, "");
+	ck_assert_str_eq(c.tzdata, CM_TZDATA);
+	ck_assert_str_eq(c.db_user, "clients");
+	ck_assert_str_eq(c.db_password, "");
 }
 END_TEST
 
@@ -579,9 +639,11 @@ config_suite(void)
 	tcase_add_test(tc, password_file_read);
 	tcase_add_test(tc, password_file_errors);
 	tcase_add_test(tc, password_credential);
+	tcase_add_test(tc, password_layered_files);
 	tcase_add_test(tc, sandbox_values);
 	tcase_add_test(tc, sample_file);
 	tcase_add_test(tc, pool_keys);
+	tcase_add_test(tc, installed_file);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("broken");

@@ -1,0 +1,145 @@
+/* check_dbsetup.c - unit tests for dbsetup.c (clientsctl db-setup --print). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "config.h"
+#include "dbsetup.h"
+
+static struct cm_config run, mig;
+
+static void
+setup(void)
+{
+	cm_config_defaults(&run);
+	strcpy(run.db_password, "rt-pw");
+	mig = run;
+	strcpy(mig.db_user, "clients_migrate");
+	strcpy(mig.db_password, "mig-pw");
+}
+
+/* The SQL for run/mig and host, or NULL with the message in err. */
+static char *
+print(const char *host, char *err, size_t errsz)
+{
+	char	*buf = NULL;
+	size_t	 len = 0;
+	FILE	*f;
+	int	 rc;
+
+	ck_assert_ptr_nonnull(f = open_memstream(&buf, &len));
+	err[0] = '\0';
+	rc = cm_dbsetup_print(f, &run, &mig, host, err, errsz);
+	fclose(f);
+	if (rc != 0) {
+		ck_assert_uint_eq(len, 0);	/* nothing half-written */
+		free(buf);
+		return NULL;
+	}
+	ck_assert_str_eq(err, "");
+	return buf;
+}
+
+START_TEST(runtime_user_gets_dml_only)
+{
+	char	 err[256], *sql;
+
+	ck_assert_ptr_nonnull(sql = print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(sql, "CREATE DATABASE IF NOT EXISTS `clients`"));
+	ck_assert_ptr_nonnull(strstr(sql,
+	    "GRANT SELECT, INSERT, UPDATE, DELETE ON `clients`.* TO "
+	    "'clients'@'localhost';\n"));
+	ck_assert_ptr_nonnull(strstr(sql,
+	    "REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'clients'@'localhost';"));
+	/* The migration user's grant has DDL; the runtime user's has none. */
+	ck_assert_ptr_nonnull(strstr(sql, "ON `clients`.* TO "
+	    "'clients_migrate'@'localhost';"));
+	ck_assert_ptr_nonnull(strstr(sql, "CREATE, ALTER, DROP, INDEX"));
+	ck_assert_ptr_null(strstr(sql, "DELETE, CREATE, ALTER, DROP, INDEX, "
+	    "REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER, LOCK TABLES ON "
+	    "`clients`.* TO 'clients'@"));
+	ck_assert_ptr_null(strstr(sql, "ALL PRIVILEGES ON"));
+	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'rt-pw';"));
+	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'mig-pw';"));
+	free(sql);
+}
+END_TEST
+
+/* A password with quotes and backslashes stays one string literal. */
+START_TEST(password_is_escaped)
+{
+	char	 err[256], *sql;
+
+	strcpy(run.db_password, "a'b\\c\"d");
+	ck_assert_ptr_nonnull(sql = print("10.0.0.%", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'a\\'b\\\\c\"d';"));
+	ck_assert_ptr_nonnull(strstr(sql, "TO 'clients'@'10.0.0.%';"));
+	free(sql);
+}
+END_TEST
+
+START_TEST(bad_settings_are_refused)
+{
+	char	 err[256];
+
+	strcpy(mig.db_user, "clients");
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "another [database] user"));
+	setup();
+	run.db_password[0] = '\0';
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "password in clientsd.conf"));
+	setup();
+	mig.db_password[0] = '\0';
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "migration config"));
+	setup();
+	strcpy(run.db_name, "cli`ents");
+	strcpy(mig.db_name, "cli`ents");
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "[database] name"));
+	setup();
+	strcpy(mig.db_name, "other");
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "differs"));
+	setup();
+	strcpy(run.db_user, "x'y");
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "[database] user"));
+	setup();
+	ck_assert_ptr_null(print("local'host", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "--host"));
+	ck_assert_ptr_null(print("", err, sizeof(err)));
+}
+END_TEST
+
+static Suite *
+dbsetup_suite(void)
+{
+	Suite	*s;
+	TCase	*tc;
+
+	s = suite_create("dbsetup");
+	tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, runtime_user_gets_dml_only);
+	tcase_add_test(tc, password_is_escaped);
+	tcase_add_test(tc, bad_settings_are_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(dbsetup_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
