@@ -164,11 +164,11 @@ store_connect(struct cm_store *s)
 
 	if (s->db != NULL)
 		return 0;
-	/* A reconnect takes what is left of the deadline, at most connect_timeout. */
-	if (budget <= 0) {
-		s->err = 0;
-		return -1;
-	}
+	/*
+	 * A connect takes what is left of the deadline, at most
+	 * connect_timeout, at least a second (the callers decide whether a
+	 * retry may start at all).
+	 */
 	if (budget / 1000 < (long)timeout)
 		timeout = budget < 1000 ? 1 : (unsigned)(budget / 1000);
 	if ((s->db = mysql_init(NULL)) == NULL)
@@ -603,7 +603,11 @@ store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 		s->err = 0;
 		if (probs != NULL)
 			cm_problems_init(probs);
-		if ((budget = store_budget_ms(s)) <= 0)
+		/*
+		 * The first attempt always runs (its lock wait shrinks to 0
+		 * when less than a second is left); a retry needs time left.
+		 */
+		if ((budget = store_budget_ms(s)) <= 0 && attempt > 0)
 			return CM_STORE_UNAVAILABLE;
 		if (s->db == NULL && store_connect(s) != 0)
 			return CM_STORE_UNAVAILABLE;
@@ -656,7 +660,7 @@ store_read(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		s->err = 0;
-		if (store_budget_ms(s) <= 0)
+		if (attempt > 0 && store_budget_ms(s) <= 0)
 			return CM_STORE_UNAVAILABLE;
 		if (s->db == NULL && store_connect(s) != 0)
 			return CM_STORE_UNAVAILABLE;
