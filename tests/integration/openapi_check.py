@@ -342,3 +342,30 @@ class Contract:
                                 "declared": sorted("%s %s" % p for p in self.declared),
                                 "pairs": {"%s %s" % p: n for p, n in self.pairs.items()}})
                     + "\n")
+
+
+def total(path):
+    """The line ./dev test prints: all suites of a run together."""
+    validated, pairs, declared = 0, set(), set()
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                run = json.loads(line)
+                validated += run["validated"]
+                declared |= set(run["declared"])
+                pairs |= set(run["pairs"])
+    except FileNotFoundError:
+        pass
+    covered = pairs & declared
+    print("openapi total: %d responses validated against doc/openapi.yaml; %d of %d "
+          "declared operation/status pairs covered" % (validated, len(covered), len(declared)))
+    if declared:
+        print("openapi pairs never answered: " + ", ".join(sorted(declared - covered)))
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "--total":
+        total(sys.argv[2])
+    else:
+        sys.exit("usage: openapi_check.py --total COVERAGE.jsonl")
