@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 sys.dont_write_bytecode = True
 import yaml                                            # python3-yaml
@@ -175,6 +176,50 @@ def contract_checker_catches_drift(api):
     rejects("a 200 to an unknown member", "PATCH", good.path, 200, h, good.raw,
             {"Authorization": "Bearer k", "Content-Type": "application/json"},
             b'{"colour": "red"}')
+
+
+@test()
+def every_keyed_operation_401(api):
+    """Each operation that needs a key answers 401 with the challenge."""
+    cid = api.create()["id"]
+    for method, path in (("GET", CLIENTS), ("POST", CLIENTS), ("GET", cpath(cid)),
+                         ("PATCH", cpath(cid)), ("DELETE", cpath(cid)),
+                         ("POST", cpath(cid) + "/rotate-keys"), ("GET", cpath(cid) + "/audit")):
+        r = api.call(method, path, {"name": "x"} if method in ("POST", "PATCH") else None,
+                     auth=None)
+        expect_error(r, 401, "Unauthorized")
+        eq(r.header("WWW-Authenticate"), 'Bearer realm="admin"', "challenge of " + r.where())
+
+
+def db_control(api, action):
+    import shlex
+    import subprocess
+    p = subprocess.run(shlex.split(api.cfg.db_control) + [action], capture_output=True,
+                       text=True, timeout=40)
+    check(p.returncode == 0, "db-control %s exited %d: %s" % (action, p.returncode, p.stderr))
+
+@test(timeout=60, needs="db")
+def every_database_operation_503(api):
+    """With the database down, each operation that needs it answers 503 with
+    Retry-After (and the documents that need none still answer)."""
+    cid = api.create()["id"]
+    db_control(api, "stop")
+    try:
+        for method, path, body in (
+                ("GET", CLIENTS, None), ("POST", CLIENTS, {"id": api.uid(), "name": "n"}),
+                ("GET", cpath(cid), None), ("PATCH", cpath(cid), {"name": "n"}),
+                ("DELETE", cpath(cid), None), ("POST", cpath(cid) + "/rotate-keys", None),
+                ("GET", cpath(cid) + "/audit", None), ("GET", "/api/v1/health", None)):
+            r = api.call(method, path, body)
+            expect_error(r, 503, "Service unavailable")
+            check((r.header("Retry-After") or "").isdigit(), "Retry-After of " + r.where())
+        expect_status(api.get(DOC_PATH, auth=None), 200)
+    finally:
+        db_control(api, "start")
+    deadline = time.monotonic() + 15
+    while api.get("/api/v1/health", auth=None).status != 200:
+        check(time.monotonic() < deadline, "health not 200 within 15 s of the restart")
+        time.sleep(0.2)
 
 
 def main():
