@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "http.h"
 #include "jsonbody.h"
 #include "openapi.h"
+#include "validate.h"
 
 START_TEST(document_is_built_in)
 {
@@ -180,6 +182,64 @@ START_TEST(valid_json_leaves_why_alone)
 }
 END_TEST
 
+static void
+must_start_with_must(const struct cm_verdict *v, const char *what)
+{
+	ck_assert_msg(v != NULL, "%s: accepted", what);
+	ck_assert_msg(strncmp(v->message, "must ", 5) == 0, "%s: \"%s\"",
+	    what, v->message);
+}
+
+/* Every validator's message reads as an instruction (issue 11). */
+START_TEST(validator_messages_are_instructions)
+{
+	must_start_with_must(cm_check_token("a b", 3), "token");
+	must_start_with_must(cm_check_name("", 0), "name length");
+	must_start_with_must(cm_check_name("a\x01", 2), "name control");
+	must_start_with_must(cm_check_domain("a", 1), "domain");
+	must_start_with_must(cm_check_email("a", 1), "email");
+	must_start_with_must(cm_check_phone("1", 1), "phone");
+	must_start_with_must(cm_check_website("ftp://a", 7), "website");
+	must_start_with_must(cm_check_global_name("1a", 2), "global_name");
+	must_start_with_must(cm_check_global_name("class", 5), "reserved");
+	must_start_with_must(cm_check_proxy_api_key("a b", 3), "proxy_api_key");
+	must_start_with_must(cm_check_metadata_key("", 0), "metadata key");
+}
+END_TEST
+
+/* ... and so does every problem a body can have, all found at once. */
+START_TEST(input_problems_are_instructions)
+{
+	struct cm_input_policy	 pol = { false, NULL };
+	struct cm_problems	 probs;
+	json_t			*body, *out;
+	size_t			 i;
+	char			 err[256];
+
+	pol.tzdb = cm_tzdb_load("/usr/share/zoneinfo/tzdata.zi", err,
+	    sizeof(err));
+	ck_assert_msg(pol.tzdb != NULL, "%s", err);
+	body = json_pack("{s:s, s:n, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s,"
+	    " s:s, s:i, s:s, s:i, s:s, s:s, s:s}",
+	    "publishable_key", "pk", "name", "status", "yes", "domain", 1,
+	    "email", "no", "phone", "1", "website", "x", "timezone", "Mars/X",
+	    "global_name", "if", "company_id", "a b", "agency_id", "",
+	    "api_metadata", 3, "ghl_location_id", "?", "proxy_api_key", 1,
+	    "nope", "x", "created_at", "x", "updated_at", "x");
+	ck_assert_ptr_nonnull(body);
+	cm_problems_init(&probs);
+	out = cm_client_check_input(body, CM_INPUT_CREATE, &pol, &probs);
+	ck_assert_ptr_null(out);
+	ck_assert_uint_ge(probs.n, 15);
+	for (i = 0; i < probs.n; i++)
+		ck_assert_msg(strncmp(probs.item[i].message, "must ", 5) == 0,
+		    "%s (%s): \"%s\"", probs.item[i].field, probs.item[i].code,
+		    probs.item[i].message);
+	json_decref(body);
+	cm_tzdb_free((struct cm_tzdb *)pol.tzdb);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -197,6 +257,8 @@ main(void)
 	tcase_add_loop_test(tc, invalid_json_says_why, 0,
 	    sizeof(why_cases) / sizeof(why_cases[0]));
 	tcase_add_test(tc, valid_json_leaves_why_alone);
+	tcase_add_test(tc, validator_messages_are_instructions);
+	tcase_add_test(tc, input_problems_are_instructions);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
