@@ -191,6 +191,13 @@ def every_keyed_operation_401(api):
         eq(r.header("WWW-Authenticate"), 'Bearer realm="admin"', "challenge of " + r.where())
 
 
+@test()
+def status_bad_query_400(api):
+    for q, field in (("full=yes", "full"), ("format=xml", "format")):
+        r = api.get("/api/v1/status?" + q)
+        expect_error(r, 400, "Invalid query parameters", [(field, "invalid_value")])
+
+
 def db_control(api, action):
     import shlex
     import subprocess
@@ -209,11 +216,13 @@ def every_database_operation_503(api):
                 ("GET", CLIENTS, None), ("POST", CLIENTS, {"id": api.uid(), "name": "n"}),
                 ("GET", cpath(cid), None), ("PATCH", cpath(cid), {"name": "n"}),
                 ("DELETE", cpath(cid), None), ("POST", cpath(cid) + "/rotate-keys", None),
-                ("GET", cpath(cid) + "/audit", None), ("GET", "/api/v1/health", None)):
+                ("GET", cpath(cid) + "/audit", None), ("GET", "/api/v1/health", None),
+                ("GET", "/api/v1/status", None)):
             r = api.call(method, path, body)
             expect_error(r, 503, "Service unavailable")
             check((r.header("Retry-After") or "").isdigit(), "Retry-After of " + r.where())
         expect_status(api.get(DOC_PATH, auth=None), 200)
+        expect_status(api.get("/api/v1/ping", auth=None), 200)
     finally:
         db_control(api, "start")
     deadline = time.monotonic() + 15
