@@ -105,8 +105,8 @@ static const struct cm_verdict v_too_deep = {
 	"too_deep", "must not be nested more than 8 levels deep"
 };
 static const struct cm_verdict v_out_of_range = {
-	"invalid_value", "holds a number out of range: integers must fit in "
-	"64 bits, other numbers in a double"
+	"invalid_value", "must hold only numbers in range: integers that fit "
+	"in 64 bits, other numbers in a double"
 };
 
 const char *
