@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""docs_test.py HTML OUTDIR - the static API reference renders.
+"""docs_render.py HTML OUTDIR - the static API reference renders.
 
 Loads the page `./dev docs` built (redocly build-docs) in headless Chromium
 (Debian's chromium), dumps the DOM and checks that every operation of
@@ -63,7 +63,7 @@ def png_info(path):
 
 def main():
     if len(sys.argv) != 3:
-        sys.exit("usage: docs_test.py HTML OUTDIR")
+        sys.exit("usage: docs_render.py HTML OUTDIR")
     html, outdir = os.path.abspath(sys.argv[1]), sys.argv[2]
     results = []
 
