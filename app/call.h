@@ -48,5 +48,6 @@ void	 ep_audit(struct call *);
 /* status.c */
 void	 ep_status(struct call *);
 void	 ep_ping(struct call *);
+void	 ep_openapi(struct call *);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "openapi.h"
 #include "store.h"
 #include "store_steward.h"
 #include "validate.h"
@@ -151,8 +152,8 @@ query_filter(const struct call *c, const char *name, char *buf, size_t sz,
 	if (rc == 1 && lowercase)
 		cm_ascii_lower(buf, strlen(buf));
 	if (rc < 0)
-		cm_problems_add(probs, name, "invalid_value", "is too long or "
-		    "badly percent-encoded");
+		cm_problems_add(probs, name, "invalid_value", "must be "
+		    "percent-encoded correctly and short enough for its rule");
 	else if ((v = check(buf, strlen(buf))) != NULL)
 		cm_problems_add(probs, name, v->code, v->message);
 	return rc == 1 && v == NULL;
@@ -240,7 +241,8 @@ ep_delete_client(struct call *c)
 	/* Erasure removes the row: asking for it with a soft delete is a mistake. */
 	if (erase && !is_hard)
 		cm_problems_add(&probs, "erase", "invalid_value",
-		    "needs hard=true: erasure deletes the client for good");
+		    "must come with hard=true: erasure deletes the client "
+		    "for good");
 	if (probs.n > 0) {
 		bad_query(c, &probs);
 		return;
@@ -295,13 +297,14 @@ keys_to_rotate(struct call *c, bool *publishable, bool *secret)
 				*publishable = true;
 			else if (probs.n == 0)
 				cm_problems_add(&probs, "keys", "invalid_value",
-				    "may hold only \"secret\" and \"publishable\"");
+				    "must hold only \"secret\" and \"publishable\"");
 		}
 	}
 	json_object_foreach(body, name, k)
 		if (strcmp(name, "keys") != 0 && !ignore)
 			cm_problems_add(&probs, name, "unknown_field",
-			    "is not a member of a rotate-keys request");
+			    "must not be sent: a rotate-keys body has only "
+			    "\"keys\"");
 	json_decref(body);
 	if (probs.n > 0)
 		cm_response_error(&c->res, 400, "Validation failed", &probs);
@@ -347,4 +350,30 @@ ep_audit(struct call *c)
 		cm_response_list(&c->res, entries, count);
 	else
 		call_store_error(c, rc, NULL);
+}
+
+/*
+ * The built-in OpenAPI document, with a strong ETag (its SHA-256, hashed
+ * per request: about 0.1 ms for 55 KB) and If-None-Match -> 304.
+ */
+void
+ep_openapi(struct call *c)
+{
+	const char	*doc, *inm = FCGX_GetParam("HTTP_IF_NONE_MATCH",
+			    c->fcgi->envp);
+	char		 etag[CM_OPENAPI_ETAG_SIZE];
+	size_t		 len;
+
+	doc = cm_openapi_json(&len);
+	if (cm_openapi_etag(etag) != 0) {
+		cm_response_error(&c->res, 500, "Internal server error", NULL);
+		return;
+	}
+	cm_response_header(&c->res, "ETag", "%s", etag);
+	/* If-None-Match uses weak comparison (RFC 9110 13.1.2). */
+	if (inm != NULL && cm_if_none_match(inm, etag)) {
+		cm_response_raw(&c->res, 304, NULL, 0);
+		return;
+	}
+	cm_response_raw(&c->res, 200, doc, len);
 }

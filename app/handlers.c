@@ -75,6 +75,26 @@ call_unavailable(struct call *c)
 	cm_response_header(&c->res, "Retry-After", "%d", c->w->cfg->retry_after);
 }
 
+/*
+ * 412 tells the client the current ETag, so it can retry without a GET.
+ * It is read after the failed transaction: a write landing in between
+ * makes it already stale, which the next If-Match will say.
+ */
+static void
+precondition_failed(struct call *c)
+{
+	struct cm_stored	st;
+
+	cm_response_error(&c->res, 412, "Precondition failed", NULL);
+	cm_response_detail(&c->res, NULL, "precondition_failed", "must match "
+	    "the client's current ETag, sent in this answer's ETag header");
+	if (c->route.id_valid &&
+	    cm_store_get(c->w->store, c->route.id, &st) == CM_STORE_OK) {
+		cm_response_header(&c->res, "ETag", "%s", st.etag);
+		json_decref(st.client);
+	}
+}
+
 /* Maps a data layer result that is not CM_STORE_OK. */
 void
 call_store_error(struct call *c, int rc, const struct cm_problems *probs)
@@ -87,7 +107,7 @@ call_store_error(struct call *c, int rc, const struct cm_problems *probs)
 		cm_response_error(&c->res, 409, "Conflict", probs);
 		break;
 	case CM_STORE_PRECONDITION:
-		cm_response_error(&c->res, 412, "Precondition failed", NULL);
+		precondition_failed(c);
 		break;
 	case CM_STORE_INVALID:
 		cm_response_error(&c->res, 400, "Validation failed", probs);
@@ -146,6 +166,7 @@ call_body(struct call *c, bool merge_patch_ok, bool *empty)
 {
 	size_t	 limit = c->w->cfg->body_limit;
 	json_t	*body;
+	char	 why[256];
 	int	 n;
 
 	if (empty != NULL && (*empty = c->req.content_length == 0 &&
@@ -155,6 +176,10 @@ call_body(struct call *c, bool merge_patch_ok, bool *empty)
 	    !(merge_patch_ok && cm_content_type_is(c->req.content_type,
 	    "application/merge-patch+json"))) {
 		cm_response_error(&c->res, 415, "Unsupported media type", NULL);
+		cm_response_detail(&c->res, NULL, "unsupported_media_type",
+		    merge_patch_ok ? "must be sent with Content-Type "
+		    "application/json or application/merge-patch+json" :
+		    "must be sent with Content-Type application/json");
 		if (merge_patch_ok)
 			cm_response_header(&c->res, "Accept-Patch",
 			    "application/json, application/merge-patch+json");
@@ -182,10 +207,20 @@ call_body(struct call *c, bool merge_patch_ok, bool *empty)
 		*empty = true;
 		return NULL;
 	}
+	/*
+	 * Valid JSON that Jansson cannot hold still parses (a number out of
+	 * range, nesting too deep: the members are named later); what does
+	 * not is parsed again only to say where and why.
+	 */
 	body = n > 0 ? cm_json_parse_body(c->w->body, (size_t)n,
 	    BODY_MAX_DEPTH) : NULL;
-	if (body == NULL)
+	if (body == NULL) {
+		snprintf(why, sizeof(why), "must be one JSON object");
+		json_decref(cm_json_parse_object_why(c->w->body,
+		    n > 0 ? (size_t)n : 0, BODY_MAX_DEPTH, why, sizeof(why)));
 		cm_response_error(&c->res, 400, "Invalid JSON", NULL);
+		cm_response_detail(&c->res, NULL, "invalid_json", why);
+	}
 	return body;
 }
 
@@ -249,6 +284,8 @@ static const struct endpoint {
 	{ CM_ROUTE_STATUS, "HEAD", ep_status },
 	{ CM_ROUTE_PING, "GET", ep_ping },
 	{ CM_ROUTE_PING, "HEAD", ep_ping },
+	{ CM_ROUTE_OPENAPI, "GET", ep_openapi },
+	{ CM_ROUTE_OPENAPI, "HEAD", ep_openapi },
 };
 
 static const char *const allow[] = {
@@ -259,6 +296,7 @@ static const char *const allow[] = {
 	[CM_ROUTE_CLIENT_AUDIT] = "GET, HEAD",
 	[CM_ROUTE_STATUS] = "GET, HEAD",
 	[CM_ROUTE_PING] = "GET, HEAD",
+	[CM_ROUTE_OPENAPI] = "GET, HEAD",
 };
 
 static bool
@@ -268,15 +306,22 @@ has_id(enum cm_route r)
 	    r == CM_ROUTE_CLIENT_AUDIT;
 }
 
-/* Health and ping are open; everything else authenticates before anything else. */
+/* Routes anyone may call without a key. */
+static bool
+is_open(enum cm_route r)
+{
+	return r == CM_ROUTE_HEALTH || r == CM_ROUTE_PING ||
+	    r == CM_ROUTE_OPENAPI;
+}
+
+/* Open routes need no key; everything else authenticates first. */
 static void
 dispatch(struct call *c)
 {
 	const struct endpoint	*e = NULL;
 	size_t			 i;
 
-	if (c->route.route != CM_ROUTE_HEALTH &&
-	    c->route.route != CM_ROUTE_PING && !authenticate(c))
+	if (!is_open(c->route.route) && !authenticate(c))
 		return;
 	if (c->route.route == CM_ROUTE_NONE) {
 		cm_response_error(&c->res, 404, "Not found", NULL);
@@ -288,9 +333,11 @@ dispatch(struct call *c)
 			e = &endpoints[i];
 	if (e == NULL)
 		not_allowed(c, allow[c->route.route]);
-	else if (has_id(c->route.route) && !c->route.id_valid)
+	else if (has_id(c->route.route) && !c->route.id_valid) {
 		cm_response_error(&c->res, 400, "Invalid client id", NULL);
-	else
+		cm_response_detail(&c->res, "id", "invalid_format", "must match "
+		    "^[a-zA-Z0-9_-]{1,255}$ after percent-decoding");
+	} else
 		e->fn(c);
 }
 

@@ -85,13 +85,14 @@ static const struct cm_verdict v_null = {
 	"null_not_allowed", "must not be null"
 };
 static const struct cm_verdict v_required = {
-	"required", "is required"
+	"required", "must be present when a client is created"
 };
 static const struct cm_verdict v_read_only = {
-	"read_only_field", "is read-only"
+	"read_only_field", "must not be sent: the member is read-only"
 };
 static const struct cm_verdict v_unknown = {
-	"unknown_field", "is not a member of the client object"
+	"unknown_field",
+	"must not be sent: it is not a member of the client object"
 };
 static const struct cm_verdict v_timezone = {
 	"invalid_timezone",
@@ -104,8 +105,8 @@ static const struct cm_verdict v_too_deep = {
 	"too_deep", "must not be nested more than 8 levels deep"
 };
 static const struct cm_verdict v_out_of_range = {
-	"invalid_value", "holds a number out of range: integers must fit in "
-	"64 bits, other numbers in a double"
+	"invalid_value", "must hold only numbers in range: integers that fit "
+	"in 64 bits, other numbers in a double"
 };
 
 const char *

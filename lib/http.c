@@ -131,7 +131,8 @@ cm_route_match(const char *uri, struct cm_route_match *m)
 			m->route = CM_ROUTE_CLIENT_AUDIT;
 		if (m->route != CM_ROUTE_NONE && nseg >= 2)
 			match_id(seg[1], seglen[1], m);
-	}
+	} else if (nseg == 1 && segment_is(seg[0], seglen[0], "openapi.json"))
+		m->route = CM_ROUTE_OPENAPI;
 }
 
 int
@@ -242,6 +243,38 @@ cm_if_match(const char *header, const char *etag)
 	return false;
 }
 
+bool
+cm_if_none_match(const char *header, const char *etag)
+{
+	size_t	 elen = strlen(etag), len;
+	const char *p = header, *q;
+
+	if (header == NULL)
+		return false;
+	p = skip_ows(p);
+	if (*p == '*' && *skip_ows(p + 1) == '\0')
+		return true;
+	while (*p != '\0') {
+		p = skip_ows(p);
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		q = p + strcspn(p, ",");
+		len = (size_t)(q - p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len > 2 && p[0] == 'W' && p[1] == '/') {
+			p += 2;
+			len -= 2;
+		}
+		if (len == elen && memcmp(p, etag, elen) == 0)
+			return true;
+		p = q;
+	}
+	return false;
+}
+
 const char *
 cm_status_text(int status)
 {
@@ -249,6 +282,7 @@ cm_status_text(int status)
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
@@ -257,6 +291,7 @@ cm_status_text(int status)
 	case 412: return "Precondition Failed";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
 	case 503: return "Service Unavailable";
 	default:  return "Internal Server Error";
 	}
@@ -315,6 +350,8 @@ cm_response_error(struct cm_response *res, int status, const char *error,
 	json_decref(res->body);
 	free(res->text);	/* an error is JSON even after a text body */
 	res->text = NULL;
+	res->raw = NULL;	/* ... or a raw one */
+	res->rawlen = 0;
 	res->status = status;
 	res->body = json_pack("{s:b, s:n, s:s, s:i}", "success", 0, "data",
 	    "error", error, "count", 0);
@@ -323,11 +360,43 @@ cm_response_error(struct cm_response *res, int status, const char *error,
 }
 
 void
+cm_response_detail(struct cm_response *res, const char *field,
+    const char *code, const char *message)
+{
+	json_t	*details;
+
+	if (res->body == NULL)
+		return;
+	if ((details = json_object_get(res->body, "details")) == NULL) {
+		details = json_array();
+		json_object_set_new(res->body, "details", details);
+	}
+	json_array_append_new(details, json_pack("{s:o, s:s, s:s}", "field",
+	    field ? json_string(field) : json_null(), "code", code,
+	    "message", message));
+}
+
+void
+cm_response_raw(struct cm_response *res, int status, const char *raw,
+    size_t len)
+{
+	json_decref(res->body);
+	res->body = NULL;
+	free(res->text);
+	res->text = NULL;
+	res->status = status;
+	res->raw = raw;
+	res->rawlen = len;
+}
+
+void
 cm_response_body(struct cm_response *res, int status, json_t *body)
 {
 	json_decref(res->body);
 	free(res->text);	/* a JSON body replaces a text one */
 	res->text = NULL;
+	res->raw = NULL;	/* or a raw one */
+	res->rawlen = 0;
 	res->status = status;
 	res->body = body;
 }
@@ -351,8 +420,9 @@ char *
 cm_response_render(const struct cm_response *res, const char *request_id,
     bool head, size_t *len)
 {
-	char	*body, *out;
+	char	*body, *out, *grown;
 	char	 status[64];
+	size_t	 rawlen = head ? 0 : res->rawlen;
 	int	 n;
 
 	/*
@@ -381,5 +451,16 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 	if (n < 0)
 		return NULL;
 	*len = (size_t)n;
+	/* A raw body is bytes of a known length: appended, not formatted. */
+	if (res->raw != NULL && rawlen > 0) {
+		if ((grown = realloc(out, *len + rawlen + 1)) == NULL) {
+			free(out);
+			return NULL;
+		}
+		out = grown;
+		memcpy(out + *len, res->raw, rawlen);
+		*len += rawlen;
+		out[*len] = '\0';	/* for callers that print it */
+	}
 	return out;
 }

@@ -27,7 +27,8 @@ enum cm_route {
 	CM_ROUTE_CLIENT_ROTATE,	/* /api/v1/clients/{id}/rotate-keys */
 	CM_ROUTE_CLIENT_AUDIT,	/* /api/v1/clients/{id}/audit */
 	CM_ROUTE_STATUS,	/* /api/v1/status */
-	CM_ROUTE_PING		/* /api/v1/ping */
+	CM_ROUTE_PING,		/* /api/v1/ping */
+	CM_ROUTE_OPENAPI	/* /api/v1/openapi.json */
 };
 
 struct cm_route_match {
@@ -63,6 +64,11 @@ bool	cm_content_type_is(const char *ct, const char *mime);
 void	cm_request_id_set(struct cm_request *, const char *header);
 /* RFC 9110 If-Match: "*" or a list of strong entity tags.  Weak tags never match. */
 bool	cm_if_match(const char *header, const char *etag);
+/*
+ * RFC 9110 If-None-Match: true when header is "*" or lists etag, compared
+ * weakly (a W/ prefix on either side is ignored).  etag is a strong tag.
+ */
+bool	cm_if_none_match(const char *header, const char *etag);
 
 struct cm_response {
 	int	 status;
@@ -71,6 +77,8 @@ struct cm_response {
 	size_t	 hlen;
 	char	*text;		/* owned; a non-JSON body (OpenMetrics) */
 	const char *text_type;	/* its Content-Type (a static string) */
+	const char *raw;	/* borrowed, outlives the response: sent as */
+	size_t	 rawlen;	/* the body instead of body when not NULL */
 };
 
 void	 cm_response_init(struct cm_response *);
@@ -85,6 +93,15 @@ void	 cm_response_data(struct cm_response *, int status, json_t *data);
 /* {"success":true,"data":[...],"count":count}; steals items. */
 void	 cm_response_list(struct cm_response *, json_t *items,
 	    unsigned long long count);
+/*
+ * Appends {"field": field (NULL: null), "code": code, "message": message}
+ * to the details of an error set by cm_response_error(); copies the strings.
+ */
+void	 cm_response_detail(struct cm_response *, const char *field,
+	    const char *code, const char *message);
+/* A body of len bytes that is already JSON (borrowed, e.g. static data). */
+void	 cm_response_raw(struct cm_response *, int status, const char *raw,
+	    size_t len);
 /* Any other body (e.g. DELETE's); steals it. */
 void	 cm_response_body(struct cm_response *, int status, json_t *body);
 /* A non-JSON body of type ctype (static); steals text (malloc'ed). */

@@ -14,11 +14,39 @@
 json_t *
 cm_json_parse_object(const char *buf, size_t len, int max_depth)
 {
+	return cm_json_parse_object_why(buf, len, max_depth, NULL, 0);
+}
+
+static const char *
+json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_ARRAY:	return "an array";
+	case JSON_STRING:	return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:	return "a boolean";
+	case JSON_NULL:		return "null";
+	default:		return "an object";
+	}
+}
+
+json_t *
+cm_json_parse_object_why(const char *buf, size_t len, int max_depth,
+    char *why, size_t whysz)
+{
 	json_error_t	 jerr;
 	json_t		*v;
 
-	if (buf == NULL || len == 0)
+	if (why == NULL)
+		whysz = 0;
+	if (buf == NULL || len == 0) {
+		if (whysz > 0)
+			snprintf(why, whysz, "must be one JSON object; the body "
+			    "is empty");
 		return NULL;
+	}
 	/*
 	 * Jansson checks UTF-8, rejects \u0000 unless JSON_ALLOW_NUL, and
 	 * rejects anything but whitespace after the value unless
@@ -26,13 +54,24 @@ cm_json_parse_object(const char *buf, size_t len, int max_depth)
 	 * JSON_DECODE_ANY a scalar at the top level is a syntax error.
 	 */
 	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (v == NULL)
+	if (v == NULL) {
+		/* jerr.text is Jansson's reason, e.g. "duplicate object key". */
+		if (whysz > 0)
+			snprintf(why, whysz, "must be one JSON object: line %d, "
+			    "column %d: %s", jerr.line, jerr.column, jerr.text);
 		return NULL;
+	}
 	/*
 	 * Jansson's own nesting limit is 2048, far too deep for us; its
 	 * recursion is bounded by that, so measuring afterwards is safe.
 	 */
 	if (!json_is_object(v) || cm_json_depth(v) > max_depth) {
+		if (whysz > 0 && !json_is_object(v))
+			snprintf(why, whysz, "must be one JSON object, not %s",
+			    json_kind(v));
+		else if (whysz > 0)
+			snprintf(why, whysz, "must not be nested more than %d "
+			    "levels deep", max_depth);
 		json_decref(v);
 		return NULL;
 	}

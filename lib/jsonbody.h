@@ -14,6 +14,14 @@
  * syntax, not an object, too deep, duplicates).
  */
 json_t	*cm_json_parse_object(const char *buf, size_t len, int max_depth);
+/*
+ * The same, and when it returns NULL (and why is not NULL) writes into
+ * why[0..whysz) an instruction for the sender that starts with "must":
+ * what was wrong and, for a syntax error, Jansson's line, column and
+ * reason ("must be one JSON object: line 1, column 9: ...").
+ */
+json_t	*cm_json_parse_object_why(const char *buf, size_t len, int max_depth,
+	    char *why, size_t whysz);
 
 /*
  * A request body: like cm_json_parse_object(), but valid JSON that Jansson

@@ -118,13 +118,13 @@ name_duplicates(struct cm_store *s, const json_t *row, const char *self,
 			if (strcmp(s->col[i], "0") != 0) {
 				cm_problems_add(probs,
 				    cm_field_name(unique_members[i]), "duplicate",
-				    "is already used by another client");
+				    "must be unique: another client already has this value");
 				named++;
 			}
 	/* Gone again since (or the probe failed): what MariaDB said. */
 	if (named == 0)
 		cm_problems_add(probs, reported, "duplicate",
-		    "is already used by another client");
+		    "must be unique: another client already has this value");
 }
 
 /*

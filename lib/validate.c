@@ -50,7 +50,7 @@ static const struct cm_verdict v_proxy_api_key = {
 	"must be 1-255 printable ASCII characters without whitespace"
 };
 static const struct cm_verdict v_metadata_key = {
-	"invalid_key", "keys must be 1-255 characters"
+	"invalid_key", "must have keys of 1-255 characters"
 };
 
 /*

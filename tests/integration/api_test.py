@@ -34,6 +34,15 @@ ACCEPT_PATCH = ("application/json", "application/merge-patch+json")
 
 # ---- helpers shared by several tests ------------------------------------------
 
+JSON_DETAILS = [(None, "invalid_json")]
+ID_DETAILS = [("id", "invalid_format")]
+MEDIA_DETAILS = [(None, "unsupported_media_type")]
+
+def expect_precondition_failed(r, current):
+    """412, a detail saying what to do, and the client's current ETag."""
+    expect_error(r, 412, "Precondition failed", [(None, "precondition_failed")])
+    eq(r.etag, current, "ETag of the 412 (the current one)")
+
 def rpath(cid):
     return cpath(cid) + "/rotate-keys"
 
@@ -307,11 +316,11 @@ def order_method_before_id(api):
 @test()
 def order_id_type_size_json_fields(api):
     bad, cid = CLIENTS + "/a%2Fb", api.create()["id"]
-    expect_error(api.patch(bad, "x", ctype="text/plain"), 400, "Invalid client id")
+    expect_error(api.patch(bad, "x", ctype="text/plain"), 400, "Invalid client id", ID_DETAILS)
     r = api.patch(cpath(cid), b"x" * (BODY_LIMIT + 1), ctype="text/plain")
-    expect_error(r, 415, "Unsupported media type")
+    expect_error(r, 415, "Unsupported media type", MEDIA_DETAILS)
     expect_error(api.patch(cpath(cid), b"x" * (BODY_LIMIT + 1)), 413, "Payload too large")
-    expect_error(api.patch(cpath(cid), "x"), 400, "Invalid JSON")
+    expect_error(api.patch(cpath(cid), "x"), 400, "Invalid JSON", JSON_DETAILS)
     expect_invalid(api.post(CLIENTS, {"id": api.uid(), "name": 1}), ("name", "invalid_type"))
 
 
@@ -555,7 +564,7 @@ def status_412_stale_if_match(api):
     before, cur = api.fetch(c["id"])
     for stale in (old, '"nope"', "W/" + cur, '"a", ' + old):
         r = api.patch(cpath(c["id"]), {"name": "V3"}, headers={"If-Match": stale})
-        expect_error(r, 412, "Precondition failed")
+        expect_precondition_failed(r, cur)
     expect_unchanged(api, c["id"], before, cur)
 
 @test()
@@ -649,7 +658,7 @@ def status_415_patch(api):
     c = api.create()
     for ct in ("text/plain", None, "application/x-www-form-urlencoded", "application/jsonx"):
         r = api.patch(cpath(c["id"]), {"name": "x"}, ctype=ct)
-        expect_error(r, 415, "Unsupported media type")
+        expect_error(r, 415, "Unsupported media type", MEDIA_DETAILS)
         accept_patch_ok(r)
     eq(api.fetch(c["id"])[0], c, "client after 415s")
 
@@ -658,7 +667,7 @@ def status_415_post(api):
     for ct in ("text/plain", None, "application/merge-patch+json"):
         cid = api.uid()
         r = api.post(CLIENTS, {"id": cid, "name": "x"}, ctype=ct)
-        expect_error(r, 415, "Unsupported media type")
+        expect_error(r, 415, "Unsupported media type", MEDIA_DETAILS)
         expect_error(api.get(cpath(cid)), 404, "Client not found")
 
 def _invalid_json(api, bodies):
@@ -666,7 +675,7 @@ def _invalid_json(api, bodies):
     for body in bodies:
         r = api.patch(cpath(c["id"]), body)
         try:
-            expect_error(r, 400, "Invalid JSON")
+            expect_error(r, 400, "Invalid JSON", JSON_DETAILS)
         except AssertionError as e:
             raise AssertionError("body %r: %s" % (body[:40], e))
     eq(api.fetch(c["id"])[0], c, "client after invalid JSON")
@@ -674,7 +683,7 @@ def _invalid_json(api, bodies):
 @test()
 def invalid_json_empty_body(api):
     _invalid_json(api, [b"", b"   "])
-    expect_error(api.post(CLIENTS, b""), 400, "Invalid JSON")
+    expect_error(api.post(CLIENTS, b""), 400, "Invalid JSON", JSON_DETAILS)
 
 @test()
 def invalid_json_not_object(api):
@@ -685,7 +694,7 @@ def invalid_json_duplicate_keys(api):
     _invalid_json(api, [b'{"name":"a","name":"b"}', b'{"api_metadata":{"k":1,"k":2}}'])
     cid = api.uid()
     r = api.post(CLIENTS, '{"id":"%s","name":"a","id":"%s"}' % (cid, cid))
-    expect_error(r, 400, "Invalid JSON")
+    expect_error(r, 400, "Invalid JSON", JSON_DETAILS)
 
 @test()
 def invalid_json_trailing_garbage(api):
@@ -711,7 +720,7 @@ def bad_id_400(api):
             body = {"name": "x"} if method == "PATCH" else None
             r = api.call(method, "%s/%s" % (CLIENTS, raw), body)
             try:
-                expect_error(r, 400, "Invalid client id")
+                expect_error(r, 400, "Invalid client id", ID_DETAILS)
             except AssertionError as e:
                 raise AssertionError("id %r: %s" % (raw, e))
 
@@ -730,8 +739,8 @@ def id_length_limit(api):
     cid = api.create(id=(api.uid("L") + "_" * 255)[:255])["id"]
     eq(api.fetch(cid)[0]["id"], cid, "255-char id read back")
     expect_error(api.get(cpath("a" * 255)), 404, "Client not found")
-    expect_error(api.get(cpath("a" * 256)), 400, "Invalid client id")
-    expect_error(api.patch(cpath("a" * 256), {"name": "x"}), 400, "Invalid client id")
+    expect_error(api.get(cpath("a" * 256)), 400, "Invalid client id", ID_DETAILS)
+    expect_error(api.patch(cpath("a" * 256), {"name": "x"}), 400, "Invalid client id", ID_DETAILS)
 
 
 # ---- validation rules through HTTP ---------------------------------------------
@@ -1123,7 +1132,7 @@ def delete_404_and_bad_id(api):
     expect_error(api.delete(cpath(api.uid())), 404, "Client not found")
     expect_error(api.delete(cpath(api.uid()) + "?hard=true"), 404, "Client not found")
     for raw in ("a%2Fb", "a.b", "%20x", "x" * 256):
-        expect_error(api.delete(CLIENTS + "/" + raw), 400, "Invalid client id")
+        expect_error(api.delete(CLIENTS + "/" + raw), 400, "Invalid client id", ID_DETAILS)
 
 
 # ---- rotate-keys -----------------------------------------------------------------
@@ -1172,9 +1181,9 @@ def rotate_keys_bad_bodies(api):
                    ("zz", "unknown_field"))
     for ct in (None, "text/plain", "application/x-www-form-urlencoded"):
         r = rotate(api, cid, {"keys": ["secret"]}, ctype=ct)
-        expect_error(r, 415, "Unsupported media type")
+        expect_error(r, 415, "Unsupported media type", MEDIA_DETAILS)
     for raw in ("{", "[]", '"secret"', '{"keys":["secret"],"keys":["secret"]}', "{} x"):
-        expect_error(rotate(api, cid, raw), 400, "Invalid JSON")
+        expect_error(rotate(api, cid, raw), 400, "Invalid JSON", JSON_DETAILS)
     r = rotate(api, cid, b" " * 10 + json.dumps({"keys": ["secret"]}).encode() + b" " * 65536)
     expect_error(r, 413, "Payload too large")
     expect_unchanged(api, cid, c, etag)
@@ -1184,7 +1193,7 @@ def rotate_keys_bad_bodies(api):
 def rotate_keys_404_and_bad_id(api):
     expect_error(rotate(api, api.uid()), 404, "Client not found")
     expect_error(rotate(api, api.uid(), {"keys": ["secret"]}), 404, "Client not found")
-    expect_error(rotate(api, "a.b"), 400, "Invalid client id")
+    expect_error(rotate(api, "a.b"), 400, "Invalid client id", ID_DETAILS)
 
 
 # ---- If-Match on every write -----------------------------------------------------
@@ -1199,7 +1208,7 @@ def stale_then_current(api, send, what):
     for stale in (old, '"nope"', "W/" + cur):
         r = send(c["id"], stale)
         try:
-            expect_error(r, 412, "Precondition failed")
+            expect_precondition_failed(r, cur)
         except AssertionError as e:
             raise AssertionError("%s with If-Match %s: %s" % (what, stale, e))
     expect_unchanged(api, c["id"], before, cur)
@@ -1353,7 +1362,7 @@ def audit_no_row_for_noop_writes(api):
 def audit_404_never_existing(api):
     expect_error(api.get(apath(api.uid())), 404, "Client not found")
     expect_error(api.get(apath(api.uid()) + "?limit=5&offset=0"), 404, "Client not found")
-    expect_error(api.get(CLIENTS + "/a.b/audit"), 400, "Invalid client id")
+    expect_error(api.get(CLIENTS + "/a.b/audit"), 400, "Invalid client id", ID_DETAILS)
     cid = api.uid()
     r = api.post(CLIENTS, {"id": cid, "name": 5})
     expect_invalid(r, ("name", "invalid_type"))

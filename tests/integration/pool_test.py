@@ -366,7 +366,10 @@ def _raw_get(ctx, path):
     try:
         c.request("GET", path, headers=ctx.auth())
         r = c.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        res = r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        # Checked against doc/openapi.yaml like every other answer.
+        apikit.validate_raw("GET", path, ctx.auth(), None, *res)
+        return res
     finally:
         c.close()
 
@@ -1122,6 +1125,7 @@ def main():
     ap.add_argument("-k", dest="pattern")
     a = ap.parse_args()
     passed, failed = run_all(Ctx(a), a.pattern)
+    apikit.openapi_summary(a.label)
     print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
     os._exit(1 if failed else 0)
 

@@ -203,7 +203,7 @@ def body_at_server_cap_reaches_clientsd(api):
 def encoded_slash_reaches_clientsd(api):
     for path in (CLIENTS + "/a%2Fb", CLIENTS + "/a%2fb/rotate-keys"):
         r = api.get(path) if "rotate" not in path else api.post(path)
-        expect_error(r, 400, "Invalid client id")
+        expect_error(r, 400, "Invalid client id", [("id", "invalid_format")])
 
 @test()
 def no_cgi_status_header(api):
