@@ -39,9 +39,6 @@ static const char *const stmt_sql[ST__COUNT] = {
 	    "VALUES (?, ?, ?, ?, NOW(3), ?)",
 	[ST_AUDIT_COUNT] = "SELECT COUNT(*) FROM client_audit "
 	    "WHERE client_id = ?",
-	[ST_AUDIT_PAGE] = "SELECT seq, action, admin_key_id, request_id, at, "
-	    "changes FROM client_audit WHERE client_id = ? "
-	    "ORDER BY seq DESC LIMIT ? OFFSET ?",
 	[ST_KEY_CREATE] = "INSERT INTO admin_keys (name, key_sha256, "
 	    "created_at) VALUES (?, ?, NOW(3))",
 	[ST_KEY_LIST] = "SELECT id, name, created_at, "

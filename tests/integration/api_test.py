@@ -1535,6 +1535,26 @@ def explain_problems(lines):
             bad.append("scan/sort: " + ln)
     return bad
 
+def paging_plan_problems(lines):
+    """Keyset pages ("after") must seek into their index (a range, or a
+    const lookup by domain), never walk it from the start (ref/index); the
+    offset walk ("seek") must stay inside a covering index for one filter
+    or none (a deferred join: no row is read until the page)."""
+    bad = []
+    for ln in lines:
+        f = ln.split("\t")
+        kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+        if len(f) != 6:
+            continue
+        kind, shape = f[0], f[1]
+        if kind == "after" and kv.get("type") not in ("range", "const") and \
+                "Impossible WHERE" not in kv.get("extra", ""):
+            bad.append("keyset page not a range: " + ln)
+        if kind == "seek" and shape in ("-", "status", "agency_id", "company_id") and \
+                "Using index" not in kv.get("extra", "").replace("Using index condition", ""):
+            bad.append("offset walk reads rows: " + ln)
+    return bad
+
 @test(timeout=90, needs=("sql", "ctl"))
 def list_queries_use_indexes(api):
     run = api.cfg.run_id
@@ -1548,10 +1568,10 @@ def list_queries_use_indexes(api):
         for mask in range(16):
             names = [FILTERS[i] for i in range(4) if mask & (1 << i)]
             shapes.append(",".join(names) or "-")
-        want = sorted((kind, s) for kind in ("count", "page") for s in shapes)
+        want = sorted((kind, s) for kind in ("count", "page", "after", "seek") for s in shapes)
         eq(sorted(tuple(ln.split("\t")[:2]) for ln in lines),
            want, "query shapes of explain-list")
-        bad = explain_problems(lines)
+        bad = explain_problems(lines) + paging_plan_problems(lines)
         check(not bad, "%d of %d plans are bad: %s" % (len(bad), len(lines), " | ".join(bad)))
     finally:
         api.sql("DELETE FROM clients WHERE id LIKE 'ix\\_%s\\_%%'; ANALYZE TABLE clients;" % run)
