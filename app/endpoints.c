@@ -58,7 +58,7 @@ ep_patch_client(struct call *c)
 	if ((changes = call_client_input(c, CM_INPUT_PATCH)) == NULL)
 		return;
 	cm_problems_init(&probs);
-	rc = cm_store_patch(c->w->store, c->route.id, changes, &w, &st, &probs);
+	rc = cm_store_patch(c->w->wstore, c->route.id, changes, &w, &st, &probs);
 	json_decref(changes);
 	if (rc == CM_STORE_OK)
 		call_reply_client(c, 200, &st);
@@ -79,7 +79,7 @@ ep_create_client(struct call *c)
 	if ((input = call_client_input(c, CM_INPUT_CREATE)) == NULL)
 		return;
 	cm_problems_init(&probs);
-	rc = cm_store_create(c->w->store, input, &w, &st, &probs);
+	rc = cm_store_create(c->w->wstore, input, &w, &st, &probs);
 	if (rc == CM_STORE_OK) {
 		cm_response_header(&c->res, "Location", "/api/v1/clients/%s",
 		    json_string_value(json_object_get(input, "id")));
@@ -270,7 +270,7 @@ ep_delete_client(struct call *c)
 		bad_query(c, &probs);
 		return;
 	}
-	rc = cm_store_delete(c->w->store, c->route.id, is_hard, &w);
+	rc = cm_store_delete(c->w->wstore, c->route.id, is_hard, &w);
 	if (rc != CM_STORE_OK) {
 		call_store_error(c, rc, NULL);
 		return;
@@ -336,7 +336,7 @@ ep_rotate_keys(struct call *c)
 
 	if (!keys_to_rotate(c, &publishable, &secret))
 		return;
-	rc = cm_store_rotate_keys(c->w->store, c->route.id, publishable, secret,
+	rc = cm_store_rotate_keys(c->w->wstore, c->route.id, publishable, secret,
 	    &w, &st);
 	if (rc == CM_STORE_OK)
 		call_reply_client(c, 200, &st);

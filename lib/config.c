@@ -84,6 +84,7 @@ static const struct key keys[] = {
 	NUM("api", "admin_key_query", K_BOOL, admin_key_query, 0, 0),
 	NUM("api", "retry_after", K_INT, retry_after, 1, 3600),
 	STR("api", "tzdata", tzdata, F_NONEMPTY),
+	NUM("api", "auth_cache_s", K_INT, auth_cache_s, 0, 3600),
 };
 
 void
@@ -118,6 +119,7 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->admin_key_query = false;	/* web servers log query strings */
 	cfg->retry_after = 5;
 	strcpy(cfg->tzdata, "/usr/share/zoneinfo/tzdata.zi");
+	cfg->auth_cache_s = 5;
 }
 
 static void

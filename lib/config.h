@@ -77,6 +77,8 @@ struct cm_config {
 	bool	admin_key_query;	/* allow ?admin_key=, default false */
 	int	retry_after;		/* seconds in Retry-After on 503, default 5 */
 	char	tzdata[256];		/* default /usr/share/zoneinfo/tzdata.zi */
+	/* [api] (issue 9) */
+	int	auth_cache_s;		/* admin keys cached per worker, default 5; 0 off */
 };
 
 void	cm_config_defaults(struct cm_config *);

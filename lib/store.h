@@ -47,6 +47,14 @@ struct cm_store;
 
 /* The config must outlive the store.  Never NULL (aborts on ENOMEM). */
 struct cm_store	*cm_store_new(const struct cm_config *);
+/*
+ * A store for writes: its session runs with autocommit off, so a write's
+ * transaction begins with its first statement (no START TRANSACTION round
+ * trip) and always ends with COMMIT or ROLLBACK.  Reads on it work too
+ * (they commit when done, so no idle transaction holds metadata locks),
+ * but cost a COMMIT each: give reads a cm_store_new() store.
+ */
+struct cm_store	*cm_store_new_tx(const struct cm_config *);
 void		 cm_store_free(struct cm_store *);
 /* What one request cost the database: for the access and slow log lines. */
 struct cm_store_stats {
@@ -70,7 +78,10 @@ int		 cm_store_ping(struct cm_store *);
 void		 cm_store_set_deadline(struct cm_store *,
 		    const struct timespec *deadline);
 
-/* Looks up an active admin key by the SHA-256 of the presented token. */
+/*
+ * Looks up an active admin key by the SHA-256 of the presented token;
+ * an accepted key is remembered for [api] auth_cache_s (no lookup then).
+ */
 int	cm_store_admin_key(struct cm_store *, const char *token, size_t len,
 	    unsigned long long *id);
 

@@ -16,6 +16,7 @@
 #include <mysql.h>
 #include <jansson.h>
 
+#include "authcache.h"
 #include "client.h"
 #include "store.h"
 
@@ -79,6 +80,9 @@ struct cm_store {
 	int			 lock_wait;	/* innodb_lock_wait_timeout the session has */
 	unsigned char		 cursor_key[64];	/* issue 9: 0 bytes: not read yet */
 	size_t			 cursor_keylen;
+	/* Issue 9: verified admin keys; a session without autocommit. */
+	struct cm_authcache	 auth;
+	bool			 tx_session;	/* see cm_store_new_tx() */
 	struct cm_store_stats	 stats;		/* since cm_store_stats_take() */
 	/* The row fetch_row() last read, as NUL-terminated strings. */
 	char			*col[MAX_COLS];

@@ -272,6 +272,72 @@ def counts_exact_with_sharded_counters(api):
     check(int(shards[0][0]) >= 2, "all writes went to one counter row")
 
 
+# ---- statements per request and the admin-key cache -------------------------
+
+AUTH_CACHE_S = 5        # [api] auth_cache_s: the default, which the suite's config keeps
+
+def questions(api):
+    """MariaDB's global Questions counter (statements clients sent)."""
+    return int(sql_rows(api, "SHOW GLOBAL STATUS LIKE 'Questions';")[0][1])
+
+def fewest_statements(api, send, tries=8):
+    """The fewest statements MariaDB counted for one call of send() over
+    tries calls, less what reading the counter costs (measured the same
+    way).  The fewest, because a cold worker (a connect, a first prepare,
+    an expired key cache) costs more; a warm one shows the real budget."""
+    base = min(-questions(api) + questions(api) for _ in range(3))
+    best = None
+    for _ in range(tries):
+        before = questions(api)
+        send()
+        n = questions(api) - before - base
+        best = n if best is None else min(best, n)
+    return best
+
+@test(timeout=120, needs="sql")
+def statements_per_request(api):
+    """Warm worker, warm admin-key cache: 1 statement per GET, 4 per PATCH
+    (SELECT ... FOR UPDATE, UPDATE, audit INSERT, COMMIT: no START
+    TRANSACTION, no key lookup), 2 per list page with count, 1 without."""
+    ag = api.uid("ag")
+    cid = api.create(agency_id=ag)["id"]
+    api.create(agency_id=ag)
+    n = iter(range(1000))
+    got = {
+        "GET": fewest_statements(api, lambda: expect_status(api.get(cpath(cid)), 200)),
+        "PATCH": fewest_statements(api, lambda: api.update(cid, {"name": "v%d" % next(n)})),
+        "list": fewest_statements(api, lambda: expect_clients(listing(api, agency_id=ag))),
+        "list count=false": fewest_statements(
+            api, lambda: expect_clients(listing(api, agency_id=ag, count="false"), False)),
+        "list after": fewest_statements(api, lambda: expect_clients(listing(
+            api, agency_id=ag, limit=1, count="false",
+            after=listing(api, agency_id=ag, limit=1).body["next"]), False)
+            ) - 2,   # less the first page's 2 that fetched the cursor
+    }
+    eq(got, {"GET": 1, "PATCH": 4, "list": 2, "list count=false": 1, "list after": 1},
+       "statements per request")
+
+@test(timeout=60, needs=("ctl", "sql"))
+def auth_cache_revocation_within_bound(api):
+    """A revoked key stops working on every worker within auth_cache_s."""
+    key = api.ctl("admin-key", "create", "--name", api.uid("cache")).strip()
+    kid = [ln.split("\t")[0] for ln in api.ctl("admin-key", "list").splitlines()[1:]
+           if ln.strip()][-1]
+    path = cpath(api.uid())
+    for _ in range(12):      # warm the caches of the workers
+        expect_error(api.get(path, auth="Bearer " + key), 404, "Client not found")
+    api.ctl("admin-key", "revoke", kid)
+    t0 = time.monotonic()
+    while api.get(path, auth="Bearer " + key).status != 401:
+        check(time.monotonic() - t0 < AUTH_CACHE_S + 1.5,
+              "revoked key still accepted %.1f s after revocation" % (time.monotonic() - t0))
+        time.sleep(0.2)
+    # once refused, refused by every worker after the bound
+    time.sleep(max(0.0, AUTH_CACHE_S + 0.2 - (time.monotonic() - t0)))
+    for _ in range(12):
+        expect_error(api.get(path, auth="Bearer " + key), 401, "Unauthorized")
+
+
 def main():
     ap = argparse.ArgumentParser(description="Paging and count tests of the clients API.")
     ap.add_argument("--base-url", required=True)

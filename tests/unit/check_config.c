@@ -46,6 +46,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert(!c->admin_key_query);
 	ck_assert_int_eq(c->retry_after, 5);
 	ck_assert_str_eq(c->tzdata, "/usr/share/zoneinfo/tzdata.zi");
+	ck_assert_int_eq(c->auth_cache_s, 5);
 }
 
 /* Loads path over the defaults; the file must be good. */
@@ -319,7 +320,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 39);
+	ck_assert_uint_eq(keys, 40);
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);
