@@ -141,26 +141,29 @@ admin_key(struct cm_store *s, int argc, char *argv[])
 static int
 audit(struct cm_store *s, const char *id)
 {
-	unsigned long long	 offset = 0, count;
-	json_t			*entries, *e;
+	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 200, 0, NULL, true };
+	struct cm_page		 pg;
+	char			 after[CM_CURSOR_MAX];
+	json_t			*e;
 	char			*line;
 	size_t			 i;
 	int			 rc;
 
 	if (cm_check_token(id, strlen(id)) != NULL)
 		usage();
+	/* Cursor pages: a history growing meanwhile repeats and skips nothing. */
 	do {
-		rc = cm_store_audit(s, id, 200, offset, &entries, &count);
-		if (rc != CM_STORE_OK)
+		if ((rc = cm_store_audit(s, id, &q, &pg)) != CM_STORE_OK)
 			return failed(rc, "audit");
-		json_array_foreach(entries, i, e) {
+		json_array_foreach(pg.items, i, e) {
 			line = cm_json_compact(e);	/* reals as the API writes them */
 			printf("%s\n", line ? line : "");
 			free(line);
 		}
-		offset += json_array_size(entries);
-		json_decref(entries);
-	} while (offset < count && i > 0);
+		json_decref(pg.items);
+		snprintf(after, sizeof(after), "%s", pg.next);
+		q.after = after;
+	} while (after[0] != '\0');
 	return 0;
 }
 

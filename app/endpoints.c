@@ -60,7 +60,7 @@ ep_patch_client(struct call *c)
 	if ((changes = call_client_input(c, CM_INPUT_PATCH)) == NULL)
 		return;
 	cm_problems_init(&probs);
-	rc = cm_store_patch(c->w->store, c->route.id, changes, &w, &st, &probs);
+	rc = cm_store_patch(c->w->wstore, c->route.id, changes, &w, &st, &probs);
 	json_decref(changes);
 	if (rc == CM_STORE_OK)
 		call_reply_client(c, 200, &st);
@@ -81,7 +81,7 @@ ep_create_client(struct call *c)
 	if ((input = call_client_input(c, CM_INPUT_CREATE)) == NULL)
 		return;
 	cm_problems_init(&probs);
-	rc = cm_store_create(c->w->store, input, &w, &st, &probs);
+	rc = cm_store_create(c->w->wstore, input, &w, &st, &probs);
 	if (rc == CM_STORE_OK) {
 		cm_response_header(&c->res, "Location", "/api/v1/clients/%s",
 		    json_string_value(json_object_get(input, "id")));
@@ -112,27 +112,69 @@ query_uint(const struct call *c, const char *name, unsigned long long max,
 	return (errno != 0 || *end != '\0' || *out > max) ? -1 : 1;
 }
 
-/* limit (1..200, default 50) and offset (>= 0, default 0). */
+/*
+ * limit (1..200, default 50), offset (>= 0, default 0), after (a cursor,
+ * not with offset) and count (true|false).  after points into buf.
+ */
 static void
-query_page(const struct call *c, unsigned *limit, unsigned long long *offset,
-    struct cm_problems *probs)
+query_page(const struct call *c, struct cm_list_query *q, char *buf,
+    size_t sz, struct cm_problems *probs)
 {
 	unsigned long long	v;
-	int			rc;
+	char			flag[8];
+	int			rc, has_offset;
 
-	*limit = LIST_LIMIT_DEFAULT;
-	*offset = 0;
+	q->limit = LIST_LIMIT_DEFAULT;
+	q->offset = 0;
+	q->after = NULL;
+	q->no_count = false;
 	if ((rc = query_uint(c, "limit", LIST_LIMIT_MAX, &v)) < 0 ||
 	    (rc == 1 && v < 1))
 		cm_problems_add(probs, "limit", "invalid_value",
 		    "must be an integer from 1 to 200");
 	else if (rc == 1)
-		*limit = (unsigned)v;
-	if ((rc = query_uint(c, "offset", OFFSET_MAX, &v)) < 0)
+		q->limit = (unsigned)v;
+	if ((has_offset = query_uint(c, "offset", OFFSET_MAX, &v)) < 0)
 		cm_problems_add(probs, "offset", "invalid_value",
 		    "must be an integer of 0 or more");
+	else if (has_offset == 1)
+		q->offset = v;
+	if ((rc = cm_query_get(c->req.query, "after", buf, sz)) < 0 ||
+	    (rc == 1 && buf[0] == '\0'))
+		cm_problems_add(probs, "after", "invalid_value",
+		    "must be the next cursor of an earlier page of this list");
+	else if (rc == 1 && has_offset != 0)
+		cm_problems_add(probs, "after", "invalid_value",
+		    "cannot be combined with offset: use one or the other");
 	else if (rc == 1)
-		*offset = v;
+		q->after = buf;
+	if ((rc = cm_query_get(c->req.query, "count", flag, sizeof(flag))) != 0) {
+		if (rc == 1 && strcmp(flag, "false") == 0)
+			q->no_count = true;
+		else if (rc != 1 || strcmp(flag, "true") != 0)
+			cm_problems_add(probs, "count", "invalid_value",
+			    "must be true or false");
+	}
+}
+
+/* 400 naming after: the cursor does not belong to this list. */
+static void
+bad_cursor(struct call *c)
+{
+	struct cm_problems	probs;
+
+	cm_problems_init(&probs);
+	cm_problems_add(&probs, "after", "invalid_value", "is not a cursor of "
+	    "this list with these filters (tampered, from another list, or "
+	    "from other filters)");
+	cm_response_error(&c->res, 400, "Invalid query parameters", &probs);
+}
+
+static void
+reply_page(struct call *c, struct cm_page *pg)
+{
+	cm_response_page(&c->res, pg->items, pg->counted ? &pg->count : NULL,
+	    pg->next);
 }
 
 /*
@@ -168,16 +210,16 @@ bad_query(struct call *c, const struct cm_problems *probs)
 void
 ep_list_clients(struct call *c)
 {
-	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 0, 0 };
+	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 0, 0, NULL, false };
 	struct cm_problems	 probs;
+	struct cm_page		 pg;
 	char			 status[8], agency[CM_ID_MAX + 2];
 	char			 company[CM_ID_MAX + 2], domain[256];
-	unsigned long long	 count;
-	json_t			*items;
+	char			 after[CM_CURSOR_MAX + 1];
 	int			 rc;
 
 	cm_problems_init(&probs);
-	query_page(c, &q.limit, &q.offset, &probs);
+	query_page(c, &q, after, sizeof(after), &probs);
 	if ((rc = cm_query_get(c->req.query, "status", status,
 	    sizeof(status))) != 0) {
 		if (rc == 1 && strcmp(status, "true") == 0)
@@ -201,10 +243,12 @@ ep_list_clients(struct call *c)
 		bad_query(c, &probs);
 		return;
 	}
-	if ((rc = cm_store_list(c->w->store, &q, &items, &count)) != CM_STORE_OK)
-		call_store_error(c, rc, NULL);
+	if ((rc = cm_store_list(c->w->store, &q, &pg)) == CM_STORE_OK)
+		reply_page(c, &pg);
+	else if (rc == CM_STORE_INVALID)
+		bad_cursor(c);
 	else
-		cm_response_list(&c->res, items, count);
+		call_store_error(c, rc, NULL);
 }
 
 /*
@@ -248,9 +292,9 @@ ep_delete_client(struct call *c)
 		return;
 	}
 	if (erase)
-		rc = cm_store_erase(c->w->store, c->route.id, &w, NULL);
+		rc = cm_store_erase(c->w->wstore, c->route.id, &w, NULL);
 	else
-		rc = cm_store_delete(c->w->store, c->route.id, is_hard, &w);
+		rc = cm_store_delete(c->w->wstore, c->route.id, is_hard, &w);
 	if (rc != CM_STORE_OK) {
 		call_store_error(c, rc, NULL);
 		return;
@@ -321,7 +365,7 @@ ep_rotate_keys(struct call *c)
 
 	if (!keys_to_rotate(c, &publishable, &secret))
 		return;
-	rc = cm_store_rotate_keys(c->w->store, c->route.id, publishable, secret,
+	rc = cm_store_rotate_keys(c->w->wstore, c->route.id, publishable, secret,
 	    &w, &st);
 	if (rc == CM_STORE_OK)
 		call_reply_client(c, 200, &st);
@@ -332,22 +376,23 @@ ep_rotate_keys(struct call *c)
 void
 ep_audit(struct call *c)
 {
+	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 0, 0, NULL, false };
 	struct cm_problems	 probs;
-	unsigned long long	 offset, count;
-	unsigned		 limit;
-	json_t			*entries;
+	struct cm_page		 pg;
+	char			 after[CM_CURSOR_MAX + 1];
 	int			 rc;
 
 	cm_problems_init(&probs);
-	query_page(c, &limit, &offset, &probs);
+	query_page(c, &q, after, sizeof(after), &probs);
 	if (probs.n > 0) {
 		bad_query(c, &probs);
 		return;
 	}
-	rc = cm_store_audit(c->w->store, c->route.id, limit, offset, &entries,
-	    &count);
+	rc = cm_store_audit(c->w->store, c->route.id, &q, &pg);
 	if (rc == CM_STORE_OK)
-		cm_response_list(&c->res, entries, count);
+		reply_page(c, &pg);
+	else if (rc == CM_STORE_INVALID)
+		bad_cursor(c);
 	else
 		call_store_error(c, rc, NULL);
 }

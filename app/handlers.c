@@ -377,7 +377,7 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	struct timespec	 t0;
 	char		*out, path[256];
 	size_t		 len = 0;
-	struct cm_store_stats st;
+	struct cm_store_stats st, wst;
 	long long	 us;
 	int		 slow;
 
@@ -401,6 +401,10 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 		len = 0;
 	us = elapsed_us(&t0);
 	cm_store_stats_take(w->store, &st);
+	cm_store_stats_take(w->wstore, &wst);	/* issue 9: the write session */
+	st.db_us += wst.db_us;
+	st.statements += wst.statements;
+	st.retries += wst.retries;
 	/* One access line: no query string, no key, only the key's id. */
 	LOG_INFO("request id=%s addr=%.64s key=%llu method=%.16s path=%s "
 	    "status=%d bytes=%zu us=%lld db_us=%lld", c.req.request_id,

@@ -227,10 +227,12 @@ worker_run(const struct worker_args *a)
 	w.slot = a->slot;
 	w.listen_fd = a->listen_fd;
 	w.store = cm_store_new(a->cfg);
+	w.wstore = cm_store_new_tx(a->cfg);	/* issue 9: writes */
 	if ((w.body = malloc(a->cfg->body_limit + 1)) == NULL)
 		return 1;
 	/* Connect now so the first request is fast; failure is retried per request. */
 	(void)cm_store_ping(w.store);
+	(void)cm_store_ping(w.wstore);
 	/* Connected, privileges dropped: from here on only the allow-list. */
 	if (cm_sandbox_enter(a->cfg, err, sizeof(err)) != 0) {
 		LOG_ERR("sandbox: %s", err);
@@ -261,6 +263,7 @@ worker_run(const struct worker_args *a)
 			continue;	/* not a FastCGI request: closed */
 		deadline_after(&deadline, a->cfg->request_timeout);
 		cm_store_set_deadline(w.store, &deadline);
+		cm_store_set_deadline(w.wstore, &deadline);
 		handle_request(&w, &req);
 		FCGX_Finish_r(&req);
 		/* One request per connection: a web server asking to keep it
@@ -268,10 +271,12 @@ worker_run(const struct worker_args *a)
 		if (req.ipcFd >= 0)
 			FCGX_Free(&req, 1);
 		cm_store_set_deadline(w.store, NULL);
+		cm_store_set_deadline(w.wstore, NULL);
 		served++;
 	}
 	FCGX_Free(&req, 0);
 	cm_store_free(w.store);
+	cm_store_free(w.wstore);
 	free(w.body);
 	mysql_library_end();
 	cm_log_flush();

@@ -86,6 +86,7 @@ static const struct key keys[] = {
 	NUM("api", "retry_after", K_INT, retry_after, 1, 3600),
 	STR("api", "tzdata", tzdata, F_NONEMPTY),
 	NUM("audit", "retention_days", K_INT, audit_retention_days, 0, 36500),
+	NUM("api", "auth_cache_s", K_INT, auth_cache_s, 0, 3600),
 };
 
 void
@@ -120,6 +121,7 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->admin_key_query = false;	/* web servers log query strings */
 	cfg->retry_after = 5;
 	strcpy(cfg->tzdata, CM_TZDATA);
+	cfg->auth_cache_s = 5;
 }
 
 static void

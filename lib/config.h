@@ -79,6 +79,8 @@ struct cm_config {
 	char	tzdata[256];		/* default /usr/share/zoneinfo/tzdata.zi */
 	/* [audit] */
 	int	audit_retention_days;	/* 0 = keep forever (default), 0..36500 */
+	/* [api] (issue 9) */
+	int	auth_cache_s;		/* admin keys cached per worker, default 5; 0 off */
 };
 
 void	cm_config_defaults(struct cm_config *);

@@ -416,6 +416,16 @@ cm_response_list(struct cm_response *res, json_t *items,
 	    "data", items, "count", (json_int_t)count));
 }
 
+void
+cm_response_page(struct cm_response *res, json_t *items,
+    const unsigned long long *count, const char *next)
+{
+	cm_response_body(res, 200, json_pack("{s:b, s:o, s:o, s:o}",
+	    "success", 1, "data", items,
+	    "count", count ? json_integer((json_int_t)*count) : json_null(),
+	    "next", next && next[0] ? json_string(next) : json_null()));
+}
+
 char *
 cm_response_render(const struct cm_response *res, const char *request_id,
     bool head, size_t *len)

@@ -102,6 +102,13 @@ void	 cm_response_detail(struct cm_response *, const char *field,
 /* A body of len bytes that is already JSON (borrowed, e.g. static data). */
 void	 cm_response_raw(struct cm_response *, int status, const char *raw,
 	    size_t len);
+/*
+ * A page of a paged list: {"success":true,"data":[...],"count":N|null,
+ * "next":"cursor"|null}; count NULL and next NULL or "" write null.
+ * Steals items.
+ */
+void	 cm_response_page(struct cm_response *, json_t *items,
+	    const unsigned long long *count, const char *next);
 /* Any other body (e.g. DELETE's); steals it. */
 void	 cm_response_body(struct cm_response *, int status, json_t *body);
 /* A non-JSON body of type ctype (static); steals text (malloc'ed). */

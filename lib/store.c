@@ -39,9 +39,6 @@ static const char *const stmt_sql[ST__COUNT] = {
 	    "VALUES (?, ?, ?, ?, NOW(3), ?)",
 	[ST_AUDIT_COUNT] = "SELECT COUNT(*) FROM client_audit "
 	    "WHERE client_id = ?",
-	[ST_AUDIT_PAGE] = "SELECT seq, action, admin_key_id, request_id, at, "
-	    "changes FROM client_audit WHERE client_id = ? "
-	    "ORDER BY seq DESC LIMIT ? OFFSET ?",
 	[ST_KEY_CREATE] = "INSERT INTO admin_keys (name, key_sha256, "
 	    "created_at) VALUES (?, ?, NOW(3))",
 	[ST_KEY_LIST] = "SELECT id, name, created_at, "
@@ -65,11 +62,21 @@ cm_store_new(const struct cm_config *cfg)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		abort();
 	s->cfg = cfg;
+	cm_authcache_init(&s->auth, (unsigned)cfg->auth_cache_s);
 	for (i = 0; i < MAX_COLS; i++) {
 		s->cap[i] = COL_INITIAL;
 		if ((s->col[i] = malloc(s->cap[i])) == NULL)
 			abort();
 	}
+	return s;
+}
+
+struct cm_store *
+cm_store_new_tx(const struct cm_config *cfg)
+{
+	struct cm_store	*s = cm_store_new(cfg);
+
+	s->tx_session = true;
 	return s;
 }
 
@@ -147,9 +154,11 @@ static const char session_sql[] =
 	"SET time_zone = '+00:00', "
 	"sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
 	"ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', "
-	"innodb_lock_wait_timeout = %d";
+	"innodb_lock_wait_timeout = %d%s";
 static const char isolation_sql[] =
 	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+/* cm_store_new_tx(): a transaction begins with its first statement. */
+static const char session_tx[] = ", autocommit = 0";
 
 int
 store_connect(struct cm_store *s)
@@ -159,7 +168,7 @@ store_connect(struct cm_store *s)
 	unsigned		 rw_timeout = 30;
 	const char		*sock = c->db_socket[0] ? c->db_socket : NULL;
 	long			 budget = store_budget_ms(s);
-	char			 session[sizeof(session_sql) + 16];
+	char			 session[sizeof(session_sql) + 48];
 	int			 n;
 
 	if (s->db != NULL)
@@ -175,7 +184,7 @@ store_connect(struct cm_store *s)
 		return -1;
 	/* Our own integer, not input. */
 	n = snprintf(session, sizeof(session), session_sql,
-	    c->db_lock_wait_timeout);
+	    c->db_lock_wait_timeout, s->tx_session ? session_tx : "");
 	mysql_options(s->db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(s->db, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
 	mysql_options(s->db, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
@@ -562,9 +571,13 @@ static int
 begin_tx(struct cm_store *s)
 {
 	static const char	 begin[] = "START TRANSACTION";
-	long long		 t0 = store_now_us();
+	long long		 t0;
 	int			 rc;
 
+	/* Issue 9: a tx session needs no BEGIN: its first statement starts it. */
+	if (s->tx_session)
+		return 0;
+	t0 = store_now_us();
 	rc = mysql_real_query(s->db, begin, sizeof(begin) - 1);
 	s->stats.db_us += store_now_us() - t0;
 	return rc;
@@ -664,8 +677,17 @@ store_read(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 			return CM_STORE_UNAVAILABLE;
 		if (s->db == NULL && store_connect(s) != 0)
 			return CM_STORE_UNAVAILABLE;
-		if ((rc = fn(s, arg)) != TX_DB_ERROR)
+		rc = fn(s, arg);
+		/* No idle transaction (and its metadata locks) on a tx session. */
+		if (s->tx_session && s->db != NULL && rc != TX_DB_ERROR &&
+		    mysql_commit(s->db) != 0) {
+			store_fail(s, NULL, "commit");
+			rc = TX_DB_ERROR;
+		}
+		if (rc != TX_DB_ERROR)
 			return rc;
+		if (s->tx_session)
+			rollback(s);
 		switch (cm_dberr_class(s->err)) {
 		case CM_DBERR_LOST:
 			store_disconnect(s);
@@ -734,10 +756,15 @@ cm_store_admin_key(struct cm_store *s, const char *token, size_t len,
 {
 	char		hash[CM_SHA256_HEX_LEN + 1];
 	struct key_job	j = { hash, id };
+	int		rc;
 
 	if (cm_sha256_hex(token, len, hash) != 0)
 		return CM_STORE_FAILED;
-	return store_read(s, admin_key_once, &j);
+	if (cm_authcache_get(&s->auth, hash, cm_authcache_now_ms(), id))
+		return CM_STORE_OK;
+	if ((rc = store_read(s, admin_key_once, &j)) == CM_STORE_OK)
+		cm_authcache_put(&s->auth, hash, *id, cm_authcache_now_ms());
+	return rc;
 }
 
 int

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "cursor.h"
 #include "problems.h"
 
 enum cm_store_rc {
@@ -46,6 +47,14 @@ struct cm_store;
 
 /* The config must outlive the store.  Never NULL (aborts on ENOMEM). */
 struct cm_store	*cm_store_new(const struct cm_config *);
+/*
+ * A store for writes: its session runs with autocommit off, so a write's
+ * transaction begins with its first statement (no START TRANSACTION round
+ * trip) and always ends with COMMIT or ROLLBACK.  Reads on it work too
+ * (they commit when done, so no idle transaction holds metadata locks),
+ * but cost a COMMIT each: give reads a cm_store_new() store.
+ */
+struct cm_store	*cm_store_new_tx(const struct cm_config *);
 void		 cm_store_free(struct cm_store *);
 /* What one request cost the database: for the access and slow log lines. */
 struct cm_store_stats {
@@ -69,7 +78,10 @@ int		 cm_store_ping(struct cm_store *);
 void		 cm_store_set_deadline(struct cm_store *,
 		    const struct timespec *deadline);
 
-/* Looks up an active admin key by the SHA-256 of the presented token. */
+/*
+ * Looks up an active admin key by the SHA-256 of the presented token;
+ * an accepted key is remembered for [api] auth_cache_s (no lookup then).
+ */
 int	cm_store_admin_key(struct cm_store *, const char *token, size_t len,
 	    unsigned long long *id);
 
@@ -81,19 +93,35 @@ int	cm_store_create(struct cm_store *, const json_t *input,
 int	cm_store_patch(struct cm_store *, const char *id, const json_t *changes,
 	    const struct cm_write *, struct cm_stored *, struct cm_problems *);
 
-/* GET /clients: filters (NULL or -1: any), a page of it, and the total. */
+/*
+ * GET /clients: filters (NULL or -1: any), a page of it, and the total.
+ * The audit history takes limit, offset, after and no_count only.
+ */
 struct cm_list_query {
 	int			 status;	/* -1 any, 0, 1 */
 	const char		*agency_id;
 	const char		*company_id;
 	const char		*domain;	/* lowercased */
 	unsigned		 limit;
-	unsigned long long	 offset;
+	unsigned long long	 offset;	/* 0 when after is set */
+	const char		*after;		/* a next cursor, or NULL */
+	bool			 no_count;	/* ?count=false: no count query */
 };
 
-/* *items: a new array of clients, ordered by created_at, id. */
+/* One page of a list. */
+struct cm_page {
+	json_t			*items;	/* new array on CM_STORE_OK; caller decrefs */
+	bool			 counted;	/* false: count not asked for */
+	unsigned long long	 count;	/* all matches, when counted */
+	char			 next[CM_CURSOR_MAX];	/* "" on the last page */
+};
+
+/*
+ * Items ordered by created_at, id.  CM_STORE_INVALID: q->after is not a
+ * cursor of this list with these filters (tampered, foreign, other filters).
+ */
 int	cm_store_list(struct cm_store *, const struct cm_list_query *,
-	    json_t **items, unsigned long long *count);
+	    struct cm_page *);
 /* Soft: status false (nothing written when already false); hard: row gone. */
 int	cm_store_delete(struct cm_store *, const char *id, bool hard,
 	    const struct cm_write *);
@@ -101,13 +129,18 @@ int	cm_store_delete(struct cm_store *, const char *id, bool hard,
 int	cm_store_rotate_keys(struct cm_store *, const char *id,
 	    bool publishable, bool secret, const struct cm_write *,
 	    struct cm_stored *);
-/* The history of a client, newest first; CM_STORE_NOT_FOUND when none. */
-int	cm_store_audit(struct cm_store *, const char *id, unsigned limit,
-	    unsigned long long offset, json_t **entries,
-	    unsigned long long *count);
+/*
+ * The history of a client, newest first (by seq); CM_STORE_NOT_FOUND when
+ * it has none; CM_STORE_INVALID as for the list.
+ */
+int	cm_store_audit(struct cm_store *, const char *id,
+	    const struct cm_list_query *, struct cm_page *);
 
 /* For clientsctl: query plans, migrations and admin keys. */
-/* Writes the EXPLAIN of every list query shape, tab-separated, to fp. */
+/*
+ * Writes the EXPLAIN of every list query shape, tab-separated, to fp:
+ * kinds count, page (first), after (keyset), seek (offset's covering walk).
+ */
 int	cm_store_explain_list(struct cm_store *, void *fp);
 int	cm_store_migrate(struct cm_store *, const char *dir,
 	    void (*applied)(const char *name));

@@ -16,6 +16,7 @@
 #include <mysql.h>
 #include <jansson.h>
 
+#include "authcache.h"
 #include "client.h"
 #include "store.h"
 
@@ -35,7 +36,7 @@
  */
 enum stmt_id {
 	ST_ADMIN_KEY, ST_GET, ST_GET_LOCKED, ST_INSERT, ST_DELETE, ST_AUDIT,
-	ST_AUDIT_COUNT, ST_AUDIT_PAGE,
+	ST_AUDIT_COUNT,
 	ST_KEY_CREATE, ST_KEY_LIST, ST_KEY_REVOKE,
 	ST_MIGRATION_SEEN, ST_MIGRATION_RECORD,
 	ST__COUNT
@@ -77,6 +78,11 @@ struct cm_store {
 	bool			 has_deadline;
 	struct timespec		 deadline;
 	int			 lock_wait;	/* innodb_lock_wait_timeout the session has */
+	unsigned char		 cursor_key[64];	/* issue 9: 0 bytes: not read yet */
+	size_t			 cursor_keylen;
+	/* Issue 9: verified admin keys; a session without autocommit. */
+	struct cm_authcache	 auth;
+	bool			 tx_session;	/* see cm_store_new_tx() */
 	struct cm_store_stats	 stats;		/* since cm_store_stats_take() */
 	/* The row fetch_row() last read, as NUL-terminated strings. */
 	char			*col[MAX_COLS];

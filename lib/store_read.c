@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errmsg.h>
+
+#include "cursor.h"
+#include "log.h"
 #include "store_int.h"
 
 /* One bit per filter; a list statement is prepared per combination. */
@@ -13,6 +17,19 @@
 #define F_AGENCY	2u
 #define F_COMPANY	4u
 #define F_DOMAIN	8u
+
+/*
+ * The statements of a list shape:
+ *   COUNT  the total: the sharded counters of 009_list_counts.sql without
+ *          a filter or with status alone, else COUNT(*) over the filter's
+ *          index
+ *   PAGE   the first page (OFFSET 0)
+ *   AFTER  the page after a position (keyset): an index range
+ *   SEEK   the position before row `offset`: created_at and id only, so
+ *          the walk stays in the (covering) index and never reads rows;
+ *          then AFTER reads the page (a deferred join in two statements)
+ */
+enum list_kind { K_COUNT, K_PAGE, K_AFTER, K_SEEK };
 
 static unsigned
 list_shape(const struct cm_list_query *q)
@@ -23,13 +40,33 @@ list_shape(const struct cm_list_query *q)
 }
 
 /*
- * "SELECT <what> FROM clients WHERE ... [ORDER BY created_at, id LIMIT ?
- * OFFSET ?]".  Each filter has an index led by its column and followed by
+ * The index a keyset page of the shape walks.  Forced: with the equality
+ * of the filter and the OR of the position, the optimizer may otherwise
+ * take `ref` on the filter's column alone, which walks the index from the
+ * start of the filter's range to the position (linear in the page number)
+ * or, on rare values, merge indexes and sort.
+ */
+static const char *
+shape_index(unsigned shape)
+{
+	if (shape & F_DOMAIN)
+		return "uq_clients_domain";
+	if (shape & F_AGENCY)
+		return "ix_clients_agency";
+	if (shape & F_COMPANY)
+		return "ix_clients_company";
+	if (shape & F_STATUS)
+		return "ix_clients_status";
+	return "ix_clients_created";
+}
+
+/*
+ * Each filter has an index led by its column and followed by
  * (created_at, id), so a page is an ordered index range, never a sort of
  * the table.
  */
 static void
-list_sql(unsigned shape, bool page, char *sql, size_t sz)
+list_sql(unsigned shape, enum list_kind kind, char *sql, size_t sz)
 {
 	static const char *const cond[] = {
 		"status = ?", "agency_id = ?", "company_id = ?", "domain = ?"
@@ -37,24 +74,52 @@ list_sql(unsigned shape, bool page, char *sql, size_t sz)
 	size_t	n, i;
 	bool	first = true;
 
-	n = (size_t)snprintf(sql, sz, "SELECT %s FROM clients",
-	    page ? CLIENT_COLUMNS : "COUNT(*)");
+	if (kind == K_COUNT && (shape & ~F_STATUS) == 0) {
+		/* Without a filter: every value of the TINYINT, as a range. */
+		snprintf(sql, sz, "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) "
+		    "FROM client_counts WHERE status %s", shape ? "= ?" :
+		    "BETWEEN -128 AND 127");
+		return;
+	}
+	n = (size_t)snprintf(sql, sz, "SELECT %s FROM clients%s%s%s",
+	    kind == K_COUNT ? "COUNT(*)" :
+	    kind == K_SEEK ? "created_at, id" : CLIENT_COLUMNS,
+	    kind == K_AFTER ? " FORCE INDEX (" : "",
+	    kind == K_AFTER ? shape_index(shape) : "",
+	    kind == K_AFTER ? ")" : "");
 	for (i = 0; i < 4; i++)
 		if (shape & (1u << i)) {
 			n += (size_t)snprintf(sql + n, sz - n, " %s %s",
 			    first ? "WHERE" : "AND", cond[i]);
 			first = false;
 		}
-	if (page)
+	if (kind == K_AFTER)
+		n += (size_t)snprintf(sql + n, sz - n, " %s (created_at > ? OR "
+		    "(created_at = ? AND id > ?))", first ? "WHERE" : "AND");
+	if (kind == K_PAGE || kind == K_SEEK)
 		snprintf(sql + n, sz - n,
 		    " ORDER BY created_at, id LIMIT ? OFFSET ?");
+	else if (kind == K_AFTER)
+		snprintf(sql + n, sz - n, " ORDER BY created_at, id LIMIT ?");
 }
 
+/* A position: "YYYY-MM-DD HH:MM:SS.mmm ID", as MariaDB prints created_at. */
+struct position {
+	char	created_at[24];
+	char	id[256];
+};
+
 static size_t
-list_params(const struct cm_list_query *q, bool page, struct param *p)
+list_params(const struct cm_list_query *q, enum list_kind kind,
+    const struct position *pos, unsigned long long offset, struct param *p)
 {
 	size_t	n = 0;
 
+	if (kind == K_COUNT && (list_shape(q) & ~F_STATUS) == 0) {
+		if (q->status >= 0)
+			p[n++] = store_int(q->status);
+		return n;
+	}
 	if (q->status >= 0)
 		p[n++] = store_int(q->status);
 	if (q->agency_id)
@@ -63,87 +128,268 @@ list_params(const struct cm_list_query *q, bool page, struct param *p)
 		p[n++] = store_str(q->company_id);
 	if (q->domain)
 		p[n++] = store_str(q->domain);
-	if (page) {
-		p[n++] = store_int(q->limit);
-		p[n++] = store_int((long long)q->offset);
+	if (kind == K_AFTER) {
+		p[n++] = store_str(pos->created_at);
+		p[n++] = store_str(pos->created_at);
+		p[n++] = store_str(pos->id);
 	}
+	/* One row more than the page: whether there is a next page. */
+	if (kind == K_PAGE || kind == K_AFTER)
+		p[n++] = store_int((long long)q->limit + 1);
+	if (kind == K_SEEK)
+		p[n++] = store_int(1);
+	if (kind == K_PAGE || kind == K_SEEK)
+		p[n++] = store_int((long long)offset);
 	return n;
 }
 
 static MYSQL_STMT *
-list_exec(struct cm_store *s, const struct cm_list_query *q, bool page)
+list_exec(struct cm_store *s, const struct cm_list_query *q,
+    enum list_kind kind, const struct position *pos,
+    unsigned long long offset)
 {
 	MYSQL_STMT	*st;
-	struct param	 p[6];
+	struct param	 p[10];
 	char		 sql[1024];
 
-	list_sql(list_shape(q), page, sql, sizeof(sql));
+	list_sql(list_shape(q), kind, sql, sizeof(sql));
 	if ((st = store_stmt_sql(s, sql)) == NULL ||
-	    store_execute(s, st, p, list_params(q, page, p)) != 0)
+	    store_execute(s, st, p, list_params(q, kind, pos, offset, p)) != 0)
 		return NULL;
 	return st;
 }
 
-/* Reads every row of an executed statement as a client into arr. */
+/* ---- cursors ---------------------------------------------------------- */
+
+/* The installation's cursor key (009_list_counts.sql), read once. */
 static int
-clients_into(struct cm_store *s, MYSQL_STMT *st, json_t *arr)
+cursor_key(struct cm_store *s)
+{
+	static const char	 sql[] = "SELECT secret FROM installation_secrets "
+				     "WHERE name = 'cursor'";
+	MYSQL_STMT		*st;
+	int			 rc;
+
+	if (s->cursor_keylen > 0)
+		return 0;
+	if ((st = store_prepare(s, sql)) == NULL)
+		return TX_DB_ERROR;
+	if (store_execute(s, st, NULL, 0) != 0 ||
+	    (rc = store_fetch_one(s, st, 1)) < 0) {
+		mysql_stmt_close(st);
+		return TX_DB_ERROR;
+	}
+	mysql_stmt_close(st);
+	if (rc == 0 || s->col_len[0] < 16 ||
+	    s->col_len[0] > sizeof(s->cursor_key)) {
+		LOG_ERR("database: no cursor secret (migration "
+		    "009_list_counts.sql not applied?)");
+		s->err = CR_UNKNOWN_ERROR;
+		return TX_DB_ERROR;
+	}
+	memcpy(s->cursor_key, s->col[0], s->col_len[0]);
+	s->cursor_keylen = s->col_len[0];
+	return 0;
+}
+
+/* What a cursor is bound to: the list and its filters. */
+static size_t
+list_scope(const struct cm_list_query *q, char *buf, size_t sz)
+{
+	int	n;
+
+	n = snprintf(buf, sz, "clients\x1f%d\x1f%c%s\x1f%c%s\x1f%c%s",
+	    q->status, q->agency_id ? '=' : '-', q->agency_id ? q->agency_id : "",
+	    q->company_id ? '=' : '-', q->company_id ? q->company_id : "",
+	    q->domain ? '=' : '-', q->domain ? q->domain : "");
+	return n < 0 ? 0 : (size_t)n >= sz ? sz - 1 : (size_t)n;
+}
+
+static size_t
+audit_scope(const char *id, char *buf, size_t sz)
+{
+	int	n = snprintf(buf, sz, "audit\x1f%s", id);
+
+	return n < 0 ? 0 : (size_t)n >= sz ? sz - 1 : (size_t)n;
+}
+
+/* 0 and *pos, or CM_STORE_INVALID (not a cursor of this scope). */
+static int
+open_position(struct cm_store *s, const char *scope, size_t scopelen,
+    const char *cursor, struct position *pos)
+{
+	char	 text[CM_CURSOR_POS_MAX + 1], *sp;
+
+	if (cm_cursor_open(s->cursor_key, s->cursor_keylen, scope, scopelen,
+	    cursor, text, sizeof(text)) != 0 ||
+	    (sp = strchr(text, ' ')) == NULL || sp - text != 10 ||
+	    (sp = strchr(sp + 1, ' ')) == NULL || sp - text != 23 ||
+	    strlen(sp + 1) >= sizeof(pos->id) || sp[1] == '\0')
+		return CM_STORE_INVALID;
+	memcpy(pos->created_at, text, 23);
+	pos->created_at[23] = '\0';
+	snprintf(pos->id, sizeof(pos->id), "%s", sp + 1);
+	return 0;
+}
+
+static int
+make_cursor(struct cm_store *s, const char *scope, size_t scopelen,
+    const char *text, char *out)
+{
+	if (cm_cursor_make(s->cursor_key, s->cursor_keylen, scope, scopelen,
+	    text, out, CM_CURSOR_MAX) != 0) {
+		LOG_ERR("cursor: cannot sign a position");
+		s->err = CR_UNKNOWN_ERROR;
+		return TX_DB_ERROR;
+	}
+	return 0;
+}
+
+/* ---- the list ----------------------------------------------------------- */
+
+/*
+ * Reads the rows of an executed page statement (at most limit + 1) as
+ * clients into arr, the first limit of them; *more when there was one
+ * more, and last the position of the last client kept.
+ */
+static int
+clients_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
+    bool *more, char *last, size_t lastsz)
 {
 	struct cm_stored	c;
+	unsigned		n = 0;
 	int			rc;
 
+	*more = false;
 	if ((rc = store_bind_row(s, st, NCOLS)) == 0)
-		while ((rc = store_next_row(s, st, NCOLS)) == 1 &&
-		    (rc = store_row_to_client(s, &c)) == 1)
+		while ((rc = store_next_row(s, st, NCOLS)) == 1) {
+			if (n == limit) {
+				*more = true;
+				continue;
+			}
+			snprintf(last, lastsz, "%.23s %s",
+			    s->col[CM_F_CREATED_AT], s->col[CM_F_ID]);
+			if ((rc = store_row_to_client(s, &c)) != 1)
+				break;
 			json_array_append_new(arr, c.client);
+			n++;
+		}
 	mysql_stmt_free_result(st);
 	return rc;
 }
 
 struct list_job {
 	const struct cm_list_query	*q;
-	json_t				*items;
-	unsigned long long		*count;
+	struct cm_page			*out;
 };
 
+/* The position just before row `offset` (>= 1) of the list; 0 none, 1. */
+static int
+seek(struct cm_store *s, const struct cm_list_query *q, struct position *pos)
+{
+	MYSQL_STMT	*st;
+	int		 rc;
+
+	if ((st = list_exec(s, q, K_SEEK, NULL, q->offset - 1)) == NULL ||
+	    (rc = store_fetch_one(s, st, 2)) < 0)
+		return TX_DB_ERROR;
+	if (rc == 1) {
+		snprintf(pos->created_at, sizeof(pos->created_at), "%.23s",
+		    s->col[0]);
+		snprintf(pos->id, sizeof(pos->id), "%s", s->col[1]);
+	}
+	return rc;
+}
+
 /*
- * The count is its own COUNT(*) over the filter's index: the page query
- * reads only the rows of the page.  XXX: the two are separate statements
- * under READ COMMITTED, so a write between them can make count and page
- * disagree by that write.
+ * The count is its own statement: the page query reads only the rows of
+ * the page.  XXX: the two are separate statements under READ COMMITTED,
+ * so a write between them can make count and page disagree by that write.
  */
 static int
 list_once(struct cm_store *s, void *arg)
 {
-	struct list_job	*j = arg;
-	MYSQL_STMT	*st;
+	struct list_job		*j = arg;
+	const struct cm_list_query *q = j->q;
+	struct position		 pos;
+	MYSQL_STMT		*st;
+	char			 scope[1024], last[CM_CURSOR_POS_MAX + 1];
+	size_t			 scopelen = list_scope(q, scope, sizeof(scope));
+	bool			 more = false;
+	int			 rc;
 
-	json_array_clear(j->items);
-	if ((st = list_exec(s, j->q, false)) == NULL ||
-	    store_fetch_one(s, st, 1) != 1)
+	json_array_clear(j->out->items);
+	j->out->next[0] = '\0';
+	if (cursor_key(s) != 0)
 		return TX_DB_ERROR;
-	*j->count = strtoull(s->col[0], NULL, 10);
-	if (*j->count <= j->q->offset)
-		return CM_STORE_OK;
-	if ((st = list_exec(s, j->q, true)) == NULL ||
-	    clients_into(s, st, j->items) != 0)
+	if (q->after != NULL &&
+	    open_position(s, scope, scopelen, q->after, &pos) != 0)
+		return CM_STORE_INVALID;
+	if ((j->out->counted = !q->no_count)) {
+		if ((st = list_exec(s, q, K_COUNT, NULL, 0)) == NULL ||
+		    store_fetch_one(s, st, 1) != 1)
+			return TX_DB_ERROR;
+		j->out->count = strtoull(s->col[0], NULL, 10);
+		if (j->out->count <= q->offset)
+			return CM_STORE_OK;
+	}
+	if (q->after == NULL && q->offset > 0) {
+		if ((rc = seek(s, q, &pos)) != 1)
+			return rc == 0 ? CM_STORE_OK : TX_DB_ERROR;
+	}
+	st = q->after == NULL && q->offset == 0 ?
+	    list_exec(s, q, K_PAGE, NULL, 0) : list_exec(s, q, K_AFTER, &pos, 0);
+	if (st == NULL || clients_into(s, st, q->limit, j->out->items, &more,
+	    last, sizeof(last)) != 0)
+		return TX_DB_ERROR;
+	if (more && make_cursor(s, scope, scopelen, last, j->out->next) != 0)
 		return TX_DB_ERROR;
 	return CM_STORE_OK;
 }
 
 int
 cm_store_list(struct cm_store *s, const struct cm_list_query *q,
-    json_t **items, unsigned long long *count)
+    struct cm_page *out)
 {
-	struct list_job	j = { q, json_array(), count };
+	struct list_job	j = { q, out };
 	int		rc;
 
-	*count = 0;
+	out->items = json_array();
+	out->counted = false;
+	out->count = 0;
+	out->next[0] = '\0';
 	if ((rc = store_read(s, list_once, &j)) != CM_STORE_OK) {
-		json_decref(j.items);
-		j.items = NULL;
+		json_decref(out->items);
+		out->items = NULL;
 	}
-	*items = j.items;
 	return rc;
+}
+
+/* ---- the audit history -------------------------------------------------- */
+
+enum { A_AFTER, A_SEEK, A_PAGE };
+
+static const char *const audit_sql[] = {
+	[A_AFTER] = "SELECT seq, action, admin_key_id, request_id, at, "
+	    "changes FROM client_audit WHERE client_id = ? AND seq < ? "
+	    "ORDER BY seq DESC LIMIT ?",
+	/* ix_audit_client (client_id, seq) covers it: no row is read. */
+	[A_SEEK] = "SELECT seq FROM client_audit WHERE client_id = ? "
+	    "ORDER BY seq DESC LIMIT 1 OFFSET ?",
+	[A_PAGE] = "SELECT seq, action, admin_key_id, request_id, at, "
+	    "changes FROM client_audit WHERE client_id = ? "
+	    "ORDER BY seq DESC LIMIT ?",
+};
+
+static MYSQL_STMT *
+audit_exec(struct cm_store *s, int which, const struct param *p, size_t n)
+{
+	MYSQL_STMT	*st;
+
+	if ((st = store_stmt_sql(s, audit_sql[which])) == NULL ||
+	    store_execute(s, st, p, n) != 0)
+		return NULL;
+	return st;
 }
 
 /* The fetched audit row: seq, action, admin_key_id, request_id, at, changes. */
@@ -165,58 +411,135 @@ audit_entry(struct cm_store *s)
 }
 
 struct audit_job {
-	const char		*id;
-	unsigned		 limit;
-	unsigned long long	 offset;
-	json_t			*entries;
-	unsigned long long	*count;
+	const char			*id;
+	const struct cm_list_query	*q;
+	struct cm_page			*out;
 };
+
+/* Reads up to limit + 1 entries; *more and the seq of the last one kept. */
+static int
+entries_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
+    bool *more, char *last, size_t lastsz)
+{
+	unsigned	 n = 0;
+	json_t		*e;
+	int		 rc;
+
+	*more = false;
+	if (store_bind_row(s, st, 6) != 0)
+		return TX_DB_ERROR;
+	while ((rc = store_next_row(s, st, 6)) == 1) {
+		if (n == limit) {
+			*more = true;
+			continue;
+		}
+		snprintf(last, lastsz, "%s", s->col[0]);
+		if ((e = audit_entry(s)) == NULL) {
+			rc = TX_DB_ERROR;
+			break;
+		}
+		json_array_append_new(arr, e);
+		n++;
+	}
+	mysql_stmt_free_result(st);
+	return rc;
+}
+
+static int
+audit_count(struct cm_store *s, const char *id, unsigned long long *count)
+{
+	struct param	 p = store_str(id);
+	MYSQL_STMT	*st;
+
+	if ((st = store_exec(s, ST_AUDIT_COUNT, &p, 1)) == NULL ||
+	    store_fetch_one(s, st, 1) != 1)
+		return TX_DB_ERROR;
+	*count = strtoull(s->col[0], NULL, 10);
+	return 0;
+}
 
 static int
 audit_once(struct cm_store *s, void *arg)
 {
 	struct audit_job	*j = arg;
+	const struct cm_list_query *q = j->q;
 	struct param		 p[3];
 	MYSQL_STMT		*st;
-	json_t			*e;
+	char			 scope[512], seq[CM_CURSOR_POS_MAX + 1];
+	char			 last[32], *end;
+	size_t			 scopelen = audit_scope(j->id, scope, sizeof(scope));
+	unsigned long long	 count;
+	bool			 more = false;
 	int			 rc;
 
-	json_array_clear(j->entries);
-	p[0] = store_str(j->id);
-	p[1] = store_int(j->limit);
-	p[2] = store_int((long long)j->offset);
-	if ((st = store_exec(s, ST_AUDIT_COUNT, p, 1)) == NULL ||
-	    store_fetch_one(s, st, 1) != 1)
+	json_array_clear(j->out->items);
+	j->out->next[0] = '\0';
+	if (cursor_key(s) != 0)
 		return TX_DB_ERROR;
-	if ((*j->count = strtoull(s->col[0], NULL, 10)) == 0)
-		return CM_STORE_NOT_FOUND;
-	if ((st = store_exec(s, ST_AUDIT_PAGE, p, 3)) == NULL ||
-	    store_bind_row(s, st, 6) != 0)
-		return TX_DB_ERROR;
-	while ((rc = store_next_row(s, st, 6)) == 1) {
-		if ((e = audit_entry(s)) == NULL) {
-			rc = TX_DB_ERROR;
-			break;
-		}
-		json_array_append_new(j->entries, e);
+	if (q->after != NULL) {
+		if (cm_cursor_open(s->cursor_key, s->cursor_keylen, scope,
+		    scopelen, q->after, seq, sizeof(seq)) != 0 ||
+		    seq[0] < '1' || seq[0] > '9' ||
+		    (strtoull(seq, &end, 10), *end != '\0'))
+			return CM_STORE_INVALID;
 	}
-	mysql_stmt_free_result(st);
-	return rc == 0 ? CM_STORE_OK : TX_DB_ERROR;
+	if ((j->out->counted = !q->no_count)) {
+		if (audit_count(s, j->id, &j->out->count) != 0)
+			return TX_DB_ERROR;
+		if (j->out->count == 0)
+			return CM_STORE_NOT_FOUND;
+		if (j->out->count <= q->offset)
+			return CM_STORE_OK;
+	}
+	p[0] = store_str(j->id);
+	if (q->after == NULL && q->offset > 0) {
+		p[1] = store_int((long long)q->offset - 1);
+		if ((st = audit_exec(s, A_SEEK, p, 2)) == NULL ||
+		    (rc = store_fetch_one(s, st, 1)) < 0)
+			return TX_DB_ERROR;
+		if (rc == 0)
+			goto empty;
+		snprintf(seq, sizeof(seq), "%s", s->col[0]);
+	}
+	if (q->after == NULL && q->offset == 0) {
+		p[1] = store_int((long long)q->limit + 1);
+		st = audit_exec(s, A_PAGE, p, 2);
+	} else {
+		p[1] = store_int((long long)strtoull(seq, NULL, 10));
+		p[2] = store_int((long long)q->limit + 1);
+		st = audit_exec(s, A_AFTER, p, 3);
+	}
+	if (st == NULL || entries_into(s, st, q->limit, j->out->items, &more,
+	    last, sizeof(last)) != 0)
+		return TX_DB_ERROR;
+	if (more && make_cursor(s, scope, scopelen, last, j->out->next) != 0)
+		return TX_DB_ERROR;
+empty:
+	/* Without a count, an empty answer must still tell 404 from past-the-end. */
+	if (!j->out->counted && json_array_size(j->out->items) == 0) {
+		if (audit_count(s, j->id, &count) != 0)
+			return TX_DB_ERROR;
+		if (count == 0)
+			return CM_STORE_NOT_FOUND;
+	}
+	return CM_STORE_OK;
 }
 
 int
-cm_store_audit(struct cm_store *s, const char *id, unsigned limit,
-    unsigned long long offset, json_t **entries, unsigned long long *count)
+cm_store_audit(struct cm_store *s, const char *id,
+    const struct cm_list_query *q, struct cm_page *out)
 {
-	struct audit_job	j = { id, limit, offset, json_array(), count };
+	struct audit_job	j = { id, q, out };
 	int			rc;
 
-	*count = 0;
+	out->items = json_array();
+	out->counted = false;
+	out->count = 0;
+	out->next[0] = '\0';
 	if ((rc = store_read(s, audit_once, &j)) != CM_STORE_OK) {
-		json_decref(j.entries);
-		j.entries = NULL;
+		json_decref(out->items);
+		out->items = NULL;
 	}
-	*entries = j.entries;
 	return rc;
 }
 
@@ -238,31 +561,35 @@ shape_name(unsigned shape, char *buf, size_t sz)
 		snprintf(buf, sz, "-");
 }
 
+static const char *const kind_name[] = { "count", "page", "after", "seek" };
+
 /* EXPLAIN's columns: id select_type table type possible_keys key ... rows Extra */
 static int
-explain_one(struct cm_store *s, unsigned shape, bool page, const char *domain,
-    FILE *fp)
+explain_one(struct cm_store *s, unsigned shape, enum list_kind kind,
+    const char *domain, FILE *fp)
 {
 	struct cm_list_query	 q = { (shape & F_STATUS) ? 1 : -1,
 				     (shape & F_AGENCY) ? "a" : NULL,
 				     (shape & F_COMPANY) ? "c" : NULL,
 				     (shape & F_DOMAIN) ? domain : NULL,
-				     50, 0 };
-	struct param		 p[6];
+				     50, 0, NULL, false };
+	struct position		 pos = { "2025-01-01 00:00:00.000", "m" };
+	struct param		 p[10];
 	MYSQL_STMT		*st;
 	char			 sql[1100], filters[64];
 	int			 rc;
 
 	shape_name(shape, filters, sizeof(filters));
 	memcpy(sql, "EXPLAIN ", 8);
-	list_sql(shape, page, sql + 8, sizeof(sql) - 8);
+	list_sql(shape, kind, sql + 8, sizeof(sql) - 8);
 	if ((st = store_prepare(s, sql)) == NULL)
 		return -1;
-	rc = store_execute(s, st, p, list_params(&q, page, p));
+	rc = store_execute(s, st, p, list_params(&q, kind, &pos,
+	    kind == K_SEEK ? 1000 : 0, p));
 	if (rc == 0 && (rc = store_bind_row(s, st, 10)) == 0)
 		while ((rc = store_next_row(s, st, 10)) == 1)
 			fprintf(fp, "%s\t%s\ttype=%s\tkey=%s\trows=%s\t"
-			    "extra=%s\n", page ? "page" : "count", filters,
+			    "extra=%s\n", kind_name[kind], filters,
 			    s->col_null[3] ? "-" : s->col[3],
 			    s->col_null[5] ? "-" : s->col[5],
 			    s->col_null[8] ? "-" : s->col[8], s->col[9]);
@@ -294,13 +621,14 @@ cm_store_explain_list(struct cm_store *s, void *fp)
 {
 	char		domain[256];
 	unsigned	shape;
+	enum list_kind	kind;
 
 	if (store_connect(s) != 0)
 		return CM_STORE_UNAVAILABLE;
 	sample_domain(s, domain, sizeof(domain));
 	for (shape = 0; shape < LIST_SHAPES; shape++)
-		if (explain_one(s, shape, false, domain, fp) != 0 ||
-		    explain_one(s, shape, true, domain, fp) != 0)
-			return CM_STORE_FAILED;
+		for (kind = K_COUNT; kind <= K_SEEK; kind++)
+			if (explain_one(s, shape, kind, domain, fp) != 0)
+				return CM_STORE_FAILED;
 	return CM_STORE_OK;
 }

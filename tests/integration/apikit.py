@@ -351,20 +351,28 @@ def expect_error(r, status, error, details=None):
         for (f, c), (wf, wc) in zip(pairs, details))
     check(ok, "details: expected %s, got %s (%s %s)" % (details, pairs, r.method, short(r.path, 60)))
 
-def expect_list(r):
-    """200 {"success": true, "data": [clients], "count": N}; returns (data, count)."""
+def expect_list(r, counted=True):
+    """200 {"success": true, "data": [clients], "count": N, "next": cursor|null};
+    returns (data, count).  counted=False: count must be null (?count=false)."""
     expect_status(r, 200)
-    eq(sorted(r.body), ["count", "data", "success"], "list envelope members of " + r.where())
+    eq(sorted(r.body), ["count", "data", "next", "success"],
+       "list envelope members of " + r.where())
     eq(r.body["success"], True, "success of " + r.where())
     items, count = r.body["data"], r.body["count"]
     check(isinstance(items, list), "data is not an array: " + r.where())
-    check(isinstance(count, int) and not isinstance(count, bool) and count >= 0,
-          "count is not a non-negative integer: " + r.where())
+    if counted:
+        check(isinstance(count, int) and not isinstance(count, bool) and count >= 0,
+              "count is not a non-negative integer: " + r.where())
+    else:
+        check(count is None, "count is not null: " + r.where())
+    nxt = r.body["next"]
+    check(nxt is None or (isinstance(nxt, str) and re.match(r"^[A-Za-z0-9_.-]+$", nxt)),
+          "next is neither null nor an opaque URL-safe cursor: " + r.where())
     return items, count
 
-def expect_clients(r):
+def expect_clients(r, counted=True):
     """expect_list, each item a whole client; returns (clients, count)."""
-    items, count = expect_list(r)
+    items, count = expect_list(r, counted)
     for pairs, d in zip(dict(r.pairs)["data"], items):
         check_client_pairs(pairs, d, r.where())
     return items, count

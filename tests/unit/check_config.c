@@ -56,6 +56,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_int_eq(c->retry_after, 5);
 	ck_assert_str_eq(c->tzdata, CM_TZDATA);
 	ck_assert_int_eq(c->audit_retention_days, 0);
+	ck_assert_int_eq(c->auth_cache_s, 5);
 }
 
 /* Loads path over the defaults; the file must be good. */
@@ -329,7 +330,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 40);	/* + [audit] retention_days */
+	ck_assert_uint_eq(keys, 41);	/* + [audit] retention_days, [api] auth_cache_s */
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);

@@ -1,0 +1,52 @@
+-- 009 (issue 9): exact list counts without scanning, and the secret that
+-- signs list cursors.
+
+-- The number of clients per status, split over shards so that concurrent
+-- writers do not queue on one hot row: each connection adds to the shard
+-- CONNECTION_ID() % 32 (a pool's workers have consecutive ids), and the
+-- count is the sum over a status's shards.  A shard may go negative (a
+-- client created on one connection and deleted on another); the sum is
+-- exact.  Kept by triggers in the writing transaction, so every writer
+-- (the service, clientsctl, SQL by hand, seeding) keeps it right.
+CREATE TABLE client_counts (
+  status TINYINT(1)        NOT NULL,
+  shard  TINYINT UNSIGNED  NOT NULL,
+  n      BIGINT            NOT NULL,
+  PRIMARY KEY (status, shard)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- XXX: rows written between this INSERT and the triggers' creation are not
+-- counted; run migrations with the service stopped (DDL commits anyway).
+INSERT INTO client_counts (status, shard, n)
+  SELECT status, 0, COUNT(*) FROM clients GROUP BY status;
+
+CREATE TRIGGER clients_count_insert AFTER INSERT ON clients FOR EACH ROW
+  INSERT INTO client_counts (status, shard, n)
+  VALUES (NEW.status, CONNECTION_ID() % 32, 1)
+  ON DUPLICATE KEY UPDATE n = n + 1;
+
+CREATE TRIGGER clients_count_delete AFTER DELETE ON clients FOR EACH ROW
+  INSERT INTO client_counts (status, shard, n)
+  VALUES (OLD.status, CONNECTION_ID() % 32, -1)
+  ON DUPLICATE KEY UPDATE n = n - 1;
+
+CREATE TRIGGER clients_count_update AFTER UPDATE ON clients FOR EACH ROW
+  IF OLD.status <> NEW.status THEN
+    INSERT INTO client_counts (status, shard, n)
+    VALUES (OLD.status, CONNECTION_ID() % 32, -1)
+    ON DUPLICATE KEY UPDATE n = n - 1;
+    INSERT INTO client_counts (status, shard, n)
+    VALUES (NEW.status, CONNECTION_ID() % 32, 1)
+    ON DUPLICATE KEY UPDATE n = n + 1;
+  END IF;
+
+-- Per-installation secrets, made here from the server's CSPRNG and never
+-- leaving the database: `cursor` is the HMAC key of list cursors.  Changing
+-- it invalidates every cursor handed out (they then get 400).
+CREATE TABLE installation_secrets (
+  name   VARCHAR(32)   CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  secret VARBINARY(64) NOT NULL,
+  PRIMARY KEY (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+INSERT INTO installation_secrets (name, secret) VALUES ('cursor', RANDOM_BYTES(32));

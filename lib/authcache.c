@@ -1,0 +1,68 @@
+/*
+ * authcache.c - see authcache.h.
+ */
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "authcache.h"
+
+void
+cm_authcache_init(struct cm_authcache *c, unsigned ttl_s)
+{
+	memset(c, 0, sizeof(*c));
+	c->ttl_ms = (uint64_t)ttl_s * 1000;
+}
+
+bool
+cm_authcache_get(struct cm_authcache *c, const char *sha256, uint64_t now_ms,
+    unsigned long long *id)
+{
+	size_t	i;
+
+	if (c->ttl_ms == 0 || strlen(sha256) != 64)
+		return false;
+	for (i = 0; i < CM_AUTHCACHE_SLOTS; i++) {
+		if (c->slot[i].sha256[0] == '\0' ||
+		    CRYPTO_memcmp(c->slot[i].sha256, sha256, 64) != 0)
+			continue;
+		if (now_ms >= c->slot[i].expires_ms) {
+			c->slot[i].sha256[0] = '\0';
+			return false;
+		}
+		*id = c->slot[i].id;
+		return true;
+	}
+	return false;
+}
+
+void
+cm_authcache_put(struct cm_authcache *c, const char *sha256,
+    unsigned long long id, uint64_t now_ms)
+{
+	size_t	i, victim = 0;
+
+	if (c->ttl_ms == 0 || strlen(sha256) != 64)
+		return;
+	for (i = 0; i < CM_AUTHCACHE_SLOTS; i++) {
+		if (strcmp(c->slot[i].sha256, sha256) == 0) {
+			victim = i;
+			break;
+		}
+		if (c->slot[i].expires_ms < c->slot[victim].expires_ms)
+			victim = i;
+	}
+	memcpy(c->slot[victim].sha256, sha256, 65);
+	c->slot[victim].id = id;
+	c->slot[victim].expires_ms = now_ms + c->ttl_ms;
+}
+
+uint64_t
+cm_authcache_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,95 @@
+/* check_authcache.c - unit tests for authcache.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "authcache.h"
+
+static void
+hash(int n, char *out)
+{
+	snprintf(out, 65, "%064d", n);
+}
+
+START_TEST(hit_within_ttl_only)
+{
+	struct cm_authcache	c;
+	unsigned long long	id = 0;
+	char			h[65];
+
+	cm_authcache_init(&c, 5);
+	hash(1, h);
+	ck_assert(!cm_authcache_get(&c, h, 1000, &id));
+	cm_authcache_put(&c, h, 42, 1000);
+	ck_assert(cm_authcache_get(&c, h, 1000, &id));
+	ck_assert_uint_eq(id, 42);
+	ck_assert(cm_authcache_get(&c, h, 5999, &id));
+	/* exactly ttl after the lookup: gone (revocation bound) */
+	ck_assert(!cm_authcache_get(&c, h, 6000, &id));
+	ck_assert(!cm_authcache_get(&c, h, 6001, &id));
+	hash(2, h);
+	ck_assert(!cm_authcache_get(&c, h, 1000, &id));
+}
+END_TEST
+
+START_TEST(off_when_zero)
+{
+	struct cm_authcache	c;
+	unsigned long long	id = 0;
+	char			h[65];
+
+	cm_authcache_init(&c, 0);
+	hash(1, h);
+	cm_authcache_put(&c, h, 42, 1000);
+	ck_assert(!cm_authcache_get(&c, h, 1000, &id));
+}
+END_TEST
+
+START_TEST(full_cache_evicts_the_oldest)
+{
+	struct cm_authcache	c;
+	unsigned long long	id = 0;
+	char			h[65];
+	int			i;
+
+	cm_authcache_init(&c, 5);
+	for (i = 0; i < CM_AUTHCACHE_SLOTS + 1; i++) {
+		hash(i, h);
+		cm_authcache_put(&c, h, (unsigned long long)i, 1000 + (uint64_t)i);
+	}
+	hash(0, h);
+	ck_assert(!cm_authcache_get(&c, h, 1100, &id));
+	for (i = 1; i < CM_AUTHCACHE_SLOTS + 1; i++) {
+		hash(i, h);
+		ck_assert(cm_authcache_get(&c, h, 1100, &id));
+		ck_assert_uint_eq(id, (unsigned long long)i);
+	}
+	/* a refresh renews the same slot, not a second one */
+	hash(3, h);
+	cm_authcache_put(&c, h, 3, 4000);
+	ck_assert(cm_authcache_get(&c, h, 8999, &id));
+	hash(4, h);
+	ck_assert(!cm_authcache_get(&c, h, 8999, &id));
+	ck_assert(!cm_authcache_get(&c, "short", 1100, &id));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("authcache");
+	TCase	*tc = tcase_create("authcache");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, hit_within_ttl_only);
+	tcase_add_test(tc, off_when_zero);
+	tcase_add_test(tc, full_cache_evicts_the_oldest);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
