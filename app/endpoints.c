@@ -145,7 +145,7 @@ query_page(const struct call *c, struct cm_list_query *q, char *buf,
 		    "must be the next cursor of an earlier page of this list");
 	else if (rc == 1 && has_offset != 0)
 		cm_problems_add(probs, "after", "invalid_value",
-		    "cannot be combined with offset: use one or the other");
+		    "must not be combined with offset: use one or the other");
 	else if (rc == 1)
 		q->after = buf;
 	if ((rc = cm_query_get(c->req.query, "count", flag, sizeof(flag))) != 0) {
@@ -164,9 +164,9 @@ bad_cursor(struct call *c)
 	struct cm_problems	probs;
 
 	cm_problems_init(&probs);
-	cm_problems_add(&probs, "after", "invalid_value", "is not a cursor of "
-	    "this list with these filters (tampered, from another list, or "
-	    "from other filters)");
+	cm_problems_add(&probs, "after", "invalid_value", "must be a cursor "
+	    "of this list with these filters (this one is tampered, from "
+	    "another list, or from other filters)");
 	cm_response_error(&c->res, 400, "Invalid query parameters", &probs);
 }
 
