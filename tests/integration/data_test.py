@@ -126,7 +126,8 @@ def erase_query_errors(api):
     entries, _ = history(api, cid)
     eq([e["action"] for e in entries], ["hard_delete", "create"], "history of a plain hard delete")
     eq(entries[1]["changes"]["name"]["new"], c["name"], "a plain hard delete erases nothing")
-    expect_error(api.delete(erase_path("bad%20id!")), 400, "Invalid client id")
+    expect_error(api.delete(erase_path("bad%20id!")), 400, "Invalid client id",
+                 [("id", "invalid_format")])
 
 
 @test(timeout=40, needs="sql")
@@ -209,14 +210,14 @@ def erase_if_match(api):
     stale = r.etag
     r = api.update(cid, {"email": "new.%s@x.example" % tok})
     expect_error(api.delete(erase_path(cid), headers={"If-Match": stale}), 412,
-                 "Precondition failed")
+                 "Precondition failed", [(None, "precondition_failed")])
     entries, raw = history(api, cid)
     check(tok in raw and entries[0]["action"] == "update", "a 412 erase changed the history")
     expect_client(api.get(cpath(cid)))
     expect_erased(api.delete(erase_path(cid), headers={"If-Match": r.etag}))
     # No row left to match: any If-Match fails, even once the history exists.
     expect_error(api.delete(erase_path(cid), headers={"If-Match": "*"}), 412,
-                 "Precondition failed")
+                 "Precondition failed", [(None, "precondition_failed")])
 
 
 @test(needs="ctl")
