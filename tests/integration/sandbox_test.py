@@ -207,11 +207,15 @@ def probe_kills(api, probe):
         check(not ended, "the worker answered after the probe %s: %r" % (probe, out[:200]))
         new = pool.wait_new_worker(old)
         check(not os.path.exists(target), "the probe created %s" % target)
+        wants = ("sandbox: forbidden system call %d " % SYSCALL[probe],
+                 "worker %d exited (status -1, signal %d)" % (old, SIGSYS))
+        # The worker's line comes through the master's pipe: allow a moment.
+        deadline = time.monotonic() + 5
+        while not all(w in pool.text() for w in wants) and time.monotonic() < deadline:
+            time.sleep(0.05)
         log = pool.text()
-        want = "sandbox: forbidden system call %d " % SYSCALL[probe]
-        check(want in log, "log lacks %r: %s" % (want, pool.tail()))
-        want = "worker %d exited (status -1, signal %d)" % (old, SIGSYS)
-        check(want in log, "pool log lacks %r: %s" % (want, pool.tail()))
+        for want in wants:
+            check(want in log, "pool log lacks %r: %s" % (want, pool.tail()))
         check("probe:" not in log, "the forbidden call returned: " + pool.tail())
         health_ok(pool)     # the new worker serves
         eq(seccomp_mode(new), 2, "Seccomp mode of the new worker")
@@ -243,6 +247,12 @@ def sandbox_none_lets_the_probe_through(api):
                                "HTTP_X_SANDBOX_PATH": target})
         check(ended, "no answer with sandbox = none: " + pool.tail())
         check(os.path.exists(target), "the probe did not create its file: " + pool.tail())
+        # Workers log through the master's pipe: the line may come a moment
+        # after the answer.
+        deadline = time.monotonic() + 5
+        while "probe: open-write succeeded" not in pool.text() and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
         check("probe: open-write succeeded" in pool.text(), "probe line: " + pool.tail())
         eq(pool.workers(), [old], "workers after the probe")
     finally:
