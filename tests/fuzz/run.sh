@@ -47,12 +47,27 @@ fi
 # shellcheck disable=SC2046 # flag lists
 build()
 {
-	mkdir -p "$OUT/obj" "$OUT/artifacts" || return 1
+	mkdir -p "$OUT/obj" "$OUT/artifacts" "$OUT/gen" || return 1
+	# The configured paths a ./configure build gets from gen/cm_paths.h
+	# (packaging.am); the targets open none of them.
+	cat >"$OUT/gen/cm_paths.h.new" <<-'EOF'
+	/* Written by tests/fuzz/run.sh: the paths of a Debian build. */
+	#define CM_CONFIG_PATH "/etc/clientsd/clientsd.conf"
+	#define CM_MIGRATE_CONFIG_PATH "/etc/clientsd/clientsctl-migrate.conf"
+	#define CM_RUNSTATEDIR "/run"
+	#define CM_MIGRATIONSDIR "/usr/share/clientsd/migrations"
+	#define CM_TZDATA "/usr/share/zoneinfo/tzdata.zi"
+	EOF
+	if cmp -s "$OUT/gen/cm_paths.h.new" "$OUT/gen/cm_paths.h"; then
+		rm -f "$OUT/gen/cm_paths.h.new"
+	else
+		mv -f "$OUT/gen/cm_paths.h.new" "$OUT/gen/cm_paths.h" || return 1
+	fi
 	san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 	# The quotes are part of the macros' values.
 	# shellcheck disable=SC2089,SC2090
-	flags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Ilib -DSYSCONFDIR=\"/etc\"
-	    -DPKGDATADIR=\"/usr/share/clientsd\" $(pkg-config --cflags jansson libcrypto)"
+	flags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -I$OUT/gen -Ilib
+	    $(pkg-config --cflags jansson libcrypto)"
 	objs=
 	for m in $LIBSRC; do
 		o=$OUT/obj/$m.o
