@@ -159,6 +159,8 @@ int		 store_load_client(struct cm_store *, enum stmt_id, const char *id,
 int		 store_transaction(struct cm_store *,
 		    int (*fn)(struct cm_store *, void *), void *arg,
 		    struct cm_problems *);
+/* CM_FIELD_BIT()s of the members that hold a value (timestamps aside). */
+uint32_t	 store_present_members(const json_t *client);
 /* Runs fn (a read) again once on a new connection if the old one died. */
 int		 store_read(struct cm_store *,
 		    int (*fn)(struct cm_store *, void *), void *arg);

@@ -103,20 +103,6 @@ erase_history(struct cm_store *s, const char *id, json_t *history,
 	return rc;
 }
 
-/* The members the deleted row held: what its "erase" row records. */
-static uint32_t
-held_members(const json_t *client)
-{
-	uint32_t	mask = 0;
-	int		f;
-
-	for (f = 0; f < CM_F__COUNT; f++)
-		if (f != CM_F_CREATED_AT && f != CM_F_UPDATED_AT &&
-		    !json_is_null(json_object_get(client, cm_field_name(f))))
-			mask |= CM_FIELD_BIT(f);
-	return mask;
-}
-
 static int
 write_erase_row(struct cm_store *s, const char *id, const struct cm_write *w,
     json_t *changes)
@@ -205,7 +191,7 @@ erase_tx(struct cm_store *s, void *arg)
 	/* A repeat with nothing left to erase leaves no second "erase" row. */
 	if (j->deleted || j->rows > 0) {
 		changes = cur.client != NULL ? cm_audit_changes(cur.client, NULL,
-		    held_members(cur.client)) : json_object();
+		    store_present_members(cur.client)) : json_object();
 		rc = write_erase_row(s, j->id, j->w, changes);
 		json_decref(changes);
 	}

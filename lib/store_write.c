@@ -42,9 +42,9 @@ member_param(const json_t *client, enum cm_field f, char **owned)
 	return store_str(*owned);
 }
 
-/* The members of a client that hold a value: what a create or hard delete records. */
-static uint32_t
-present_members(const json_t *client)
+/* The members of a client that hold a value: what a create, hard delete or erase records. */
+uint32_t
+store_present_members(const json_t *client)
 {
 	uint32_t	mask = 0;
 	int		f;
@@ -379,7 +379,7 @@ hard_delete_tx(struct cm_store *s, void *arg)
 	else
 		rc = write_audit(s, j->id, "hard_delete", j->w,
 		    cm_audit_changes(cur.client, NULL,
-		    present_members(cur.client)));
+		    store_present_members(cur.client)));
 	json_decref(cur.client);
 	return rc;
 }
@@ -455,7 +455,7 @@ create_tx(struct cm_store *s, void *arg)
 	if ((rc = store_load_client(s, ST_GET, id, j->out)) != 1)
 		return TX_DB_ERROR;
 	return write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
-	    j->out->client, present_members(j->out->client)));
+	    j->out->client, store_present_members(j->out->client)));
 }
 
 int
