@@ -122,6 +122,18 @@ store_disconnect(struct cm_store *s)
 	s->db = NULL;
 }
 
+/*
+ * The connection failed in a way that says its server is gone or not
+ * serving (cm_dberr_class() LOST): drop it.  With several database nodes
+ * this is also where the node is marked down, so that the next connect
+ * goes to another one.
+ */
+void
+store_lost(struct cm_store *s)
+{
+	store_disconnect(s);
+}
+
 void
 cm_store_set_deadline(struct cm_store *s, const struct timespec *deadline)
 {
@@ -589,7 +601,7 @@ rollback(struct cm_store *s)
 {
 	if (s->db != NULL && mysql_rollback(s->db) != 0 &&
 	    store_connection_lost(mysql_errno(s->db)))
-		store_disconnect(s);
+		store_lost(s);
 }
 
 /*
@@ -636,7 +648,7 @@ store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 				return CM_STORE_OK;
 			store_fail(s, NULL, "commit");
 			if (store_connection_lost(s->err)) {
-				store_disconnect(s);
+				store_lost(s);
 				return CM_STORE_UNAVAILABLE;
 			}
 			rc = TX_DB_ERROR;
@@ -647,7 +659,7 @@ store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 		switch (rc == TX_RETRY ? CM_DBERR_CONFLICT :
 		    cm_dberr_class(s->err)) {
 		case CM_DBERR_LOST:
-			store_disconnect(s);
+			store_lost(s);
 			if (reconnects++ > 0)
 				return CM_STORE_UNAVAILABLE;
 			break;
@@ -690,7 +702,7 @@ store_read(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 			rollback(s);
 		switch (cm_dberr_class(s->err)) {
 		case CM_DBERR_LOST:
-			store_disconnect(s);
+			store_lost(s);
 			break;
 		case CM_DBERR_BUSY:
 		case CM_DBERR_CONFLICT:
@@ -771,7 +783,7 @@ int
 cm_store_ping(struct cm_store *s)
 {
 	if (s->db != NULL && mysql_ping(s->db) != 0)
-		store_disconnect(s);
+		store_lost(s);
 	if (s->db == NULL && store_connect(s) != 0)
 		return CM_STORE_UNAVAILABLE;
 	return CM_STORE_OK;

@@ -108,6 +108,8 @@ struct param {
 
 int		 store_connect(struct cm_store *);
 void		 store_disconnect(struct cm_store *);
+/* The server is gone or not serving: disconnect (and, with several nodes, mark it down). */
+void		 store_lost(struct cm_store *);
 bool		 store_connection_lost(unsigned err);	/* cm_dberr_class() LOST */
 /* Milliseconds left of the deadline minus its margin (deadline.h). */
 long		 store_budget_ms(const struct cm_store *);
