@@ -506,10 +506,16 @@ h_nginx_start()
 {
 	h_elog=$H_LOG/nginx-error.log
 	mkdir -p "$H_NGINX/tmp" || return 1
-	h_subst "$REPO/conf/nginx-clientsd.conf" \
-	    "HTTP_LISTEN=127.0.0.1:$1" "CLIENTSD_SOCKET=$H_SOCK" \
-	    "ACCESS_LOG=$H_LOG/nginx-access.log" >"$H_NGINX/clientsd.conf" ||
-	    return 1
+	# H_NGINX_SNIPPET: a server set-up of the caller's instead (the
+	# cluster suite's one server block per pool).
+	if [ -n "${H_NGINX_SNIPPET:-}" ]; then
+		cp "$H_NGINX_SNIPPET" "$H_NGINX/clientsd.conf" || return 1
+	else
+		h_subst "$REPO/conf/nginx-clientsd.conf" \
+		    "HTTP_LISTEN=127.0.0.1:$1" "CLIENTSD_SOCKET=$H_SOCK" \
+		    "ACCESS_LOG=$H_LOG/nginx-access.log" \
+		    >"$H_NGINX/clientsd.conf" || return 1
+	fi
 	h_nuser=
 	h_is_root && h_nuser="user $H_USER $H_GROUP;"
 	cat >"$H_NGINX/nginx.conf" <<EOF
@@ -954,3 +960,7 @@ h_new_admin_key()
 		cat "$H_KEYFILE" >>"$CM_SECRETS_FILE" || return 1
 	fi
 }
+
+# --- a Galera cluster (./dev cluster, ./dev test --cluster) -----------
+
+. "$REPO/tests/integration/cluster.sh"
