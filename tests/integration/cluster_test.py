@@ -1,0 +1,1115 @@
+#!/usr/bin/env python3
+"""cluster_test.py - clientsd on a real 3-node MariaDB Galera cluster (issue 8,
+part 4), run by `./dev test --cluster` after `./dev cluster up`-like set-up.
+
+Two pools (A: nodes 1, 2, 3 in that order; B: nodes 2, 3, 1), each behind its
+own nginx server block; a third pool (C) reaches node 1 through a TCP proxy of
+this file that cuts the connection around COMMIT; a fourth (S) runs on a single,
+non-Galera MariaDB for the throughput comparison.  The suite starts and stops
+the pools itself; ./dev starts the nodes, nginx and the single server.
+
+The drills, each checked against what the database holds afterwards (read on a
+node with wsrep_sync_wait = 1):
+  merge_patches_across_pools   2,000 merge-PATCHes, 24 connections, A and B
+  kill_preferred_node          kill -9 of node 1 under load, then its return
+  causal_reads_across_pools    500 PATCH (A) then GET (B) pairs
+  commit_cut_by_proxy          the connection cut before/after COMMIT
+  idempotency_across_pools     one Idempotency-Key sent through A and B
+  throughput_cluster_vs_single PATCH req/s, printed
+A drill FAILS on a lost acknowledged write, on a 503 (or any non-2xx) whose
+write had committed, on a 500, and on what the issue names per drill; rates
+(503s, retries) are printed as "info" lines, not asserted (DECISIONS.md,
+"Galera").  Output: "ok"/"FAIL"/"skip"/"info" lines, then
+"RESULT passed=N failed=M"; exit 1 if any test failed.
+
+Before the pools have `[database] hosts` (the "nodes" work), A runs on node 1
+only and B on node 2 only: the drills then measure the baseline the issue
+describes (and fail where it says they must).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
+import fcgikit                      # noqa: E402
+
+CLIENTS = "/api/v1/clients"
+
+
+class Failure(AssertionError):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def info(ctx, text):
+    print("info %s %s" % (ctx.a.label, text), flush=True)
+
+
+# ---- configuration files ---------------------------------------------------
+
+def conf_with(base, sets):
+    """The INI text of base with {(section, key): value} applied; a value of
+    None drops the key (commented or not)."""
+    out, section, done = [], None, set()
+
+    def flush(sec):
+        for (s, k), v in sets.items():
+            if s == sec and (s, k) not in done and v is not None:
+                out.append("%s = %s" % (k, v))
+                done.add((s, k))
+
+    with open(base) as f:
+        for line in f.read().splitlines():
+            st = line.strip()
+            if st.startswith("[") and st.endswith("]"):
+                flush(section)
+                section = st[1:-1].strip()
+                out.append(line)
+                continue
+            name = st.lstrip("#;").strip().split("=", 1)[0].strip() if "=" in st else None
+            if name and (section, name) in sets:
+                if (section, name) not in done and sets[(section, name)] is not None:
+                    out.append("%s = %s" % (name, sets[(section, name)]))
+                    done.add((section, name))
+                continue
+            out.append(line)
+    flush(section)
+    for (s, k), v in sets.items():
+        if (s, k) not in done and v is not None:
+            out.append("[%s]" % s)
+            out.append("%s = %s" % (k, v))
+            done.add((s, k))
+    return "\n".join(out) + "\n"
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+class Pool:
+    """A clientsd pool on $run_dir/pool-NAME.sock (nginx's server block for
+    NAME passes to it), its config written from base with sets."""
+
+    def __init__(self, ctx, name, base, sets):
+        a = ctx.a
+        self.ctx, self.name = ctx, name
+        self.sock = os.path.join(a.run_dir, "pool-%s.sock" % name)
+        self.pidfile = os.path.join(a.run_dir, "pool-%s.pid" % name)
+        self.conf = os.path.join(a.run_dir, "pool-%s.conf" % name)
+        self.log = os.path.join(a.log_dir, "cluster-pool-%s.log" % name)
+        s = {("server", "listen"): self.sock, ("server", "pid_file"): self.pidfile,
+             ("server", "workers"): "4", ("server", "pool"): "pool-" + name}
+        s.update(sets)
+        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(conf_with(base, s))
+        self.proc = None
+
+    def start(self):
+        if os.path.exists(self.pidfile):
+            os.unlink(self.pidfile)
+        fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        env = dict(os.environ)
+        env.pop("CLIENTSD_CONFIG", None)
+        self.proc = subprocess.Popen([self.ctx.a.bin, "-c", self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=fd, stderr=fd, env=env, start_new_session=True)
+        os.close(fd)
+        check(fcgikit.wait_answering(self.sock, 20),
+              "pool %s does not answer on %s; log: %s" % (self.name, self.sock,
+                                                          self.log_tail()))
+        self.ctx.pools[self.name] = self
+        return self
+
+    def log_tail(self, n=1500):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        pid = read_pid(self.pidfile) or (self.proc.pid if self.proc else None)
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        if self.proc:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.ctx.pools.pop(self.name, None)
+
+
+# ---- HTTP ------------------------------------------------------------------
+
+class Answer:
+    def __init__(self, status, headers, raw, t0, t1):
+        self.status, self.headers, self.raw, self.t0, self.t1 = status, headers, raw, t0, t1
+        try:
+            self.body = json.loads(raw) if raw else None
+        except ValueError:
+            self.body = None
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    @property
+    def data(self):
+        return self.body.get("data") if isinstance(self.body, dict) else None
+
+    def where(self):
+        return "%d %s" % (self.status, self.raw[:200].decode("utf-8", "replace"))
+
+
+class Http:
+    """One keep-alive connection to one nginx port; reconnects on failure."""
+
+    def __init__(self, port, key, timeout=30):
+        self.port, self.key, self.timeout, self.conn = port, key, timeout, None
+
+    def call(self, method, path, body=None, rid=None, headers=None):
+        h = {"Authorization": "Bearer " + self.key}
+        if body is not None:
+            body = json.dumps(body).encode() if not isinstance(body, bytes) else body
+            h["Content-Type"] = "application/json"
+        if rid:
+            h["X-Request-Id"] = rid
+        h.update(headers or {})
+        t0 = time.monotonic()
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                       timeout=self.timeout)
+            try:
+                self.conn.request(method, path, body=body, headers=h)
+                r = self.conn.getresponse()
+                raw = r.read()
+                hdrs = {k.lower(): v for k, v in r.getheaders()}
+                if r.getheader("Connection", "").lower() == "close":
+                    self.close()
+                return Answer(r.status, hdrs, raw, t0, time.monotonic())
+            except (http.client.RemoteDisconnected, BrokenPipeError,
+                    ConnectionResetError) as e:
+                # A kept connection nginx closed meanwhile: once more, fresh.
+                self.close()
+                if attempt == 2:
+                    raise Failure("%s %s: %s" % (method, path, e))
+            except OSError:
+                self.close()
+                raise
+        raise Failure("unreachable")
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def cpath(cid):
+    return "%s/%s" % (CLIENTS, cid)
+
+
+# ---- the database, read on a node with wsrep_sync_wait -----------------------
+
+def sql(ctx, node, text, timeout=60):
+    """Rows (lists of strings) of the last SELECT of text, run as root on node."""
+    cmd = shlex.split(ctx.a.cluster) + ["sql", str(node)]
+    p = subprocess.run(cmd, input="SET SESSION wsrep_sync_wait = 15;\n" + text,
+                       capture_output=True, text=True, timeout=timeout)
+    check(p.returncode == 0, "sql on node %d: %s" % (node, p.stderr.strip()[-400:]))
+    lines = p.stdout.splitlines()
+    return [unescape(x).split("\t") for x in lines[1:]] if lines else []
+
+
+def unescape(s):
+    # mariadb --batch escapes \\, \t, \n, \0 in values; our values hold none
+    # but backslashes in JSON strings.
+    return s.replace("\\\\", "\\")
+
+
+def live_node(ctx, avoid=()):
+    for n in (2, 3, 1):
+        if n not in avoid and n not in ctx.down:
+            return n
+    raise Failure("no live node")
+
+
+def audit_rids(ctx, prefix):
+    """{request_id: [actions]} of the audit rows whose request id starts with prefix."""
+    rows = sql(ctx, live_node(ctx), "SELECT request_id, action FROM client_audit "
+               "WHERE request_id LIKE '%s%%'" % prefix)
+    out = {}
+    for r in rows:
+        out.setdefault(r[0], []).append(r[1])
+    return out
+
+
+def metadata(ctx, cids):
+    rows = sql(ctx, live_node(ctx), "SELECT id, api_metadata FROM clients WHERE id IN (%s)"
+               % ",".join("'%s'" % c for c in cids))
+    return {r[0]: json.loads(r[1]) for r in rows}
+
+
+def cluster(ctx, *args, timeout=180):
+    cmd = shlex.split(ctx.a.cluster) + [str(x) for x in args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    check(p.returncode == 0, "dev cluster %s: %s" % (" ".join(map(str, args)),
+                                                    (p.stdout + p.stderr)[-600:]))
+    return p.stdout
+
+
+def node_state(ctx, n):
+    rows = sql(ctx, n, "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'", timeout=10)
+    return rows[0][1] if rows else "?"
+
+
+def node_connections(ctx, n, user="clients"):
+    rows = sql(ctx, n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+               "WHERE USER = '%s'" % user, timeout=10)
+    return int(rows[0][0])
+
+
+# ---- load --------------------------------------------------------------------
+
+class Load:
+    """Threads sending merge-PATCHes, each with a unique api_metadata key and
+    X-Request-Id (the audit stores it), round-robin over ports and clients,
+    until stopped or a count is reached.  Records every answer."""
+
+    def __init__(self, ctx, tag, ports, cids, threads, count=None, key=None):
+        self.ctx, self.tag, self.ports, self.cids = ctx, tag, ports, cids
+        self.key = key or ctx.key
+        self.count, self.threads = count, threads
+        self.lock = threading.Lock()
+        self.n = 0
+        self.results = []      # (i, port, cid, key, rid, status, t0, t1, retry_after, body)
+        self.stop_flag = threading.Event()
+        self.errors = []
+
+    def next(self):
+        with self.lock:
+            if self.stop_flag.is_set() or (self.count is not None and self.n >= self.count):
+                return None
+            self.n += 1
+            return self.n - 1
+
+    def worker(self, w):
+        conns = {p: Http(p, self.key) for p in self.ports}
+        try:
+            while True:
+                i = self.next()
+                if i is None:
+                    return
+                port = self.ports[i % len(self.ports)]
+                cid = self.cids[(i // len(self.ports)) % len(self.cids)]
+                key = "%s_%d" % (self.tag, i)
+                rid = "%s.%s.%d" % (self.ctx.run, self.tag, i)
+                try:
+                    a = conns[port].call("PATCH", cpath(cid), {"api_metadata": {key: i}},
+                                         rid=rid)
+                    rec = (i, port, cid, key, rid, a.status, a.t0, a.t1,
+                           a.header("Retry-After"), a.raw[:300])
+                except (OSError, Failure) as e:
+                    rec = (i, port, cid, key, rid, 0, time.monotonic(), time.monotonic(),
+                           None, str(e).encode())
+                with self.lock:
+                    self.results.append(rec)
+        except Exception:       # noqa: BLE001 - reported by the test
+            self.errors.append(traceback.format_exc())
+        finally:
+            for c in conns.values():
+                c.close()
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.ths = [threading.Thread(target=self.worker, args=(w,), daemon=True)
+                    for w in range(self.threads)]
+        for t in self.ths:
+            t.start()
+        return self
+
+    def join(self, timeout=300):
+        deadline = time.monotonic() + timeout
+        for t in self.ths:
+            t.join(max(0.1, deadline - time.monotonic()))
+        self.t1 = time.monotonic()
+        check(not any(t.is_alive() for t in self.ths), "load %s did not finish" % self.tag)
+        check(not self.errors, "load %s: %s" % (self.tag, self.errors[:1]))
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        return self.join()
+
+
+def verify_writes(ctx, load, what):
+    """Every answer of load against the database: a 200's key is in the
+    client's api_metadata and its request id in exactly one audit row; a 503's
+    (or any other answer's) write is not there; no 500.  Returns counts."""
+    res = load.results
+    check(res, "%s: no answers at all" % what)
+    rids = audit_rids(ctx, "%s.%s." % (ctx.run, load.tag))
+    meta = metadata(ctx, sorted(set(r[2] for r in res)))
+    by_status = {}
+    lost, twice, committed_but, s500 = [], [], [], []
+    for (i, port, cid, key, rid, status, t0, t1, ra, body) in res:
+        by_status[status] = by_status.get(status, 0) + 1
+        in_meta = key in meta.get(cid, {})
+        n_audit = len(rids.get(rid, []))
+        if status == 200:
+            if not in_meta or n_audit == 0:
+                lost.append("%s (%s on :%d, key %s in metadata: %s, audit rows %d)"
+                            % (rid, cid, port, key, in_meta, n_audit))
+            if n_audit > 1:
+                twice.append("%s: %d audit rows" % (rid, n_audit))
+        else:
+            if status == 500:
+                s500.append("%s: %s" % (rid, body[:160]))
+            if in_meta or n_audit:
+                committed_but.append("%s answered %d but committed (key in metadata: %s, "
+                                     "audit rows %d) %s" % (rid, status, in_meta, n_audit,
+                                                            body[:120]))
+            elif status == 503 and not (ra or "").isdigit():
+                s500.append("%s: 503 without Retry-After" % rid)
+    audit_total = sum(len(v) for v in rids.values())
+    n200 = by_status.get(200, 0)
+    info(ctx, "%s: %d requests, answers %s, lost acknowledged writes %d, "
+         "non-2xx that had committed %d, 500s %d, audit rows %d for %d 200s"
+         % (what, len(res), json.dumps(dict(sorted(by_status.items()))), len(lost),
+            len(committed_but), by_status.get(500, 0), audit_total, n200))
+    problems = []
+    if lost:
+        problems.append("%d acknowledged writes lost: %s" % (len(lost), "; ".join(lost[:5])))
+    if twice:
+        problems.append("%d writes applied twice: %s" % (len(twice), "; ".join(twice[:5])))
+    if committed_but:
+        problems.append("%d answers that were not 2xx had committed: %s"
+                        % (len(committed_but), "; ".join(committed_but[:5])))
+    if s500:
+        problems.append("%d 500s (or 503s without Retry-After): %s"
+                        % (len(s500), "; ".join(s500[:5])))
+    unexpected = {s: c for s, c in by_status.items() if s not in (200, 503, 500)}
+    if unexpected:
+        problems.append("answers other than 200/503: %s (e.g. %s)" % (
+            unexpected, [r[9][:120] for r in res if r[5] in unexpected][:3]))
+    if audit_total != n200 - len(lost) + len(twice) + len(committed_but) and not problems:
+        problems.append("audit rows %d != 200s %d" % (audit_total, n200))
+    check(not problems, "%s: %s" % (what, " | ".join(problems)))
+    return by_status
+
+
+# ---- the suite's context --------------------------------------------------------
+
+class Ctx:
+    def __init__(self, a):
+        self.a = a
+        with open(a.admin_key_file) as f:
+            self.key = f.read().strip()
+        with open(a.single_key_file) as f:
+            self.single_key = f.read().strip()
+        self.run = "cl%x" % random.getrandbits(24)
+        self.pools = {}
+        self.down = set()
+        b = a.base_port
+        self.node_port = {n: b + 10 * n for n in (1, 2, 3)}
+        self.port = {"a": b + 40, "b": b + 41, "c": b + 42, "s": b + 43}
+        self.multi = self.probe_multi()
+
+    def node(self, n):
+        return "127.0.0.1:%d" % self.node_port[n]
+
+    def db_sets(self, hosts, **kw):
+        """[database] keys for a pool over hosts (a list of "host:port"):
+        hosts + policy failover + galera when clientsd has them, else the
+        first host alone (the baseline)."""
+        if self.multi:
+            s = {("database", "socket"): None, ("database", "host"): None,
+                 ("database", "port"): None, ("database", "hosts"): ", ".join(hosts),
+                 ("database", "policy"): "failover", ("database", "galera"): "true",
+                 ("database", "failback_s"): "2",
+                 ("database", "causal_reads"): "true" if kw.get("causal", True) else "false"}
+            if self.idem_ttl:
+                s[("api", "idempotency_ttl_s")] = "4"
+        else:
+            h, p = hosts[0].rsplit(":", 1)
+            s = {("database", "socket"): "", ("database", "host"): h,
+                 ("database", "port"): p}
+        s[("database", "retries")] = "10" if self.multi else None
+        return s
+
+    def probe_multi(self):
+        """Does this clientsd take [database] hosts (and the Galera keys)?"""
+        self.idem_ttl = False
+        d = self.a.run_dir
+        for ttl in (True, False):
+            conf = os.path.join(d, "probe.conf")
+            sets = {("database", "socket"): None, ("database", "host"): None,
+                    ("database", "port"): None,
+                    ("database", "hosts"): "%s, %s" % (self.node(1), self.node(2)),
+                    ("database", "policy"): "failover", ("database", "galera"): "true",
+                    ("database", "causal_reads"): "true", ("database", "failback_s"): "2",
+                    ("server", "listen"): os.path.join(d, "probe.sock")}
+            if ttl:
+                sets[("api", "idempotency_ttl_s")] = "4"
+            with open(conf, "w") as f:
+                f.write(conf_with(self.a.conf, sets))
+            p = subprocess.run([self.a.bin, "-t", "-c", conf], capture_output=True, text=True)
+            os.unlink(conf)
+            if p.returncode == 0:
+                self.idem_ttl = ttl
+                return True
+            last = (p.stdout + p.stderr).strip()[-300:]
+        self.probe_error = last
+        return False
+
+    def pool(self, name, hosts, **kw):
+        if name in self.pools:
+            self.pools[name].stop()
+        return Pool(self, name, self.a.conf, self.db_sets(hosts, **kw)).start()
+
+    def http(self, name, key=None):
+        return Http(self.port[name], key or self.key)
+
+
+def create_clients(ctx, prefix, n, port="a"):
+    h = ctx.http(port)
+    cids = []
+    for i in range(n):
+        cid = "%s_%s_%d" % (prefix, ctx.run, i)
+        r = h.call("POST", CLIENTS, {"id": cid, "name": "Cluster %s %d" % (prefix, i)})
+        check(r.status == 201, "create %s: %s" % (cid, r.where()))
+        cids.append(cid)
+    h.close()
+    return cids
+
+
+# ---- the drills -------------------------------------------------------------------
+
+TESTS = []
+
+
+def drill(fn):
+    TESTS.append(fn)
+    return fn
+
+
+@drill
+def merge_patches_across_pools(ctx):
+    cids = create_clients(ctx, "mp", 5)
+    load = Load(ctx, "mp", [ctx.port["a"], ctx.port["b"]], cids, threads=24,
+                count=ctx.a.merges).start().join(timeout=400)
+    secs = load.t1 - load.t0
+    st = verify_writes(ctx, load, "merge_patches_across_pools")
+    n503 = st.get(503, 0)
+    info(ctx, "merge_patches_across_pools: %d PATCHes in %.1f s (%.0f/s), 503s %d (%.2f %%), "
+         "0 lost" % (len(load.results), secs, len(load.results) / secs, n503,
+                     100.0 * n503 / len(load.results)))
+    # Every client's history agrees with its final state: each key merged by
+    # a 200 is there (verify_writes), and nothing else was added.
+    meta = metadata(ctx, cids)
+    want = {}
+    for r in load.results:
+        if r[5] == 200:
+            want.setdefault(r[2], set()).add(r[3])
+    for cid in cids:
+        extra = set(meta.get(cid, {})) - want.get(cid, set())
+        check(not extra, "%s holds keys no 200 acknowledged: %s" % (cid, sorted(extra)[:5]))
+
+
+def poll_health(ctx, port, stop, out):
+    h = Http(port, ctx.key, timeout=5)
+    while not stop.is_set():
+        t = time.monotonic()
+        try:
+            s = h.call("GET", "/api/v1/health").status
+        except (OSError, Failure):
+            s = 0
+        out.append((t, s))
+        time.sleep(0.05)
+    h.close()
+
+
+@drill
+def kill_preferred_node(ctx):
+    cids = create_clients(ctx, "kn", 6)
+    a, b = ctx.port["a"], ctx.port["b"]
+    # Mostly pool A (which prefers node 1), some B (node 2): 12 connections.
+    load = Load(ctx, "kn", [a, a, b], cids, threads=12).start()
+    health, hstop = [], threading.Event()
+    ht = threading.Thread(target=poll_health, args=(ctx, a, hstop, health), daemon=True)
+    ht.start()
+    time.sleep(3)
+    t_kill = time.monotonic()
+    cluster(ctx, "kill", 1)
+    ctx.down.add(1)
+    t_killed = time.monotonic()
+    # Until pool A answers 2xx again (bounded), then 3 s more of load.
+    first_2xx = None
+    deadline = t_kill + 40
+    while time.monotonic() < deadline:
+        with load.lock:
+            oks = [r[7] for r in load.results if r[1] == a and r[5] == 200 and r[6] >= t_killed]
+        if oks:
+            first_2xx = min(oks)
+            break
+        time.sleep(0.05)
+    time.sleep(3)
+    health_after = [(t, s) for t, s in health if t >= t_killed]
+    health_ok = next((t for t, s in health_after if s == 200), None)
+    with load.lock:
+        during = [r for r in load.results if r[1] == a and r[6] >= t_kill]
+    info(ctx, "kill_preferred_node: node 1 killed (kill -9 took %.2f s); pool A: "
+         "(a) /health 200 (workers on a Synced node) after %s, (b) first 2xx PATCH "
+         "after %s; pool A answers in that window: %s"
+         % (t_killed - t_kill,
+            "%.2f s" % (health_ok - t_kill) if health_ok else "never (40 s)",
+            "%.2f s" % (first_2xx - t_kill) if first_2xx else "never (40 s)",
+            json.dumps(count_status(r for r in during if first_2xx is None or r[7] <= first_2xx))))
+    # The node comes back (IST) while the load goes on; then fail-back.
+    t_start = time.monotonic()
+    back_err = []
+    starter = threading.Thread(target=lambda: back_err.append(run_quiet(
+        lambda: cluster(ctx, "start", 1))), daemon=True)
+    starter.start()
+    starter.join(200)
+    check(not starter.is_alive(), "node 1 did not come back in 200 s")
+    check(back_err == [None], "dev cluster start 1: %s" % back_err)
+    ctx.down.discard(1)
+    t_synced = time.monotonic()
+    failback = None
+    conns = []
+    while time.monotonic() < t_synced + 30:
+        c = node_connections(ctx, 1)
+        conns.append(c)
+        if c >= 4:
+            failback = time.monotonic()
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    hstop.set()
+    load.stop()
+    ht.join(10)
+    with load.lock:
+        rejoin = [r for r in load.results if r[6] >= t_start]
+    info(ctx, "kill_preferred_node: node 1 Synced again %.1f s after `start`; pool A's 4 "
+         "workers back on node 1 %s; answers from `start` on: %s"
+         % (t_synced - t_start,
+            "%.1f s after it was Synced" % (failback - t_synced) if failback else
+            "not within 30 s (its connections: %s)" % conns[-5:],
+            json.dumps(count_status(rejoin))))
+    st = verify_writes(ctx, load, "kill_preferred_node")
+    info(ctx, "kill_preferred_node: 503s %d of %d (%.2f %%)" % (
+        st.get(503, 0), len(load.results), 100.0 * st.get(503, 0) / len(load.results)))
+    check(first_2xx is not None, "pool A never answered 2xx in the 40 s after node 1 was "
+          "killed (no failover)%s" % ("" if ctx.multi else ": this clientsd has no "
+                                     "[database] hosts"))
+    check(health_ok is not None, "pool A's /health never said 200 after the kill")
+    check(failback is not None, "pool A did not fail back to node 1 within 30 s of its "
+          "return (node 1's connections of user clients: %s)" % conns[-5:])
+    s500 = [r for r in rejoin if r[5] == 500]
+    check(not s500, "500s while node 1 rejoined: %d" % len(s500))
+
+
+def run_quiet(fn):
+    try:
+        fn()
+        return None
+    except Exception as e:      # noqa: BLE001
+        return str(e)
+
+
+def count_status(results):
+    out = {}
+    for r in results:
+        out[r[5]] = out.get(r[5], 0) + 1
+    return dict(sorted(out.items()))
+
+
+def pairs(ctx, tag, n, threads):
+    """n PATCH (pool A) then GET (pool B) pairs; returns (stale, errors, GET times)."""
+    cids = create_clients(ctx, tag, threads)
+    stale, errors, times = [], [], []
+    lock = threading.Lock()
+
+    def run(w):
+        pa, pb = ctx.http("a"), ctx.http("b")
+        cid = cids[w]
+        for i in range(w, n, threads):
+            r = pa.call("PATCH", cpath(cid), {"api_metadata": {"seq": i}},
+                        rid="%s.%s.%d" % (ctx.run, tag, i))
+            if r.status != 200:
+                with lock:
+                    errors.append("PATCH %d: %s" % (i, r.where()))
+                continue
+            g = pb.call("GET", cpath(cid))
+            with lock:
+                times.append(g.t1 - g.t0)
+                if g.status != 200:
+                    errors.append("GET %d: %s" % (i, g.where()))
+                elif g.data["api_metadata"].get("seq") != i:
+                    stale.append("%s: PATCH seq %d, GET on B saw %s"
+                                 % (cid, i, g.data["api_metadata"].get("seq")))
+        pa.close()
+        pb.close()
+
+    ths = [threading.Thread(target=run, args=(w,), daemon=True) for w in range(threads)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(300)
+    return stale, errors, times
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] * 1000 if xs else float("nan")
+
+
+@drill
+def causal_reads_across_pools(ctx):
+    stale, errors, times = pairs(ctx, "cr", ctx.a.pairs, 4)
+    info(ctx, "causal_reads_across_pools (causal_reads = %s): %d pairs, stale %d, errors %d; "
+         "GET on B p50 %.1f ms p99 %.1f ms"
+         % ("true" if ctx.multi else "unsupported", ctx.a.pairs, len(stale), len(errors),
+            pct(times, 0.5), pct(times, 0.99)))
+    check(not errors, "PATCH/GET errors: %d: %s" % (len(errors), errors[:3]))
+    check(not stale, "%d of %d GETs through B did not see the PATCH through A: %s"
+          % (len(stale), ctx.a.pairs, stale[:3]))
+    if not ctx.multi:
+        return
+    # What causal_reads costs (reported): the same pairs with pool B
+    # restarted without it; stale reads there are the reason it exists.
+    try:
+        ctx.pool("b", [ctx.node(2), ctx.node(3), ctx.node(1)], causal=False)
+        stale0, errors0, times0 = pairs(ctx, "cr0", ctx.a.pairs, 4)
+        info(ctx, "causal_reads_across_pools (causal_reads = false): %d pairs, stale %d, "
+             "errors %d; GET on B p50 %.1f ms p99 %.1f ms (with causal_reads: p50 %.1f, "
+             "p99 %.1f)" % (ctx.a.pairs, len(stale0), len(errors0), pct(times0, 0.5),
+                           pct(times0, 0.99), pct(times, 0.5), pct(times, 0.99)))
+    finally:
+        ctx.pool("b", [ctx.node(2), ctx.node(3), ctx.node(1)])
+
+
+# ---- the COMMIT-cutting proxy --------------------------------------------------
+
+class CommitCutter:
+    """A TCP proxy between pool C and node 1 that understands just enough of
+    the MariaDB protocol (3-byte length, sequence byte, then the command:
+    0x03 COM_QUERY) to find COMMIT.  Armed with "before", it closes both
+    sides instead of forwarding the COMMIT (the server rolls back); with
+    "after", it forwards it, reads the server's answer and closes both sides
+    instead of passing it on (committed, outcome unknown to the client).
+    Each arming cuts one COMMIT."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.armed = None
+        self.cuts = []
+        self.commits = 0
+        self.closed = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def arm(self, mode):
+        with self.lock:
+            self.armed = mode
+
+    def accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(self.target, timeout=5)
+                s.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            conn = {"c": c, "s": s, "cut_reply": False, "dead": False}
+            threading.Thread(target=self.pump_client, args=(conn,), daemon=True).start()
+            threading.Thread(target=self.pump_server, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def kill(conn):
+        conn["dead"] = True
+        for k in ("c", "s"):
+            try:
+                conn[k].shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn[k].close()
+
+    def pump_client(self, conn):
+        buf = b""
+        while not conn["dead"]:
+            try:
+                data = conn["c"].recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self.kill(conn)
+                return
+            buf += data
+            out = b""
+            while len(buf) >= 4:
+                n = buf[0] | buf[1] << 8 | buf[2] << 16
+                if len(buf) < 4 + n:
+                    break
+                pkt, buf = buf[:4 + n], buf[4 + n:]
+                payload = pkt[4:]
+                if payload[:1] == b"\x03" and payload[1:].strip().upper().startswith(b"COMMIT"):
+                    with self.lock:
+                        self.commits += 1
+                        mode, self.armed = self.armed, None
+                    if mode == "before":
+                        self.cuts.append("before")
+                        try:
+                            conn["s"].sendall(out)
+                        except OSError:
+                            pass
+                        self.kill(conn)
+                        return
+                    if mode == "after":
+                        self.cuts.append("after")
+                        conn["cut_reply"] = True
+                out += pkt
+            try:
+                if out:
+                    conn["s"].sendall(out)
+            except OSError:
+                self.kill(conn)
+                return
+
+    def pump_server(self, conn):
+        while not conn["dead"]:
+            try:
+                data = conn["s"].recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self.kill(conn)
+                return
+            if conn["cut_reply"]:
+                # The answer to the COMMIT (the server answers nothing else
+                # while a command is outstanding): never passed on.
+                self.kill(conn)
+                return
+            try:
+                conn["c"].sendall(data)
+            except OSError:
+                self.kill(conn)
+                return
+
+    def close(self):
+        self.closed = True
+        self.lsock.close()
+
+
+@drill
+def commit_cut_by_proxy(ctx):
+    proxy = CommitCutter(ctx.node_port[1])
+    try:
+        hosts = ["127.0.0.1:%d" % proxy.port]
+        if ctx.multi:
+            hosts.append(ctx.node(2))
+        ctx.pool("c", hosts, causal=False)
+        h = ctx.http("c")
+        # Three clients to PATCH, and one per rotate-keys case (its keys
+        # before the cut are compared with the stored ones at the end).
+        base = create_clients(ctx, "cut", 3, port="c")
+        rot = create_clients(ctx, "cutrot", 6, port="c")
+        cases, problems = [], []
+        seq = 0
+        for mode in ("before", "after"):
+            for op in ("patch", "create", "rotate"):
+                for rep in range(3):
+                    seq += 1
+                    rid = "%s.cut.%d" % (ctx.run, seq)
+                    cid = base[rep]
+                    before_keys = None
+                    if op == "rotate":
+                        cid = rot[(mode == "after") * 3 + rep]
+                        g = h.call("GET", cpath(cid))
+                        check(g.status == 200, "GET %s: %s" % (cid, g.where()))
+                        before_keys = (g.data["publishable_key"], g.data["secret_key"])
+                    cuts0 = len(proxy.cuts)
+                    proxy.arm(mode)
+                    if op == "patch":
+                        key = "cut_%d" % seq
+                        r = h.call("PATCH", cpath(cid), {"api_metadata": {key: seq}}, rid=rid)
+                    elif op == "create":
+                        cid = "cutnew_%s_%d" % (ctx.run, seq)
+                        r = h.call("POST", CLIENTS, {"id": cid, "name": "cut %d" % seq},
+                                   rid=rid)
+                    else:
+                        r = h.call("POST", cpath(cid) + "/rotate-keys", rid=rid)
+                    proxy.arm(None)
+                    cut = len(proxy.cuts) > cuts0
+                    cases.append((mode, op, seq, rid, cid, r, cut,
+                                  key if op == "patch" else None, before_keys))
+        # What the database holds, on a node the proxy does not stand before.
+        rids = audit_rids(ctx, "%s.cut." % ctx.run)
+        ids = sorted(set(c[4] for c in cases))
+        rows = sql(ctx, live_node(ctx), "SELECT id, api_metadata, publishable_key, secret_key "
+                   "FROM clients WHERE id IN (%s)" % ",".join("'%s'" % i for i in ids))
+        stored = {r[0]: (json.loads(r[1]), r[2], r[3]) for r in rows}
+        tally = {}
+        for (mode, op, seq, rid, cid, r, cut, key, before_keys) in cases:
+            n = len(rids.get(rid, []))
+            committed = n > 0
+            tally.setdefault((mode, r.status, committed), 0)
+            tally[(mode, r.status, committed)] += 1
+            where = "%s-COMMIT cut, %s %s (rid %s): answer %s, audit rows %d" % (
+                mode, op, cid, rid, r.where()[:140], n)
+            if not cut:
+                problems.append("the proxy cut nothing: " + where)
+                continue
+            if n > 1:
+                problems.append("applied %d times: %s" % (n, where))
+            ok2xx = r.status in (200, 201)
+            if r.status == 500:
+                problems.append("500: " + where)
+            elif ok2xx and not committed:
+                problems.append("2xx but nothing committed: " + where)
+            elif not ok2xx and committed:
+                problems.append("not 2xx but committed: " + where)
+            elif r.status not in (200, 201, 503):
+                problems.append("unexpected answer: " + where)
+            if ok2xx and committed:
+                s = stored.get(cid)
+                if op == "patch" and (s is None or key not in s[0]):
+                    problems.append("key not stored: " + where)
+                if op == "create" and s is None:
+                    problems.append("client not stored: " + where)
+                if op == "rotate" and (s is None or (r.data or {}).get("secret_key") != s[2]
+                                       or (s[1], s[2]) == before_keys):
+                    problems.append("keys answered != keys stored: " + where)
+            if not ok2xx and op == "rotate" and stored.get(cid) and \
+                    (stored[cid][1], stored[cid][2]) != before_keys and not committed:
+                problems.append("keys changed without an audit row: " + where)
+        info(ctx, "commit_cut_by_proxy: %d cuts (%d COMMITs seen); answers "
+             "(mode, status, committed): %s" % (
+                 len(proxy.cuts), proxy.commits,
+                 ", ".join("%s/%d/%s: %d" % (k[0], k[1], "yes" if k[2] else "no", v)
+                           for k, v in sorted(tally.items()))))
+        h.close()
+        check(not problems, "%d answers do not match the database: %s"
+              % (len(problems), " | ".join(problems[:6])))
+    finally:
+        if "c" in ctx.pools:
+            ctx.pools["c"].stop()
+        proxy.close()
+
+
+@drill
+def idempotency_across_pools(ctx):
+    a, b = ctx.http("a"), ctx.http("b")
+    key = "idem-%s-1" % ctx.run
+    cid = "idem_%s" % ctx.run
+    body = {"id": cid, "name": "Idempotent"}
+    r1 = a.call("POST", CLIENTS, body, rid="%s.idem.1" % ctx.run,
+                headers={"Idempotency-Key": key})
+    check(r1.status == 201, "first POST through A: %s" % r1.where())
+    r2 = b.call("POST", CLIENTS, body, rid="%s.idem.2" % ctx.run,
+                headers={"Idempotency-Key": key})
+    check(r2.status == 201 and (r2.header("Idempotent-Replayed") or "").lower() == "true",
+          "the same POST and key through B: expected the stored 201 with "
+          "Idempotent-Replayed: true, got %s (Idempotent-Replayed: %r)"
+          % (r2.where(), r2.header("Idempotent-Replayed")))
+    check(r2.data == r1.data, "the replay's body differs from the first answer")
+    # Another body with the same key: 422 idempotency_key_reused, nothing written.
+    r3 = b.call("POST", CLIENTS, {"id": cid + "x", "name": "Other"},
+                headers={"Idempotency-Key": key})
+    check(r3.status == 422 and "idempotency_key_reused" in r3.raw.decode(),
+          "same key, other body, through B: %s" % r3.where())
+    # Concurrent duplicates of a rotate-keys, one through each pool: one write.
+    key2 = "idem-%s-2" % ctx.run
+    out = {}
+    bar = threading.Barrier(2)
+
+    def send(name, h):
+        bar.wait()
+        out[name] = h.call("POST", cpath(cid) + "/rotate-keys",
+                           rid="%s.idem.rot.%s" % (ctx.run, name),
+                           headers={"Idempotency-Key": key2})
+
+    ths = [threading.Thread(target=send, args=(n, h)) for n, h in (("a", a), ("b", b))]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(30)
+    sts = sorted(out[n].status for n in out)
+    rows = sql(ctx, live_node(ctx), "SELECT action, request_id FROM client_audit "
+               "WHERE client_id = '%s' ORDER BY seq" % cid)
+    actions = [r[0] for r in rows]
+    info(ctx, "idempotency_across_pools: concurrent rotate-keys through A and B: %s; "
+         "audit: %s" % (sts, actions))
+    check(actions.count("create") == 1, "creates in the audit: %s" % actions)
+    check(actions.count("rotate_keys") == 1, "two rotate-keys with one Idempotency-Key "
+          "through two pools wrote %d times" % actions.count("rotate_keys"))
+    check(all(s in (200, 409) for s in sts) and 200 in sts,
+          "answers to the concurrent pair: %s" % [out[n].where() for n in out])
+    # A replay after the pair: the stored 200, with the header.
+    r4 = a.call("POST", cpath(cid) + "/rotate-keys", headers={"Idempotency-Key": key2})
+    check(r4.status == 200 and (r4.header("Idempotent-Replayed") or "").lower() == "true",
+          "replay of the rotate-keys: %s" % r4.where())
+    if ctx.idem_ttl:
+        # Expiry (idempotency_ttl_s = 4 here): the key is new again.
+        time.sleep(5)
+        r5 = b.call("POST", cpath(cid) + "/rotate-keys", headers={"Idempotency-Key": key2})
+        check(r5.status == 200 and r5.header("Idempotent-Replayed") is None,
+              "after the key expired: %s (Idempotent-Replayed %r)"
+              % (r5.where(), r5.header("Idempotent-Replayed")))
+    a.close()
+    b.close()
+
+
+@drill
+def throughput_cluster_vs_single(ctx):
+    single = os.path.join(ctx.a.run_dir, "pool-s.base.conf")
+    with open(single, "w") as f:
+        f.write(open(ctx.a.single_conf).read())
+    Pool(ctx, "s", single, {}).start()
+    n = ctx.a.bench
+    figures = {}
+    # Alternating, twice, so the machine's noise hits both alike.
+    for rnd in (1, 2):
+        for name, ports, key, label in (
+                ("s", [ctx.port["s"]], ctx.single_key, "single server"),
+                ("a", [ctx.port["a"]], ctx.key, "cluster, one pool (node 1 writes)"),
+                ("ab", [ctx.port["a"], ctx.port["b"]], ctx.key,
+                 "cluster, two pools (nodes 1 and 2 write)")):
+            cids = create_clients(ctx, "tp%s%d" % (name, rnd), 16,
+                                  port=name[0]) if name != "s" else None
+            if name == "s":
+                h = Http(ctx.port["s"], ctx.single_key)
+                cids = []
+                for i in range(16):
+                    cid = "tps%d_%s_%d" % (rnd, ctx.run, i)
+                    r = h.call("POST", CLIENTS, {"id": cid, "name": "t"})
+                    check(r.status == 201, "create on the single server: %s" % r.where())
+                    cids.append(cid)
+                h.close()
+            load = Load(ctx, "tp%s%d" % (name, rnd), ports, cids, threads=16,
+                        count=n, key=key).start().join(timeout=300)
+            st = count_status(load.results)
+            check(set(st) <= {200, 503}, "%s: answers %s" % (label, st))
+            rate = len(load.results) / (load.t1 - load.t0)
+            lat = [r[7] - r[6] for r in load.results]
+            figures.setdefault(label, []).append(rate)
+            info(ctx, "throughput round %d: %s: %d PATCHes, 16 connections, %.0f/s, p50 %.1f ms, "
+                 "p99 %.1f ms, answers %s" % (rnd, label, n, rate, pct(lat, 0.5),
+                                              pct(lat, 0.99), json.dumps(st)))
+    s = max(figures["single server"])
+    for label, rates in figures.items():
+        info(ctx, "throughput: %s: best %.0f PATCH/s (%.2f x the single server)"
+             % (label, max(rates), max(rates) / s))
+
+
+# ---- runner ------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description="clientsd on a 3-node Galera cluster.")
+    ap.add_argument("--base-url", required=True, help="pool A's nginx (base port + 40)")
+    ap.add_argument("--admin-key-file", required=True)
+    ap.add_argument("--label", default="cluster")
+    ap.add_argument("--ctl", help="admin CLI prefix (unused: the set-up made the key)")
+    ap.add_argument("--cluster", required=True, help='"./dev cluster" (kill/start/sql N)')
+    ap.add_argument("--base-port", type=int, required=True)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--conf", required=True, help="the cluster's clientsd.conf (node 1)")
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--log-dir", required=True)
+    ap.add_argument("--single-conf", required=True)
+    ap.add_argument("--single-key-file", required=True)
+    ap.add_argument("--only", help="run the drills whose name contains this")
+    ap.add_argument("--merges", type=int, default=2000)
+    ap.add_argument("--pairs", type=int, default=500)
+    ap.add_argument("--bench", type=int, default=1500)
+    a = ap.parse_args()
+    ctx = Ctx(a)
+    check(a.base_url.rstrip("/").endswith(":%d" % ctx.port["a"]),
+          "--base-url is not pool A's port %d" % ctx.port["a"])
+    if ctx.multi:
+        info(ctx, "clientsd takes [database] hosts: pool A over nodes 1, 2, 3, pool B over "
+             "2, 3, 1 (policy failover, galera, causal_reads, failback_s 2)")
+    else:
+        info(ctx, "this clientsd has no [database] hosts (%s): pool A on node 1 only, pool B "
+             "on node 2 only: the baseline" % ctx.probe_error.replace("\n", " "))
+    passed = failed = 0
+    t_all = time.monotonic()
+    try:
+        ctx.pool("a", [ctx.node(1), ctx.node(2), ctx.node(3)])
+        ctx.pool("b", [ctx.node(2), ctx.node(3), ctx.node(1)])
+        for fn in TESTS:
+            if a.only and not any(x in fn.__name__ for x in a.only.split(",")):
+                continue
+            t0 = time.monotonic()
+            try:
+                fn(ctx)
+                passed += 1
+                print("ok   %s %s (%.1f s)" % (a.label, fn.__name__, time.monotonic() - t0),
+                      flush=True)
+            except Skip as e:
+                print("skip %s %s: %s" % (a.label, fn.__name__, e), flush=True)
+            except Exception as e:      # noqa: BLE001 - every failure is reported
+                failed += 1
+                detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
+                print("FAIL %s %s (%.1f s): %s" % (a.label, fn.__name__,
+                                                   time.monotonic() - t0,
+                                                   detail.replace("\n", " ")), flush=True)
+            # A drill that left a node down brings it back for the next.
+            for n in sorted(ctx.down):
+                run_quiet(lambda: cluster(ctx, "start", n))
+                ctx.down.discard(n)
+    finally:
+        for p in list(ctx.pools.values()):
+            p.stop()
+    info(ctx, "drills took %.0f s" % (time.monotonic() - t_all))
+    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    os._exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
