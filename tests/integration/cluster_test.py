@@ -28,6 +28,7 @@ describes (and fail where it says they must).
 """
 
 import argparse
+import calendar
 import http.client
 import json
 import os
@@ -574,7 +575,7 @@ def kill_preferred_node(ctx):
     ht = threading.Thread(target=poll_health, args=(ctx, a, hstop, health), daemon=True)
     ht.start()
     time.sleep(3)
-    t_kill = time.monotonic()
+    t_kill, wall_kill = time.monotonic(), time.time()
     cluster(ctx, "kill", 1)
     ctx.down.add(1)
     t_killed = time.monotonic()
@@ -632,6 +633,9 @@ def kill_preferred_node(ctx):
             "%.1f s after it was Synced" % (failback - t_synced) if failback else
             "not within 30 s (its connections: %s)" % conns[-5:],
             json.dumps(count_status(rejoin))))
+    switches = log_switches(ctx, "a", ctx.node(1), wall_kill)
+    if switches:
+        info(ctx, "kill_preferred_node: pool A's log: %s" % switches)
     st = verify_writes(ctx, load, "kill_preferred_node")
     info(ctx, "kill_preferred_node: 503s %d of %d (%.2f %%)" % (
         st.get(503, 0), len(load.results), 100.0 * st.get(503, 0) / len(load.results)))
@@ -643,6 +647,38 @@ def kill_preferred_node(ctx):
           "return (node 1's connections of user clients: %s)" % conns[-5:])
     s500 = [r for r in rejoin if r[5] == 500]
     check(not s500, "500s while node 1 rejoined: %d" % len(s500))
+
+
+def log_switches(ctx, pool, node, since):
+    """What pool's log says about node after the wall-clock time since: the
+    workers leaving it ("database node N down: …; using M") and coming back
+    ("database: back to node N"), with the first of each, in seconds after
+    since.  Reported only: the log's wording is not the contract."""
+    path = os.path.join(ctx.a.log_dir, "cluster-pool-%s.log" % pool)
+    down, back = [], []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                ts = line.split(" ", 1)[0]
+                try:
+                    t = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) \
+                        + float("0" + ts[19:23])
+                except ValueError:
+                    continue
+                if t < since - 1:
+                    continue
+                if "node %s down" % node in line:
+                    down.append(t - since)
+                elif "back to node %s" % node in line:
+                    back.append(t - since)
+    except OSError:
+        return ""
+    if not down and not back:
+        return ""
+    return ("%d workers logged leaving %s (first %.2f s after the kill), %d logged coming "
+            "back (first %.1f s, last %.1f s after the kill)"
+            % (len(down), node, min(down) if down else -1, len(back),
+               min(back) if back else -1, max(back) if back else -1))
 
 
 def run_quiet(fn):
