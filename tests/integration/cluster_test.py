@@ -130,7 +130,8 @@ class Pool:
         self.conf = os.path.join(a.run_dir, "pool-%s.conf" % name)
         self.log = os.path.join(a.log_dir, "cluster-pool-%s.log" % name)
         s = {("server", "listen"): self.sock, ("server", "pid_file"): self.pidfile,
-             ("server", "workers"): "4", ("server", "pool"): "pool-" + name}
+             ("server", "workers"): "4", ("server", "pool"): "pool-" + name,
+             ("server", "pm"): "static"}
         s.update(sets)
         fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -502,10 +503,14 @@ class Ctx:
         self.probe_error = last
         return False
 
-    def pool(self, name, hosts, **kw):
+    def pool(self, name, hosts, workers=4, failback=2, **kw):
         if name in self.pools:
             self.pools[name].stop()
-        return Pool(self, name, self.a.conf, self.db_sets(hosts, **kw)).start()
+        sets = self.db_sets(hosts, **kw)
+        sets[("server", "workers")] = str(workers)
+        if self.multi:
+            sets[("database", "failback_s")] = str(failback)
+        return Pool(self, name, self.a.conf, sets).start()
 
     def http(self, name, key=None):
         return Http(self.port[name], key or self.key)
@@ -810,40 +815,45 @@ def causal_reads_across_pools(ctx):
 # ---- the COMMIT-cutting proxy --------------------------------------------------
 
 class CommitCutter:
-    """A TCP proxy between pool C and node 1 that understands just enough of
-    the MariaDB protocol (3-byte length, sequence byte, then the command:
-    0x03 COM_QUERY) to find COMMIT.  Armed with "before", it closes both
-    sides instead of forwarding the COMMIT (the server rolls back); with
-    "after", it forwards it, reads the server's answer and closes both sides
-    instead of passing it on (committed, outcome unknown to the client).
-    Each arming cuts one COMMIT."""
+    """TCP proxies, one per target node, between pool C and the nodes, that
+    understand just enough of the MariaDB protocol (3-byte length, sequence
+    byte, then the command: 0x03 COM_QUERY) to find COMMIT.  Armed with
+    "before", the proxy that sees the next COMMIT closes both sides instead
+    of forwarding it (the server rolls back); with "after", it forwards it,
+    reads the server's answer and closes both sides instead of passing it on
+    (committed, outcome unknown to the client).  One arming cuts one COMMIT,
+    whichever node the worker is on; what the worker does next (reconnect,
+    look its transaction up, re-run) goes through unharmed."""
 
-    def __init__(self, target_port):
-        self.target = ("127.0.0.1", target_port)
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.port = self.lsock.getsockname()[1]
+    def __init__(self, target_ports):
         self.lock = threading.Lock()
         self.armed = None
         self.cuts = []
         self.commits = 0
         self.closed = False
-        threading.Thread(target=self.accept, daemon=True).start()
+        self.ports, self.lsocks = [], []
+        for tp in target_ports:
+            ls = socket.socket()
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(64)
+            self.lsocks.append(ls)
+            self.ports.append(ls.getsockname()[1])
+            threading.Thread(target=self.accept, args=(ls, ("127.0.0.1", tp)),
+                             daemon=True).start()
 
     def arm(self, mode):
         with self.lock:
             self.armed = mode
 
-    def accept(self):
+    def accept(self, lsock, target):
         while not self.closed:
             try:
-                c, _ = self.lsock.accept()
+                c, _ = lsock.accept()
             except OSError:
                 return
             try:
-                s = socket.create_connection(self.target, timeout=5)
+                s = socket.create_connection(target, timeout=5)
                 s.settimeout(None)
             except OSError:
                 c.close()
@@ -925,17 +935,20 @@ class CommitCutter:
 
     def close(self):
         self.closed = True
-        self.lsock.close()
+        for ls in self.lsocks:
+            ls.close()
 
 
 @drill
 def commit_cut_by_proxy(ctx):
-    proxy = CommitCutter(ctx.node_port[1])
+    # Proxies before nodes 1 and 2: pool C goes through them only.
+    proxy = CommitCutter([ctx.node_port[1], ctx.node_port[2]])
     try:
-        hosts = ["127.0.0.1:%d" % proxy.port]
-        if ctx.multi:
-            hosts.append(ctx.node(2))
-        ctx.pool("c", hosts, causal=False)
+        hosts = ["127.0.0.1:%d" % p for p in proxy.ports]
+        if not ctx.multi:
+            hosts = hosts[:1]
+        # One worker: the armed cut hits the request sent, on either node.
+        ctx.pool("c", hosts, causal=False, workers=1, failback=1)
         h = ctx.http("c")
         # Three clients to PATCH, and one per rotate-keys case (its keys
         # before the cut are compared with the stored ones at the end).
