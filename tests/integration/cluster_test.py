@@ -248,10 +248,13 @@ def cpath(cid):
 
 # ---- the database, read on a node with wsrep_sync_wait -----------------------
 
-def sql(ctx, node, text, timeout=60):
-    """Rows (lists of strings) of the last SELECT of text, run as root on node."""
+def sql(ctx, node, text, timeout=60, causal=True):
+    """Rows (lists of strings) of the last SELECT of text, run as root on
+    node; causal: after everything committed anywhere before (a read of the
+    processlist during a stall must not wait for the stall to end)."""
     cmd = shlex.split(ctx.a.cluster) + ["sql", str(node)]
-    p = subprocess.run(cmd, input="SET SESSION wsrep_sync_wait = 15;\n" + text,
+    p = subprocess.run(cmd, input=("SET SESSION wsrep_sync_wait = 15;\n" if causal else "")
+                       + text,
                        capture_output=True, text=True, timeout=timeout)
     check(p.returncode == 0, "sql on node %d: %s" % (node, p.stderr.strip()[-400:]))
     lines = p.stdout.splitlines()
@@ -301,9 +304,23 @@ def node_state(ctx, n):
 
 
 def node_connections(ctx, n, user="clients"):
-    rows = sql(ctx, n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-               "WHERE USER = '%s'" % user, timeout=10)
-    return int(rows[0][0])
+    """Connections of user (pool A's; pool B logs in as clients_b) on node
+    n, or None when the node does not answer."""
+    try:
+        rows = sql(ctx, n, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                   "WHERE USER = '%s'" % user, timeout=10, causal=False)
+        return int(rows[0][0])
+    except (Failure, subprocess.TimeoutExpired, IndexError, ValueError):
+        return None
+
+
+def poll_connections(ctx, stop, out):
+    """(time, A's connections on node 1, on nodes 2 and 3) every 0.25 s."""
+    while not stop.is_set():
+        t = time.monotonic()
+        c = [node_connections(ctx, n) if n not in ctx.down else 0 for n in (1, 2, 3)]
+        out.append((t, c[0], (c[1] or 0) + (c[2] or 0)))
+        time.sleep(0.25)
 
 
 # ---- load --------------------------------------------------------------------
@@ -507,6 +524,10 @@ class Ctx:
         if name in self.pools:
             self.pools[name].stop()
         sets = self.db_sets(hosts, **kw)
+        if name == "b":
+            # Its own database user: the nodes' processlists tell where
+            # each pool's workers are connected.
+            sets[("database", "user")] = "clients_b"
         sets[("server", "workers")] = str(workers)
         if self.multi:
             sets[("database", "failback_s")] = str(failback)
@@ -514,6 +535,26 @@ class Ctx:
 
     def http(self, name, key=None):
         return Http(self.port[name], key or self.key)
+
+
+def second_user(ctx):
+    """clients_b: the runtime user's twin (same password, same DML grants)."""
+    pwfile = None
+    section = None
+    with open(ctx.a.conf) as f:
+        for line in f:
+            st = line.strip()
+            if st.startswith("["):
+                section = st.strip("[]").strip()
+            elif section == "database" and st.split("=", 1)[0].strip() == "password_file":
+                pwfile = st.split("=", 1)[1].strip()
+    check(pwfile, "no [database] password_file in %s" % ctx.a.conf)
+    with open(pwfile) as f:
+        pw = f.read().strip()
+    check(pw.isalnum(), "the database password is not plain hex")
+    sql(ctx, 1, "CREATE USER IF NOT EXISTS 'clients_b'@'%%' IDENTIFIED BY '%s';\n"
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON clients.* TO 'clients_b'@'%%';\n"
+        "SELECT 1;" % pw)
 
 
 def create_clients(ctx, prefix, n, port="a"):
@@ -545,12 +586,12 @@ def merge_patches_across_pools(ctx):
     load = Load(ctx, "mp", [ctx.port["a"], ctx.port["b"]], cids, threads=24,
                 count=ctx.a.merges).start().join(timeout=400)
     secs = load.t1 - load.t0
-    st = verify_writes(ctx, load, "merge_patches_across_pools")
-    n503 = st.get(503, 0)
-    info(ctx, "merge_patches_across_pools: %d PATCHes in %.1f s (%.0f/s), 503s %d (%.2f %%), "
-         "0 lost; conflicts logged by the pools (1213/1205: each retried or answered 503): %d"
+    n503 = count_status(load.results).get(503, 0)
+    info(ctx, "merge_patches_across_pools: %d PATCHes in %.1f s (%.0f/s), 503s %d (%.2f %%); "
+         "conflicts logged by the pools (1213/1205, each retried or answered 503): %d"
          % (len(load.results), secs, len(load.results) / secs, n503,
             100.0 * n503 / len(load.results), log_conflicts(ctx, mark)))
+    verify_writes(ctx, load, "merge_patches_across_pools")
     # Every client's history agrees with its final state: each key merged by
     # a 200 is there (verify_writes), and nothing else was added.
     meta = metadata(ctx, cids)
@@ -587,6 +628,9 @@ def kill_preferred_node(ctx):
     health, hstop = [], threading.Event()
     ht = threading.Thread(target=poll_health, args=(ctx, a, hstop, health), daemon=True)
     ht.start()
+    conns, cstop = [], threading.Event()
+    ct = threading.Thread(target=poll_connections, args=(ctx, cstop, conns), daemon=True)
+    ct.start()
     time.sleep(3)
     t_kill, wall_kill = time.monotonic(), time.time()
     cluster(ctx, "kill", 1)
@@ -605,12 +649,15 @@ def kill_preferred_node(ctx):
     time.sleep(3)
     health_after = [(t, s) for t, s in health if t >= t_killed]
     health_ok = next((t for t, s in health_after if s == 200), None)
+    moved = next((t for t, c1, c23 in list(conns) if t >= t_killed and c23 >= 4), None)
     with load.lock:
         during = [r for r in load.results if r[1] == a and r[6] >= t_kill]
     info(ctx, "kill_preferred_node: node 1 killed (kill -9 took %.2f s); pool A: "
-         "(a) /health 200 (workers on a Synced node) after %s, (b) first 2xx PATCH "
+         "(a) connected to the surviving Synced nodes (>= 4 connections, one per worker, "
+         "on nodes 2 and 3) after %s, its /health 200 after %s; (b) first 2xx PATCH "
          "after %s; pool A answers in that window: %s"
          % (t_killed - t_kill,
+            "%.2f s" % (moved - t_kill) if moved else "never",
             "%.2f s" % (health_ok - t_kill) if health_ok else "never (40 s)",
             "%.2f s" % (first_2xx - t_kill) if first_2xx else "never (40 s)",
             json.dumps(count_status(r for r in during if first_2xx is None or r[7] <= first_2xx))))
@@ -625,26 +672,28 @@ def kill_preferred_node(ctx):
     check(back_err == [None], "dev cluster start 1: %s" % back_err)
     ctx.down.discard(1)
     t_synced = time.monotonic()
+    # Fail-back: pool A (user clients) on node 1 and no longer anywhere else.
     failback = None
-    conns = []
     while time.monotonic() < t_synced + 30:
-        c = node_connections(ctx, 1)
-        conns.append(c)
-        if c >= 4:
-            failback = time.monotonic()
+        last = conns[-1] if conns else None
+        if last and last[0] > t_synced and last[1] and last[2] == 0:
+            failback = last[0]
             break
-        time.sleep(0.2)
+        time.sleep(0.25)
     time.sleep(1)
     hstop.set()
+    cstop.set()
     load.stop()
     ht.join(10)
+    ct.join(15)
     with load.lock:
         rejoin = [r for r in load.results if r[6] >= t_start]
     info(ctx, "kill_preferred_node: node 1 Synced again %.1f s after `start`; pool A's 4 "
          "workers back on node 1 %s; answers from `start` on: %s"
          % (t_synced - t_start,
             "%.1f s after it was Synced" % (failback - t_synced) if failback else
-            "not within 30 s (its connections: %s)" % conns[-5:],
+            "not within 30 s (its connections on node 1, on nodes 2+3: %s)"
+            % [c[1:] for c in conns[-5:]],
             json.dumps(count_status(rejoin))))
     switches = log_switches(ctx, "a", ctx.node(1), wall_kill)
     if switches:
@@ -657,7 +706,7 @@ def kill_preferred_node(ctx):
                                      "[database] hosts"))
     check(health_ok is not None, "pool A's /health never said 200 after the kill")
     check(failback is not None, "pool A did not fail back to node 1 within 30 s of its "
-          "return (node 1's connections of user clients: %s)" % conns[-5:])
+          "return (its connections on node 1, on nodes 2+3: %s)" % [c[1:] for c in conns[-5:]])
     s500 = [r for r in rejoin if r[5] == 500]
     check(not s500, "500s while node 1 rejoined: %d" % len(s500))
 
@@ -1175,6 +1224,7 @@ def main():
     passed = failed = 0
     t_all = time.monotonic()
     try:
+        second_user(ctx)
         ctx.pool("a", [ctx.node(1), ctx.node(2), ctx.node(3)])
         ctx.pool("b", [ctx.node(2), ctx.node(3), ctx.node(1)])
         for fn in TESTS:
