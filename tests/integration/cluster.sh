@@ -18,6 +18,7 @@ CL_PROVIDER=/usr/lib/galera/libgalera_smm.so
 CL_TIMEOUT=${CL_TIMEOUT:-120}
 
 # cl_init: the "cluster" instance's paths (H_*) and the nodes' directory.
+# shellcheck disable=SC2034 # harness.sh uses them
 cl_init()
 {
 	h_instance cluster
@@ -195,6 +196,7 @@ cl_make_dirs()
 }
 
 # cl_conf PORT: $H_CONF and $H_MCONF for clientsctl, over TCP to PORT.
+# shellcheck disable=SC2034 # h_write_conf uses them
 cl_conf()
 {
 	H_SOCK=$H_RUN/clientsd.sock
@@ -212,12 +214,12 @@ database port $1"
 cl_up()
 {
 	cu_build=$1
-	cl_down
-	h_rundir && cl_make_dirs || return 1
 	if ! h_is_root; then
 		h_err "the cluster's nodes run as mysql: run this as root"
 		return 1
 	fi
+	cl_down
+	h_rundir && cl_make_dirs || return 1
 	cu_t0=$(date +%s)
 	h_say "galera: mariadb-install-db (node 1)"
 	if ! mariadb-install-db --no-defaults --datadir="$(cl_dir 1)/data" \
@@ -234,6 +236,7 @@ cl_up()
 		cl_node_start "$cu_n" || return 1
 	done
 	h_say "galera: 3 nodes Synced in $(($(date +%s) - cu_t0)) s"
+	# shellcheck disable=SC2034 # h_db_setup's clientsctl
 	H_BUILD=$cu_build
 	cl_conf "$(cl_port 1)" || return 1
 	cu_sql=$("$cu_build/app/clientsctl" -c "$H_CONF" -m "$H_MCONF" \
