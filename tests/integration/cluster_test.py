@@ -1107,6 +1107,16 @@ def idempotency_across_pools(ctx):
                 headers={"Idempotency-Key": key})
     check(r3.status == 422 and "idempotency_key_reused" in r3.raw.decode(),
           "same key, other body, through B: %s" % r3.where())
+    # A PATCH with a key through A, replayed through B: one update.
+    key3 = "idem-%s-3" % ctx.run
+    p1 = a.call("PATCH", cpath(cid), {"api_metadata": {"idem": 1}},
+                headers={"Idempotency-Key": key3})
+    check(p1.status == 200, "PATCH with a key through A: %s" % p1.where())
+    p2 = b.call("PATCH", cpath(cid), {"api_metadata": {"idem": 1}},
+                headers={"Idempotency-Key": key3})
+    check(p2.status == 200 and (p2.header("Idempotent-Replayed") or "").lower() == "true"
+          and p2.data == p1.data, "the PATCH replayed through B: %s (Idempotent-Replayed %r)"
+          % (p2.where(), p2.header("Idempotent-Replayed")))
     # Concurrent duplicates of a rotate-keys, one through each pool: one write.
     key2 = "idem-%s-2" % ctx.run
     out = {}
@@ -1130,6 +1140,7 @@ def idempotency_across_pools(ctx):
     info(ctx, "idempotency_across_pools: concurrent rotate-keys through A and B: %s; "
          "audit: %s" % (sts, actions))
     check(actions.count("create") == 1, "creates in the audit: %s" % actions)
+    check(actions.count("update") == 1, "updates in the audit: %s" % actions)
     check(actions.count("rotate_keys") == 1, "two rotate-keys with one Idempotency-Key "
           "through two pools wrote %d times" % actions.count("rotate_keys"))
     check(all(s in (200, 409) for s in sts) and 200 in sts,
