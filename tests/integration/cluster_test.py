@@ -1145,6 +1145,11 @@ def idempotency_across_pools(ctx):
           "through two pools wrote %d times" % actions.count("rotate_keys"))
     check(all(s in (200, 409) for s in sts) and 200 in sts,
           "answers to the concurrent pair: %s" % [out[n].where() for n in out])
+    for r in out.values():
+        check(r.status != 409 or ("idempotency_in_progress" in r.raw.decode()
+                                  and (r.header("Retry-After") or "").isdigit()),
+              "a 409 to the concurrent pair without idempotency_in_progress and "
+              "Retry-After: %s" % r.where())
     # A replay after the pair: the stored 200, with the header.
     r4 = a.call("POST", cpath(cid) + "/rotate-keys", headers={"Idempotency-Key": key2})
     check(r4.status == 200 and (r4.header("Idempotent-Replayed") or "").lower() == "true",
