@@ -4,7 +4,15 @@
  * survive without leaking or writing twice.
  *
  *   SHIM_COMMIT=drop      every COMMIT: the connection is shut down first,
- *                         so COMMIT fails with a lost connection (2013).
+ *                         so COMMIT fails with a lost connection (2013)
+ *                         and nothing commits.
+ *   SHIM_COMMIT=lost      every COMMIT reaches the server and commits;
+ *                         then the connection is shut down and COMMIT
+ *                         answers 2013, as when the server (or the
+ *                         network) goes after committing and before the
+ *                         answer is read: committed, outcome unknown.
+ *   SHIM_COMMIT=droplost  the 1st COMMIT as in drop, the 2nd as in lost,
+ *                         and so on alternately.
  *   SHIM_COMMIT=deadlock  every other COMMIT (the 1st, 3rd, ...): answered
  *                         1213 without committing, as a Galera
  *                         certification failure is; the transaction is
@@ -42,8 +50,20 @@ mysql_commit(MYSQL *m)
 	if (real == NULL)
 		real = (commit_fn)dlsym(RTLD_NEXT, "mysql_commit");
 	calls++;
+	if (mode != NULL && strcmp(mode, "droplost") == 0)
+		mode = calls % 2 == 1 ? "drop" : "lost";
 	if (mode != NULL && strcmp(mode, "drop") == 0)
 		shutdown(mysql_get_socket(m), SHUT_RDWR);
+	else if (mode != NULL && strcmp(mode, "lost") == 0) {
+		if (real(m) != 0)
+			return 1;
+		shutdown(mysql_get_socket(m), SHUT_RDWR);
+		m->net.last_errno = 2013;
+		strcpy(m->net.sqlstate, "HY000");
+		strcpy(m->net.last_error, "Lost connection to server during "
+		    "query (shim: after COMMIT)");
+		return 1;
+	}
 	else if (mode != NULL && strcmp(mode, "deadlock") == 0 && calls % 2 == 1) {
 		m->net.last_errno = 1213;
 		strcpy(m->net.sqlstate, "40001");
