@@ -544,6 +544,43 @@ def commit_answer_lost_is_resolved_by_token(api):
                       % short(err, 400))
 
 
+@test(timeout=60, needs=("ctl", "sql"))
+def version_checked_writes_run_again(api):
+    # Issue 8, part 2: the UPDATE and DELETE carry the version the transaction
+    # read.  The shim (SHIM_VERSION=bump) bumps the version on the same
+    # connection just before the first of each, as a write through another
+    # Galera node would: the write matches no row, the transaction runs again
+    # from its read (its rollback undid the bump) and succeeds, once.
+    auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
+            "CONTENT_TYPE": "application/json"}
+    c = api.create(name="v1")
+    with tempfile.TemporaryDirectory() as tmp:
+        so = build_shim(tmp)
+        proc, path, errpath = spawn_clientsd(api, tmp, so, "none-version",
+                                             {"SHIM_VERSION": "bump"})
+        try:
+            status, body = fcgi_request(path, "PATCH", cpath(c["id"]), b'{"name":"v2"}', auth)
+            eq(status, 200, "PATCH after a version miss: %s" % short(body))
+            patched = json.loads(body)["data"]
+            eq(api.fetch(c["id"])[0], patched, "the 200's client is the stored one")
+            status, body = fcgi_request(path, "DELETE", cpath(c["id"]), b"",
+                                        {"HTTP_AUTHORIZATION": auth["HTTP_AUTHORIZATION"],
+                                         "QUERY_STRING": "hard=true"})
+            eq(status, 200, "hard DELETE after a version miss: %s" % short(body))
+        finally:
+            rc, err = stop_and_read(proc, errpath)
+        check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
+              "sanitizer report: " + short(err, 600))
+        check("shim: bump failed" not in err, "the shim's bump: " + short(err, 400))
+        eq(err.count("changed since it was read"), 2, "version misses logged: " + short(err, 600))
+    expect_error(api.get(cpath(c["id"])), 404, "Client not found")
+    eq(audit_rows(api, c["id"]), [("create", "1"), ("update", "1"), ("hard_delete", "1")],
+       "audit rows: one per write")
+    out = api.sql("SELECT changes FROM client_audit WHERE client_id = '%s' AND action = 'update'"
+                  % c["id"])
+    check('"old":"v1"' in out and '"new":"v2"' in out, "update's audit row: " + short(out))
+
+
 @test(timeout=60, needs="ctl")
 def generated_key_collision_draws_new_keys(api):
     # A generated key that collides reruns the transaction with NEW keys: on
