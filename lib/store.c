@@ -157,6 +157,12 @@ store_nodes_init(struct cm_store *s)
 	s->cur = s->last = -1;
 }
 
+void
+cm_store_set_worker(struct cm_store *s, unsigned long id)
+{
+	s->start = cm_dbnodes_start(s->cfg->db_policy, s->nodes.n, id);
+}
+
 /* Node i is not to be used for failback_s seconds (unless all are down). */
 static void
 mark_down(struct cm_store *s, int i, const char *why)
@@ -245,13 +251,17 @@ db_why(MYSQL *db, char *why, size_t whysz)
 	snprintf(why, whysz, "%s (%u)", mysql_error(db), mysql_errno(db));
 }
 
-/* Timeouts, character set and TLS of a connection about to be made. */
+/* Protocol, timeouts, character set and TLS of a connection about to be made. */
 static void
-node_options(const struct cm_config *c, MYSQL *db, unsigned timeout)
+node_options(const struct cm_config *c, const struct cm_dbnode *nd, MYSQL *db,
+    unsigned timeout)
 {
 	unsigned	rw_timeout = 30;
+	unsigned	proto = nd->socket ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
 	store_flag	on = 1, verify = c->db_tls == CM_TLS_VERIFY;
 
+	/* Else Connector/C takes host "localhost" for its default socket. */
+	mysql_options(db, MYSQL_OPT_PROTOCOL, &proto);
 	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
 	mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
@@ -345,7 +355,7 @@ node_open(struct cm_store *s, int i, unsigned timeout, char *why,
 		snprintf(why, whysz, "out of memory");
 		return NULL;
 	}
-	node_options(c, db, timeout);
+	node_options(c, nd, db, timeout);
 	if (mysql_real_connect(db, nd->socket ? NULL : nd->host, c->db_user,
 	    c->db_password, c->db_name, nd->port, nd->socket ? nd->host : NULL,
 	    CLIENT_MULTI_STATEMENTS) == NULL) {
