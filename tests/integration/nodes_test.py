@@ -428,6 +428,164 @@ def host_name_resolved_in_the_sandbox(api):
         pool.stop()
 
 
+# ---- TLS: a private MariaDB that takes TLS connections only ------------------
+
+class TlsServer:
+    """A throw-away mariadbd on 127.0.0.1:port with a certificate from a CA
+    made here, refusing connections without TLS (require_secure_transport),
+    holding an empty `clients` database and a `clients` user with a
+    password of its own."""
+
+    def __init__(self, log_dir):
+        self.dir = tempfile.mkdtemp(prefix="clientsd-nodes-tls-")
+        os.chmod(self.dir, 0o755)       # the workers read the CA file
+        self.port = free_port()
+        self.sock = os.path.join(self.dir, "s.sock")
+        self.pidfile = os.path.join(self.dir, "pid")
+        self.log = os.path.join(log_dir or self.dir, "nodes-tls-mariadb-%d.log" % os.getpid())
+        self.password = os.urandom(12).hex()
+        note_secret(self.password)
+        self.ca = self._ca("ca")
+        self.other_ca = self._ca("other-ca")
+        self._server_cert()
+        self._start()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _run(self, *args):
+        p = subprocess.run(list(args), capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, "%s: %s" % (args[0], short(p.stderr, 400)))
+        return p.stdout
+
+    def _ca(self, name):
+        self._run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                  "-subj", "/CN=clientsd test " + name, "-keyout", self.path(name + ".key"),
+                  "-out", self.path(name + ".pem"))
+        os.chmod(self.path(name + ".pem"), 0o644)
+        return self.path(name + ".pem")
+
+    def _server_cert(self):
+        with open(self.path("ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        self._run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                  "-keyout", self.path("server.key"), "-out", self.path("server.csr"))
+        self._run("openssl", "x509", "-req", "-in", self.path("server.csr"), "-CA", self.ca,
+                  "-CAkey", self.path("ca.key"), "-CAcreateserial", "-days", "2",
+                  "-extfile", self.path("ext"), "-out", self.path("server.pem"))
+
+    def _start(self):
+        user = ["--user=root"] if os.geteuid() == 0 else []
+        self._run("mariadb-install-db", "--no-defaults", "--datadir=" + self.path("data"),
+                  "--auth-root-authentication-method=socket", "--skip-test-db", *user)
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        with os.fdopen(fd, "ab") as logf:
+            self.proc = subprocess.Popen(
+                ["mariadbd", "--no-defaults", "--datadir=" + self.path("data"),
+                 "--socket=" + self.sock, "--port=%d" % self.port, "--bind-address=127.0.0.1",
+                 "--pid-file=" + self.pidfile, "--skip-name-resolve",
+                 "--innodb-buffer-pool-size=16M", "--require-secure-transport=ON",
+                 "--ssl-cert=" + self.path("server.pem"), "--ssl-key=" + self.path("server.key"),
+                 "--ssl-ca=" + self.ca, *user],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while subprocess.run(["mariadb-admin", "--no-defaults", "--socket=" + self.sock,
+                              "ping"], capture_output=True).returncode != 0:
+            check(self.proc.poll() is None and time.monotonic() < deadline,
+                  "the TLS MariaDB did not start")
+            time.sleep(0.2)
+        self.sql("CREATE DATABASE clients; CREATE USER clients@'%%' IDENTIFIED BY '%s'; "
+                 "GRANT SELECT ON clients.* TO clients@'%%';" % self.password)
+
+    def sql(self, text):
+        p = subprocess.run(["mariadb", "--no-defaults", "-N", "--socket=" + self.sock],
+                           input=text, capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0, "SQL on the TLS MariaDB: " + short(p.stderr, 300))
+        return p.stdout
+
+    def kill_clients(self):
+        """Ends every connection of the pool: its next request reconnects,
+        inside the sandbox."""
+        ids = self.sql("SELECT id FROM information_schema.processlist "
+                       "WHERE user = 'clients'").split()
+        check(ids, "no connection of the pool on the TLS MariaDB")
+        self.sql("".join("KILL %s;" % i for i in ids))
+
+    def ssl_accepts(self):
+        return int(self.sql("SHOW GLOBAL STATUS LIKE 'Ssl_accepts'").split()[1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def note_secret(secret):
+    """secrets_test.py checks that no log of the run holds it."""
+    target = os.environ.get("CM_SECRETS_FILE")
+    if target:
+        with open(target, "a") as f:
+            f.write(secret + "\n")
+
+
+def tls_pool(api, srv, **keys):
+    db = {"hosts": "127.0.0.1:%d" % srv.port, "password": srv.password,
+          "password_file": "", "failback_s": "1"}
+    db.update(keys)
+    return Pool(api.cfg, db)
+
+
+@test(timeout=120)
+def tls_to_the_database(api):
+    """tls = verify with the server's CA connects, also when a sandboxed
+    worker reconnects (the TLS handshake and the CA file read inside the
+    seccomp list); without TLS, or with another CA, the server is not
+    reachable: 503 + Retry-After and the reason in the log."""
+    srv = TlsServer(api.cfg.log_dir)
+    try:
+        pool = tls_pool(api, srv, tls="off")
+        try:
+            unavailable(pool.call("GET", "/api/v1/health"), "/health with tls = off")
+        finally:
+            pool.stop()
+        for keys in ({"tls": "verify", "ca": srv.ca}, {"tls": "required"},
+                     {"tls": "verify"}):
+            pool = tls_pool(api, srv, **keys)
+            try:
+                if keys == {"tls": "verify"}:
+                    # The system's CAs do not know this one: refused,
+                    # and the worker survives the check in the sandbox.
+                    unavailable(pool.call("GET", "/api/v1/health"), "verify, system CAs")
+                    time.sleep(1.1)
+                    unavailable(pool.call("GET", "/api/v1/health"), "verify, system CAs")
+                    pool.wait_log(r"database node 127\.0\.0\.1:%d down: TLS/SSL error: "
+                                  r"[^\n]*\(2026\)" % srv.port)
+                    continue
+                eq(pool.call("GET", "/api/v1/health").status, 200, "/health, %r" % keys)
+                before = srv.ssl_accepts()
+                srv.kill_clients()
+                r = pool.call("GET", "/api/v1/health")
+                eq(r.status, 200, "/health after a reconnect, %r: %s" % (keys, r.where()))
+                check(srv.ssl_accepts() > before, "the reconnect was not over TLS")
+            finally:
+                pool.stop()
+        pool = tls_pool(api, srv, tls="verify", ca=srv.other_ca)
+        try:
+            unavailable(pool.call("GET", "/api/v1/health"), "/health, another CA")
+            pool.wait_log(r"database node 127\.0\.0\.1:%d down: TLS/SSL error: [^\n]*\(2026\)"
+                          % srv.port)
+            check(srv.password not in pool.text(), "the password is in the log")
+        finally:
+            pool.stop()
+    finally:
+        srv.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description="Several database endpoints.")
     ap.add_argument("--base-url", required=True)
