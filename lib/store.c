@@ -424,13 +424,16 @@ store_connect(struct cm_store *s)
 	uint32_t	 tried = 0;
 	char		 why[sizeof(s->down_why[0])];
 	int		 i, failed = -1;
+	bool		 late = false;
 
 	if (s->db != NULL)
 		return 0;
 	while ((i = cm_dbnodes_pick(s->nodes.n, s->start, s->down_until,
 	    store_mono_ms(), tried)) >= 0) {
-		if (tried != 0 && store_budget_ms(s) <= 0)
+		if (tried != 0 && store_budget_ms(s) <= 0) {
+			late = true;
 			break;
+		}
 		tried |= UINT32_C(1) << i;
 		if ((db = node_open(s, i, connect_timeout(s), why,
 		    sizeof(why))) != NULL) {
@@ -447,6 +450,7 @@ store_connect(struct cm_store *s)
 	if (failed >= 0)
 		LOG_ERR("database node %s down: %s%s",
 		    s->nodes.node[failed].label, s->down_why[failed],
+		    late ? "; no time left to try the others" :
 		    s->nodes.n > 1 ? "; no database node left" : "");
 	return -1;
 }
