@@ -81,7 +81,7 @@ static const struct key keys[] = {
 	STR("database", "password", db_password, 0),
 	STR("database", "password_file", db_password_file, 0),
 	NUM("database", "connect_timeout", K_INT, db_connect_timeout, 1, 300),
-	NUM("database", "retries", K_INT, db_retries, 0, 10),
+	NUM("database", "retries", K_INT, db_retries, 0, 1000),
 	NUM("database", "lock_wait_timeout", K_INT, db_lock_wait_timeout, 0, 3600),
 	NUM("api", "body_limit", K_SIZE, body_limit, 1024, 16777216),
 	NUM("api", "unknown_fields", K_POLICY, unknown_fields, 0, 0),
@@ -129,7 +129,7 @@ cm_config_defaults(struct cm_config *cfg)
 	strcpy(cfg->db_name, "clients");
 	strcpy(cfg->db_user, "clients");
 	cfg->db_connect_timeout = 2;
-	cfg->db_retries = 3;
+	cfg->db_retries = 10;
 	cfg->db_lock_wait_timeout = 5;
 	cfg->body_limit = 65536;
 	cfg->unknown_fields = CM_UNKNOWN_REJECT;

@@ -72,7 +72,7 @@ struct cm_config {
 	 */
 	char	db_password_file[256];
 	int	db_connect_timeout;	/* seconds, default 2 */
-	int	db_retries;		/* deadlock / lock wait retries, default 3 */
+	int	db_retries;		/* conflict retries and reconnects, each: a cap within the deadline, default 10 */
 	/* store: cap of innodb_lock_wait_timeout per transaction, seconds */
 	int	db_lock_wait_timeout;	/* default 5 */
 	/*

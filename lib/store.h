@@ -60,7 +60,7 @@ void		 cm_store_free(struct cm_store *);
 struct cm_store_stats {
 	long long	db_us;		/* waiting for MariaDB: execute, fetch, begin, commit */
 	unsigned	statements;	/* prepared statements executed */
-	unsigned	retries;	/* transactions run again (deadlock, lock wait) */
+	unsigned	retries;	/* transactions run again after a conflict (deadlock, lock wait, certification, version) */
 };
 /* Copies the counters gathered since the last call into *out and resets them. */
 void		 cm_store_stats_take(struct cm_store *, struct cm_store_stats *out);

@@ -55,6 +55,9 @@ enum stmt_id {
  */
 #define STORE_STMT_MAX	24
 
+/* A write transaction's token: 128 random bits (client_audit.tx_token). */
+#define STORE_TOKEN_LEN	16
+
 /*
  * MYSQL_BIND's is_null/error flags: my_bool (char) in MariaDB Connector/C
  * 3.x, bool in MySQL 8's client library, which dropped the my_bool name.
@@ -84,6 +87,14 @@ struct cm_store {
 	/* Issue 9: verified admin keys; a session without autocommit. */
 	struct cm_authcache	 auth;
 	bool			 tx_session;	/* see cm_store_new_tx() */
+	/*
+	 * Issue 8: the token of the write transaction being run
+	 * (store_transaction draws it once per call, so a rerun after a
+	 * COMMIT of unknown outcome carries the same one), and whether the
+	 * attempt wrote it into an audit row (store_token()).
+	 */
+	unsigned char		 tx_token[STORE_TOKEN_LEN];
+	bool			 tx_tokened;
 	struct cm_store_stats	 stats;		/* since cm_store_stats_take() */
 	/*
 	 * Issue 8: the database nodes and what this store knows of them
@@ -119,7 +130,8 @@ struct param {
 /* Internal results of a step inside a transaction. */
 #define TX_DB_ERROR	(-1)	/* see store->err */
 #define TX_RETRY	(-2)	/* roll back and run the transaction again (a
-				   generated key collided); counts as a conflict */
+				   generated key collided, or the row's version
+				   changed under us); counts as a conflict */
 
 /*
  * Connects to the first healthy node of the walk (dbnodes.h), logging
@@ -154,6 +166,14 @@ MYSQL_STMT	*store_exec(struct cm_store *, enum stmt_id,
 		    const struct param *, size_t nparam);
 struct param	 store_str(const char *);
 struct param	 store_int(long long);
+/* len bytes, not NUL-terminated (a token). */
+struct param	 store_bin(const void *, unsigned long len);
+/*
+ * The parameter of the current transaction's token, for its audit row;
+ * marks the attempt as tokened, so that a COMMIT of unknown outcome is
+ * resolved by looking the token up (store.c).
+ */
+struct param	 store_token(struct cm_store *);
 /*
  * Rows of ncols string columns, read into s->col one at a time: bind once,
  * then next_row until it returns 0 (no more rows) or TX_DB_ERROR, then
@@ -184,6 +204,22 @@ int		 store_load_client(struct cm_store *, enum stmt_id, const char *id,
 int		 store_transaction(struct cm_store *,
 		    int (*fn)(struct cm_store *, void *), void *arg,
 		    struct cm_problems *);
+/*
+ * The same, for a job whose result is a client in *out (owned by the
+ * caller): when a COMMIT's outcome was unknown and a rerun then finds
+ * that it had committed after all, the answer is what that attempt
+ * computed, kept aside here while the rerun runs.
+ */
+int		 store_write_tx(struct cm_store *,
+		    int (*fn)(struct cm_store *, void *), void *arg,
+		    struct cm_problems *, struct cm_stored *out);
+/*
+ * After an UPDATE or DELETE of a client "WHERE id = ? AND version = ?":
+ * 0 when it hit the row, TX_RETRY when its version changed since the
+ * transaction read it (a write through another Galera node): the
+ * transaction runs again from its read.
+ */
+int		 store_one_row(MYSQL_STMT *, const char *id);
 /* CM_FIELD_BIT()s of the members that hold a value (timestamps aside). */
 uint32_t	 store_present_members(const json_t *client);
 /* Runs fn (a read) again once on a new connection if the old one died. */

@@ -47,7 +47,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_str_eq(c->db_password, "");
 	ck_assert_str_eq(c->db_password_file, "");
 	ck_assert_int_eq(c->db_connect_timeout, 2);
-	ck_assert_int_eq(c->db_retries, 3);
+	ck_assert_int_eq(c->db_retries, 10);
 	ck_assert_int_eq(c->db_lock_wait_timeout, 5);
 	ck_assert_uint_eq(c->body_limit, 65536);
 	ck_assert_int_eq(c->unknown_fields, CM_UNKNOWN_REJECT);
@@ -231,7 +231,7 @@ static const struct {
 	{ "config-bad-int-comment.conf", 2, "workers: bad integer" },
 	{ "config-range-high.conf", 3, "workers: out of range (1..256)" },
 	{ "config-range-low.conf", 2, "workers: out of range (1..256)" },
-	{ "config-range-negative.conf", 3, "retries: out of range (0..10)" },
+	{ "config-range-negative.conf", 3, "retries: out of range (0..1000)" },
 	{ "config-range-huge.conf", 2,
 	  "body_limit: out of range (1024..16777216)" },
 	{ "config-range-body.conf", 2,
