@@ -21,7 +21,7 @@ static struct cm_write
 writer(const struct call *c)
 {
 	struct cm_write	w = { c->req.request_id, c->admin_key_id,
-			    c->req.if_match };
+			    c->req.if_match, NULL };
 
 	return w;
 }
@@ -60,8 +60,10 @@ ep_patch_client(struct call *c)
 	if ((changes = call_client_input(c, CM_INPUT_PATCH)) == NULL)
 		return;
 	cm_problems_init(&probs);
+	w.idem = call_idem_write(c, 200, c->route.id);
 	rc = cm_store_patch(c->w->wstore, c->route.id, changes, &w, &st, &probs);
 	json_decref(changes);
+	c->idem_saved = rc == CM_STORE_OK;
 	if (rc == CM_STORE_OK)
 		call_reply_client(c, 200, &st);
 	else
@@ -81,7 +83,10 @@ ep_create_client(struct call *c)
 	if ((input = call_client_input(c, CM_INPUT_CREATE)) == NULL)
 		return;
 	cm_problems_init(&probs);
+	w.idem = call_idem_write(c, 201,
+	    json_string_value(json_object_get(input, "id")));
 	rc = cm_store_create(c->w->wstore, input, &w, &st, &probs);
+	c->idem_saved = rc == CM_STORE_OK;
 	if (rc == CM_STORE_OK) {
 		cm_response_header(&c->res, "Location", "/api/v1/clients/%s",
 		    json_string_value(json_object_get(input, "id")));
@@ -365,8 +370,10 @@ ep_rotate_keys(struct call *c)
 
 	if (!keys_to_rotate(c, &publishable, &secret))
 		return;
+	w.idem = call_idem_write(c, 200, c->route.id);
 	rc = cm_store_rotate_keys(c->w->wstore, c->route.id, publishable, secret,
 	    &w, &st);
+	c->idem_saved = rc == CM_STORE_OK;
 	if (rc == CM_STORE_OK)
 		call_reply_client(c, 200, &st);
 	else

@@ -87,6 +87,7 @@ static const struct key keys[] = {
 	STR("api", "tzdata", tzdata, F_NONEMPTY),
 	NUM("audit", "retention_days", K_INT, audit_retention_days, 0, 36500),
 	NUM("api", "auth_cache_s", K_INT, auth_cache_s, 0, 3600),
+	NUM("api", "idempotency_ttl_s", K_INT, idempotency_ttl_s, 1, 31536000),
 };
 
 void
@@ -122,6 +123,7 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->retry_after = 5;
 	strcpy(cfg->tzdata, CM_TZDATA);
 	cfg->auth_cache_s = 5;
+	cfg->idempotency_ttl_s = 86400;
 }
 
 static void

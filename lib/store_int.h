@@ -197,6 +197,18 @@ int		 store_write_tx(struct cm_store *,
  * transaction runs again from its read.
  */
 int		 store_one_row(MYSQL_STMT *, const char *id);
+/*
+ * Issue 8, store_idem.c: inside a write's transaction, stores its answer
+ * in the Idempotency-Key row (0; CM_STORE_IDEM_BUSY when the marker is no
+ * longer this request's: the write is then rolled back; TX_DB_ERROR).
+ * client_id: the client the answer is about (NULL: keep).
+ */
+struct cm_idem_answer;
+int		 store_idem_save(struct cm_store *, const struct cm_idem *,
+		    const struct cm_idem_answer *, const char *client_id);
+/* Inside erasure's transaction: the client's stored answers go. */
+int		 store_idem_erase(struct cm_store *, const char *client_id,
+		    unsigned long long *rows);
 /* CM_FIELD_BIT()s of the members that hold a value (timestamps aside). */
 uint32_t	 store_present_members(const json_t *client);
 /* Runs fn (a read) again once on a new connection if the old one died. */

@@ -17,6 +17,7 @@
 #include "jsonbody.h"
 #include "log.h"
 #include "patch.h"
+#include "store_idem.h"
 #include "store_int.h"
 
 /*
@@ -229,6 +230,36 @@ update_changed(struct cm_store *s, const char *id, unsigned long long version,
 	return rc;
 }
 
+/*
+ * With an Idempotency-Key, the answer of a write that succeeded goes into
+ * its row in the write's own transaction: a repeat finds it even when the
+ * worker dies right after COMMIT.  The body is the envelope the endpoint
+ * sends (cm_envelope_data, compact), so a replay is the same bytes.
+ */
+static int
+save_answer(struct cm_store *s, const struct cm_write *w, const char *id,
+    const struct cm_stored *out)
+{
+	struct cm_idem_answer	 a;
+	json_t			*env;
+	int			 rc;
+
+	if (w->idem == NULL)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.status = w->idem->status;
+	snprintf(a.etag, sizeof(a.etag), "%s", out->etag);
+	snprintf(a.location, sizeof(a.location), "%s", w->idem->location);
+	env = cm_envelope_data(json_incref(out->client));
+	a.body = cm_json_compact(env);
+	a.len = strlen(a.body);
+	json_decref(env);
+	rc = store_idem_save(s, w->idem, &a, id);
+	explicit_bzero(a.body, a.len);	/* a create's holds secret_key */
+	free(a.body);
+	return rc;
+}
+
 /* Locks the row and checks If-Match; *now is the time to stamp. */
 static int
 lock_client(struct cm_store *s, const char *id, const struct cm_write *w,
@@ -286,7 +317,8 @@ modify_tx(struct cm_store *s, void *arg)
 		/* Nothing to write: the stored client, updated_at and ETag stay. */
 		json_decref(next);
 		*j->out = cur;
-		return CM_STORE_OK;
+		return (rc = save_answer(s, j->w, j->id, j->out)) == 0 ?
+		    CM_STORE_OK : rc;
 	}
 	if ((rc = update_changed(s, j->id, cur.version, next, changed, now,
 	    j->probs)) == 0)
@@ -301,6 +333,7 @@ modify_tx(struct cm_store *s, void *arg)
 	j->out->client = next;
 	store_set_etag(j->out, cur.version + 1,
 	    json_string_value(json_object_get(next, "created_at")));
+	rc = save_answer(s, j->w, j->id, j->out);
 out:
 	json_decref(cur.client);
 	return rc;
@@ -475,8 +508,10 @@ create_tx(struct cm_store *s, void *arg)
 	/* Read back for the database's timestamps and version. */
 	if ((rc = store_load_client(s, ST_GET, id, j->out)) != 1)
 		return TX_DB_ERROR;
-	return write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
-	    j->out->client, store_present_members(j->out->client)));
+	if ((rc = write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
+	    j->out->client, store_present_members(j->out->client)))) != 0)
+		return rc;
+	return save_answer(s, j->w, id, j->out);
 }
 
 int

@@ -57,6 +57,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_str_eq(c->tzdata, CM_TZDATA);
 	ck_assert_int_eq(c->audit_retention_days, 0);
 	ck_assert_int_eq(c->auth_cache_s, 5);
+	ck_assert_int_eq(c->idempotency_ttl_s, 86400);
 }
 
 /* Loads path over the defaults; the file must be good. */
@@ -330,7 +331,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 41);	/* + [audit] retention_days, [api] auth_cache_s */
+	ck_assert_uint_eq(keys, 42);	/* + [api] idempotency_ttl_s (issue 8) */
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);
