@@ -50,6 +50,12 @@ void	 call_reply_client(struct call *, int status, struct cm_stored *);
  */
 bool	 call_idem_begin(struct call *, const char *body, size_t len);
 /*
+ * The same for DELETE (no body; hard and erase are part of the request),
+ * whose successful answer is answer (compact JSON).
+ */
+bool	 call_idem_begin_delete(struct call *, bool hard, bool erase,
+	    const char *answer);
+/*
  * For cm_write.idem: the key taken by call_idem_begin (NULL: none), with
  * the status a successful write answers and the client it is about (a
  * 201's Location is made from it).

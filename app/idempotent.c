@@ -70,13 +70,18 @@ replay(struct call *c, struct cm_idem_answer *a)
 	cm_response_raw(&c->res, a->status, c->replay, a->len);
 }
 
-bool
-call_idem_begin(struct call *c, const char *body, size_t len)
+/*
+ * Takes the key for a request whose path (and, for DELETE, its parsed
+ * query) is path and whose body is body; client_id: the client its stored
+ * answer is about (NULL: none, so that an erasure keeps its own marker).
+ */
+static bool
+take_key(struct call *c, const char *path, const char *body, size_t len,
+    const char *client_id)
 {
 	struct cm_idem		*idem = &c->idem;
 	struct cm_idem_answer	 ans;
 	enum cm_idem_verdict	 verdict;
-	char			 path[320];
 	int			 rc;
 
 	if (c->req.idempotency_key == NULL)
@@ -88,10 +93,9 @@ call_idem_begin(struct call *c, const char *body, size_t len)
 	memset(idem, 0, sizeof(*idem));
 	idem->admin_key_id = c->admin_key_id;
 	snprintf(idem->key, sizeof(idem->key), "%s", c->req.idempotency_key);
-	if (c->route.route != CM_ROUTE_CLIENTS)
+	if (client_id != NULL)
 		snprintf(idem->client_id, sizeof(idem->client_id), "%s",
-		    c->route.id);
-	canonical_path(c, path, sizeof(path));
+		    client_id);
 	if (cm_idem_fingerprint(c->req.method, path, body, len,
 	    idem->fingerprint) != 0) {
 		cm_response_error(&c->res, 500, "Internal server error", NULL);
@@ -121,6 +125,37 @@ call_idem_begin(struct call *c, const char *body, size_t len)
 	}
 	free(ans.body);
 	return false;
+}
+
+bool
+call_idem_begin(struct call *c, const char *body, size_t len)
+{
+	char	path[320];
+
+	canonical_path(c, path, sizeof(path));
+	return take_key(c, path, body, len,
+	    c->route.route == CM_ROUTE_CLIENTS ? NULL : c->route.id);
+}
+
+/*
+ * DELETE's path carries what its query decided (hard, erase): a soft and
+ * a hard delete with one key are two requests (422), and "?hard=true" and
+ * "?hard=true&x=1" one.
+ */
+bool
+call_idem_begin_delete(struct call *c, bool hard, bool erase,
+    const char *answer)
+{
+	char	path[340];
+
+	canonical_path(c, path, sizeof(path));
+	snprintf(path + strlen(path), sizeof(path) - strlen(path),
+	    "?hard=%s&erase=%s", hard ? "true" : "false",
+	    erase ? "true" : "false");
+	if (!take_key(c, path, "", 0, erase ? NULL : c->route.id))
+		return false;
+	snprintf(c->idem.answer, sizeof(c->idem.answer), "%s", answer);
+	return true;
 }
 
 struct cm_idem *

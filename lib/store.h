@@ -46,6 +46,12 @@ struct cm_idem {
 	char			 client_id[256];	/* "" until known */
 	int			 status;	/* of a successful write: 200, 201 */
 	char			 location[300];	/* "" : none */
+	/*
+	 * The body a successful write answers when it is not the client's
+	 * envelope (DELETE's); "": the envelope of the written client, with
+	 * its ETag.
+	 */
+	char			 answer[96];
 };
 
 /* Who writes, and on which condition. */

@@ -9,6 +9,8 @@
 
 #include "auth.h"
 #include "dberr.h"
+#include "http.h"
+#include "jsonbody.h"
 #include "log.h"
 #include "store_idem.h"
 #include "store_int.h"
@@ -218,6 +220,36 @@ store_idem_save(struct cm_store *s, const struct cm_idem *idem,
 	    store_execute(s, st, p, 7) != 0)
 		return TX_DB_ERROR;
 	return 0;
+}
+
+int
+store_idem_answer(struct cm_store *s, const struct cm_write *w,
+    const char *client_id, const struct cm_stored *out)
+{
+	struct cm_idem_answer	 a;
+	json_t			*env;
+	int			 rc;
+
+	if (w->idem == NULL)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.status = w->idem->status;
+	snprintf(a.location, sizeof(a.location), "%s", w->idem->location);
+	if (w->idem->answer[0] != '\0' || out == NULL) {
+		a.body = strdup(w->idem->answer);
+	} else {
+		snprintf(a.etag, sizeof(a.etag), "%s", out->etag);
+		env = cm_envelope_data(json_incref(out->client));
+		a.body = cm_json_compact(env);
+		json_decref(env);
+	}
+	if (a.body == NULL)
+		abort();
+	a.len = strlen(a.body);
+	rc = store_idem_save(s, w->idem, &a, client_id);
+	explicit_bzero(a.body, a.len);	/* a create's holds secret_key */
+	free(a.body);
+	return rc;
 }
 
 struct finish_job {

@@ -206,6 +206,16 @@ int		 store_one_row(MYSQL_STMT *, const char *id);
 struct cm_idem_answer;
 int		 store_idem_save(struct cm_store *, const struct cm_idem *,
 		    const struct cm_idem_answer *, const char *client_id);
+/*
+ * With w->idem, stores the answer of a write that succeeded in the
+ * write's own transaction: a repeat finds it if and only if the write
+ * committed, even when the worker dies right after COMMIT.  The body is
+ * w->idem->answer when set (DELETE), else the envelope the endpoint
+ * sends (cm_envelope_data of out->client, compact) with out's ETag, so a
+ * replay is the same bytes.  0 without w->idem; else as store_idem_save.
+ */
+int		 store_idem_answer(struct cm_store *, const struct cm_write *,
+		    const char *client_id, const struct cm_stored *out);
 /* Inside erasure's transaction: the client's stored answers go. */
 int		 store_idem_erase(struct cm_store *, const char *client_id,
 		    unsigned long long *rows);

@@ -210,6 +210,9 @@ erase_tx(struct cm_store *s, void *arg)
 		rc = write_erase_row(s, j->id, j->w, changes);
 		json_decref(changes);
 	}
+	/* Its own Idempotency-Key answer (its marker has no client id). */
+	if (rc == 0)
+		rc = store_idem_answer(s, j->w, NULL, NULL);
 out:
 	json_decref(cur.client);
 	json_decref(history);

@@ -17,7 +17,6 @@
 #include "jsonbody.h"
 #include "log.h"
 #include "patch.h"
-#include "store_idem.h"
 #include "store_int.h"
 
 /*
@@ -230,36 +229,6 @@ update_changed(struct cm_store *s, const char *id, unsigned long long version,
 	return rc;
 }
 
-/*
- * With an Idempotency-Key, the answer of a write that succeeded goes into
- * its row in the write's own transaction: a repeat finds it even when the
- * worker dies right after COMMIT.  The body is the envelope the endpoint
- * sends (cm_envelope_data, compact), so a replay is the same bytes.
- */
-static int
-save_answer(struct cm_store *s, const struct cm_write *w, const char *id,
-    const struct cm_stored *out)
-{
-	struct cm_idem_answer	 a;
-	json_t			*env;
-	int			 rc;
-
-	if (w->idem == NULL)
-		return 0;
-	memset(&a, 0, sizeof(a));
-	a.status = w->idem->status;
-	snprintf(a.etag, sizeof(a.etag), "%s", out->etag);
-	snprintf(a.location, sizeof(a.location), "%s", w->idem->location);
-	env = cm_envelope_data(json_incref(out->client));
-	a.body = cm_json_compact(env);
-	a.len = strlen(a.body);
-	json_decref(env);
-	rc = store_idem_save(s, w->idem, &a, id);
-	explicit_bzero(a.body, a.len);	/* a create's holds secret_key */
-	free(a.body);
-	return rc;
-}
-
 /* Locks the row and checks If-Match; *now is the time to stamp. */
 static int
 lock_client(struct cm_store *s, const char *id, const struct cm_write *w,
@@ -317,7 +286,7 @@ modify_tx(struct cm_store *s, void *arg)
 		/* Nothing to write: the stored client, updated_at and ETag stay. */
 		json_decref(next);
 		*j->out = cur;
-		return (rc = save_answer(s, j->w, j->id, j->out)) == 0 ?
+		return (rc = store_idem_answer(s, j->w, j->id, j->out)) == 0 ?
 		    CM_STORE_OK : rc;
 	}
 	if ((rc = update_changed(s, j->id, cur.version, next, changed, now,
@@ -333,7 +302,7 @@ modify_tx(struct cm_store *s, void *arg)
 	j->out->client = next;
 	store_set_etag(j->out, cur.version + 1,
 	    json_string_value(json_object_get(next, "created_at")));
-	rc = save_answer(s, j->w, j->id, j->out);
+	rc = store_idem_answer(s, j->w, j->id, j->out);
 out:
 	json_decref(cur.client);
 	return rc;
@@ -430,10 +399,11 @@ hard_delete_tx(struct cm_store *s, void *arg)
 	p[1] = store_int((long long)cur.version);
 	if ((st = store_exec(s, ST_DELETE, p, 2)) == NULL)
 		rc = TX_DB_ERROR;
-	else if ((rc = store_one_row(st, j->id)) == 0)
-		rc = write_audit(s, j->id, "hard_delete", j->w,
-		    cm_audit_changes(cur.client, NULL,
-		    store_present_members(cur.client)));
+	else if ((rc = store_one_row(st, j->id)) == 0 &&
+	    (rc = write_audit(s, j->id, "hard_delete", j->w,
+	    cm_audit_changes(cur.client, NULL,
+	    store_present_members(cur.client)))) == 0)
+		rc = store_idem_answer(s, j->w, j->id, NULL);
 	json_decref(cur.client);
 	return rc;
 }
@@ -511,7 +481,7 @@ create_tx(struct cm_store *s, void *arg)
 	if ((rc = write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
 	    j->out->client, store_present_members(j->out->client)))) != 0)
 		return rc;
-	return save_answer(s, j->w, id, j->out);
+	return store_idem_answer(s, j->w, id, j->out);
 }
 
 int

@@ -113,6 +113,41 @@ def rotate_keys_replayed_once(api):
     eq(audit_actions(api, c["id"]), ["create", "rotate_keys"], "audit rows")
 
 @test(needs="sql")
+def delete_replayed_once(api):
+    # DELETE too: a soft delete, its repeat; the same key for a hard delete is
+    # another request (422); a hard delete's repeat is its 200, not a 404.
+    c = api.create()
+    k1, k2 = key_of(api), key_of(api)
+    first = api.delete(cpath(c["id"]), headers=idem(k1))
+    eq((first.status, first.body), (200, {"success": True, "deleted": True, "hard": False}),
+       "soft delete")
+    expect_replay(api.delete(cpath(c["id"]), headers=idem(k1)), first, "repeat of the delete")
+    r = api.delete(cpath(c["id"]) + "?hard=true", headers=idem(k1))
+    expect_error(r, 422, "Unprocessable request", [(None, "idempotency_key_reused")])
+    hard = api.delete(cpath(c["id"]) + "?hard=true", headers=idem(k2))
+    eq((hard.status, hard.body), (200, {"success": True, "deleted": True, "hard": True}),
+       "hard delete")
+    # The same request, spelled with hard=true last and an unknown parameter.
+    expect_replay(api.delete(cpath(c["id"]) + "?x=1&hard=true", headers=idem(k2)), hard,
+                  "repeat of the hard delete")
+    expect_error(api.get(cpath(c["id"])), 404, "Client not found")
+    eq(audit_actions(api, c["id"]), ["create", "delete", "hard_delete"], "audit rows")
+    eq(rows_of(api, k2), [("200", c["id"])], "stored row of the hard delete")
+
+@test(needs="sql")
+def erase_with_key_replayed(api):
+    c = api.create(email="e@example.com")
+    key = key_of(api)
+    first = api.delete(cpath(c["id"]) + "?hard=true&erase=true", headers=idem(key))
+    eq(first.status, 200, "erase: " + first.where())
+    expect_replay(api.delete(cpath(c["id"]) + "?hard=true&erase=true", headers=idem(key)),
+                  first, "repeat of the erase")
+    # Its own answer stays (it names nobody: no client id); the erasure wrote once.
+    eq(rows_of(api, key), [("200", "NULL")], "stored row of the erase")
+    eq(audit_actions(api, c["id"]), ["create", "erase"], "audit rows")
+
+
+@test(needs="sql")
 def error_answers_replayed(api):
     # Non-5xx answers are stored too: a 404, then the client appears; the
     # repeat still gets the 404.
