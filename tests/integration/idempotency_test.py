@@ -229,8 +229,11 @@ def bad_header_400(api):
 # ---- a repeat while the first still runs: 409 ---------------------------------------
 
 def sql_session(api):
-    return subprocess.Popen(shlex.split(api.cfg.sql), stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    err = tempfile.TemporaryFile(mode="w+")
+    p = subprocess.Popen(shlex.split(api.cfg.sql), stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=err, text=True)
+    p.err = err
+    return p
 
 def wait_for(what, fn, seconds=10):
     deadline = time.monotonic() + seconds
@@ -244,9 +247,16 @@ def lock_row(api, cid):
     locker.stdin.write("START TRANSACTION;\nSELECT id FROM clients WHERE id = '%s' FOR UPDATE;\n"
                        "SELECT SLEEP(40);\nROLLBACK;\n" % cid)
     locker.stdin.flush()
-    wait_for("the test's lock on " + cid, lambda: api.sql(
-        "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_rows_locked > 0 "
-        "AND trx_mysql_thread_id <> CONNECTION_ID()").split()[-1] != "0")
+    try:
+        wait_for("the test's lock on " + cid, lambda: api.sql(
+            "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_rows_locked > 0 "
+            "AND trx_mysql_thread_id <> CONNECTION_ID()").split()[-1] != "0", 30)
+    except AssertionError as e:
+        # Say what the server was doing (seen once under ASan on a loaded machine).
+        locker.err.seek(0)
+        raise AssertionError("%s; locker: %s; sessions: %s" % (e, short(locker.err.read()),
+                             short(api.sql("SELECT id, command, time, state, LEFT(info, 60) "
+                                           "FROM information_schema.processlist"), 800)))
     return locker
 
 def unlock_row(api, locker):
@@ -257,7 +267,7 @@ def unlock_row(api, locker):
     locker.stdin.close()
     locker.wait(20)
 
-@test(timeout=60, needs="sql")
+@test(timeout=90, needs="sql")
 def repeat_while_running_409(api):
     c = api.create()
     key = key_of(api)
