@@ -103,6 +103,19 @@ int		 cm_store_ping(struct cm_store *);
  */
 void		 cm_store_set_deadline(struct cm_store *,
 		    const struct timespec *deadline);
+/*
+ * Issue 8: setting no deadline (NULL) also marks the end of a request:
+ * a worker on a node after its preferred one checks then, at most every
+ * [database] failback_s seconds, whether the preferred node is healthy
+ * again, and moves back to it.
+ */
+
+/*
+ * Which worker this store serves (its pool slot; a spawned worker's pid):
+ * under [database] policy = balance, where its walk over the nodes starts.
+ * cm_store_new() uses the pid until this is called.
+ */
+void		 cm_store_set_worker(struct cm_store *, unsigned long id);
 
 /*
  * Looks up an active admin key by the SHA-256 of the presented token;

@@ -18,6 +18,7 @@
 
 #include "authcache.h"
 #include "client.h"
+#include "dbnodes.h"
 #include "store.h"
 
 /* The members of section 2 in order, as selected from the table. */
@@ -95,6 +96,19 @@ struct cm_store {
 	unsigned char		 tx_token[STORE_TOKEN_LEN];
 	bool			 tx_tokened;
 	struct cm_store_stats	 stats;		/* since cm_store_stats_take() */
+	/*
+	 * Issue 8: the database nodes and what this store knows of them
+	 * (each store of a worker keeps its own; no state is shared).
+	 * Times are CLOCK_MONOTONIC milliseconds.
+	 */
+	struct cm_dbnodes	 nodes;
+	long long		 down_until[CM_DBNODES_MAX];	/* 0: not marked */
+	char			 down_why[CM_DBNODES_MAX][192];	/* for the log */
+	size_t			 start;		/* where this worker's walk starts */
+	int			 cur;		/* node of db; -1 when not connected */
+	int			 last;		/* node of the last connection; -1 none */
+	long long		 failback_next;	/* the next fail-back probe */
+	char			 errmsg[160];	/* text of err (store_fail), for the log */
 	/* The row fetch_row() last read, as NUL-terminated strings. */
 	char			*col[MAX_COLS];
 	size_t			 cap[MAX_COLS];
@@ -118,7 +132,15 @@ struct param {
 				   generated key collided, or the row's version
 				   changed under us); counts as a conflict */
 
+/*
+ * Connects to the first healthy node of the walk (dbnodes.h), logging
+ * every node it passes over and why; 0, or -1 when none could be used.
+ */
 int		 store_connect(struct cm_store *);
+/* The node list and this worker's place in it (cm_store_new). */
+void		 store_nodes_init(struct cm_store *);
+/* Between requests: back to a preferred node that recovered (store.c). */
+void		 store_failback(struct cm_store *);
 void		 store_disconnect(struct cm_store *);
 /* The server is gone or not serving: disconnect (and, with several nodes, mark it down). */
 void		 store_lost(struct cm_store *);
