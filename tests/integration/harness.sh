@@ -608,6 +608,7 @@ LoadModule alias_module $H_APACHE_MODULES/mod_alias.so
 LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
 LoadModule fcgid_module $H_APACHE_MODULES/mod_fcgid.so
 $h_auser
+${H_APACHE_EXTRA:-}
 # An empty document root: mod_fcgid maps PATH_INFO into it for
 # PATH_TRANSLATED, and a denial there would be logged as an error.
 DocumentRoot "$H_APACHE/htdocs"
@@ -698,6 +699,7 @@ LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
 LoadModule proxy_module $H_APACHE_MODULES/mod_proxy.so
 LoadModule proxy_fcgi_module $H_APACHE_MODULES/mod_proxy_fcgi.so
 $h_auser
+${H_APACHE_EXTRA:-}
 DocumentRoot "$H_APACHE/htdocs"
 <Directory />
 	Require all denied
@@ -726,7 +728,8 @@ h_lighttpd_start()
 	rm -rf "$h_ldir" && mkdir -p "$h_ldir/htdocs" "$h_ldir/log" \
 	    "$h_ldir/errors" || return 1
 	cp "$REPO"/conf/lighttpd-errors/status-*.html "$h_ldir/errors/" &&
-	    chmod 0644 "$h_ldir"/errors/* || return 1
+	    cp "$REPO/conf/lighttpd-clientsd.lua" "$h_ldir/clientsd.lua" &&
+	    chmod 0644 "$h_ldir"/errors/* "$h_ldir/clientsd.lua" || return 1
 	# lighttpd opens its logs as $H_USER and keeps an existing file's mode.
 	h_private_log "$h_ldir/log/error.log" "$h_ldir/log/access.log" &&
 	    chmod 0750 "$h_ldir/log" || return 1
@@ -739,6 +742,7 @@ h_lighttpd_start()
 	h_subst "$REPO/conf/lighttpd-clientsd.conf" \
 	    "CLIENTSD_SOCKET=$H_SOCK" "ACCESS_LOG=$h_ldir/log/access.log" \
 	    "ERRORFILE_PREFIX=$h_ldir/errors/status-" \
+	    "MAGNET_SCRIPT=$h_ldir/clientsd.lua" \
 	    >"$h_ldir/clientsd.conf" || return 1
 	h_luser=
 	h_is_root && h_luser="server.username = \"$H_USER\"
