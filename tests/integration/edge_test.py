@@ -102,7 +102,7 @@ EXPECT = {
         "body_without_length": (400,),
         "chunked_body": (201,), "unknown_transfer_coding": (400,),
         "bad_http_version": (200, 505), "slow_headers": (408,),
-        "slow_body": (400, 408), "pool_down": (503,), "pool_stalled": (504,),
+        "slow_body": (408,), "pool_down": (503,), "pool_stalled": (504,),
         "unknown_path": (404,),
         "request_id": False,
     },

@@ -28,17 +28,14 @@ SERVER_CAP = 1048576        # every snippet's body cap: 1 MiB
 SERVERS = ("nginx", "apache-fcgid", "apache-proxy", "lighttpd", "caddy")
 
 # Which server-made answers each snippet puts in the JSON envelope.  The
-# malformed-request checks of nginx and Apache + mod_fcgid are edge_test.py's
-# (their snippets' error documents); Caddy cannot change the plain-text 400
-# that Go's HTTP server sends for a request it cannot parse.  A test listed
-# here runs only through these set-ups and prints "skip" elsewhere.
+# malformed-request checks of every set-up are edge_test.py's too (there
+# Caddy's plain-text 400, from Go's HTTP server for a request it cannot
+# parse, is a checked known difference).  A test listed here runs only
+# through these set-ups and prints "skip" elsewhere.
 ONLY = {
     # nginx: its snippet's `return 404` answers text/html (edge_test.py's).
     "outside_the_api_is_json_404": {"apache-proxy", "lighttpd", "caddy"},
     "bad_request_is_json_400": {"apache-proxy", "lighttpd"},
-    # apache-fcgid: its snippet's TraceEnable Off is edge_test.py's; until
-    # then Apache echoes TRACE there, Authorization included.
-    "trace_is_never_echoed": {"nginx", "apache-proxy", "lighttpd", "caddy"},
     # nginx: its 502 envelope is edge_test.py's; apache-fcgid has no pool.
     "pool_down_is_json": {"apache-proxy", "lighttpd", "caddy"},
 }
@@ -47,7 +44,7 @@ ONLY = {
 POOL_DOWN = {"apache-proxy": (503, "Service unavailable"),
              "lighttpd": (503, "Service unavailable"),
              "caddy": (502, "Bad gateway")}
-JSON_TRACE = {"apache-proxy", "lighttpd", "caddy"}
+JSON_TRACE = set(SERVERS)
 
 
 def server(api):
