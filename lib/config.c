@@ -22,7 +22,10 @@ enum kind {
 	K_POLICY,	/* enum cm_unknown_policy */
 	K_PM,		/* enum cm_pm */
 	K_LEVEL,	/* enum cm_log_level */
-	K_SANDBOX	/* enum cm_sandbox */
+	K_SANDBOX,	/* enum cm_sandbox */
+	K_HOSTS,	/* char[size], a list cm_dbnodes_parse() accepts */
+	K_DBPOLICY,	/* enum cm_db_policy */
+	K_TLS		/* enum cm_db_tls */
 };
 
 #define F_NONEMPTY	0x01	/* "" is not a valid value */
@@ -78,7 +81,7 @@ static const struct key keys[] = {
 	STR("database", "password", db_password, 0),
 	STR("database", "password_file", db_password_file, 0),
 	NUM("database", "connect_timeout", K_INT, db_connect_timeout, 1, 300),
-	NUM("database", "retries", K_INT, db_retries, 0, 10),
+	NUM("database", "retries", K_INT, db_retries, 0, 1000),
 	NUM("database", "lock_wait_timeout", K_INT, db_lock_wait_timeout, 0, 3600),
 	NUM("api", "body_limit", K_SIZE, body_limit, 1024, 16777216),
 	NUM("api", "unknown_fields", K_POLICY, unknown_fields, 0, 0),
@@ -87,6 +90,18 @@ static const struct key keys[] = {
 	STR("api", "tzdata", tzdata, F_NONEMPTY),
 	NUM("audit", "retention_days", K_INT, audit_retention_days, 0, 36500),
 	NUM("api", "auth_cache_s", K_INT, auth_cache_s, 0, 3600),
+	/* Issue 8: several endpoints, Galera, TLS. */
+	{ "database", "hosts", K_HOSTS, offsetof(struct cm_config, db_hosts),
+	  sizeof(((struct cm_config *)0)->db_hosts), 0, 0, 0 },
+	NUM("database", "policy", K_DBPOLICY, db_policy, 0, 0),
+	NUM("database", "galera", K_BOOL, db_galera, 0, 0),
+	NUM("database", "allow_donor", K_BOOL, db_allow_donor, 0, 0),
+	NUM("database", "causal_reads", K_BOOL, db_causal_reads, 0, 0),
+	NUM("database", "failback_s", K_INT, db_failback_s, 1, 3600),
+	NUM("database", "tls", K_TLS, db_tls, 0, 0),
+	STR("database", "ca", db_tls_ca, 0),
+	STR("database", "cert", db_tls_cert, 0),
+	STR("database", "key", db_tls_key, 0),
 };
 
 void
@@ -114,7 +129,7 @@ cm_config_defaults(struct cm_config *cfg)
 	strcpy(cfg->db_name, "clients");
 	strcpy(cfg->db_user, "clients");
 	cfg->db_connect_timeout = 2;
-	cfg->db_retries = 3;
+	cfg->db_retries = 10;
 	cfg->db_lock_wait_timeout = 5;
 	cfg->body_limit = 65536;
 	cfg->unknown_fields = CM_UNKNOWN_REJECT;
@@ -122,6 +137,9 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->retry_after = 5;
 	strcpy(cfg->tzdata, CM_TZDATA);
 	cfg->auth_cache_s = 5;
+	cfg->db_policy = CM_DB_FAILOVER;
+	cfg->db_failback_s = 5;
+	cfg->db_tls = CM_TLS_OFF;
 }
 
 static void
@@ -221,6 +239,8 @@ parse_bool(const char *s, bool *out)
 
 static const char *const pm_names[] = { "static", "dynamic", "ondemand", NULL };
 static const char *const level_names[] = { "debug", "info", "warn", "error", NULL };
+static const char *const policy_names[] = { "failover", "balance", NULL };
+static const char *const tls_names[] = { "off", "required", "verify", NULL };
 
 /* An enum stored as an int: the index of value in names (case-insensitive). */
 static int
@@ -254,6 +274,7 @@ set_value(struct cm_config *cfg, const struct key *k, const char *value,
     char *why, size_t whysz)
 {
 	char		*field = (char *)cfg + k->off;
+	struct cm_dbnodes nodes;
 	long long	 n;
 	bool		 b;
 	int		 rc;
@@ -318,6 +339,23 @@ set_value(struct cm_config *cfg, const struct key *k, const char *value,
 		return 0;
 	case K_PM:
 		return set_choice(field, value, pm_names, k->name, why, whysz);
+	case K_DBPOLICY:
+		return set_choice(field, value, policy_names, k->name, why,
+		    whysz);
+	case K_TLS:
+		return set_choice(field, value, tls_names, k->name, why, whysz);
+	case K_HOSTS:
+		/* "" keeps socket/host/port; anything else must parse. */
+		if (*value != '\0' &&
+		    cm_dbnodes_parse(value, &nodes, why, whysz) != 0)
+			return -1;
+		if (strlen(value) >= k->size) {
+			snprintf(why, whysz, "%s: value too long "
+			    "(at most %zu bytes)", k->name, k->size - 1);
+			return -1;
+		}
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
 	case K_LEVEL:
 		return set_choice(field, value, level_names, k->name, why,
 		    whysz);
@@ -343,7 +381,7 @@ set_value(struct cm_config *cfg, const struct key *k, const char *value,
  */
 static int
 parse_line(struct cm_config *cfg, char *line, char *section, size_t sectsz,
-    char *why, size_t whysz)
+    const struct key **set, char *why, size_t whysz)
 {
 	const struct key *k;
 	char		*s, *eq, *name, *value, *end;
@@ -402,6 +440,7 @@ parse_line(struct cm_config *cfg, char *line, char *section, size_t sectsz,
 		value[len - 1] = '\0';
 		value++;
 	}
+	*set = k;
 	return set_value(cfg, k, value, why, whysz);
 }
 
@@ -420,6 +459,66 @@ pool_check(const struct cm_config *c, char *why, size_t whysz)
 		snprintf(why, whysz, "pm = dynamic needs min_spare <= "
 		    "start_workers <= max_spare <= workers (%d, %d, %d, %d)",
 		    c->min_spare, c->start_workers, c->max_spare, c->workers);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Which of the endpoint keys one file set: hosts, or socket/host/port
+ * (the last one seen), with their lines.  hosts replaces the other three,
+ * so a file setting both is ambiguous: an error naming both keys.
+ */
+struct endpoint_keys {
+	int		 hosts_line;
+	int		 single_line;
+	const char	*single;	/* "socket", "host" or "port" */
+	int		 last_line;	/* of any [database] key */
+};
+
+static void
+note_endpoint_key(struct endpoint_keys *ek, const struct key *k, int line)
+{
+	if (k == NULL || strcmp(k->section, "database") != 0)
+		return;
+	ek->last_line = line;
+	if (strcmp(k->name, "hosts") == 0)
+		ek->hosts_line = line;
+	else if (strcmp(k->name, "socket") == 0 ||
+	    strcmp(k->name, "host") == 0 || strcmp(k->name, "port") == 0) {
+		ek->single_line = line;
+		ek->single = k->name;
+	}
+}
+
+/*
+ * The [database] keys that go together: hosts or socket/host/port in one
+ * file; cert and key both or neither; TLS files only with tls on.  A
+ * later file that sets socket/host/port (and not hosts) replaces an
+ * earlier file's hosts.
+ */
+static int
+db_check(struct cm_config *c, const struct endpoint_keys *ek, int *line,
+    char *why, size_t whysz)
+{
+	/* An empty hosts means "not set": the sample lists every key. */
+	if (ek->hosts_line && ek->single_line && c->db_hosts[0] != '\0') {
+		*line = ek->hosts_line > ek->single_line ? ek->hosts_line :
+		    ek->single_line;
+		snprintf(why, whysz, "hosts and %s are both set (hosts "
+		    "replaces socket, host and port: keep one)", ek->single);
+		return -1;
+	}
+	if (ek->single_line && !ek->hosts_line)
+		c->db_hosts[0] = '\0';
+	*line = ek->last_line;
+	if ((c->db_tls_cert[0] == '\0') != (c->db_tls_key[0] == '\0')) {
+		snprintf(why, whysz, "cert and key: set both or neither");
+		return -1;
+	}
+	if (c->db_tls == CM_TLS_OFF && (c->db_tls_ca[0] || c->db_tls_cert[0])) {
+		snprintf(why, whysz, "ca, cert and key need tls = required "
+		    "or verify (tls is off)");
 		return -1;
 	}
 	return 0;
@@ -515,6 +614,9 @@ cm_config_load(struct cm_config *cfg, const char *path,
     char *err, size_t errsz)
 {
 	struct cm_config tmp;
+	struct endpoint_keys ek = { 0, 0, NULL, 0 };
+	const struct key *set;
+	int		 dbline = 0;
 	FILE		*f;
 	char		*line = NULL;
 	size_t		 cap = 0, lineno = 0;
@@ -543,17 +645,23 @@ cm_config_load(struct cm_config *cfg, const char *path,
 			rc = -1;
 			break;
 		}
+		set = NULL;
 		if (parse_line(&tmp, line, section, sizeof(section),
-		    why, sizeof(why)) == -1) {
+		    &set, why, sizeof(why)) == -1) {
 			seterr(err, errsz, "%s:%zu: %s", path, lineno, why);
 			rc = -1;
 			break;
 		}
 		if (strcmp(section, "server") == 0 || strcmp(section, "log") == 0)
 			tmp.server_line = (int)lineno;
+		note_endpoint_key(&ek, set, (int)lineno);
 	}
 	if (rc == 0 && pool_check(&tmp, why, sizeof(why)) == -1) {
 		seterr(err, errsz, "%s:%d: %s", path, tmp.server_line, why);
+		rc = -1;
+	}
+	if (rc == 0 && db_check(&tmp, &ek, &dbline, why, sizeof(why)) == -1) {
+		seterr(err, errsz, "%s:%d: %s", path, dbline, why);
 		rc = -1;
 	}
 	if (rc == 0 && ferror(f)) {

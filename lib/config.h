@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dbnodes.h"
+
 enum cm_unknown_policy { CM_UNKNOWN_REJECT, CM_UNKNOWN_IGNORE };
 /* [server] pm: PHP-FPM's process managers. */
 enum cm_pm { CM_PM_STATIC, CM_PM_DYNAMIC, CM_PM_ONDEMAND };
@@ -18,6 +20,8 @@ enum cm_pm { CM_PM_STATIC, CM_PM_DYNAMIC, CM_PM_ONDEMAND };
 enum cm_log_level { CM_LOG_DEBUG, CM_LOG_INFO, CM_LOG_WARN, CM_LOG_ERR };
 /* [server] sandbox: seccomp (the default) or none; see sandbox.h. */
 enum cm_sandbox { CM_SANDBOX_SECCOMP, CM_SANDBOX_NONE };
+/* [database] tls: none, encrypted, encrypted and the server's certificate checked. */
+enum cm_db_tls { CM_TLS_OFF, CM_TLS_REQUIRED, CM_TLS_VERIFY };
 
 /*
  * The systemd credential (LoadCredential=db-password:FILE) read from
@@ -68,9 +72,24 @@ struct cm_config {
 	 */
 	char	db_password_file[256];
 	int	db_connect_timeout;	/* seconds, default 2 */
-	int	db_retries;		/* deadlock / lock wait retries, default 3 */
+	int	db_retries;		/* conflict retries and reconnects, each: a cap within the deadline, default 10 */
 	/* store: cap of innodb_lock_wait_timeout per transaction, seconds */
 	int	db_lock_wait_timeout;	/* default 5 */
+	/*
+	 * Issue 8: several endpoints.  hosts ("" = the socket or host/port
+	 * above) is checked by cm_dbnodes_parse() at load; the store parses
+	 * it again into its node list.
+	 */
+	char	db_hosts[1024];		/* "h:p, [v6]:p, /sock" */
+	enum cm_db_policy db_policy;	/* default failover */
+	bool	db_galera;		/* check wsrep health at connect and /health */
+	bool	db_allow_donor;		/* a Donor/Desynced node counts as healthy */
+	bool	db_causal_reads;	/* SET SESSION wsrep_sync_wait = 1 */
+	int	db_failback_s;		/* default 5: fail-back probe interval, down mark */
+	enum cm_db_tls db_tls;		/* default off */
+	char	db_tls_ca[256];		/* CA file (verify; optional with required) */
+	char	db_tls_cert[256];	/* client certificate and its key: both or neither */
+	char	db_tls_key[256];
 	/* [api] */
 	size_t	body_limit;		/* bytes, default 65536 */
 	enum cm_unknown_policy unknown_fields;	/* default reject */

@@ -47,6 +47,18 @@ cm_dberr_class(unsigned err)
 	}
 }
 
+bool
+cm_dberr_node_down(unsigned err)
+{
+	if (cm_dberr_class(err) != CM_DBERR_LOST)
+		return false;
+	/*
+	 * XXX 2006 (gone away) also follows an idle timeout on servers that
+	 * close without 4031: then a healthy node is skipped for failback_s.
+	 */
+	return err != 4031 && err != 1927;
+}
+
 int
 cm_dberr_dup_key(const char *msg, char *key, size_t keysz)
 {

@@ -6,6 +6,7 @@
 #ifndef CM_DBERR_H
 #define CM_DBERR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum cm_dberr {
@@ -17,6 +18,15 @@ enum cm_dberr {
 };
 
 enum cm_dberr	 cm_dberr_class(unsigned err);
+
+/*
+ * For a LOST error: true when it says the database node is unusable (so
+ * the worker marks it down and moves to another node), false when only
+ * the connection ended (idle timeout 4031, KILL or a Galera brute-force
+ * abort of an idle connection 1927): reconnecting to the same node is
+ * right then.
+ */
+bool		 cm_dberr_node_down(unsigned err);
 
 /*
  * The key name of a duplicate-key message, "Duplicate entry 'VALUE' for

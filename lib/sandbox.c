@@ -3,7 +3,8 @@
  *
  * The list names what a worker does after start-up and nothing more:
  * FastCGI (accept, read, write, poll, shutdown, close), MariaDB
- * Connector/C including reconnects and failover to another node (socket,
+ * Connector/C including reconnects and failover to another node, TLS
+ * ([database] tls adds the directory reads OpenSSL needs) (socket,
  * connect, poll, socket options; getaddrinfo's read-only opens of
  * /etc/hosts, /etc/resolv.conf, nsswitch.conf and its DNS datagrams for a
  * TCP host), memory, time, getrandom, signals, its log (writes to stderr,
@@ -72,6 +73,13 @@ static const char *const allowed[] = {
 	"getegid", "prctl",
 	"exit", "exit_group",
 };
+
+/*
+ * Only with [database] tls on: OpenSSL 3 lists the system CA directory
+ * (its default verify paths, when no ca file is set) at each TLS connect.
+ * Reading a directory's names is all these do.
+ */
+static const char *const allowed_tls[] = { "getdents64", "getdents" };
 
 #ifdef CM_SANITIZER_BUILD
 /* ASan/UBSan/LSan runtime: reports and the leak check at exit. */
@@ -172,13 +180,16 @@ add(scmp_filter_ctx ctx, const char *name, char *err, size_t errsz)
 }
 
 static int
-build(scmp_filter_ctx ctx, char *err, size_t errsz)
+build(scmp_filter_ctx ctx, bool tls, char *err, size_t errsz)
 {
 	size_t	i;
 	int	rc = 0;
 
 	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (add(ctx, allowed[i], err, errsz) != 0)
+			return -1;
+	for (i = 0; tls && i < sizeof(allowed_tls) / sizeof(allowed_tls[0]); i++)
+		if (add(ctx, allowed_tls[i], err, errsz) != 0)
 			return -1;
 #ifdef CM_SANITIZER_BUILD
 	for (i = 0; i < sizeof(allowed_sanitizer) /
@@ -205,7 +216,7 @@ build(scmp_filter_ctx ctx, char *err, size_t errsz)
 }
 
 static int
-install(char *err, size_t errsz)
+install(bool tls, char *err, size_t errsz)
 {
 	scmp_filter_ctx		 ctx;
 	struct sigaction	 sa;
@@ -229,7 +240,7 @@ install(char *err, size_t errsz)
 	 * that blocks signals, such as LeakSanitizer's tracer.
 	 */
 	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
-	if (build(ctx, err, errsz) != 0) {
+	if (build(ctx, tls, err, errsz) != 0) {
 		seccomp_release(ctx);
 		return -1;
 	}
@@ -260,7 +271,7 @@ cm_sandbox_enter(const struct cm_config *cfg, char *err, size_t errsz)
 		    "without the sandbox");
 		return 0;
 	}
-	return install(err, errsz);
+	return install(cfg->db_tls != CM_TLS_OFF, err, errsz);
 }
 
 #else /* !HAVE_SECCOMP */

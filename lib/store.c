@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mysql.h>
 #include <mysqld_error.h>
@@ -33,10 +35,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	    "company_id, agency_id, api_metadata, ghl_location_id, "
 	    "proxy_api_key, created_at, updated_at, version) VALUES (?, ?, ?, "
 	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(3), NOW(3), 1)",
-	[ST_DELETE] = "DELETE FROM clients WHERE id = ?",
+	/* Issue 8: the version read, so a write on another node is caught. */
+	[ST_DELETE] = "DELETE FROM clients WHERE id = ? AND version = ?",
 	[ST_AUDIT] = "INSERT INTO client_audit (client_id, action, "
-	    "admin_key_id, request_id, at, changes) "
-	    "VALUES (?, ?, ?, ?, NOW(3), ?)",
+	    "admin_key_id, request_id, at, changes, tx_token) "
+	    "VALUES (?, ?, ?, ?, NOW(3), ?, ?)",
 	[ST_AUDIT_COUNT] = "SELECT COUNT(*) FROM client_audit "
 	    "WHERE client_id = ?",
 	[ST_KEY_CREATE] = "INSERT INTO admin_keys (name, key_sha256, "
@@ -63,6 +66,7 @@ cm_store_new(const struct cm_config *cfg)
 		abort();
 	s->cfg = cfg;
 	cm_authcache_init(&s->auth, (unsigned)cfg->auth_cache_s);
+	store_nodes_init(s);
 	for (i = 0; i < MAX_COLS; i++) {
 		s->cap[i] = COL_INITIAL;
 		if ((s->col[i] = malloc(s->cap[i])) == NULL)
@@ -120,17 +124,75 @@ store_disconnect(struct cm_store *s)
 	if (s->db != NULL)
 		mysql_close(s->db);
 	s->db = NULL;
+	s->cur = -1;
+}
+
+/* CLOCK_MONOTONIC milliseconds: the clock of down marks and fail-back. */
+static long long
+store_mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The node list from [database] hosts, or the one socket or host/port.
+ * The config checked hosts at load; a list that fails here (a config
+ * filled in by code) falls back to the single keys.  The walk of a
+ * balancing worker starts at its pid's place in the list.
+ */
+void
+store_nodes_init(struct cm_store *s)
+{
+	const struct cm_config	*c = s->cfg;
+	char			 why[128];
+
+	if (c->db_hosts[0] == '\0' ||
+	    cm_dbnodes_parse(c->db_hosts, &s->nodes, why, sizeof(why)) != 0)
+		cm_dbnodes_single(c->db_socket, c->db_host, c->db_port,
+		    &s->nodes);
+	s->start = cm_dbnodes_start(c->db_policy, s->nodes.n,
+	    (unsigned long)getpid());
+	s->cur = s->last = -1;
+}
+
+void
+cm_store_set_worker(struct cm_store *s, unsigned long id)
+{
+	s->start = cm_dbnodes_start(s->cfg->db_policy, s->nodes.n, id);
+}
+
+/* Node i is not to be used for failback_s seconds (unless all are down). */
+static void
+mark_down(struct cm_store *s, int i, const char *why)
+{
+	s->down_until[i] = store_mono_ms() + s->cfg->db_failback_s * 1000LL;
+	snprintf(s->down_why[i], sizeof(s->down_why[i]), "%s", why);
 }
 
 /*
  * The connection failed in a way that says its server is gone or not
- * serving (cm_dberr_class() LOST): drop it.  With several database nodes
- * this is also where the node is marked down, so that the next connect
- * goes to another one.
+ * serving (cm_dberr_class() LOST): drop it.  When the error says the node
+ * itself is unusable (cm_dberr_node_down) it is marked down, so that the
+ * next store_connect() goes to another node.
  */
 void
 store_lost(struct cm_store *s)
 {
+	char		why[sizeof(s->down_why[0])];
+	unsigned	err = s->err;
+	const char	*msg = s->errmsg;
+
+	if (s->db != NULL && mysql_errno(s->db) != 0) {
+		err = mysql_errno(s->db);
+		msg = mysql_error(s->db);
+	}
+	if (s->cur >= 0 && cm_dberr_node_down(err)) {
+		snprintf(why, sizeof(why), "%s (%u)", msg, err);
+		mark_down(s, s->cur, why);
+	}
 	store_disconnect(s);
 }
 
@@ -140,6 +202,8 @@ cm_store_set_deadline(struct cm_store *s, const struct timespec *deadline)
 	s->has_deadline = deadline != NULL;
 	if (deadline != NULL)
 		s->deadline = *deadline;
+	else
+		store_failback(s);	/* between requests */
 }
 
 long
@@ -171,49 +235,260 @@ static const char isolation_sql[] =
 	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 /* cm_store_new_tx(): a transaction begins with its first statement. */
 static const char session_tx[] = ", autocommit = 0";
+/*
+ * causal_reads: a read waits until the node has applied every write the
+ * cluster committed before it began (reads see writes made through any
+ * node).  Only reads (bit 1): writes are certified anyway.
+ */
+static const char causal_sql[] = "SET SESSION wsrep_sync_wait = 1";
+/* The Galera health rule's two inputs; SHOW works on a node not yet ready. */
+static const char health_sql[] = "SHOW GLOBAL STATUS WHERE Variable_name IN "
+	"('wsrep_ready', 'wsrep_local_state')";
 
-int
-store_connect(struct cm_store *s)
+/* "message (number)" of the last error on db, into why. */
+static void
+db_why(MYSQL *db, char *why, size_t whysz)
+{
+	snprintf(why, whysz, "%s (%u)", mysql_error(db), mysql_errno(db));
+}
+
+/* Protocol, timeouts, character set and TLS of a connection about to be made. */
+static void
+node_options(const struct cm_config *c, const struct cm_dbnode *nd, MYSQL *db,
+    unsigned timeout)
+{
+	unsigned	rw_timeout = 30;
+	unsigned	proto = nd->socket ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
+	store_flag	on = 1, verify = c->db_tls == CM_TLS_VERIFY;
+
+	/* Else Connector/C takes host "localhost" for its default socket. */
+	mysql_options(db, MYSQL_OPT_PROTOCOL, &proto);
+	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
+	mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
+	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (c->db_tls == CM_TLS_OFF)
+		return;
+	/* required: encrypted or no connection; verify: and the certificate checked. */
+	mysql_options(db, MYSQL_OPT_SSL_ENFORCE, &on);
+	mysql_options(db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+	if (c->db_tls_ca[0] != '\0')
+		mysql_options(db, MYSQL_OPT_SSL_CA, c->db_tls_ca);
+	if (c->db_tls_cert[0] != '\0') {
+		mysql_options(db, MYSQL_OPT_SSL_CERT, c->db_tls_cert);
+		mysql_options(db, MYSQL_OPT_SSL_KEY, c->db_tls_key);
+	}
+}
+
+/*
+ * The Galera health of the node behind db (one query): CM_NODE_* , or -1
+ * when the query failed (why says how).
+ */
+static int
+node_health(const struct cm_config *c, MYSQL *db, char *why, size_t whysz)
+{
+	MYSQL_RES	*res;
+	MYSQL_ROW	 row;
+	char		 ready[16] = "", state[16] = "";
+	bool		 has_ready = false, has_state = false;
+	int		 h;
+
+	if (mysql_real_query(db, health_sql, sizeof(health_sql) - 1) != 0 ||
+	    (res = mysql_store_result(db)) == NULL) {
+		db_why(db, why, whysz);
+		return -1;
+	}
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		if (row[0] == NULL || row[1] == NULL)
+			continue;
+		if (strcasecmp(row[0], "wsrep_ready") == 0 && (has_ready = true))
+			snprintf(ready, sizeof(ready), "%s", row[1]);
+		else if (strcasecmp(row[0], "wsrep_local_state") == 0 &&
+		    (has_state = true))
+			snprintf(state, sizeof(state), "%s", row[1]);
+	}
+	mysql_free_result(res);
+	h = cm_dbnodes_health(has_ready ? ready : NULL,
+	    has_state ? state : NULL, c->db_allow_donor);
+	if (h == CM_NODE_NOT_READY || h == CM_NODE_NOT_SYNCED)
+		snprintf(why, whysz, "%s (wsrep_ready %s, wsrep_local_state "
+		    "%s)", cm_dbnodes_health_str(h), ready,
+		    has_state ? state : "-");
+	else
+		snprintf(why, whysz, "%s", cm_dbnodes_health_str(h));
+	return h;
+}
+
+/* The session settings of a new connection; 0 or -1 (why says why). */
+static int
+node_session(struct cm_store *s, MYSQL *db, char *why, size_t whysz)
 {
 	const struct cm_config	*c = s->cfg;
-	unsigned		 timeout = (unsigned)c->db_connect_timeout;
-	unsigned		 rw_timeout = 30;
-	const char		*sock = c->db_socket[0] ? c->db_socket : NULL;
-	long			 budget = store_budget_ms(s);
 	char			 session[sizeof(session_sql) + 48];
 	int			 n;
 
-	if (s->db != NULL)
-		return 0;
-	/*
-	 * A connect takes what is left of the deadline, at most
-	 * connect_timeout, at least a second (the callers decide whether a
-	 * retry may start at all).
-	 */
-	if (budget / 1000 < (long)timeout)
-		timeout = budget < 1000 ? 1 : (unsigned)(budget / 1000);
-	if ((s->db = mysql_init(NULL)) == NULL)
-		return -1;
 	/* Our own integer, not input. */
 	n = snprintf(session, sizeof(session), session_sql,
 	    c->db_lock_wait_timeout, s->tx_session ? session_tx : "");
-	mysql_options(s->db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_options(s->db, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
-	mysql_options(s->db, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
-	mysql_options(s->db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	if (mysql_real_connect(s->db, sock ? NULL : c->db_host, c->db_user,
-	    c->db_password, c->db_name, (unsigned)c->db_port, sock,
-	    CLIENT_MULTI_STATEMENTS) == NULL ||
-	    mysql_real_query(s->db, session, (unsigned long)n) != 0 ||
-	    mysql_real_query(s->db, isolation_sql,
-	    sizeof(isolation_sql) - 1) != 0) {
-		s->err = mysql_errno(s->db);
-		LOG_ERR("database connect: %s (%u)", mysql_error(s->db), s->err);
-		store_disconnect(s);
+	if (mysql_real_query(db, session, (unsigned long)n) != 0 ||
+	    mysql_real_query(db, isolation_sql, sizeof(isolation_sql) - 1) != 0 ||
+	    (c->db_causal_reads &&
+	    mysql_real_query(db, causal_sql, sizeof(causal_sql) - 1) != 0)) {
+		db_why(db, why, whysz);
 		return -1;
 	}
-	s->lock_wait = c->db_lock_wait_timeout;
 	return 0;
+}
+
+/*
+ * A new connection to node i, healthy (galera) and with its session set,
+ * or NULL with the reason in why.  The caller owns what it returns.
+ */
+static MYSQL *
+node_open(struct cm_store *s, int i, unsigned timeout, char *why,
+    size_t whysz)
+{
+	const struct cm_config	*c = s->cfg;
+	const struct cm_dbnode	*nd = &s->nodes.node[i];
+	MYSQL			*db;
+
+	if ((db = mysql_init(NULL)) == NULL) {
+		snprintf(why, whysz, "out of memory");
+		return NULL;
+	}
+	node_options(c, nd, db, timeout);
+	if (mysql_real_connect(db, nd->socket ? NULL : nd->host, c->db_user,
+	    c->db_password, c->db_name, nd->port, nd->socket ? nd->host : NULL,
+	    CLIENT_MULTI_STATEMENTS) == NULL) {
+		db_why(db, why, whysz);
+		mysql_close(db);
+		return NULL;
+	}
+	/* Health first: a node not yet prepared refuses most else (1047). */
+	if ((c->db_galera && node_health(c, db, why, whysz) != CM_NODE_OK) ||
+	    node_session(s, db, why, whysz) != 0) {
+		mysql_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+/*
+ * A connect takes what is left of the deadline, at most connect_timeout,
+ * at least a second (the callers decide whether a retry may start).
+ */
+static unsigned
+connect_timeout(const struct cm_store *s)
+{
+	unsigned	timeout = (unsigned)s->cfg->db_connect_timeout;
+	long		budget = store_budget_ms(s);
+
+	if (budget / 1000 < (long)timeout)
+		timeout = budget < 1000 ? 1 : (unsigned)(budget / 1000);
+	return timeout;
+}
+
+/* Makes db the store's connection to node i, and says why it moved. */
+static void
+adopt(struct cm_store *s, MYSQL *db, int i, int failed)
+{
+	const char	*to = s->nodes.node[i].label;
+
+	if (failed >= 0)
+		LOG_WARN("database node %s down: %s; using %s",
+		    s->nodes.node[failed].label, s->down_why[failed], to);
+	else if (s->last >= 0 && s->last != i &&
+	    s->down_until[s->last] > store_mono_ms())
+		LOG_WARN("database node %s down: %s; using %s",
+		    s->nodes.node[s->last].label, s->down_why[s->last], to);
+	else if (s->last >= 0 && s->last != i)
+		LOG_INFO("database: back to node %s (from %s)", to,
+		    s->nodes.node[s->last].label);
+	s->db = db;
+	s->cur = s->last = i;
+	s->lock_wait = s->cfg->db_lock_wait_timeout;
+	if ((size_t)i != s->start)
+		s->failback_next = store_mono_ms() +
+		    s->cfg->db_failback_s * 1000LL;
+}
+
+/*
+ * Connects to the first node of the walk (cm_dbnodes_pick) that takes the
+ * connection and is healthy; each node that fails is marked down for
+ * failback_s seconds and logged with its reason.  The first attempt
+ * always runs; the next ones only while the deadline leaves time.
+ */
+int
+store_connect(struct cm_store *s)
+{
+	MYSQL		*db;
+	uint32_t	 tried = 0;
+	char		 why[sizeof(s->down_why[0])];
+	int		 i, failed = -1;
+	bool		 late = false;
+
+	if (s->db != NULL)
+		return 0;
+	while ((i = cm_dbnodes_pick(s->nodes.n, s->start, s->down_until,
+	    store_mono_ms(), tried)) >= 0) {
+		if (tried != 0 && store_budget_ms(s) <= 0) {
+			late = true;
+			break;
+		}
+		tried |= UINT32_C(1) << i;
+		if ((db = node_open(s, i, connect_timeout(s), why,
+		    sizeof(why))) != NULL) {
+			adopt(s, db, i, failed);
+			return 0;
+		}
+		if (failed >= 0)
+			LOG_WARN("database node %s down: %s",
+			    s->nodes.node[failed].label, s->down_why[failed]);
+		mark_down(s, i, why);
+		failed = i;
+	}
+	s->err = CR_CONN_HOST_ERROR;
+	if (failed >= 0)
+		LOG_ERR("database node %s down: %s%s",
+		    s->nodes.node[failed].label, s->down_why[failed],
+		    late ? "; no time left to try the others" :
+		    s->nodes.n > 1 ? "; no database node left" : "");
+	return -1;
+}
+
+/*
+ * Between requests: a worker on a node after its preferred one (a node
+ * earlier in its walk) probes the best such node not marked down, at most
+ * every failback_s seconds, and moves there when it is healthy.  Under
+ * balance the preferred node is the worker's own start, so the spread
+ * comes back too.  XXX a probe of a host that does not answer costs up to
+ * connect_timeout between two requests.
+ */
+void
+store_failback(struct cm_store *s)
+{
+	MYSQL		*db;
+	long long	 now = store_mono_ms();
+	char		 why[sizeof(s->down_why[0])];
+	int		 to, from = s->cur;
+
+	if (s->db == NULL || from < 0 || (size_t)from == s->start ||
+	    !cm_dbnodes_failback_due(s->failback_next, now))
+		return;
+	s->failback_next = now + s->cfg->db_failback_s * 1000LL;
+	if ((to = cm_dbnodes_failback_target(s->nodes.n, s->start,
+	    (size_t)from, s->down_until, now)) < 0)
+		return;
+	if ((db = node_open(s, to, (unsigned)s->cfg->db_connect_timeout, why,
+	    sizeof(why))) == NULL) {
+		LOG_DEBUG("database node %s still down: %s",
+		    s->nodes.node[to].label, why);
+		mark_down(s, to, why);
+		return;
+	}
+	store_disconnect(s);
+	s->down_until[to] = 0;
+	adopt(s, db, to, -1);
 }
 
 bool
@@ -226,6 +501,8 @@ int
 store_fail(struct cm_store *s, MYSQL_STMT *st, const char *what)
 {
 	s->err = st ? mysql_stmt_errno(st) : mysql_errno(s->db);
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s",
+	    st ? mysql_stmt_error(st) : mysql_error(s->db));
 	/* Duplicates are answered with 409; nothing to tell the operator. */
 	if (s->err != ER_DUP_ENTRY)
 		LOG_ERR("database %s: %s (%u)", what,
@@ -604,26 +881,263 @@ rollback(struct cm_store *s)
 		store_lost(s);
 }
 
+/* An attempt's COMMIT was sent and its answer lost: did it commit? */
+#define TX_UNKNOWN	(-3)
+/* Token lookups after an unknown COMMIT, at most (besides the deadline). */
+#define TOKEN_LOOKS	20
+
+/* The transaction runner's state across attempts (store_write_tx). */
+struct tx_run {
+	int		  (*fn)(struct cm_store *, void *);
+	void		   *arg;
+	struct cm_problems *probs;
+	struct cm_stored   *out;	/* the job's result, or NULL */
+	struct cm_stored    kept;	/* out of the attempt whose COMMIT was unknown */
+	bool		    unknown;	/* some COMMIT's outcome was unknown */
+	int		    reruns;	/* attempts run again after an unknown COMMIT */
+	int		    conflicts;	/* 1213, 1205, version misses, TX_RETRY */
+	int		    losses;	/* LOST errors before COMMIT */
+};
+
+/*
+ * The token lookup after a COMMIT whose answer was lost.  A locking read:
+ * if the old session's transaction is still open on the server (it has
+ * not yet seen the connection go, or is still committing), its
+ * uncommitted audit row is locked and the read waits for the outcome
+ * instead of missing it.  SET STATEMENT wsrep_sync_wait = 1 makes a
+ * Galera node apply every write set it has received before reading, so a
+ * COMMIT that was replicated from the dead node is seen; MariaDB accepts
+ * the variable without Galera too (wsrep_on = 0), where it does nothing.
+ */
+static const char token_sql[] = "SET STATEMENT wsrep_sync_wait = 1 FOR "
+	"SELECT 1 FROM client_audit WHERE tx_token = ? FOR UPDATE";
+
+struct param
+store_bin(const void *p, unsigned long len)
+{
+	struct param	r = { P_STR, p, len, 0 };
+
+	return r;
+}
+
+struct param
+store_token(struct cm_store *s)
+{
+	s->tx_tokened = true;
+	return store_bin(s->tx_token, sizeof(s->tx_token));
+}
+
+/* One look: 1 the token committed, 0 not, TX_DB_ERROR (s->err). */
+static int
+token_look(struct cm_store *s)
+{
+	struct param	 p = store_bin(s->tx_token, sizeof(s->tx_token));
+	MYSQL_STMT	*st;
+	int		 rc;
+
+	if (set_lock_wait(s, store_budget_ms(s)) != 0 ||
+	    (st = store_stmt_sql(s, token_sql)) == NULL ||
+	    store_execute(s, st, &p, 1) != 0)
+		rc = TX_DB_ERROR;
+	else
+		rc = store_fetch_one(s, st, 1);
+	rollback(s);
+	return rc;
+}
+
+/*
+ * Did the transaction carrying s->tx_token commit?  1 yes, 0 no, -1
+ * cannot tell before the deadline.  Reconnects (to any healthy node:
+ * store_connect picks it) and waits out lock waits within the deadline.
+ */
+static int
+token_committed(struct cm_store *s)
+{
+	int	attempt, rc;
+
+	/* Without a deadline (clientsctl) the cap alone ends it. */
+	for (attempt = 0; attempt < TOKEN_LOOKS; attempt++) {
+		if (attempt > 0 && !backoff(s, attempt))
+			return -1;
+		s->err = 0;
+		if (s->db == NULL && store_connect(s) != 0)
+			continue;
+		if ((rc = token_look(s)) >= 0)
+			return rc;
+		switch (cm_dberr_class(s->err)) {
+		case CM_DBERR_LOST:
+			if (s->db != NULL)
+				store_lost(s);
+			break;
+		case CM_DBERR_CONFLICT:
+			break;
+		default:
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/* COMMIT: 0 done, TX_DB_ERROR (s->err) rolled back, TX_UNKNOWN. */
+static int
+commit(struct cm_store *s)
+{
+	long long	t0 = store_now_us();
+	int		rc = mysql_commit(s->db);
+
+	s->stats.db_us += store_now_us() - t0;
+	if (rc == 0)
+		return 0;
+	store_fail(s, NULL, "commit");
+	if (!store_connection_lost(s->err))
+		return TX_DB_ERROR;
+	store_lost(s);
+	/*
+	 * The server may have committed before the connection went.  A
+	 * transaction that wrote no token wrote nothing that matters twice
+	 * (nothing at all, or the retention's idempotent delete): run again.
+	 */
+	return s->tx_tokened ? TX_UNKNOWN : TX_DB_ERROR;
+}
+
+/* One attempt: fn's result, 0 committed, TX_DB_ERROR, TX_RETRY, TX_UNKNOWN. */
+static int
+attempt_once(struct cm_store *s, struct tx_run *r, long budget)
+{
+	int	rc;
+
+	s->tx_tokened = false;
+	if (set_lock_wait(s, budget) != 0)
+		rc = TX_DB_ERROR;
+	else if (begin_tx(s) != 0)
+		rc = store_fail(s, NULL, "begin");
+	else if ((rc = r->fn(s, r->arg)) == CM_STORE_OK &&
+	    (rc = commit(s)) != TX_DB_ERROR)
+		return rc;
+	/* A failed COMMIT (a certification failure) leaves it open too. */
+	rollback(s);
+	return rc;
+}
+
+/* The result of the attempt whose COMMIT was unknown goes aside for the rerun. */
+static void
+keep_result(struct tx_run *r)
+{
+	if (r->out == NULL)
+		return;
+	json_decref(r->kept.client);
+	r->kept = *r->out;
+	r->out->client = NULL;
+}
+
+/*
+ * After an unknown COMMIT, the rerun ended without committing: perhaps
+ * because the first attempt did commit after all (a Galera node applied
+ * it late; the rerun then met its row, version or token).  If the token
+ * is there, the answer is what that attempt computed.
+ */
+static int
+settle(struct cm_store *s, struct tx_run *r, int rc)
+{
+	if (!r->unknown || rc == CM_STORE_OK || token_committed(s) != 1)
+		return rc;
+	if (r->out != NULL) {
+		json_decref(r->out->client);
+		*r->out = r->kept;
+		r->kept.client = NULL;
+	}
+	LOG_WARN("database: COMMIT of unknown outcome had committed "
+	    "(found on a rerun)");
+	return CM_STORE_OK;
+}
+
+/* COMMIT's answer was lost: look the token up, then answer or run once more. */
+static int
+resolve_unknown(struct cm_store *s, struct tx_run *r)
+{
+	int	found = token_committed(s);
+
+	if (found == 1) {
+		LOG_WARN("database: COMMIT's answer lost; the transaction "
+		    "had committed (token found)");
+		return CM_STORE_OK;
+	}
+	if (found < 0 || r->reruns++ > 0)
+		return CM_STORE_UNAVAILABLE;
+	LOG_WARN("database: COMMIT's answer lost; the transaction had not "
+	    "committed (no token): running it once more");
+	r->unknown = true;
+	keep_result(r);
+	return TX_RETRY;
+}
+
+/*
+ * What to do after a failed attempt: TX_RETRY to run again, else the
+ * answer.  Conflicts wait a jittered exponential back-off; reconnects
+ * after a lost connection run at once the first time (failover to
+ * another node should be quick), then back off too.  Both are capped
+ * by [database] retries and by the deadline.
+ */
+static int
+after_failure(struct cm_store *s, struct tx_run *r, int rc)
+{
+	enum cm_dberr	cls = rc == TX_RETRY ? CM_DBERR_CONFLICT :
+			    cm_dberr_class(s->err);
+
+	switch (cls) {
+	case CM_DBERR_LOST:
+		if (s->db != NULL)	/* rollback() may have dropped it */
+			store_lost(s);
+		/* One reconnect even with retries = 0, as before issue 8. */
+		if (r->losses > 0 && (r->losses >= s->cfg->db_retries ||
+		    !backoff(s, r->losses)))
+			return CM_STORE_UNAVAILABLE;
+		r->losses++;
+		return TX_RETRY;
+	case CM_DBERR_CONFLICT:
+		if (r->conflicts >= s->cfg->db_retries ||
+		    !backoff(s, r->conflicts + 1))
+			return CM_STORE_UNAVAILABLE;
+		r->conflicts++;
+		s->stats.retries++;
+		return TX_RETRY;
+	case CM_DBERR_BUSY:
+		return CM_STORE_UNAVAILABLE;
+	default:
+		return CM_STORE_FAILED;
+	}
+}
+
 /*
  * Runs fn inside one transaction.  fn returns CM_STORE_OK to commit, a
  * CM_STORE_* result to roll back with, TX_DB_ERROR (s->err says why) or
- * TX_RETRY.  Conflicts (deadlock, lock-wait timeout, a generated key that
- * collided) are retried up to [database] retries times, after a jittered
- * exponential back-off; a lost connection is remade once and the
- * transaction run again as long as COMMIT was never sent (after that the
- * outcome is unknown, so it becomes a 503 rather than a possible double
- * write).  Every wait (lock wait, back-off, reconnect) fits in what is
- * left of the deadline minus its margin; out of time is a 503.  s->err
- * starts at 0 in every attempt, so an old error never steers a retry.
+ * TX_RETRY.  Conflicts (deadlock, lock-wait timeout, Galera's
+ * certification failure, a row whose version changed since it was read,
+ * a generated key that collided) are run again after a jittered
+ * exponential back-off, and a lost connection is remade (store_connect
+ * picks a healthy node) and the transaction run again: as often as the
+ * deadline allows, at most [database] retries times each.  When the
+ * connection goes during COMMIT, the outcome is unknown: the token the
+ * transaction wrote into its audit row is looked up on a new connection
+ * (resolve_unknown): found, it committed and the answer is its result;
+ * not found, it is run once more.  Every wait fits in what is left of the
+ * deadline minus its margin; out of time is a 503.  s->err starts at 0
+ * in every attempt, so an old error never steers a retry.
  */
 int
-store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
-    void *arg, struct cm_problems *probs)
+store_write_tx(struct cm_store *s, int (*fn)(struct cm_store *, void *),
+    void *arg, struct cm_problems *probs, struct cm_stored *out)
 {
-	int			 attempt, rc, reconnects = 0;
-	long long		 t0;
-	long			 budget;
+	struct tx_run	r = { fn, arg, probs, out, { NULL, 0, "" }, false, 0,
+			    0, 0 };
+	long		budget;
+	int		attempt, rc;
 
+	/* One token per call: a rerun carries it too (uq_audit_tx_token). */
+	if (cm_random_bytes(s->tx_token, sizeof(s->tx_token)) != 0) {
+		LOG_ERR("getrandom: %s", strerror(errno));
+		return CM_STORE_FAILED;
+	}
 	for (attempt = 0; ; attempt++) {
 		s->err = 0;
 		if (probs != NULL)
@@ -633,57 +1147,43 @@ store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 		 * when less than a second is left); a retry needs time left.
 		 */
 		if ((budget = store_budget_ms(s)) <= 0 && attempt > 0)
-			return CM_STORE_UNAVAILABLE;
-		if (s->db == NULL && store_connect(s) != 0)
-			return CM_STORE_UNAVAILABLE;
-		if (set_lock_wait(s, budget) != 0)
-			rc = TX_DB_ERROR;
-		else if (begin_tx(s) != 0)
-			rc = store_fail(s, NULL, "begin");
-		else if ((rc = fn(s, arg)) == CM_STORE_OK) {
-			t0 = store_now_us();
-			rc = mysql_commit(s->db);
-			s->stats.db_us += store_now_us() - t0;
-			if (rc == 0)
-				return CM_STORE_OK;
-			store_fail(s, NULL, "commit");
-			if (store_connection_lost(s->err)) {
-				store_lost(s);
-				return CM_STORE_UNAVAILABLE;
-			}
-			rc = TX_DB_ERROR;
-		}
-		rollback(s);
-		if (rc != TX_DB_ERROR && rc != TX_RETRY)
-			return rc;
-		switch (rc == TX_RETRY ? CM_DBERR_CONFLICT :
-		    cm_dberr_class(s->err)) {
-		case CM_DBERR_LOST:
-			store_lost(s);
-			if (reconnects++ > 0)
-				return CM_STORE_UNAVAILABLE;
+			rc = CM_STORE_UNAVAILABLE;
+		else if (s->db == NULL && store_connect(s) != 0)
+			rc = CM_STORE_UNAVAILABLE;
+		else if ((rc = attempt_once(s, &r, budget)) == TX_UNKNOWN)
+			rc = resolve_unknown(s, &r);
+		else if (rc == TX_DB_ERROR || rc == TX_RETRY)
+			rc = after_failure(s, &r, rc);
+		if (rc != TX_RETRY)
 			break;
-		case CM_DBERR_CONFLICT:
-			if (attempt >= s->cfg->db_retries ||
-			    !backoff(s, attempt + 1))
-				return CM_STORE_UNAVAILABLE;
-			s->stats.retries++;
-			break;
-		case CM_DBERR_BUSY:
-			return CM_STORE_UNAVAILABLE;
-		default:
-			return CM_STORE_FAILED;
-		}
 	}
+	rc = settle(s, &r, rc);
+	json_decref(r.kept.client);
+	return rc;
 }
 
+int
+store_transaction(struct cm_store *s, int (*fn)(struct cm_store *, void *),
+    void *arg, struct cm_problems *probs)
+{
+	return store_write_tx(s, fn, arg, probs, NULL);
+}
+
+/*
+ * Runs fn, a read, on the store's connection.  A lost connection is
+ * remade and the read run again, a conflict (a lock wait or a Galera
+ * brute-force abort) too after a back-off: at most [database] retries
+ * times each, within the deadline.
+ */
 int
 store_read(struct cm_store *s, int (*fn)(struct cm_store *, void *),
     void *arg)
 {
-	int	attempt, rc;
+	struct tx_run	r = { fn, arg, NULL, NULL, { NULL, 0, "" }, false, 0,
+			    0, 0 };
+	int		attempt, rc;
 
-	for (attempt = 0; attempt < 2; attempt++) {
+	for (attempt = 0; ; attempt++) {
 		s->err = 0;
 		if (attempt > 0 && store_budget_ms(s) <= 0)
 			return CM_STORE_UNAVAILABLE;
@@ -700,18 +1200,9 @@ store_read(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 			return rc;
 		if (s->tx_session)
 			rollback(s);
-		switch (cm_dberr_class(s->err)) {
-		case CM_DBERR_LOST:
-			store_lost(s);
-			break;
-		case CM_DBERR_BUSY:
-		case CM_DBERR_CONFLICT:
-			return CM_STORE_UNAVAILABLE;
-		default:
-			return CM_STORE_FAILED;
-		}
+		if ((rc = after_failure(s, &r, rc)) != TX_RETRY)
+			return rc;
 	}
-	return CM_STORE_UNAVAILABLE;
 }
 
 struct get_job {
@@ -779,11 +1270,25 @@ cm_store_admin_key(struct cm_store *s, const char *token, size_t len,
 	return rc;
 }
 
+/*
+ * /health: the connection answers and, with galera = true, its node is
+ * still Synced (or a Donor, when allowed): mysql_ping() alone succeeds on
+ * a node that is not.  A node that fails either is marked down and the
+ * walk tries the others: the answer is whether this worker can serve.
+ */
 int
 cm_store_ping(struct cm_store *s)
 {
-	if (s->db != NULL && mysql_ping(s->db) != 0)
+	char	why[sizeof(s->down_why[0])];
+
+	if (s->db != NULL && mysql_ping(s->db) != 0) {
+		s->err = mysql_errno(s->db);
 		store_lost(s);
+	} else if (s->db != NULL && s->cfg->db_galera &&
+	    node_health(s->cfg, s->db, why, sizeof(why)) != CM_NODE_OK) {
+		mark_down(s, s->cur, why);
+		store_disconnect(s);
+	}
 	if (s->db == NULL && store_connect(s) != 0)
 		return CM_STORE_UNAVAILABLE;
 	return CM_STORE_OK;

@@ -60,7 +60,7 @@ void		 cm_store_free(struct cm_store *);
 struct cm_store_stats {
 	long long	db_us;		/* waiting for MariaDB: execute, fetch, begin, commit */
 	unsigned	statements;	/* prepared statements executed */
-	unsigned	retries;	/* transactions run again (deadlock, lock wait) */
+	unsigned	retries;	/* transactions run again after a conflict (deadlock, lock wait, certification, version) */
 };
 /* Copies the counters gathered since the last call into *out and resets them. */
 void		 cm_store_stats_take(struct cm_store *, struct cm_store_stats *out);
@@ -77,6 +77,19 @@ int		 cm_store_ping(struct cm_store *);
  */
 void		 cm_store_set_deadline(struct cm_store *,
 		    const struct timespec *deadline);
+/*
+ * Issue 8: setting no deadline (NULL) also marks the end of a request:
+ * a worker on a node after its preferred one checks then, at most every
+ * [database] failback_s seconds, whether the preferred node is healthy
+ * again, and moves back to it.
+ */
+
+/*
+ * Which worker this store serves (its pool slot; a spawned worker's pid):
+ * under [database] policy = balance, where its walk over the nodes starts.
+ * cm_store_new() uses the pid until this is called.
+ */
+void		 cm_store_set_worker(struct cm_store *, unsigned long id);
 
 /*
  * Looks up an active admin key by the SHA-256 of the presented token;

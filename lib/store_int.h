@@ -18,6 +18,7 @@
 
 #include "authcache.h"
 #include "client.h"
+#include "dbnodes.h"
 #include "store.h"
 
 /* The members of section 2 in order, as selected from the table. */
@@ -54,6 +55,9 @@ enum stmt_id {
  */
 #define STORE_STMT_MAX	24
 
+/* A write transaction's token: 128 random bits (client_audit.tx_token). */
+#define STORE_TOKEN_LEN	16
+
 /*
  * MYSQL_BIND's is_null/error flags: my_bool (char) in MariaDB Connector/C
  * 3.x, bool in MySQL 8's client library, which dropped the my_bool name.
@@ -83,7 +87,28 @@ struct cm_store {
 	/* Issue 9: verified admin keys; a session without autocommit. */
 	struct cm_authcache	 auth;
 	bool			 tx_session;	/* see cm_store_new_tx() */
+	/*
+	 * Issue 8: the token of the write transaction being run
+	 * (store_transaction draws it once per call, so a rerun after a
+	 * COMMIT of unknown outcome carries the same one), and whether the
+	 * attempt wrote it into an audit row (store_token()).
+	 */
+	unsigned char		 tx_token[STORE_TOKEN_LEN];
+	bool			 tx_tokened;
 	struct cm_store_stats	 stats;		/* since cm_store_stats_take() */
+	/*
+	 * Issue 8: the database nodes and what this store knows of them
+	 * (each store of a worker keeps its own; no state is shared).
+	 * Times are CLOCK_MONOTONIC milliseconds.
+	 */
+	struct cm_dbnodes	 nodes;
+	long long		 down_until[CM_DBNODES_MAX];	/* 0: not marked */
+	char			 down_why[CM_DBNODES_MAX][192];	/* for the log */
+	size_t			 start;		/* where this worker's walk starts */
+	int			 cur;		/* node of db; -1 when not connected */
+	int			 last;		/* node of the last connection; -1 none */
+	long long		 failback_next;	/* the next fail-back probe */
+	char			 errmsg[160];	/* text of err (store_fail), for the log */
 	/* The row fetch_row() last read, as NUL-terminated strings. */
 	char			*col[MAX_COLS];
 	size_t			 cap[MAX_COLS];
@@ -104,9 +129,18 @@ struct param {
 /* Internal results of a step inside a transaction. */
 #define TX_DB_ERROR	(-1)	/* see store->err */
 #define TX_RETRY	(-2)	/* roll back and run the transaction again (a
-				   generated key collided); counts as a conflict */
+				   generated key collided, or the row's version
+				   changed under us); counts as a conflict */
 
+/*
+ * Connects to the first healthy node of the walk (dbnodes.h), logging
+ * every node it passes over and why; 0, or -1 when none could be used.
+ */
 int		 store_connect(struct cm_store *);
+/* The node list and this worker's place in it (cm_store_new). */
+void		 store_nodes_init(struct cm_store *);
+/* Between requests: back to a preferred node that recovered (store.c). */
+void		 store_failback(struct cm_store *);
 void		 store_disconnect(struct cm_store *);
 /* The server is gone or not serving: disconnect (and, with several nodes, mark it down). */
 void		 store_lost(struct cm_store *);
@@ -131,6 +165,14 @@ MYSQL_STMT	*store_exec(struct cm_store *, enum stmt_id,
 		    const struct param *, size_t nparam);
 struct param	 store_str(const char *);
 struct param	 store_int(long long);
+/* len bytes, not NUL-terminated (a token). */
+struct param	 store_bin(const void *, unsigned long len);
+/*
+ * The parameter of the current transaction's token, for its audit row;
+ * marks the attempt as tokened, so that a COMMIT of unknown outcome is
+ * resolved by looking the token up (store.c).
+ */
+struct param	 store_token(struct cm_store *);
 /*
  * Rows of ncols string columns, read into s->col one at a time: bind once,
  * then next_row until it returns 0 (no more rows) or TX_DB_ERROR, then
@@ -161,6 +203,22 @@ int		 store_load_client(struct cm_store *, enum stmt_id, const char *id,
 int		 store_transaction(struct cm_store *,
 		    int (*fn)(struct cm_store *, void *), void *arg,
 		    struct cm_problems *);
+/*
+ * The same, for a job whose result is a client in *out (owned by the
+ * caller): when a COMMIT's outcome was unknown and a rerun then finds
+ * that it had committed after all, the answer is what that attempt
+ * computed, kept aside here while the rerun runs.
+ */
+int		 store_write_tx(struct cm_store *,
+		    int (*fn)(struct cm_store *, void *), void *arg,
+		    struct cm_problems *, struct cm_stored *out);
+/*
+ * After an UPDATE or DELETE of a client "WHERE id = ? AND version = ?":
+ * 0 when it hit the row, TX_RETRY when its version changed since the
+ * transaction read it (a write through another Galera node): the
+ * transaction runs again from its read.
+ */
+int		 store_one_row(MYSQL_STMT *, const char *id);
 /* CM_FIELD_BIT()s of the members that hold a value (timestamps aside). */
 uint32_t	 store_present_members(const json_t *client);
 /* Runs fn (a read) again once on a new connection if the old one died. */

@@ -107,7 +107,7 @@ static int
 write_erase_row(struct cm_store *s, const char *id, const struct cm_write *w,
     json_t *changes)
 {
-	struct param	 p[5];
+	struct param	 p[6];
 	char		*text;
 	int		 rc = 0;
 
@@ -119,10 +119,25 @@ write_erase_row(struct cm_store *s, const char *id, const struct cm_write *w,
 	    store_str(NULL);
 	p[3] = store_str(w->request_id);
 	p[4] = store_str(text);
-	if (store_exec(s, ST_AUDIT, p, 5) == NULL)
+	p[5] = store_token(s);
+	if (store_exec(s, ST_AUDIT, p, 6) == NULL)
 		rc = TX_DB_ERROR;
 	free(text);
 	return rc;
+}
+
+/* The locked row goes, if it still has the version read (store_one_row). */
+static int
+delete_row(struct cm_store *s, const char *id, unsigned long long version)
+{
+	struct param	 p[2];
+	MYSQL_STMT	*st;
+
+	p[0] = store_str(id);
+	p[1] = store_int((long long)version);
+	if ((st = store_exec(s, ST_DELETE, p, 2)) == NULL)
+		return TX_DB_ERROR;
+	return store_one_row(st, id);
 }
 
 /*
@@ -136,7 +151,6 @@ erase_tx(struct cm_store *s, void *arg)
 {
 	struct erase_job	*j = arg;
 	struct cm_stored	 cur = { NULL, 0, "" };
-	struct param		 p = store_str(j->id);
 	json_t			*history = json_array(), *changes;
 	int			 rc;
 
@@ -182,10 +196,8 @@ erase_tx(struct cm_store *s, void *arg)
 	 * when that table lands (DECISIONS.md: erasure deletes them).
 	 */
 	if (cur.client != NULL) {
-		if (store_exec(s, ST_DELETE, &p, 1) == NULL) {
-			rc = TX_DB_ERROR;
+		if ((rc = delete_row(s, j->id, cur.version)) != 0)
 			goto out;
-		}
 		j->deleted = true;
 	}
 	/* A repeat with nothing left to erase leaves no second "erase" row. */

@@ -61,7 +61,7 @@ static int
 write_audit(struct cm_store *s, const char *id, const char *action,
     const struct cm_write *w, json_t *changes)
 {
-	struct param	 p[5];
+	struct param	 p[6];
 	char		*text = cm_json_compact(changes);
 	int		 rc = 0;
 
@@ -71,7 +71,8 @@ write_audit(struct cm_store *s, const char *id, const char *action,
 	    store_str(NULL);
 	p[3] = store_str(w->request_id);
 	p[4] = store_str(text);
-	if (store_exec(s, ST_AUDIT, p, 5) == NULL)
+	p[5] = store_token(s);
+	if (store_exec(s, ST_AUDIT, p, 6) == NULL)
 		rc = TX_DB_ERROR;
 	free(text);
 	json_decref(changes);
@@ -169,7 +170,11 @@ exec_write(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 
 /*
  * The UPDATE for one set of columns, from the statement cache: few sets
- * occur in practice, and a rare one costs one prepare.
+ * occur in practice, and a rare one costs one prepare.  It carries the
+ * version the transaction read (issue 8): SELECT ... FOR UPDATE locks
+ * only on the local Galera node, so a write committed through another
+ * node in between is caught here (no row matches) rather than
+ * overwritten.
  */
 static MYSQL_STMT *
 update_stmt(struct cm_store *s, uint32_t columns)
@@ -184,16 +189,27 @@ update_stmt(struct cm_store *s, uint32_t columns)
 			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s = ?, ",
 			    cm_field_name(f));
 	snprintf(sql + n, sizeof(sql) - n,
-	    "version = version + 1, updated_at = ? WHERE id = ?");
+	    "version = version + 1, updated_at = ? WHERE id = ? AND version = ?");
 	return store_stmt_sql(s, sql);
+}
+
+int
+store_one_row(MYSQL_STMT *st, const char *id)
+{
+	if (mysql_stmt_affected_rows(st) == 1)
+		return 0;
+	LOG_INFO("client %s changed since it was read (another node?): "
+	    "running the transaction again", id);
+	return TX_RETRY;
 }
 
 /* UPDATE of exactly the changed columns, plus version and updated_at. */
 static int
-update_changed(struct cm_store *s, const char *id, const json_t *next,
-    uint32_t changed, const char *now, struct cm_problems *probs)
+update_changed(struct cm_store *s, const char *id, unsigned long long version,
+    const json_t *next, uint32_t changed, const char *now,
+    struct cm_problems *probs)
 {
-	struct param	 p[CM_F__COUNT + 2];
+	struct param	 p[CM_F__COUNT + 3];
 	char		*owned = NULL;
 	MYSQL_STMT	*st;
 	size_t		 n = 0;
@@ -204,10 +220,11 @@ update_changed(struct cm_store *s, const char *id, const json_t *next,
 			p[n++] = member_param(next, f, &owned);
 	p[n++] = store_str(now);
 	p[n++] = store_str(id);
+	p[n++] = store_int((long long)version);
 	if ((st = update_stmt(s, changed)) == NULL)
 		rc = TX_DB_ERROR;
-	else
-		rc = exec_write(s, st, p, n, next, id, probs);
+	else if ((rc = exec_write(s, st, p, n, next, id, probs)) == 0)
+		rc = store_one_row(st, id);
 	free(owned);
 	return rc;
 }
@@ -271,7 +288,8 @@ modify_tx(struct cm_store *s, void *arg)
 		*j->out = cur;
 		return CM_STORE_OK;
 	}
-	if ((rc = update_changed(s, j->id, next, changed, now, j->probs)) == 0)
+	if ((rc = update_changed(s, j->id, cur.version, next, changed, now,
+	    j->probs)) == 0)
 		rc = write_audit(s, j->id, j->action, j->w,
 		    cm_audit_changes(cur.client, next, changed));
 	if (rc != 0) {
@@ -296,7 +314,7 @@ run_job(struct cm_store *s, int (*tx)(struct cm_store *, void *),
 	int	rc;
 
 	j->out->client = NULL;
-	if ((rc = store_transaction(s, tx, j, j->probs)) != CM_STORE_OK)
+	if ((rc = store_write_tx(s, tx, j, j->probs, j->out)) != CM_STORE_OK)
 		stored_reset(j->out);
 	return rc;
 }
@@ -368,15 +386,18 @@ hard_delete_tx(struct cm_store *s, void *arg)
 {
 	struct modify_job	*j = arg;
 	struct cm_stored	 cur = { NULL, 0, "" };
-	struct param		 p = store_str(j->id);
+	struct param		 p[2];
+	MYSQL_STMT		*st;
 	char			 now[32];
 	int			 rc;
 
 	if ((rc = lock_client(s, j->id, j->w, &cur, now)) != CM_STORE_OK)
 		return rc;
-	if (store_exec(s, ST_DELETE, &p, 1) == NULL)
+	p[0] = store_str(j->id);
+	p[1] = store_int((long long)cur.version);
+	if ((st = store_exec(s, ST_DELETE, p, 2)) == NULL)
 		rc = TX_DB_ERROR;
-	else
+	else if ((rc = store_one_row(st, j->id)) == 0)
 		rc = write_audit(s, j->id, "hard_delete", j->w,
 		    cm_audit_changes(cur.client, NULL,
 		    store_present_members(cur.client)));
@@ -470,7 +491,7 @@ cm_store_create(struct cm_store *s, const json_t *input,
 	/* Checked before the transaction: a bad api_metadata costs no round trip. */
 	if ((j.row = cm_patch_new_client(input, probs)) == NULL)
 		return CM_STORE_INVALID;
-	if ((rc = store_transaction(s, create_tx, &j, probs)) != CM_STORE_OK)
+	if ((rc = store_write_tx(s, create_tx, &j, probs, out)) != CM_STORE_OK)
 		stored_reset(out);
 	json_decref((json_t *)j.row);
 	return rc;

@@ -51,10 +51,16 @@ def scan(log_dir, secrets, skip=lambda name: False):
                 continue
             path = os.path.join(root, name)
             with open(path, "rb") as fh:
-                for n, line in enumerate(fh, 1):
-                    for s, needle in needles:
-                        if needle in line:
-                            hits.append((path, n, s))
+                data = fh.read()
+            # One search of the whole file per needle, line numbers only
+            # for a hit: a loop over lines x needles took minutes on a
+            # busy machine (4,000 secrets, 5 MB of logs).
+            for s, needle in needles:
+                lines, at = set(), data.find(needle)
+                while at != -1:
+                    lines.add(data.count(b"\n", 0, at) + 1)
+                    at = data.find(needle, at + 1)
+                hits += [(path, n, s) for n in sorted(lines)]
     return hits
 
 

@@ -47,7 +47,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_str_eq(c->db_password, "");
 	ck_assert_str_eq(c->db_password_file, "");
 	ck_assert_int_eq(c->db_connect_timeout, 2);
-	ck_assert_int_eq(c->db_retries, 3);
+	ck_assert_int_eq(c->db_retries, 10);
 	ck_assert_int_eq(c->db_lock_wait_timeout, 5);
 	ck_assert_uint_eq(c->body_limit, 65536);
 	ck_assert_int_eq(c->unknown_fields, CM_UNKNOWN_REJECT);
@@ -57,6 +57,17 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_str_eq(c->tzdata, CM_TZDATA);
 	ck_assert_int_eq(c->audit_retention_days, 0);
 	ck_assert_int_eq(c->auth_cache_s, 5);
+	/* Issue 8: one node (the socket), failover, no Galera, no TLS. */
+	ck_assert_str_eq(c->db_hosts, "");
+	ck_assert_int_eq(c->db_policy, CM_DB_FAILOVER);
+	ck_assert(!c->db_galera);
+	ck_assert(!c->db_allow_donor);
+	ck_assert(!c->db_causal_reads);
+	ck_assert_int_eq(c->db_failback_s, 5);
+	ck_assert_int_eq(c->db_tls, CM_TLS_OFF);
+	ck_assert_str_eq(c->db_tls_ca, "");
+	ck_assert_str_eq(c->db_tls_cert, "");
+	ck_assert_str_eq(c->db_tls_key, "");
 }
 
 /* Loads path over the defaults; the file must be good. */
@@ -220,7 +231,7 @@ static const struct {
 	{ "config-bad-int-comment.conf", 2, "workers: bad integer" },
 	{ "config-range-high.conf", 3, "workers: out of range (1..256)" },
 	{ "config-range-low.conf", 2, "workers: out of range (1..256)" },
-	{ "config-range-negative.conf", 3, "retries: out of range (0..10)" },
+	{ "config-range-negative.conf", 3, "retries: out of range (0..1000)" },
 	{ "config-range-huge.conf", 2,
 	  "body_limit: out of range (1024..16777216)" },
 	{ "config-range-body.conf", 2,
@@ -330,7 +341,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 41);	/* + [audit] retention_days, [api] auth_cache_s */
+	ck_assert_uint_eq(keys, 51);	/* + issue 8: hosts .. key, ten keys */
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);
@@ -427,6 +438,114 @@ load_db(struct cm_config *c, const char *body, char *err, size_t errsz)
 	return cm_config_load(c, scratch_file("clientsd.conf", text,
 	    (size_t)n), err, errsz);
 }
+
+/* Issue 8: several endpoints, Galera, TLS: every key set. */
+START_TEST(db_nodes_keys)
+{
+	struct cm_config c;
+	char		 err[512];
+
+	scratch_new();
+	ck_assert_int_eq(load_db(&c, "hosts = 127.0.0.1:13311, [::1]:13321, "
+	    "/run/mysqld/a.sock\npolicy = balance\ngalera = true\n"
+	    "allow_donor = yes\ncausal_reads = on\nfailback_s = 9\n"
+	    "tls = verify\nca = /etc/ssl/ca.pem\ncert = /etc/ssl/c.pem\n"
+	    "key = /etc/ssl/c.key\n", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.db_hosts,
+	    "127.0.0.1:13311, [::1]:13321, /run/mysqld/a.sock");
+	ck_assert_int_eq(c.db_policy, CM_DB_BALANCE);
+	ck_assert(c.db_galera);
+	ck_assert(c.db_allow_donor);
+	ck_assert(c.db_causal_reads);
+	ck_assert_int_eq(c.db_failback_s, 9);
+	ck_assert_int_eq(c.db_tls, CM_TLS_VERIFY);
+	ck_assert_str_eq(c.db_tls_ca, "/etc/ssl/ca.pem");
+	ck_assert_str_eq(c.db_tls_cert, "/etc/ssl/c.pem");
+	ck_assert_str_eq(c.db_tls_key, "/etc/ssl/c.key");
+	ck_assert_int_eq(load_db(&c, "policy = FAILOVER\ntls = required\n",
+	    err, sizeof(err)), 0);
+	ck_assert_int_eq(c.db_policy, CM_DB_FAILOVER);
+	ck_assert_int_eq(c.db_tls, CM_TLS_REQUIRED);
+	/* The single keys still work, and an empty hosts keeps them. */
+	ck_assert_int_eq(load_db(&c, "hosts =\nsocket =\nhost = db1\n"
+	    "port = 3307\n", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.db_hosts, "");
+	ck_assert_str_eq(c.db_host, "db1");
+	scratch_done();
+}
+END_TEST
+
+/* Each bad [database] body gives an error naming the key and the line. */
+START_TEST(db_nodes_errors)
+{
+	static const struct {
+		const char	*body;
+		const char	*want;
+	} t[] = {
+		{ "hosts = a:1\nsocket = /s\n",
+		  "clientsd.conf:3: hosts and socket are both set" },
+		{ "port = 3307\nhosts = a:1\n",
+		  "clientsd.conf:3: hosts and port are both set" },
+		{ "host = b\n\nhosts = a:1\n", "hosts and host are both set" },
+		{ "hosts = a:1,\n", "clientsd.conf:2: hosts: empty entry" },
+		{ "hosts = 127.0.0.1\n", "hosts: entry \"127.0.0.1\": expected" },
+		{ "hosts = a:99999\n", "port must be 1..65535" },
+		{ "hosts = ::1:3306\n", "in brackets" },
+		{ "hosts = a:1,a:1\n", "a:1 listed twice" },
+		{ "policy = roundrobin\n", "policy: bad value (failover, balance)" },
+		{ "tls = yes\n", "tls: bad value (off, required, verify)" },
+		{ "galera = maybe\n", "galera: bad boolean" },
+		{ "failback_s = 0\n", "failback_s: out of range (1..3600)" },
+		{ "tls = verify\ncert = /c.pem\n",
+		  "clientsd.conf:3: cert and key: set both or neither" },
+		{ "tls = required\nkey = /c.key\n", "cert and key: set both" },
+		{ "ca = /ca.pem\n", "ca, cert and key need tls = required" },
+	};
+	struct cm_config c;
+	char		 err[512];
+	size_t		 i;
+
+	scratch_new();
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ck_assert_int_eq(load_db(&c, t[i].body, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, t[i].want) != NULL,
+		    "%s: \"%s\" lacks \"%s\"", t[i].body, err, t[i].want);
+		/* Nothing changed on error. */
+		ck_assert_str_eq(c.db_hosts, "");
+	}
+	scratch_done();
+}
+END_TEST
+
+static const char *
+layer(const char *name, const char *text)
+{
+	return scratch_file(name, text, strlen(text));
+}
+
+/*
+ * hosts and socket/host/port are judged per file: a later file (such as
+ * clientsctl-migrate.conf) that sets socket replaces the first's hosts.
+ */
+START_TEST(db_nodes_layered_files)
+{
+	struct cm_config c;
+	char		 err[512];
+
+	scratch_new();
+	ck_assert_int_eq(load_db(&c, "hosts = a:1, b:2\n", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(cm_config_load(&c, layer("second.conf", "[database]\nsocket = /s.sock\n"), err, sizeof(err)), 0);
+	ck_assert_str_eq(c.db_hosts, "");
+	ck_assert_str_eq(c.db_socket, "/s.sock");
+	ck_assert_int_eq(cm_config_load(&c, layer("third.conf", "[database]\nhosts = c:3\n"), err, sizeof(err)), 0);
+	ck_assert_str_eq(c.db_hosts, "c:3");
+	/* A file without endpoint keys keeps what the others set. */
+	ck_assert_int_eq(cm_config_load(&c, layer("fourth.conf", "[database]\nname = x\n"), err, sizeof(err)), 0);
+	ck_assert_str_eq(c.db_hosts, "c:3");
+	scratch_done();
+}
+END_TEST
 
 START_TEST(password_file_read)
 {
@@ -637,6 +756,9 @@ config_suite(void)
 	tcase_add_test(tc, crlf_and_case);
 	tcase_add_test(tc, longest_value_fits);
 	tcase_add_test(tc, booleans);
+	tcase_add_test(tc, db_nodes_keys);
+	tcase_add_test(tc, db_nodes_errors);
+	tcase_add_test(tc, db_nodes_layered_files);
 	tcase_add_test(tc, password_file_read);
 	tcase_add_test(tc, password_file_errors);
 	tcase_add_test(tc, password_credential);

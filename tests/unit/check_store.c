@@ -110,6 +110,28 @@ START_TEST(error_classes)
 }
 END_TEST
 
+/*
+ * Issue 8: which LOST errors mark the node down (move to another node),
+ * and which only ended the connection (reconnect to the same node).
+ */
+START_TEST(node_down_errors)
+{
+	static const unsigned	down[] = { 1047, 1053, 2002, 2003, 2006, 2013,
+				    2026, 2055, 1158, 1159, 1160, 1161 };
+	size_t			i;
+
+	for (i = 0; i < sizeof(down) / sizeof(down[0]); i++)
+		ck_assert_msg(cm_dberr_node_down(down[i]), "%u", down[i]);
+	ck_assert(!cm_dberr_node_down(4031));	/* idle timeout */
+	ck_assert(!cm_dberr_node_down(1927));	/* KILL, BF abort */
+	ck_assert(!cm_dberr_node_down(1213));	/* a conflict: stay */
+	ck_assert(!cm_dberr_node_down(1205));
+	ck_assert(!cm_dberr_node_down(1040));	/* busy: not down */
+	ck_assert(!cm_dberr_node_down(1062));
+	ck_assert(!cm_dberr_node_down(0));
+}
+END_TEST
+
 static struct timespec
 ts(long sec, long nsec)
 {
@@ -182,6 +204,7 @@ main(void)
 	tcase_add_test(tc, dup_key_names);
 	tcase_add_test(tc, dup_members_by_key_not_value);
 	tcase_add_test(tc, error_classes);
+	tcase_add_test(tc, node_down_errors);
 	tcase_add_test(tc, budget);
 	tcase_add_test(tc, lock_wait);
 	tcase_add_test(tc, backoff);

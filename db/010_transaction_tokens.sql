@@ -1,0 +1,11 @@
+-- 010 (issue 8): exactly-once COMMIT.  Every write transaction writes a
+-- token of its own (128 random bits from getrandom, drawn by clientsd once
+-- per request, the same on a rerun) into its audit row.  When the
+-- connection dies during COMMIT, the worker reconnects and looks the token
+-- up: found, the transaction committed; not found, it did not.  Unique, so
+-- that a rerun can never commit beside the attempt it repeats (on Galera
+-- the second one fails certification or with a duplicate key).  NULL for
+-- the rows written before this migration and by SQL by hand.
+ALTER TABLE client_audit
+  ADD COLUMN tx_token BINARY(16) NULL,
+  ADD UNIQUE KEY uq_audit_tx_token (tx_token);
