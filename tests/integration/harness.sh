@@ -593,7 +593,9 @@ Listen 127.0.0.1:$1
 PidFile "$H_APACHE/httpd.pid"
 DefaultRuntimeDir "$H_APACHE"
 ErrorLog "$h_elog"
-LogLevel warn
+# fcgid:info logs each clientsd process mod_fcgid starts or stops (the
+# bench reads when they happen).
+LogLevel warn fcgid:info
 # What README.md asks of providers, and test timeouts short enough for
 # the 408 and 504 tests (the defaults are 60 s and 40 s).
 ServerTokens Prod
