@@ -244,7 +244,7 @@ cm_dbnodes_health_str(enum cm_node_health h)
 	case CM_NODE_NOT_GALERA:
 		return "not a Galera node (no wsrep_local_state; galera = true)";
 	case CM_NODE_NOT_READY:
-		return "not ready (wsrep_ready is not ON)";
+		return "not ready";
 	case CM_NODE_NOT_SYNCED:
 		break;
 	}

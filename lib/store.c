@@ -413,10 +413,31 @@ adopt(struct cm_store *s, MYSQL *db, int i, int failed)
 }
 
 /*
+ * Whether a node's failure goes to the log at its level now: during an
+ * outage every request walks the list again, and the lines alternate with
+ * the access log's, out of the log module's reach (it sums identical
+ * lines in a row).  So each node's reasons are said once per
+ * CM_LOG_REPEAT_S per connection, and in between at debug level.
+ */
+static bool
+say_now(struct cm_store *s, int i)
+{
+	long long	now = store_mono_ms();
+
+	if (s->said_at[i] != 0 && now - s->said_at[i] < CM_LOG_REPEAT_S * 1000LL)
+		return false;
+	s->said_at[i] = now;
+	return true;
+}
+
+/*
  * Connects to the first node of the walk (cm_dbnodes_pick) that takes the
  * connection and is healthy; each node that fails is marked down for
- * failback_s seconds and logged with its reason.  The first attempt
- * always runs; the next ones only while the deadline leaves time.
+ * failback_s seconds and logged with its reason: a warning (an error
+ * when no node is left), or debug when that node's was said less than
+ * CM_LOG_REPEAT_S ago (say_now).
+ * The first attempt always runs; the next ones only while the deadline
+ * leaves time.
  */
 int
 store_connect(struct cm_store *s)
@@ -441,14 +462,22 @@ store_connect(struct cm_store *s)
 			adopt(s, db, i, failed);
 			return 0;
 		}
-		if (failed >= 0)
+		if (failed >= 0 && !say_now(s, failed))
+			LOG_DEBUG("database node %s down: %s",
+			    s->nodes.node[failed].label, s->down_why[failed]);
+		else if (failed >= 0)
 			LOG_WARN("database node %s down: %s",
 			    s->nodes.node[failed].label, s->down_why[failed]);
 		mark_down(s, i, why);
 		failed = i;
 	}
 	s->err = CR_CONN_HOST_ERROR;
-	if (failed >= 0)
+	if (failed >= 0 && !say_now(s, failed))
+		LOG_DEBUG("database node %s down: %s%s",
+		    s->nodes.node[failed].label, s->down_why[failed],
+		    late ? "; no time left to try the others" :
+		    s->nodes.n > 1 ? "; no database node left" : "");
+	else if (failed >= 0)
 		LOG_ERR("database node %s down: %s%s",
 		    s->nodes.node[failed].label, s->down_why[failed],
 		    late ? "; no time left to try the others" :

@@ -104,6 +104,7 @@ struct cm_store {
 	struct cm_dbnodes	 nodes;
 	long long		 down_until[CM_DBNODES_MAX];	/* 0: not marked */
 	char			 down_why[CM_DBNODES_MAX][192];	/* for the log */
+	long long		 said_at[CM_DBNODES_MAX];	/* see say_now() */
 	size_t			 start;		/* where this worker's walk starts */
 	int			 cur;		/* node of db; -1 when not connected */
 	int			 last;		/* node of the last connection; -1 none */
