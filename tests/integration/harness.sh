@@ -622,7 +622,6 @@ ThreadLimit 32
 MaxRequestWorkers 64
 MinSpareThreads 16
 MaxSpareThreads 64
-${H_APACHE_EXTRA:-}
 # An empty document root: mod_fcgid maps PATH_INFO into it for
 # PATH_TRANSLATED, and a denial there would be logged as an error.
 DocumentRoot "$H_APACHE/htdocs"
@@ -731,7 +730,6 @@ ThreadLimit 32
 MaxRequestWorkers 64
 MinSpareThreads 16
 MaxSpareThreads 64
-${H_APACHE_EXTRA:-}
 DocumentRoot "$H_APACHE/htdocs"
 <Directory />
 	Require all denied
