@@ -13,6 +13,7 @@
 #include "client.h"
 #include "handlers.h"
 #include "http.h"
+#include "store.h"
 
 struct call {
 	struct worker		*w;
@@ -21,6 +22,11 @@ struct call {
 	struct cm_route_match	 route;
 	struct cm_response	 res;
 	unsigned long long	 admin_key_id;
+	/* Issue 8: an Idempotency-Key whose in-progress marker is ours. */
+	bool			 idem_on;
+	bool			 idem_saved;	/* its answer went with the write */
+	struct cm_idem		 idem;
+	char			*replay;	/* a replayed body; freed after the reply */
 };
 
 /* Responses for a data layer result other than CM_STORE_OK. */
@@ -35,6 +41,31 @@ json_t	*call_body(struct call *, bool merge_patch_ok, bool *empty);
 json_t	*call_client_input(struct call *, enum cm_input_mode);
 /* A strong ETag header and {"success":true,"data":client}. */
 void	 call_reply_client(struct call *, int status, struct cm_stored *);
+
+/* idempotent.c */
+/*
+ * With an Idempotency-Key: checks it, fingerprints the request (body: the
+ * len bytes read) and takes the key; false when the response is set (400
+ * for the header, a replay, 422, 409, 503).  true without the header.
+ */
+bool	 call_idem_begin(struct call *, const char *body, size_t len);
+/*
+ * The same for DELETE (no body; hard and erase are part of the request),
+ * whose successful answer is answer (compact JSON).
+ */
+bool	 call_idem_begin_delete(struct call *, bool hard, bool erase,
+	    const char *answer);
+/*
+ * For cm_write.idem: the key taken by call_idem_begin (NULL: none), with
+ * the status a successful write answers and the client it is about (a
+ * 201's Location is made from it).
+ */
+struct cm_idem *call_idem_write(struct call *, int status,
+	    const char *client_id);
+/* 409 idempotency_in_progress (CM_STORE_IDEM_BUSY). */
+void	 call_idem_conflict(struct call *);
+/* After the endpoint: stores a non-5xx answer not stored yet; a 5xx frees the key. */
+void	 call_idem_finish(struct call *);
 
 /* endpoints.c */
 void	 ep_health(struct call *);

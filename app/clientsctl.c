@@ -10,6 +10,7 @@
  *	clientsctl [-c config] audit purge [--before DATE] [--dry-run]
  *	clientsctl [-c config] erase CLIENT_ID
  *	clientsctl [-c config] explain-list
+ *	clientsctl [-c config] purge-idempotency [--batch N]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "jsonbody.h"
 #include "steward.h"
 #include "store.h"
+#include "store_idem.h"
 #include "store_steward.h"
 #include "validate.h"
 
@@ -42,6 +44,7 @@ static const char usage_text[] =
 	    "[--dry-run]\n"
 	    "       clientsctl [-c config] erase CLIENT_ID\n"
 	    "       clientsctl [-c config] explain-list\n"
+	    "       clientsctl [-c config] purge-idempotency [--batch N]\n"
 	    "       clientsctl -h | --help | -V | --version\n";
 
 static void __attribute__((noreturn))
@@ -221,13 +224,46 @@ audit_purge(struct cm_store *s, const struct cm_config *cfg, int argc,
 	return 0;
 }
 
+/*
+ * purge-idempotency: the Idempotency-Key rows older than [api]
+ * idempotency_ttl_s (their stored answers hold response bodies, secret
+ * keys included), in batches of --batch rows (1000).
+ */
+static int
+purge_idempotency(struct cm_store *s, const struct cm_config *cfg, int argc,
+    char *argv[])
+{
+	unsigned long long	 rows;
+	char			*end;
+	unsigned long		 batch = 1000;
+	int			 rc;
+
+	if (argc == 3 && strcmp(argv[1], "--batch") == 0) {
+		errno = 0;
+		batch = strtoul(argv[2], &end, 10);
+		if (errno != 0 || *end != '\0' || batch < 1 || batch > 100000) {
+			fprintf(stderr, "clientsctl: --batch: expected 1 to "
+			    "100000\n");
+			return 2;
+		}
+	} else if (argc != 1)
+		usage();
+	rc = cm_store_idem_purge(s, cfg->idempotency_ttl_s, (unsigned)batch,
+	    &rows);
+	if (rc != CM_STORE_OK)
+		return failed(rc, "purge-idempotency");
+	printf("deleted %llu Idempotency-Key rows older than %d s\n", rows,
+	    cfg->idempotency_ttl_s);
+	return 0;
+}
+
 /* erase: as DELETE ?hard=true&erase=true, without an admin key id. */
 static int
 erase(struct cm_store *s, const char *id)
 {
 	unsigned char	 r[6];
 	char		 rid[32];
-	struct cm_write	 w = { rid, 0, NULL };
+	struct cm_write	 w = { rid, 0, NULL, NULL };
 	bool		 deleted;
 	int		 rc;
 
@@ -374,6 +410,8 @@ main(int argc, char *argv[])
 		rc = audit(s, argv[1]);
 	else if (strcmp(argv[0], "erase") == 0 && argc == 2)
 		rc = erase(s, argv[1]);
+	else if (strcmp(argv[0], "purge-idempotency") == 0)
+		rc = purge_idempotency(s, &cfg, argc, argv);
 	else if (strcmp(argv[0], "explain-list") == 0 && argc == 1)
 		rc = cm_store_explain_list(s, stdout) == CM_STORE_OK ? 0 :
 		    failed(CM_STORE_FAILED, "explain-list");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "jsonbody.h"
 #include "openapi.h"
 #include "store.h"
 #include "store_steward.h"
@@ -21,7 +22,7 @@ static struct cm_write
 writer(const struct call *c)
 {
 	struct cm_write	w = { c->req.request_id, c->admin_key_id,
-			    c->req.if_match };
+			    c->req.if_match, NULL };
 
 	return w;
 }
@@ -60,8 +61,10 @@ ep_patch_client(struct call *c)
 	if ((changes = call_client_input(c, CM_INPUT_PATCH)) == NULL)
 		return;
 	cm_problems_init(&probs);
+	w.idem = call_idem_write(c, 200, c->route.id);
 	rc = cm_store_patch(c->w->wstore, c->route.id, changes, &w, &st, &probs);
 	json_decref(changes);
+	c->idem_saved = rc == CM_STORE_OK;
 	if (rc == CM_STORE_OK)
 		call_reply_client(c, 200, &st);
 	else
@@ -81,7 +84,10 @@ ep_create_client(struct call *c)
 	if ((input = call_client_input(c, CM_INPUT_CREATE)) == NULL)
 		return;
 	cm_problems_init(&probs);
+	w.idem = call_idem_write(c, 201,
+	    json_string_value(json_object_get(input, "id")));
 	rc = cm_store_create(c->w->wstore, input, &w, &st, &probs);
+	c->idem_saved = rc == CM_STORE_OK;
 	if (rc == CM_STORE_OK) {
 		cm_response_header(&c->res, "Location", "/api/v1/clients/%s",
 		    json_string_value(json_object_get(input, "id")));
@@ -271,13 +277,27 @@ query_flag(const struct call *c, const char *name, struct cm_problems *probs)
 	return 0;
 }
 
+/* DELETE's answer: {"success":true,"deleted":true,"hard":…[,"erased":true]}. */
+static json_t *
+deleted_body(bool hard, bool erase)
+{
+	json_t	*b = json_pack("{s:b, s:b, s:b}", "success", 1, "deleted", 1,
+		    "hard", hard);
+
+	if (erase)
+		json_object_set_new(b, "erased", json_true());
+	return b;
+}
+
 void
 ep_delete_client(struct call *c)
 {
-	struct cm_write		w = writer(c);
-	struct cm_problems	probs;
-	bool			is_hard, erase;
-	int			rc;
+	struct cm_write		 w = writer(c);
+	struct cm_problems	 probs;
+	json_t			*answer;
+	char			*text;
+	bool			 is_hard, erase, go;
+	int			 rc;
 
 	cm_problems_init(&probs);
 	is_hard = query_flag(c, "hard", &probs) == 1;
@@ -291,20 +311,26 @@ ep_delete_client(struct call *c)
 		bad_query(c, &probs);
 		return;
 	}
+	answer = deleted_body(is_hard, erase);
+	text = cm_json_compact(answer);
+	go = call_idem_begin_delete(c, is_hard, erase, text);
+	free(text);
+	if (!go) {
+		json_decref(answer);
+		return;
+	}
+	w.idem = call_idem_write(c, 200, NULL);
 	if (erase)
 		rc = cm_store_erase(c->w->wstore, c->route.id, &w, NULL);
 	else
 		rc = cm_store_delete(c->w->wstore, c->route.id, is_hard, &w);
+	c->idem_saved = rc == CM_STORE_OK;
 	if (rc != CM_STORE_OK) {
+		json_decref(answer);
 		call_store_error(c, rc, NULL);
 		return;
 	}
-	if (erase)
-		cm_response_body(&c->res, 200, json_pack("{s:b, s:b, s:b, s:b}",
-		    "success", 1, "deleted", 1, "hard", 1, "erased", 1));
-	else
-		cm_response_body(&c->res, 200, json_pack("{s:b, s:b, s:b}",
-		    "success", 1, "deleted", 1, "hard", is_hard));
+	cm_response_body(&c->res, 200, answer);
 }
 
 /*
@@ -365,8 +391,10 @@ ep_rotate_keys(struct call *c)
 
 	if (!keys_to_rotate(c, &publishable, &secret))
 		return;
+	w.idem = call_idem_write(c, 200, c->route.id);
 	rc = cm_store_rotate_keys(c->w->wstore, c->route.id, publishable, secret,
 	    &w, &st);
+	c->idem_saved = rc == CM_STORE_OK;
 	if (rc == CM_STORE_OK)
 		call_reply_client(c, 200, &st);
 	else

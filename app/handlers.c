@@ -48,6 +48,7 @@ read_request(struct call *c)
 	if (c->req.authorization != NULL && c->req.authorization[0] == '\0')
 		c->req.authorization = NULL;
 	c->req.if_match = param(c, "HTTP_IF_MATCH");
+	c->req.idempotency_key = param(c, "HTTP_IDEMPOTENCY_KEY");
 	c->req.content_length = len ? strtoll(len, NULL, 10) : 0;
 	/*
 	 * Caddy's FastCGI transport invents "application/x-www-form-urlencoded"
@@ -115,6 +116,9 @@ call_store_error(struct call *c, int rc, const struct cm_problems *probs)
 	case CM_STORE_UNAVAILABLE:
 		call_unavailable(c);
 		break;
+	case CM_STORE_IDEM_BUSY:
+		call_idem_conflict(c);
+		break;
 	default:
 		cm_response_error(&c->res, 500, "Internal server error", NULL);
 		break;
@@ -157,21 +161,20 @@ authenticate(struct call *c)
 }
 
 /*
- * Checks Content-Type and size, reads and parses the body.  A request
- * without a body sets *empty (when empty is not NULL) and needs no
- * Content-Type; the caller decides whether that is allowed.
+ * Checks Content-Type and size and reads the body into w->body: its
+ * length, or -1 with the response set (415, 413, 400 cut short).  A
+ * request without a body answers 0 and sets *empty (when empty is not
+ * NULL); it needs no Content-Type.
  */
-json_t *
-call_body(struct call *c, bool merge_patch_ok, bool *empty)
+static long
+read_body(struct call *c, bool merge_patch_ok, bool *empty)
 {
 	size_t	 limit = c->w->cfg->body_limit;
-	json_t	*body;
-	char	 why[256];
 	int	 n;
 
 	if (empty != NULL && (*empty = c->req.content_length == 0 &&
 	    c->req.content_type == NULL))
-		return NULL;
+		return 0;
 	if (!cm_content_type_is(c->req.content_type, "application/json") &&
 	    !(merge_patch_ok && cm_content_type_is(c->req.content_type,
 	    "application/merge-patch+json"))) {
@@ -183,16 +186,16 @@ call_body(struct call *c, bool merge_patch_ok, bool *empty)
 		if (merge_patch_ok)
 			cm_response_header(&c->res, "Accept-Patch",
 			    "application/json, application/merge-patch+json");
-		return NULL;
+		return -1;
 	}
 	if (c->req.content_length > (long long)limit) {
 		cm_response_error(&c->res, 413, "Payload too large", NULL);
-		return NULL;
+		return -1;
 	}
 	n = FCGX_GetStr(c->w->body, (int)limit + 1, c->fcgi->in);
 	if (n > (int)limit) {
 		cm_response_error(&c->res, 413, "Payload too large", NULL);
-		return NULL;
+		return -1;
 	}
 	/* A body cut short (or a stream that failed) is never parsed. */
 	if (FCGX_GetError(c->fcgi->in) != 0 || n != c->req.content_length) {
@@ -201,17 +204,37 @@ call_body(struct call *c, bool merge_patch_ok, bool *empty)
 		    c->req.request_id, n, c->req.content_length,
 		    FCGX_GetError(c->fcgi->in));
 		cm_response_error(&c->res, 400, "Bad request", NULL);
-		return NULL;
+		return -1;
 	}
-	if (n == 0 && empty != NULL) {
+	if (n == 0 && empty != NULL)
 		*empty = true;
+	return n;
+}
+
+/*
+ * Reads the body and, with an Idempotency-Key, takes the key or answers
+ * from it (idempotent.c: the fingerprint needs the bytes read, so it comes
+ * after the size checks and before the JSON ones), then parses it.
+ * Valid JSON that Jansson cannot hold still parses (a number out of
+ * range, nesting too deep: the members are named later); what does not
+ * is parsed again only to say where and why.
+ */
+json_t *
+call_body(struct call *c, bool merge_patch_ok, bool *empty)
+{
+	json_t	*body;
+	char	 why[256];
+	long	 n;
+
+	if ((n = read_body(c, merge_patch_ok, empty)) < 0)
+		return NULL;
+	if (!call_idem_begin(c, c->w->body, (size_t)n)) {
+		if (empty != NULL)
+			*empty = false;	/* answered: the caller stops */
 		return NULL;
 	}
-	/*
-	 * Valid JSON that Jansson cannot hold still parses (a number out of
-	 * range, nesting too deep: the members are named later); what does
-	 * not is parsed again only to say where and why.
-	 */
+	if (empty != NULL && *empty)
+		return NULL;
 	body = n > 0 ? cm_json_parse_body(c->w->body, (size_t)n,
 	    BODY_MAX_DEPTH) : NULL;
 	if (body == NULL) {
@@ -392,6 +415,7 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 		sb_request_start(w->sb, w->slot, c.req.request_id,
 		    c.req.method, path);
 	dispatch(&c);
+	call_idem_finish(&c);
 	out = cm_response_render(&c.res, c.req.request_id, method_is(&c, "HEAD"),
 	    &len);
 	if (out != NULL) {
@@ -419,4 +443,5 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	if (w->sb != NULL)
 		sb_request_end(w->sb, w->slot, us, slow);
 	cm_response_clear(&c.res);
+	free(c.replay);	/* after the response that borrowed it */
 }

@@ -100,6 +100,8 @@ struct cm_config {
 	int	audit_retention_days;	/* 0 = keep forever (default), 0..36500 */
 	/* [api] (issue 9) */
 	int	auth_cache_s;		/* admin keys cached per worker, default 5; 0 off */
+	/* [api] (issue 8) */
+	int	idempotency_ttl_s;	/* Idempotency-Key answers kept, default 86400 */
 };
 
 void	cm_config_defaults(struct cm_config *);

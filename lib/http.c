@@ -401,11 +401,16 @@ cm_response_body(struct cm_response *res, int status, json_t *body)
 	res->body = body;
 }
 
+json_t *
+cm_envelope_data(json_t *data)
+{
+	return json_pack("{s:b, s:o}", "success", 1, "data", data);
+}
+
 void
 cm_response_data(struct cm_response *res, int status, json_t *data)
 {
-	cm_response_body(res, status, json_pack("{s:b, s:o}", "success", 1,
-	    "data", data));
+	cm_response_body(res, status, cm_envelope_data(data));
 }
 
 void

@@ -45,6 +45,7 @@ struct cm_request {
 	const char	*content_type;	/* NULL when absent */
 	const char	*authorization;
 	const char	*if_match;
+	const char	*idempotency_key;	/* NULL when absent */
 	long long	 content_length;	/* 0 when absent */
 	char		 request_id[CM_REQUEST_ID_MAX + 1];
 };
@@ -88,6 +89,11 @@ void	 cm_response_header(struct cm_response *, const char *name,
 /* {"success":false,"data":null,"error":...,"count":0[,"details":[...]]} */
 void	 cm_response_error(struct cm_response *, int status, const char *error,
 	    const struct cm_problems *);
+/*
+ * {"success":true,"data":data} as a new object; steals data.  What
+ * cm_response_data() sends, and what an Idempotency-Key answer stores.
+ */
+json_t	*cm_envelope_data(json_t *data);
 /* {"success":true,"data":data}; steals the reference to data. */
 void	 cm_response_data(struct cm_response *, int status, json_t *data);
 /* {"success":true,"data":[...],"count":count}; steals items. */

@@ -26,7 +26,32 @@ enum cm_store_rc {
 	CM_STORE_PRECONDITION,	/* If-Match did not match the locked row */
 	CM_STORE_INVALID,	/* probs says why (api_metadata after merge) */
 	CM_STORE_UNAVAILABLE,	/* cannot reach the database: 503 */
-	CM_STORE_FAILED		/* anything else: 500, details in the log */
+	CM_STORE_FAILED,	/* anything else: 500, details in the log */
+	CM_STORE_IDEM_BUSY	/* the Idempotency-Key is another request's now: 409 */
+};
+
+/*
+ * An Idempotency-Key request in flight (issue 8; store_idem.h): who, which
+ * key, the request's fingerprint, and the random id of this request's
+ * in-progress marker.  With cm_write.idem set, a successful write stores
+ * its answer (status, the client's envelope, ETag, location) in the
+ * idempotency row in its own transaction, so a replay finds it even if
+ * the worker dies right after COMMIT.
+ */
+struct cm_idem {
+	unsigned long long	 admin_key_id;
+	char			 key[256];
+	char			 fingerprint[65];
+	unsigned char		 owner[16];
+	char			 client_id[256];	/* "" until known */
+	int			 status;	/* of a successful write: 200, 201 */
+	char			 location[300];	/* "" : none */
+	/*
+	 * The body a successful write answers when it is not the client's
+	 * envelope (DELETE's); "": the envelope of the written client, with
+	 * its ETag.
+	 */
+	char			 answer[96];
 };
 
 /* Who writes, and on which condition. */
@@ -34,6 +59,7 @@ struct cm_write {
 	const char		*request_id;
 	unsigned long long	 admin_key_id;
 	const char		*if_match;	/* NULL: unconditional */
+	const struct cm_idem	*idem;		/* NULL: no Idempotency-Key */
 };
 
 /* A client as the API returns it, and its strong ETag. */

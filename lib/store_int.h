@@ -220,6 +220,28 @@ int		 store_write_tx(struct cm_store *,
  * transaction runs again from its read.
  */
 int		 store_one_row(MYSQL_STMT *, const char *id);
+/*
+ * Issue 8, store_idem.c: inside a write's transaction, stores its answer
+ * in the Idempotency-Key row (0; CM_STORE_IDEM_BUSY when the marker is no
+ * longer this request's: the write is then rolled back; TX_DB_ERROR).
+ * client_id: the client the answer is about (NULL: keep).
+ */
+struct cm_idem_answer;
+int		 store_idem_save(struct cm_store *, const struct cm_idem *,
+		    const struct cm_idem_answer *, const char *client_id);
+/*
+ * With w->idem, stores the answer of a write that succeeded in the
+ * write's own transaction: a repeat finds it if and only if the write
+ * committed, even when the worker dies right after COMMIT.  The body is
+ * w->idem->answer when set (DELETE), else the envelope the endpoint
+ * sends (cm_envelope_data of out->client, compact) with out's ETag, so a
+ * replay is the same bytes.  0 without w->idem; else as store_idem_save.
+ */
+int		 store_idem_answer(struct cm_store *, const struct cm_write *,
+		    const char *client_id, const struct cm_stored *out);
+/* Inside erasure's transaction: the client's stored answers go. */
+int		 store_idem_erase(struct cm_store *, const char *client_id,
+		    unsigned long long *rows);
 /* CM_FIELD_BIT()s of the members that hold a value (timestamps aside). */
 uint32_t	 store_present_members(const json_t *client);
 /* Runs fn (a read) again once on a new connection if the old one died. */

@@ -26,6 +26,7 @@ struct erase_job {
 	const struct cm_write	*w;
 	bool			 deleted;	/* the row existed and went */
 	unsigned long long	 rows;		/* audit rows rewritten */
+	unsigned long long	 answers;	/* Idempotency-Key answers deleted */
 };
 
 /*
@@ -156,6 +157,7 @@ erase_tx(struct cm_store *s, void *arg)
 
 	j->deleted = false;
 	j->rows = 0;
+	j->answers = 0;
 	if ((rc = store_load_client(s, ST_GET_LOCKED, j->id, &cur)) < 0)
 		goto out;
 	if (rc == 1 && !cm_if_match(j->w->if_match, cur.etag)) {
@@ -190,23 +192,27 @@ erase_tx(struct cm_store *s, void *arg)
 	if ((rc = erase_history(s, j->id, history, &j->rows)) != 0)
 		goto out;
 	/*
-	 * XXX: the client's stored Idempotency-Key answers (API.md, the
-	 * idempotency table, not there yet) hold request and response bodies
-	 * with its personal values: delete them here, in this transaction,
-	 * when that table lands (DECISIONS.md: erasure deletes them).
+	 * The client's stored Idempotency-Key answers hold its personal
+	 * values (and a create's or rotation's its secret_key): they go in
+	 * this transaction too (DECISIONS.md "Data").
 	 */
+	if ((rc = store_idem_erase(s, j->id, &j->answers)) != 0)
+		goto out;
 	if (cur.client != NULL) {
 		if ((rc = delete_row(s, j->id, cur.version)) != 0)
 			goto out;
 		j->deleted = true;
 	}
 	/* A repeat with nothing left to erase leaves no second "erase" row. */
-	if (j->deleted || j->rows > 0) {
+	if (j->deleted || j->rows > 0 || j->answers > 0) {
 		changes = cur.client != NULL ? cm_audit_changes(cur.client, NULL,
 		    store_present_members(cur.client)) : json_object();
 		rc = write_erase_row(s, j->id, j->w, changes);
 		json_decref(changes);
 	}
+	/* Its own Idempotency-Key answer (its marker has no client id). */
+	if (rc == 0)
+		rc = store_idem_answer(s, j->w, NULL, NULL);
 out:
 	json_decref(cur.client);
 	json_decref(history);
@@ -217,13 +223,14 @@ int
 cm_store_erase(struct cm_store *s, const char *id, const struct cm_write *w,
     bool *deleted)
 {
-	struct erase_job	j = { id, w, false, 0 };
+	struct erase_job	j = { id, w, false, 0, 0 };
 	int			rc;
 
 	rc = store_transaction(s, erase_tx, &j, NULL);
 	if (rc == CM_STORE_OK)
-		LOG_INFO("erase: client %s%s, %llu audit rows erased, "
-		    "request id=%s", id, j.deleted ? " deleted" : "", j.rows,
+		LOG_INFO("erase: client %s%s, %llu audit rows erased, %llu "
+		    "stored Idempotency-Key answers deleted, request id=%s", id,
+		    j.deleted ? " deleted" : "", j.rows, j.answers,
 		    w->request_id);
 	if (deleted != NULL)
 		*deleted = rc == CM_STORE_OK && j.deleted;

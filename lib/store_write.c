@@ -286,7 +286,8 @@ modify_tx(struct cm_store *s, void *arg)
 		/* Nothing to write: the stored client, updated_at and ETag stay. */
 		json_decref(next);
 		*j->out = cur;
-		return CM_STORE_OK;
+		return (rc = store_idem_answer(s, j->w, j->id, j->out)) == 0 ?
+		    CM_STORE_OK : rc;
 	}
 	if ((rc = update_changed(s, j->id, cur.version, next, changed, now,
 	    j->probs)) == 0)
@@ -301,6 +302,7 @@ modify_tx(struct cm_store *s, void *arg)
 	j->out->client = next;
 	store_set_etag(j->out, cur.version + 1,
 	    json_string_value(json_object_get(next, "created_at")));
+	rc = store_idem_answer(s, j->w, j->id, j->out);
 out:
 	json_decref(cur.client);
 	return rc;
@@ -397,10 +399,11 @@ hard_delete_tx(struct cm_store *s, void *arg)
 	p[1] = store_int((long long)cur.version);
 	if ((st = store_exec(s, ST_DELETE, p, 2)) == NULL)
 		rc = TX_DB_ERROR;
-	else if ((rc = store_one_row(st, j->id)) == 0)
-		rc = write_audit(s, j->id, "hard_delete", j->w,
-		    cm_audit_changes(cur.client, NULL,
-		    store_present_members(cur.client)));
+	else if ((rc = store_one_row(st, j->id)) == 0 &&
+	    (rc = write_audit(s, j->id, "hard_delete", j->w,
+	    cm_audit_changes(cur.client, NULL,
+	    store_present_members(cur.client)))) == 0)
+		rc = store_idem_answer(s, j->w, j->id, NULL);
 	json_decref(cur.client);
 	return rc;
 }
@@ -475,8 +478,10 @@ create_tx(struct cm_store *s, void *arg)
 	/* Read back for the database's timestamps and version. */
 	if ((rc = store_load_client(s, ST_GET, id, j->out)) != 1)
 		return TX_DB_ERROR;
-	return write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
-	    j->out->client, store_present_members(j->out->client)));
+	if ((rc = write_audit(s, id, "create", j->w, cm_audit_changes(NULL,
+	    j->out->client, store_present_members(j->out->client)))) != 0)
+		return rc;
+	return store_idem_answer(s, j->w, id, j->out);
 }
 
 int

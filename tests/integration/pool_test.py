@@ -923,9 +923,10 @@ def dynamic_pm_and_slowlog(ctx):
     t.join(30)
     lock.join(30)
     eq(box.get("r") and box["r"].status, 200, "the held PATCH")
+    # The worker's lines reach the file through the master's pipe: wait for it.
+    want = "slow request id=%s method=PATCH path=/api/v1/clients/%s status=200" % (rid, cid)
+    wait_for(lambda: want in inst.log_text(), 5, "the slow log line for %s" % rid)
     log = inst.log_text()
-    check("slow request id=%s method=PATCH path=/api/v1/clients/%s status=200" % (rid, cid)
-          in log, "no slow log line for %s" % rid)
     slow = [ln for ln in log.splitlines() if "slow request id=%s" % rid in ln][0]
     check(" statements=" in slow and " retries=0" in slow and " db_us=" in slow,
           "slow line lacks database figures: " + slow)

@@ -447,6 +447,10 @@ def commit_failure_leaves_no_leak(api):
         check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
               "sanitizer report after COMMIT failed: " + short(err, 600))
         eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
+        # Each write's token was looked up, not found, and the write run once
+        # more (and dropped again): three reruns, no more.
+        eq(err.count("running it once more"), 3, "reruns after a dropped COMMIT: "
+           + short(err, 600))
         expect_error(api.get(cpath(cid)), 404, "Client not found")
         eq(api.fetch(c["id"])[0], c, "client after the lost PATCH and rotation")
         if api.cfg.sql:

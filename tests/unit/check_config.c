@@ -57,6 +57,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_str_eq(c->tzdata, CM_TZDATA);
 	ck_assert_int_eq(c->audit_retention_days, 0);
 	ck_assert_int_eq(c->auth_cache_s, 5);
+	ck_assert_int_eq(c->idempotency_ttl_s, 86400);
 	/* Issue 8: one node (the socket), failover, no Galera, no TLS. */
 	ck_assert_str_eq(c->db_hosts, "");
 	ck_assert_int_eq(c->db_policy, CM_DB_FAILOVER);
@@ -341,7 +342,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 51);	/* + issue 8: hosts .. key, ten keys */
+	ck_assert_uint_eq(keys, 52);	/* + issue 8: hosts .. key, ten keys; idempotency_ttl_s */
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);
