@@ -63,7 +63,8 @@ EXPECT = {
     "nginx": {
         "bad_escape": (400,), "nul_in_path": (400,), "header_10k": (431,),
         "two_authorization": (400,), "trace": (405,), "uri_too_long": (414,),
-        "body_over_cap": (413,), "body_without_length": (400,),
+        "body_over_cap": (413,), "chunked_over_cap": (413,),
+        "body_without_length": (400,),
         "chunked_body": (201,), "unknown_transfer_coding": (501,),
         "bad_http_version": (505,), "slow_headers": (CLOSE,),
         "slow_body": (CLOSE,), "pool_down": (502,), "pool_stalled": (504,),
@@ -74,20 +75,85 @@ EXPECT = {
     # Apache 2.4 + mod_fcgid: no 431 (400), %00 is 404, duplicate headers
     # are merged (clientsd then refuses the credential), a body over
     # the snippet's 1 MiB cap is its JSON 413 (a Content-Length over it is
-    # redirected to 413 before mod_fcgid reads it), one read too slowly is
-    # mod_fcgid's 500, a program
-    # that exits at once ("End of script output before headers") and a
+    # redirected to 413 before mod_fcgid reads it; a chunked one is cut at
+    # LimitRequestBody, and clientsd answers 413 on its own, smaller
+    # limit), one read too slowly is mod_fcgid's 500, a program that
+    # exits at once ("End of script output before headers") and a
     # stalled one (FcgidIOTimeout) are its 500 too.
-    "apache": {
+    "apache-fcgid": {
         "bad_escape": (400,), "nul_in_path": (404,), "header_10k": (400,),
         "two_authorization": (401,), "trace": (405,), "uri_too_long": (414,),
-        "body_over_cap": (413,), "body_without_length": (400,),
+        "body_over_cap": (413,), "chunked_over_cap": (413,),
+        "body_without_length": (400,),
         "chunked_body": (201,), "unknown_transfer_coding": (400,),
         "bad_http_version": (200, 505), "slow_headers": (408,),
         "slow_body": (500, 408), "pool_down": (500,), "pool_stalled": (500, 504),
         "unknown_path": (404,),
         "request_id": False,
     },
+    # Apache 2.4 + mod_proxy_fcgi: Apache's own answers as under mod_fcgid;
+    # the pool's socket gone is 503, the pool stalled 504 after Timeout; a
+    # chunked body is read whole first (proxy-sendcl) and reaches clientsd
+    # with its length.  A body without a length is no body (clientsd: 400).
+    "apache-proxy": {
+        "bad_escape": (400,), "nul_in_path": (404,), "header_10k": (400,),
+        "two_authorization": (401,), "trace": (405,), "uri_too_long": (414,),
+        "body_over_cap": (413,), "chunked_over_cap": (413,),
+        "body_without_length": (400,),
+        "chunked_body": (201,), "unknown_transfer_coding": (400,),
+        "bad_http_version": (200, 505), "slow_headers": (408,),
+        "slow_body": (408,), "pool_down": (503,), "pool_stalled": (504,),
+        "unknown_path": (404,),
+        "request_id": False,
+    },
+    # lighttpd 1.4: a bad %-escape and %00 reach clientsd (400 from it), a
+    # URI too long is 431 like a header too large, a body without a length
+    # is 411, clients too slow are dropped without an answer
+    # (server.max-read-idle), the pool's socket gone is 503 (and lighttpd
+    # holds it for down for disable-time), the pool stalled 504 after
+    # read-timeout.
+    "lighttpd": {
+        "bad_escape": (400,), "nul_in_path": (400,), "header_10k": (431,),
+        "two_authorization": (401,), "trace": (405,), "uri_too_long": (431,),
+        "body_over_cap": (413,), "chunked_over_cap": (413,),
+        "body_without_length": (411,),
+        "chunked_body": (201,), "unknown_transfer_coding": (501,),
+        "bad_http_version": (505,), "slow_headers": (CLOSE,),
+        "slow_body": (CLOSE,), "pool_down": (503,), "pool_stalled": (504,),
+        "unknown_path": (404,),
+        "request_id": False,
+    },
+    # Caddy 2.6: Go's HTTP server answers what it cannot parse (a bad
+    # %-escape, an unknown transfer coding, a bad version) itself, in
+    # plain text (PLAIN below); a 10 KB header and a long URI reach
+    # clientsd (its 404 and 400); a body without a length is no body
+    # (clientsd: 400); a chunked one reaches clientsd with CONTENT_LENGTH
+    # -1 (Caddy's FastCGI transport), which it refuses (400, the snippet's
+    # XXX); clients too slow with their headers are dropped, with their
+    # body answered 408; the pool's socket gone is 502, the pool stalled
+    # 504 after the transport's read_timeout.
+    "caddy": {
+        "bad_escape": (400,), "nul_in_path": (400,), "header_10k": (404,),
+        "two_authorization": (401,), "trace": (405,), "uri_too_long": (400,),
+        "body_over_cap": (413,), "chunked_over_cap": (413,),
+        "body_without_length": (400,),
+        "chunked_body": (400,), "unknown_transfer_coding": (501,),
+        "bad_http_version": (505,), "slow_headers": (CLOSE,),
+        "slow_body": (408,), "pool_down": (502,), "pool_stalled": (504,),
+        "unknown_path": (404,),
+        "request_id": False,
+    },
+}
+
+# Known differences: answers a server makes in plain text, not in the
+# envelope, because nothing in its configuration can change them.  Go's
+# net/http (under Caddy) writes its own "400 Bad Request", "501
+# Unsupported transfer encoding" and "505 HTTP Version Not Supported"
+# straight to the connection while parsing, before any Caddy handler (and
+# so handle_errors) runs.  verify() checks them for exactly that, so the
+# day they become JSON the test fails and says to drop the entry.
+PLAIN = {
+    "caddy": {"bad_escape", "unknown_transfer_coding", "bad_http_version"},
 }
 
 
@@ -188,7 +254,8 @@ def request(cfg, method, path, headers=(), body=b"", version="HTTP/1.1", auth=Tr
 
 
 def verify(cfg, case, a):
-    """a is one of the statuses EXPECT names for case, in the envelope."""
+    """a is one of the statuses EXPECT names for case, in the envelope
+    (or, for a PLAIN case, in the server's plain text)."""
     want = expected(cfg, case)
     if a.status is None:
         check(CLOSE in want, "%s: no answer, expected %s (got %r)" % (case, want, a.where()))
@@ -196,6 +263,16 @@ def verify(cfg, case, a):
     check(a.status in want, "%s: status %s, expected %s: %s" % (case, a.status, want, a.where()))
     check(cfg.admin_key.encode() not in a.raw, "%s: the admin key is echoed: %s"
           % (case, a.where()))
+    if case in PLAIN.get(cfg.server, ()):
+        ct = a.headers.get("content-type", "")
+        check(ct.startswith("text/plain"),
+              "%s: %s now answers %r, not plain text: drop it from PLAIN: %s"
+              % (case, cfg.server, ct, a.where()))
+        check(cfg.admin_key.encode() not in a.body and len(a.body) < 200,
+              "%s: plain-text body: %s" % (case, a.where()))
+        print("note %s %s: known difference: %d in %s's plain text, not the envelope"
+              % (cfg.label, case, a.status, cfg.server), flush=True)
+        return
     eq(a.headers.get("content-type"), JSON_CT, "%s: Content-Type" % case)
     check("no-store" in a.headers.get("cache-control", ""),
           "%s: no Cache-Control: no-store: %s" % (case, a.where()))
@@ -286,6 +363,18 @@ def body_over_cap(api):
                 ["Content-Type: application/json", "Content-Length: %d" % size],
                 b"{" * size)
     verify(api.cfg, "body_over_cap", a)
+
+@test(timeout=40)
+def chunked_over_cap(api):
+    """2 MiB in chunks (no Content-Length to refuse it by): the cap still
+    holds, with a 413."""
+    size = 2 * 1024 * 1024
+    chunk = b"{" * 65536
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk)
+                    for _ in range(size // len(chunk))) + b"0\r\n\r\n"
+    a = request(api.cfg, "POST", api.cfg.prefix + apikit.CLIENTS,
+                ["Content-Type: application/json", "Transfer-Encoding: chunked"], body)
+    verify(api.cfg, "chunked_over_cap", a)
 
 @test()
 def body_without_length(api):

@@ -599,7 +599,9 @@ Listen 127.0.0.1:$1
 PidFile "$H_APACHE/httpd.pid"
 DefaultRuntimeDir "$H_APACHE"
 ErrorLog "$h_elog"
-LogLevel warn
+# fcgid:info logs each clientsd process mod_fcgid starts or stops (the
+# bench reads when they happen).
+LogLevel warn fcgid:info
 # What README.md asks of providers, and test timeouts short enough for
 # the 408 and 504 tests (the defaults are 60 s and 40 s).
 ServerTokens Prod
@@ -614,6 +616,18 @@ LoadModule alias_module $H_APACHE_MODULES/mod_alias.so
 LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
 LoadModule fcgid_module $H_APACHE_MODULES/mod_fcgid.so
 $h_auser
+# mpm_event sized so that no child is started or stopped under the
+# suites' and the bench's load (16 connections): 2 children x 32 threads
+# from the start, 16 idle ones wanted, up to 64 idle kept.  The compiled-in
+# defaults (StartServers 3, MinSpareThreads 75 of 25-thread children)
+# fork a 4th child as soon as 16 requests are in flight, while they wait.
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 32
+ThreadLimit 32
+MaxRequestWorkers 64
+MinSpareThreads 16
+MaxSpareThreads 64
 # An empty document root: mod_fcgid maps PATH_INFO into it for
 # PATH_TRANSLATED, and a denial there would be logged as an error.
 DocumentRoot "$H_APACHE/htdocs"
@@ -695,15 +709,33 @@ PidFile "$H_APACHE/httpd.pid"
 DefaultRuntimeDir "$H_APACHE"
 ErrorLog "$h_elog"
 LogLevel warn
+# What README.md asks of providers, and test timeouts short enough for
+# the 408 and 504 tests (the defaults are 60 s).
+ServerTokens Prod
+ServerSignature Off
+Timeout 10
 # No query string in the access log: it may hold ?admin_key=.
 LogFormat "%h %t \"%m %U\" %>s %b %D \"%{X-Request-Id}i\"" clientsd
 CustomLog "$H_LOG/apache-proxy-access.log" clientsd
 LoadModule mpm_event_module $H_APACHE_MODULES/mod_mpm_event.so
 LoadModule authz_core_module $H_APACHE_MODULES/mod_authz_core.so
 LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
+LoadModule env_module $H_APACHE_MODULES/mod_env.so
 LoadModule proxy_module $H_APACHE_MODULES/mod_proxy.so
 LoadModule proxy_fcgi_module $H_APACHE_MODULES/mod_proxy_fcgi.so
 $h_auser
+# mpm_event sized so that no child is started or stopped under the
+# suites' and the bench's load (16 connections): 2 children x 32 threads
+# from the start, 16 idle ones wanted, up to 64 idle kept.  The compiled-in
+# defaults (StartServers 3, MinSpareThreads 75 of 25-thread children)
+# fork a 4th child as soon as 16 requests are in flight, while they wait.
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 32
+ThreadLimit 32
+MaxRequestWorkers 64
+MinSpareThreads 16
+MaxSpareThreads 64
 DocumentRoot "$H_APACHE/htdocs"
 <Directory />
 	Require all denied
@@ -732,7 +764,8 @@ h_lighttpd_start()
 	rm -rf "$h_ldir" && mkdir -p "$h_ldir/htdocs" "$h_ldir/log" \
 	    "$h_ldir/errors" || return 1
 	cp "$REPO"/conf/lighttpd-errors/status-*.html "$h_ldir/errors/" &&
-	    chmod 0644 "$h_ldir"/errors/* || return 1
+	    cp "$REPO/conf/lighttpd-clientsd.lua" "$h_ldir/clientsd.lua" &&
+	    chmod 0644 "$h_ldir"/errors/* "$h_ldir/clientsd.lua" || return 1
 	# lighttpd opens its logs as $H_USER and keeps an existing file's mode.
 	h_private_log "$h_ldir/log/error.log" "$h_ldir/log/access.log" &&
 	    chmod 0750 "$h_ldir/log" || return 1
@@ -745,6 +778,8 @@ h_lighttpd_start()
 	h_subst "$REPO/conf/lighttpd-clientsd.conf" \
 	    "CLIENTSD_SOCKET=$H_SOCK" "ACCESS_LOG=$h_ldir/log/access.log" \
 	    "ERRORFILE_PREFIX=$h_ldir/errors/status-" \
+	    "MAGNET_SCRIPT=$h_ldir/clientsd.lua" |
+	    sed 's/"read-timeout" => 60,/"read-timeout" => 10,/' \
 	    >"$h_ldir/clientsd.conf" || return 1
 	h_luser=
 	h_is_root && h_luser="server.username = \"$H_USER\"
@@ -757,6 +792,9 @@ server.document-root = "$h_ldir/htdocs"
 server.pid-file = "$h_ldir/lighttpd.pid"
 server.errorlog = "$h_ldir/log/error.log"
 server.tag = "lighttpd"
+# Test timeouts short enough for the 408/504 tests (the defaults are 60 s;
+# the snippet's read-timeout, 60 s, is cut to 10 s above).
+server.max-read-idle = 5
 $h_luser
 include "$h_ldir/clientsd.conf"
 EOF
@@ -785,7 +823,8 @@ h_caddy_start()
 	h_private_log "$h_elog" "$H_LOG/caddy-access.log" || return 1
 	h_subst "$REPO/conf/caddy-clientsd.conf" \
 	    "SITE_ADDRESS=http://:$1" "CLIENTSD_SOCKET=$H_SOCK" \
-	    "ACCESS_LOG=$H_LOG/caddy-access.log" >"$h_cdir/clientsd.conf" ||
+	    "ACCESS_LOG=$H_LOG/caddy-access.log" |
+	    sed 's/read_timeout 60s/read_timeout 10s/' >"$h_cdir/clientsd.conf" ||
 	    return 1
 	cat >"$h_cdir/Caddyfile" <<EOF
 # Written by tests/integration/harness.sh: the minimal wrapper.
@@ -794,6 +833,15 @@ h_caddy_start()
 	auto_https off
 	default_bind 127.0.0.1
 	storage file_system "$h_cdir/home/data"
+	# Test timeouts short enough for the 408/504 tests (Caddy sets no
+	# read timeouts by default; the snippet's read_timeout, 60 s, is cut
+	# to 10 s above, as nginx's and Apache's are).
+	servers {
+		timeouts {
+			read_header 5s
+			read_body 5s
+		}
+	}
 	log {
 		output file "$h_elog"
 		level WARN

@@ -28,26 +28,23 @@ SERVER_CAP = 1048576        # every snippet's body cap: 1 MiB
 SERVERS = ("nginx", "apache-fcgid", "apache-proxy", "lighttpd", "caddy")
 
 # Which server-made answers each snippet puts in the JSON envelope.  The
-# malformed-request checks of nginx and Apache + mod_fcgid are edge_test.py's
-# (their snippets' error documents); Caddy cannot change the plain-text 400
-# that Go's HTTP server sends for a request it cannot parse.  A test listed
-# here runs only through these set-ups and prints "skip" elsewhere.
+# malformed-request checks of every set-up are edge_test.py's too (there
+# Caddy's plain-text 400, from Go's HTTP server for a request it cannot
+# parse, is a checked known difference).  A test listed here runs only
+# through these set-ups and prints "skip" elsewhere.
 ONLY = {
     # nginx: its snippet's `return 404` answers text/html (edge_test.py's).
     "outside_the_api_is_json_404": {"apache-proxy", "lighttpd", "caddy"},
     "bad_request_is_json_400": {"apache-proxy", "lighttpd"},
-    # apache-fcgid: its snippet's TraceEnable Off is edge_test.py's; until
-    # then Apache echoes TRACE there, Authorization included.
-    "trace_is_never_echoed": {"nginx", "apache-proxy", "lighttpd", "caddy"},
     # nginx: its 502 envelope is edge_test.py's; apache-fcgid has no pool.
     "pool_down_is_json": {"apache-proxy", "lighttpd", "caddy"},
 }
-# What each server answers while the pool's socket is gone: status, error,
-# whether it sends Retry-After (lighttpd cannot add a header to one status).
-POOL_DOWN = {"apache-proxy": (503, "Service unavailable", True),
-             "lighttpd": (503, "Service unavailable", False),
-             "caddy": (502, "Bad gateway", True)}
-JSON_TRACE = {"apache-proxy", "lighttpd", "caddy"}
+# What each server answers while the pool's socket is gone: status, error.
+# Every one sends Retry-After with it.
+POOL_DOWN = {"apache-proxy": (503, "Service unavailable"),
+             "lighttpd": (503, "Service unavailable"),
+             "caddy": (502, "Bad gateway")}
+JSON_TRACE = set(SERVERS)
 
 
 def server(api):
@@ -136,18 +133,13 @@ def request_head(api, method, path, headers=()):
     return ("\r\n".join(h) + "\r\n\r\n").encode("iso-8859-1")
 
 
-def expect_server_error(r, status, error, no_store=True):
-    """An answer the web server made itself, in the API's error envelope.
-    no_store=False: lighttpd adds no headers to the answers it sends while
-    still reading a request (its snippet's XXX)."""
+def expect_server_error(r, status, error):
+    """An answer the web server made itself, in the API's error envelope,
+    with Cache-Control: no-store."""
     check(r.status == status, "expected %d: %s" % (status, r.where()))
     eq(r.headers.get("content-type"), JSON_CT, "Content-Type of " + r.where())
-    if no_store:
-        check("no-store" in r.headers.get("cache-control", ""),
-              "no Cache-Control: no-store in " + r.where())
-    else:
-        check("cache-control" not in r.headers,
-              "lighttpd now sends Cache-Control here: drop the exception " + r.where())
+    check("no-store" in r.headers.get("cache-control", ""),
+          "no Cache-Control: no-store in " + r.where())
     try:
         body = json.loads(r.body.decode("utf-8"))
     except ValueError:
@@ -169,7 +161,6 @@ def padded(fields, size):
 
 @test(timeout=40)
 def body_over_server_cap_is_json_413(api):
-    no_store = server(api) != "lighttpd"      # see expect_server_error
     cid = api.create()["id"]
     before = api.fetch(cid)
     body = padded({"name": "Too big"}, SERVER_CAP + 4096)
@@ -177,14 +168,14 @@ def body_over_server_cap_is_json_413(api):
     r = raw(api, request_head(api, "PATCH", cpath(cid), (
         auth, "Content-Type: application/json", "Content-Length: %d" % len(body),
         "Expect: 100-continue")), body)
-    expect_server_error(r, 413, "Payload too large", no_store=no_store)
+    expect_server_error(r, 413, "Payload too large")
     eq(api.fetch(cid), before, "client after a body over the server's cap")
     nid = api.uid()
     body = padded({"id": nid, "name": "n"}, SERVER_CAP + 1)
     r = raw(api, request_head(api, "POST", CLIENTS, (
         auth, "Content-Type: application/json", "Content-Length: %d" % len(body),
         "Expect: 100-continue")), body)
-    expect_server_error(r, 413, "Payload too large", no_store=no_store)
+    expect_server_error(r, 413, "Payload too large")
     expect_error(api.get(cpath(nid)), 404, "Client not found")
 
 @test(timeout=40)
@@ -265,7 +256,7 @@ def bad_request_is_json_400(api):
     for req in ("BLAH\r\n\r\n",
                 "GET /api/v1/health HTTP/1.1\r\n" + host + "Bad header line\r\n\r\n"):
         r = raw(api, req.encode())
-        expect_server_error(r, 400, "Bad request", no_store=server(api) != "lighttpd")
+        expect_server_error(r, 400, "Bad request")
 
 
 @test(timeout=40)
@@ -274,19 +265,23 @@ def pool_down_is_json(api):
     # while the pool restarts; then it comes back.
     sock = os.environ.get("CLIENTSD_TEST_SOCKET")
     check(sock and os.path.exists(sock), "CLIENTSD_TEST_SOCKET names no socket: %r" % sock)
-    status, error, retry_after = POOL_DOWN[server(api)]
+    status, error = POOL_DOWN[server(api)]
     os.rename(sock, sock + ".down")
     try:
         r = raw(api, request_head(api, "GET", "/api/v1/ping"))
     finally:
         os.rename(sock + ".down", sock)
     expect_server_error(r, status, error)
-    if retry_after:
-        check(r.headers.get("retry-after", "").isdigit(), "no Retry-After: " + r.where())
+    check(r.headers.get("retry-after", "").isdigit(), "no Retry-After: " + r.where())
     # lighttpd stops trying a backend it could not reach for a second or
-    # two (its 503s meanwhile lack Cache-Control: the snippet's XXX).
+    # two ("disable-time"): its 503s meanwhile are in the envelope too.
     deadline = time.monotonic() + 15
-    while raw(api, request_head(api, "GET", "/api/v1/ping")).status != 200:
+    while True:
+        r = raw(api, request_head(api, "GET", "/api/v1/ping"))
+        if r.status == 200:
+            break
+        expect_server_error(r, status, error)
+        check(r.headers.get("retry-after", "").isdigit(), "no Retry-After: " + r.where())
         check(time.monotonic() < deadline, "ping not 200 within 15 s of the socket's return")
         time.sleep(0.2)
 
