@@ -197,8 +197,16 @@ read_body(struct call *c, bool merge_patch_ok, bool *empty)
 		cm_response_error(&c->res, 413, "Payload too large", NULL);
 		return -1;
 	}
-	/* A body cut short (or a stream that failed) is never parsed. */
-	if (FCGX_GetError(c->fcgi->in) != 0 || n != c->req.content_length) {
+	/*
+	 * A body cut short (or a stream that failed) is never parsed.
+	 * CONTENT_LENGTH -1 (Caddy's FastCGI transport, for a chunked body)
+	 * says "unknown": FastCGI frames the stream with an empty record, so
+	 * its end is the body's end, bounded by the cap above; a connection
+	 * lost before that record is a stream error (libfcgi).
+	 */
+	if (FCGX_GetError(c->fcgi->in) != 0 ||
+	    (c->req.content_length != CM_LENGTH_UNKNOWN &&
+	    n != c->req.content_length)) {
 		LOG_WARN("request id=%s: read %d of %lld body bytes "
 		    "(CONTENT_LENGTH), stream error %d: not parsed",
 		    c->req.request_id, n, c->req.content_length,

@@ -18,6 +18,8 @@
 
 #define CM_ID_MAX	  255
 #define CM_REQUEST_ID_MAX 128
+/* CONTENT_LENGTH "-1": a body of unknown length, delimited by its stream. */
+#define CM_LENGTH_UNKNOWN (-1LL)
 
 enum cm_route {
 	CM_ROUTE_NONE,		/* 404 */
@@ -46,7 +48,7 @@ struct cm_request {
 	const char	*authorization;
 	const char	*if_match;
 	const char	*idempotency_key;	/* NULL when absent */
-	long long	 content_length;	/* 0 when absent */
+	long long	 content_length;	/* 0 when absent, CM_LENGTH_UNKNOWN for -1 */
 	char		 request_id[CM_REQUEST_ID_MAX + 1];
 };
 

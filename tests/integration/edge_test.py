@@ -128,8 +128,8 @@ EXPECT = {
     # plain text (PLAIN below); a 10 KB header and a long URI reach
     # clientsd (its 404 and 400); a body without a length is no body
     # (clientsd: 400); a chunked one reaches clientsd with CONTENT_LENGTH
-    # -1 (Caddy's FastCGI transport), which it refuses (400, the snippet's
-    # XXX); clients too slow with their headers are dropped, with their
+    # -1 (Caddy's FastCGI transport), which clientsd reads to the end of
+    # the FastCGI stream (201); clients too slow with their headers are dropped, with their
     # body answered 408; the pool's socket gone is 502, the pool stalled
     # 504 after the transport's read_timeout.
     "caddy": {
@@ -137,7 +137,7 @@ EXPECT = {
         "two_authorization": (401,), "trace": (405,), "uri_too_long": (400,),
         "body_over_cap": (413,), "chunked_over_cap": (413,),
         "body_without_length": (400,),
-        "chunked_body": (400,), "unknown_transfer_coding": (501,),
+        "chunked_body": (201,), "unknown_transfer_coding": (501,),
         "bad_http_version": (505,), "slow_headers": (CLOSE,),
         "slow_body": (408,), "pool_down": (502,), "pool_stalled": (504,),
         "unknown_path": (404,),
