@@ -1,7 +1,9 @@
 /*
  * store_int.h - what the store_*.c files share; not a public API.
  *
- * store.c        connection, statement cache, rows, the transaction runner
+ * store.c        the store's life, statement cache, rows, single reads
+ * store_conn.c   connecting: the node walk, sessions, Galera health, fail-back
+ * store_tx.c     the transaction runner: retries, deadline, tokens
  * store_write.c  create, patch, delete, key rotation (and their audit rows)
  * store_read.c   the client list, audit history, query plans
  * store_admin.c  migrations and admin keys
@@ -140,11 +142,13 @@ struct param {
 int		 store_connect(struct cm_store *);
 /* The node list and this worker's place in it (cm_store_new). */
 void		 store_nodes_init(struct cm_store *);
-/* Between requests: back to a preferred node that recovered (store.c). */
+/* Between requests: back to a preferred node that recovered (store_conn.c). */
 void		 store_failback(struct cm_store *);
 void		 store_disconnect(struct cm_store *);
 /* The server is gone or not serving: disconnect (and, with several nodes, mark it down). */
 void		 store_lost(struct cm_store *);
+/* Microseconds on CLOCK_MONOTONIC: the time spent waiting on MariaDB. */
+long long	 store_now_us(void);
 bool		 store_connection_lost(unsigned err);	/* cm_dberr_class() LOST */
 /* Milliseconds left of the deadline minus its margin (deadline.h). */
 long		 store_budget_ms(const struct cm_store *);
