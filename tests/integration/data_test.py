@@ -608,8 +608,12 @@ def backup_restore_round_trip(api):
     finally:
         for w in writers:
             w.stop.set()
-        run(cfg.restore, "stop", ok=False, timeout=60)
+        stopped = run(cfg.restore, "stop", ok=False, timeout=60)
         subprocess.run(["rm", "-rf", target])
+    # Reached only when the round trip passed: the restored instance must
+    # not outlive the test (a usage error here once left it running).
+    check(stopped.returncode == 0, "%s stop exited %d: %s" % (
+        cfg.restore, stopped.returncode, short(stopped.stderr, 600)))
 
 
 # ---- main -------------------------------------------------------------------------
