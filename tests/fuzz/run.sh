@@ -18,7 +18,7 @@ cd "$REPO" || exit 1
 CC=${FUZZ_CC:-clang-14}
 OUT=build-fuzz
 TARGETS="fuzz_body fuzz_config fuzz_http fuzz_validate"
-LIBSRC="problems validate tzdb client jsonbody config http auth patch log dberr deadline"
+LIBSRC="problems validate tzdb client jsonbody config http auth patch log dberr deadline dbnodes"
 # CI: executions per target (a fixed seed makes each run repeatable);
 # read through eval below.
 # shellcheck disable=SC2034
