@@ -211,47 +211,18 @@ cm_request_id_set(struct cm_request *req, const char *header)
 		snprintf(req->request_id + 2 * i, 3, "%02x", raw[i]);
 }
 
-bool
-cm_if_match(const char *header, const char *etag)
+/*
+ * Whether the tag list of an If-Match or If-None-Match header names etag
+ * (or is "*").  weak: the weak comparison of If-None-Match (a "W/" prefix
+ * is ignored); else the strong one of If-Match (a weak entry never
+ * matches: our tags all start with '"').
+ */
+static bool
+tag_listed(const char *header, const char *etag, bool weak)
 {
-	size_t	 elen = strlen(etag);
-	const char *p = header, *q;
+	size_t		 elen = strlen(etag), len;
+	const char	*p = skip_ows(header), *q;
 
-	if (header == NULL)
-		return true;
-	p = skip_ows(p);
-	if (*p == '*' && *skip_ows(p + 1) == '\0')
-		return true;
-	while (*p != '\0') {
-		p = skip_ows(p);
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		q = p + strcspn(p, ",");
-		/* An entry is a strong tag when it starts with '"'. */
-		if (*p == '"') {
-			size_t len = (size_t)(q - p);
-
-			while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-				len--;
-			if (len == elen && memcmp(p, etag, elen) == 0)
-				return true;
-		}
-		p = q;
-	}
-	return false;
-}
-
-bool
-cm_if_none_match(const char *header, const char *etag)
-{
-	size_t	 elen = strlen(etag), len;
-	const char *p = header, *q;
-
-	if (header == NULL)
-		return false;
-	p = skip_ows(p);
 	if (*p == '*' && *skip_ows(p + 1) == '\0')
 		return true;
 	while (*p != '\0') {
@@ -264,7 +235,7 @@ cm_if_none_match(const char *header, const char *etag)
 		len = (size_t)(q - p);
 		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 			len--;
-		if (len > 2 && p[0] == 'W' && p[1] == '/') {
+		if (weak && len > 2 && p[0] == 'W' && p[1] == '/') {
 			p += 2;
 			len -= 2;
 		}
@@ -273,6 +244,18 @@ cm_if_none_match(const char *header, const char *etag)
 		p = q;
 	}
 	return false;
+}
+
+bool
+cm_if_match(const char *header, const char *etag)
+{
+	return header == NULL || tag_listed(header, etag, false);
+}
+
+bool
+cm_if_none_match(const char *header, const char *etag)
+{
+	return header != NULL && tag_listed(header, etag, true);
 }
 
 const char *
