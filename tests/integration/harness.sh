@@ -557,6 +557,70 @@ EOF
 
 # --- Apache + mod_fcgid ----------------------------------------------
 
+# h_apache_conf PORT ERROR_LOG ACCESS_LOG LOGLEVEL MODULE...: prints the
+# minimal httpd.conf both Apache set-ups wrap their snippet in: what
+# README.md asks of providers, mpm_event sized for the load, an empty
+# document root, and the modules named (mod_NAME.so) besides mpm_event,
+# authz_core and headers.  The caller appends its own lines.
+h_apache_conf()
+{
+	h_port=$1 h_errlog=$2 h_acclog=$3 h_level=$4
+	shift 4
+	cat <<EOF
+# Written by tests/integration/harness.sh: the minimal wrapper.
+ServerRoot /etc/apache2
+ServerName 127.0.0.1
+Listen 127.0.0.1:$h_port
+PidFile "$H_APACHE/httpd.pid"
+DefaultRuntimeDir "$H_APACHE"
+ErrorLog "$h_errlog"
+LogLevel $h_level
+# What README.md asks of providers, and test timeouts short enough for
+# the 408 and 504 tests (the defaults are 60 s).
+ServerTokens Prod
+ServerSignature Off
+Timeout 10
+# No query string in the access log: it may hold ?admin_key=.
+LogFormat "%h %t \"%m %U\" %>s %b %D \"%{X-Request-Id}i\"" clientsd
+CustomLog "$h_acclog" clientsd
+LoadModule mpm_event_module $H_APACHE_MODULES/mod_mpm_event.so
+LoadModule authz_core_module $H_APACHE_MODULES/mod_authz_core.so
+LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
+EOF
+	for h_mod; do
+		echo "LoadModule ${h_mod}_module $H_APACHE_MODULES/mod_$h_mod.so"
+	done
+	if h_is_root; then
+		printf 'User %s\nGroup %s\n' "$H_USER" "$H_GROUP"
+	fi
+	cat <<EOF
+# mpm_event sized so that no child is started or stopped under the
+# suites' and the bench's load (16 connections): 2 children x 32 threads
+# from the start, 16 idle ones wanted, up to 64 idle kept.  The compiled-in
+# defaults (StartServers 3, MinSpareThreads 75 of 25-thread children)
+# fork a 4th child as soon as 16 requests are in flight, while they wait.
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 32
+ThreadLimit 32
+MaxRequestWorkers 64
+MinSpareThreads 16
+MaxSpareThreads 64
+# An empty document root (mod_fcgid maps PATH_INFO into it for
+# PATH_TRANSLATED).  AllowOverride None, as Debian's apache2.conf has
+# it: without it Apache looks for a .htaccess in each directory from /
+# down to the document root on every request (5 failed opens here).
+DocumentRoot "$H_APACHE/htdocs"
+<Directory />
+	AllowOverride None
+	Require all denied
+</Directory>
+<Directory "$H_APACHE/htdocs">
+	Require all granted
+</Directory>
+EOF
+}
+
 # h_apache_start PORT BINARY: Apache on 127.0.0.1:PORT spawning copies of
 # BINARY through mod_fcgid, from conf/apache-clientsd.conf wrapped in a
 # minimal httpd.conf.  ASAN_OPTIONS/UBSAN_OPTIONS, when set, reach the
@@ -588,61 +652,17 @@ h_apache_start()
 		    h_env="${h_env}FcgidInitialEnv $h_var \"$h_val\"
 "
 	done
-	h_auser=
-	h_is_root && h_auser="User $H_USER
-Group $H_GROUP"
-	cat >"$H_APACHE/httpd.conf" <<EOF
-# Written by tests/integration/harness.sh: the minimal wrapper.
-ServerRoot /etc/apache2
-ServerName 127.0.0.1
-Listen 127.0.0.1:$1
-PidFile "$H_APACHE/httpd.pid"
-DefaultRuntimeDir "$H_APACHE"
-ErrorLog "$h_elog"
-# fcgid:info logs each clientsd process mod_fcgid starts or stops (the
-# bench reads when they happen).
-LogLevel warn fcgid:info
-# What README.md asks of providers, and test timeouts short enough for
-# the 408 and 504 tests (the defaults are 60 s and 40 s).
-ServerTokens Prod
-ServerSignature Off
-Timeout 10
-# No query string in the access log: it may hold ?admin_key=.
-LogFormat "%h %t \"%m %U\" %>s %b %D \"%{X-Request-Id}i\"" clientsd
-CustomLog "$H_LOG/apache-access.log" clientsd
-LoadModule mpm_event_module $H_APACHE_MODULES/mod_mpm_event.so
-LoadModule authz_core_module $H_APACHE_MODULES/mod_authz_core.so
-LoadModule alias_module $H_APACHE_MODULES/mod_alias.so
-LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
-LoadModule fcgid_module $H_APACHE_MODULES/mod_fcgid.so
-$h_auser
-# mpm_event sized so that no child is started or stopped under the
-# suites' and the bench's load (16 connections): 2 children x 32 threads
-# from the start, 16 idle ones wanted, up to 64 idle kept.  The compiled-in
-# defaults (StartServers 3, MinSpareThreads 75 of 25-thread children)
-# fork a 4th child as soon as 16 requests are in flight, while they wait.
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 32
-ThreadLimit 32
-MaxRequestWorkers 64
-MinSpareThreads 16
-MaxSpareThreads 64
-# An empty document root: mod_fcgid maps PATH_INFO into it for
-# PATH_TRANSLATED, and a denial there would be logged as an error.
-DocumentRoot "$H_APACHE/htdocs"
-<Directory />
-	Require all denied
-</Directory>
-<Directory "$H_APACHE/htdocs">
-	Require all granted
-</Directory>
+	{
+		h_apache_conf "$1" "$h_elog" "$H_LOG/apache-access.log" \
+		    "warn fcgid:info" alias fcgid
+		cat <<EOF
 FcgidIPCDir "$H_APACHE/fcgid"
 FcgidProcessTableFile "$H_APACHE/fcgid_shm"
 FcgidIOTimeout 10
 $h_env
 Include "$H_APACHE/clientsd.conf"
 EOF
+	} >"$H_APACHE/httpd.conf" || return 1
 	if ! apache2 -f "$H_APACHE/httpd.conf" -k start >>"$h_elog" 2>&1; then
 		h_err "apache2 did not start"
 		h_tail "$h_elog"
@@ -697,54 +717,11 @@ h_apache_proxy_start()
 	h_subst "$REPO/conf/apache-proxy-fcgi-clientsd.conf" \
 	    "CLIENTSD_SOCKET=$H_SOCK" >"$H_APACHE/proxy-clientsd.conf" ||
 	    return 1
-	h_auser=
-	h_is_root && h_auser="User $H_USER
-Group $H_GROUP"
-	cat >"$H_APACHE/httpd-proxy.conf" <<EOF
-# Written by tests/integration/harness.sh: the minimal wrapper.
-ServerRoot /etc/apache2
-ServerName 127.0.0.1
-Listen 127.0.0.1:$1
-PidFile "$H_APACHE/httpd.pid"
-DefaultRuntimeDir "$H_APACHE"
-ErrorLog "$h_elog"
-LogLevel warn
-# What README.md asks of providers, and test timeouts short enough for
-# the 408 and 504 tests (the defaults are 60 s).
-ServerTokens Prod
-ServerSignature Off
-Timeout 10
-# No query string in the access log: it may hold ?admin_key=.
-LogFormat "%h %t \"%m %U\" %>s %b %D \"%{X-Request-Id}i\"" clientsd
-CustomLog "$H_LOG/apache-proxy-access.log" clientsd
-LoadModule mpm_event_module $H_APACHE_MODULES/mod_mpm_event.so
-LoadModule authz_core_module $H_APACHE_MODULES/mod_authz_core.so
-LoadModule headers_module $H_APACHE_MODULES/mod_headers.so
-LoadModule env_module $H_APACHE_MODULES/mod_env.so
-LoadModule proxy_module $H_APACHE_MODULES/mod_proxy.so
-LoadModule proxy_fcgi_module $H_APACHE_MODULES/mod_proxy_fcgi.so
-$h_auser
-# mpm_event sized so that no child is started or stopped under the
-# suites' and the bench's load (16 connections): 2 children x 32 threads
-# from the start, 16 idle ones wanted, up to 64 idle kept.  The compiled-in
-# defaults (StartServers 3, MinSpareThreads 75 of 25-thread children)
-# fork a 4th child as soon as 16 requests are in flight, while they wait.
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 32
-ThreadLimit 32
-MaxRequestWorkers 64
-MinSpareThreads 16
-MaxSpareThreads 64
-DocumentRoot "$H_APACHE/htdocs"
-<Directory />
-	Require all denied
-</Directory>
-<Directory "$H_APACHE/htdocs">
-	Require all granted
-</Directory>
-Include "$H_APACHE/proxy-clientsd.conf"
-EOF
+	{
+		h_apache_conf "$1" "$h_elog" "$H_LOG/apache-proxy-access.log" \
+		    warn env proxy proxy_fcgi
+		echo "Include \"$H_APACHE/proxy-clientsd.conf\""
+	} >"$H_APACHE/httpd-proxy.conf" || return 1
 	if ! apache2 -f "$H_APACHE/httpd-proxy.conf" -k start >>"$h_elog" 2>&1
 	then
 		h_err "apache2 (mod_proxy_fcgi) did not start"
