@@ -8,7 +8,6 @@ option a test needs is missing, "skip <label> <name>: ..."; then the line
 "RESULT passed=N failed=M".  Exits 1 if any test failed.
 """
 
-import argparse
 import base64
 import json
 import os
@@ -22,9 +21,10 @@ import time
 import urllib.parse
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
-from apikit import (CLIENTS, FIELDS, NULLABLE, TIMESTAMP_RE, Config, Failure, check, cpath,
-                    eq, expect_client, expect_clients, expect_error, expect_invalid,
-                    expect_list, expect_status, expect_unchanged, run_all, short, test)
+from apikit import (CLIENTS, FIELDS, NULLABLE, TIMESTAMP_RE, Failure, check, cpath, eq,
+                    expect_client, expect_clients, expect_error, expect_invalid, expect_list,
+                    expect_status, expect_unchanged, run_all, short, suite_args, suite_config,
+                    suite_exit, test)
 
 ITEM_ALLOW = ("GET", "HEAD", "PATCH", "DELETE")
 BODY_LIMIT = 65536
@@ -1634,25 +1634,9 @@ def database_down_503_then_recovers(api):
 # ---- main -------------------------------------------------------------------------
 
 def main():
-    ap = argparse.ArgumentParser(description="Black-box HTTP tests of the clients API.")
-    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
-    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
-    ap.add_argument("--label", default="api", help="word printed on every result line")
-    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
-    ap.add_argument("--pool-pidfile", help="pid file of the standalone clientsd master")
-    ap.add_argument("--db-control", help='command taking "stop" or "start" for the database')
-    ap.add_argument("--sql", help='command running the SQL on its stdin in the service\'s '
-                    'database as admin, e.g. "./dev sql test"')
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("--budget", type=int, default=110, help="seconds for the whole run")
-    a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
-                 a.db_control, a.sql)
-    passed, failed = run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)    # do not wait for threads of timed-out tests
+    a = suite_args("Black-box HTTP tests of the clients API.", "api", 110).parse_args()
+    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
+    suite_exit(passed, failed)
 
 
 if __name__ == "__main__":

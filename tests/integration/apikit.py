@@ -6,6 +6,7 @@ Cache-Control, X-Request-Id), and offers the assertions the tests share.
 Standard library only.
 """
 
+import argparse
 import http.client
 import itertools
 import json
@@ -470,3 +471,39 @@ def run_all(cfg, pattern, budget):
             print("FAIL %s %s: %s" % (cfg.label, t.name, reason.replace("\n", " ")), flush=True)
     openapi_summary(cfg.label)
     return passed, failed
+
+
+# --- a suite's command line: what ./dev's suite helper passes to every suite
+
+def suite_args(description, label, budget):
+    """A parser with the options ./dev passes every suite (its suite
+    helper), this suite's default label and time budget.  The caller adds
+    its own options, parses, and hands the result to suite_config."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
+    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
+    ap.add_argument("--label", default=label, help="word printed on every result line")
+    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
+    ap.add_argument("--pool-pidfile", help="pid file of the standalone clientsd master")
+    ap.add_argument("--db-control", help='command taking "stop" or "start" for the database')
+    ap.add_argument("--sql", help='command running the SQL on its stdin in the service\'s '
+                    'database as admin, e.g. "./dev sql test"')
+    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
+    ap.add_argument("--budget", type=int, default=budget, help="seconds for the whole run")
+    return ap
+
+
+def suite_config(a):
+    """The Config of parsed suite_args, with the admin key read from its
+    file and a fresh run id (the prefix of every id the run creates)."""
+    with open(a.admin_key_file) as f:
+        key = f.read().strip()
+    return Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
+                  a.db_control, a.sql)
+
+
+def suite_exit(passed, failed):
+    """Prints the RESULT line ./dev adds up and exits, without waiting for
+    the threads of tests that timed out."""
+    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
+    os._exit(1 if failed else 0)

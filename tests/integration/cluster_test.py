@@ -44,6 +44,7 @@ import traceback
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
 import fcgikit                      # noqa: E402
+from confkit import conf_with       # noqa: E402
 
 CLIENTS = "/api/v1/clients"
 
@@ -66,41 +67,6 @@ def info(ctx, text):
 
 
 # ---- configuration files ---------------------------------------------------
-
-def conf_with(base, sets):
-    """The INI text of base with {(section, key): value} applied; a value of
-    None drops the key (commented or not)."""
-    out, section, done = [], None, set()
-
-    def flush(sec):
-        for (s, k), v in sets.items():
-            if s == sec and (s, k) not in done and v is not None:
-                out.append("%s = %s" % (k, v))
-                done.add((s, k))
-
-    with open(base) as f:
-        for line in f.read().splitlines():
-            st = line.strip()
-            if st.startswith("[") and st.endswith("]"):
-                flush(section)
-                section = st[1:-1].strip()
-                out.append(line)
-                continue
-            name = st.lstrip("#;").strip().split("=", 1)[0].strip() if "=" in st else None
-            if name and (section, name) in sets:
-                if (section, name) not in done and sets[(section, name)] is not None:
-                    out.append("%s = %s" % (name, sets[(section, name)]))
-                    done.add((section, name))
-                continue
-            out.append(line)
-    flush(section)
-    for (s, k), v in sets.items():
-        if (s, k) not in done and v is not None:
-            out.append("[%s]" % s)
-            out.append("%s = %s" % (k, v))
-            done.add((s, k))
-    return "\n".join(out) + "\n"
-
 
 def read_pid(path):
     try:

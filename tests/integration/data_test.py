@@ -10,8 +10,6 @@ The slow tests (retention on 100,000 audit rows, the backup round trip)
 run only with --heavy; ./dev test gives it in the nginx pass of the plain build.
 """
 
-import argparse
-import json
 import os
 import re
 import shlex
@@ -24,8 +22,8 @@ import time
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
 import apikit
-from apikit import (Api, Config, Failure, check, cpath, eq, expect_client, expect_error,
-                    expect_list, expect_status, run_all, short, test)
+from apikit import (Api, Config, check, cpath, eq, expect_client, expect_error, expect_list,
+                    expect_status, run_all, short, suite_args, suite_config, suite_exit, test)
 
 ERASED = "<erased>"
 # The members erasure overwrites (README "Erasure"); the others are kept.
@@ -620,12 +618,7 @@ def backup_restore_round_trip(api):
 
 def main():
     global PURGE_ROWS
-    ap = argparse.ArgumentParser(description="Erasure, retention and backup tests.")
-    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
-    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
-    ap.add_argument("--label", default="data", help="word printed on every result line")
-    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
-    ap.add_argument("--sql", help='command running SQL on its stdin as admin ("./dev sql test")')
+    ap = suite_args("Erasure, retention and backup tests.", "data", 400)
     ap.add_argument("--dump", help='command writing a mariadb-dump of the database '
                     '("./dev dump test")')
     ap.add_argument("--backup", help='command taking a directory: a prepared backup there '
@@ -636,15 +629,8 @@ def main():
                     help="also the 100k-row purge and the backup round trip")
     ap.add_argument("--purge-rows", type=int, default=PURGE_ROWS,
                     help="audit rows the purge test seeds (a multiple of 1000)")
-    ap.add_argument("--pool-pidfile", help="accepted for symmetry with api_test.py")
-    ap.add_argument("--db-control", help="accepted for symmetry with api_test.py")
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("--budget", type=int, default=400, help="seconds for the whole run")
     a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
-                 a.db_control, a.sql)
+    cfg = suite_config(a)
     cfg.dump, cfg.backup, cfg.restore, cfg.heavy = a.dump, a.backup, a.restore, a.heavy
     if not a.dump:
         # The dump is how erasure is proven: without it those tests cannot run.
@@ -665,8 +651,7 @@ def main():
                                                   if "backup" in t.name else ""), flush=True)
             apikit.REGISTRY.remove(t)
     passed, failed = run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)    # do not wait for threads of timed-out tests
+    suite_exit(passed, failed)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ keyed by --server (default: --label); an unknown server gets the union of
 every row.  Usage as api_test.py, plus --server and --upstream-control.
 """
 
-import argparse
 import json
 import os
 import select
@@ -460,23 +459,12 @@ def pool_stalled(api):
 # ---- main -------------------------------------------------------------------------
 
 def main():
-    ap = argparse.ArgumentParser(description="The web server's own answers.")
-    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
-    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
-    ap.add_argument("--label", default="edge", help="word printed on every result line")
+    ap = apikit.suite_args("The web server's own answers.", "edge", 200)
     ap.add_argument("--server", help="row of the EXPECT table (default: --label)")
     ap.add_argument("--upstream-control", help='command taking down|up|stall|resume, '
                     'e.g. "./dev upstream test"; exit 3: does not apply')
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("--budget", type=int, default=200, help="seconds for the whole run")
-    # Accepted so that ./dev's suite helper can pass what it passes to api_test.py.
-    for opt in ("--ctl", "--pool-pidfile", "--db-control", "--sql"):
-        ap.add_argument(opt, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = apikit.Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile,
-                        os.urandom(4).hex(), a.db_control, a.sql)
+    cfg = apikit.suite_config(a)
     cfg.server = a.server or a.label
     cfg.upstream_control = a.upstream_control
     # run_all knows the options tests may need; add ours.
@@ -484,8 +472,7 @@ def main():
         if t.needs == "upstream":
             t.needs = () if cfg.upstream_control else ("upstream_missing",)
     passed, failed = run(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+    apikit.suite_exit(passed, failed)
 
 
 def run(cfg, pattern, budget):

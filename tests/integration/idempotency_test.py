@@ -15,7 +15,6 @@ Same conventions as api_test.py: "ok"/"FAIL"/"skip" lines, then
 "RESULT passed=N failed=M"; exit 1 if any test failed.
 """
 
-import argparse
 import os
 import shlex
 import signal
@@ -28,8 +27,8 @@ import time
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
 import fcgikit
-from apikit import (CLIENTS, Config, check, cpath, eq, expect_client, expect_error,
-                    run_all, short, test)
+from apikit import (CLIENTS, check, cpath, eq, expect_client, expect_error, run_all, short,
+                    suite_args, suite_config, suite_exit, test)
 
 REPLAYED = "Idempotent-Replayed"
 
@@ -466,21 +465,9 @@ def answer_5xx_not_stored(api):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="HTTP tests of Idempotency-Key.")
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="idempotency")
-    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
-    ap.add_argument("--sql", help='command running SQL on its stdin as admin')
-    ap.add_argument("-k", dest="pattern")
-    ap.add_argument("--budget", type=int, default=300)
-    a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = Config(a.base_url, key, a.label, a.ctl, None, os.urandom(4).hex(), None, a.sql)
-    passed, failed = run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+    a = suite_args("HTTP tests of Idempotency-Key.", "idempotency", 300).parse_args()
+    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
+    suite_exit(passed, failed)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ connection cut, new ones refused) and starts again.  Shown here:
 The 3-node Galera drills are tests/integration/cluster_test.py's.
 """
 
-import argparse
 import os
 import re
 import signal
@@ -36,6 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apikit  # noqa: E402
 import fcgikit  # noqa: E402
+from confkit import conf_with  # noqa: E402
 from apikit import check, eq, short, test  # noqa: E402
 
 
@@ -154,26 +154,13 @@ def db_socket(conf):
 def conf_text(src, server, database, log_level):
     """The run's config with [server] keys of server, [database] keys of
     database (socket/host/port dropped: hosts replaces them) and the log
-    level set."""
-    out, section = [], None
-    with open(src) as f:
-        for ln in f.read().splitlines():
-            t = ln.strip()
-            if t.startswith("[") and t.endswith("]"):
-                section = t[1:-1].strip()
-                out.append(ln)
-                extra = {"server": server, "database": database,
-                         "log": {"level": log_level}}.get(section, {})
-                out += ["%s = %s" % kv for kv in extra.items()]
-                continue
-            key = t.split("=", 1)[0].strip()
-            if "=" in t and not t.startswith(("#", ";")) and (
-                    (section == "server" and (key in server or key in SERVER_SETS))
-                    or (section == "database" and (key in database or key in ENDPOINT_KEYS))
-                    or (section == "log" and key == "level")):
-                continue
-            out.append(ln)
-    return "\n".join(out) + "\n"
+    level set; the other SERVER_SETS keys back to their defaults."""
+    sets = {("server", k): None for k in SERVER_SETS}
+    sets.update({("database", k): None for k in ENDPOINT_KEYS})
+    sets.update({("server", k): v for k, v in server.items()})
+    sets.update({("database", k): v for k, v in database.items()})
+    sets[("log", "level")] = log_level
+    return conf_with(src, sets)
 
 
 class Pool:
@@ -587,26 +574,15 @@ def tls_to_the_database(api):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Several database endpoints.")
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="nodes")
+    ap = apikit.suite_args("Several database endpoints.", "nodes", 400)
     ap.add_argument("--bin", required=True, help="the clientsd binary to run")
     ap.add_argument("--conf", required=True, help="the run's clientsd.conf (database)")
     ap.add_argument("--log-dir", help="where the pools' logs go (else a temp dir)")
-    ap.add_argument("-k", dest="pattern")
-    ap.add_argument("--budget", type=int, default=400)
-    for opt in ("--ctl", "--pool-pidfile", "--db-control", "--sql"):
-        ap.add_argument(opt, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = apikit.Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile,
-                        os.urandom(4).hex(), a.db_control, a.sql)
+    cfg = apikit.suite_config(a)
     cfg.bin, cfg.conf, cfg.log_dir = os.path.abspath(a.bin), a.conf, a.log_dir
     passed, failed = apikit.run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+    apikit.suite_exit(passed, failed)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ and the checker apikit runs on every response really fails on a response the
 document does not allow.  Options and output as api_test.py.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -16,8 +15,8 @@ import time
 
 sys.dont_write_bytecode = True
 import yaml                                            # python3-yaml
-from apikit import (CLIENTS, CONTRACT, Config, Failure, check, cpath, eq, expect_client,
-                    expect_error, expect_status, run_all, test)
+from apikit import (CLIENTS, CONTRACT, Failure, check, cpath, eq, expect_client, expect_error,
+                    expect_status, run_all, suite_args, suite_config, suite_exit, test)
 from openapi_check import ContractError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -239,24 +238,9 @@ def every_database_operation_503(api):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="The API as a document (issue 11).")
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="openapi")
-    ap.add_argument("--ctl")
-    ap.add_argument("--pool-pidfile")
-    ap.add_argument("--db-control")
-    ap.add_argument("--sql")
-    ap.add_argument("-k", dest="pattern")
-    ap.add_argument("--budget", type=int, default=60)
-    a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
-                 a.db_control, a.sql)
-    passed, failed = run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+    a = suite_args("The API as a document (issue 11).", "openapi", 60).parse_args()
+    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
+    suite_exit(passed, failed)
 
 
 if __name__ == "__main__":

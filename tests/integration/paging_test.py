@@ -8,16 +8,14 @@ Prints "ok"/"FAIL"/"skip" lines and "RESULT passed=N failed=M", like
 api_test.py (same options).
 """
 
-import argparse
-import os
 import sys
 import threading
 import time
 import urllib.parse
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
-from apikit import (CLIENTS, Config, check, cpath, eq, expect_clients, expect_error,
-                    expect_list, expect_status, run_all, test)
+from apikit import (CLIENTS, check, cpath, eq, expect_clients, expect_error, expect_list,
+                    expect_status, run_all, suite_args, suite_config, suite_exit, test)
 
 BAD_QUERY = "Invalid query parameters"
 
@@ -339,24 +337,9 @@ def auth_cache_revocation_within_bound(api):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Paging and count tests of the clients API.")
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="paging")
-    ap.add_argument("--ctl")
-    ap.add_argument("--pool-pidfile")
-    ap.add_argument("--db-control")
-    ap.add_argument("--sql")
-    ap.add_argument("-k", dest="pattern")
-    ap.add_argument("--budget", type=int, default=240)
-    a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
-                 a.db_control, a.sql)
-    passed, failed = run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+    a = suite_args("Paging and count tests of the clients API.", "paging", 240).parse_args()
+    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
+    suite_exit(passed, failed)
 
 
 if __name__ == "__main__":

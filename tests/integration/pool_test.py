@@ -27,6 +27,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apikit  # noqa: E402
 import fcgikit  # noqa: E402
+from confkit import conf_with  # noqa: E402
 from apikit import Failure, check, eq  # noqa: E402
 
 TESTS = []
@@ -144,40 +145,6 @@ def read_pid(path):
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def conf_with(base, sets):
-    """The INI text of base with {(section, key): value} applied."""
-    out, section, done = [], None, set()
-
-    def flush(sec):
-        for (s, k), v in sets.items():
-            if s == sec and (s, k) not in done:
-                out.append("%s = %s" % (k, v))
-                done.add((s, k))
-
-    with open(base) as f:
-        for line in f.read().splitlines():
-            st = line.strip()
-            if st.startswith("[") and st.endswith("]"):
-                flush(section)
-                section = st[1:-1].strip()
-                out.append(line)
-                continue
-            name = st.lstrip("#;").split("=", 1)[0].strip() if "=" in st else None
-            if name and (section, name) in sets:
-                if (section, name) not in done:
-                    out.append("%s = %s" % (name, sets[(section, name)]))
-                    done.add((section, name))
-                continue
-            out.append(line)
-    flush(section)
-    for (s, k), v in sets.items():
-        if (s, k) not in done:
-            out.append("[%s]" % s)
-            out.append("%s = %s" % (k, v))
-            done.add((s, k))
-    return "\n".join(out) + "\n"
 
 
 class Instance:

@@ -18,7 +18,6 @@ in seccomp filter mode ("Seccomp: 2" in /proc/PID/status).
 
 import argparse
 import os
-import shlex
 import signal
 import socket
 import struct
@@ -29,7 +28,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apikit  # noqa: E402
-from apikit import Failure, check, eq, short, test  # noqa: E402
+from confkit import conf_with  # noqa: E402
+from apikit import check, eq, short, test  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIGSYS = int(signal.SIGSYS)
@@ -89,27 +89,6 @@ def fcgi_get(sock_path, uri, extra=None, timeout=15):
 
 # ---- a throw-away pool -------------------------------------------------------
 
-def conf_with(src, sets, drop=()):
-    """The INI text of src with [server] keys of sets replaced or added,
-    and the (section, key) pairs of drop removed (back to the default)."""
-    lines, section = [], None
-    with open(src) as f:
-        for ln in f.read().splitlines():
-            t = ln.strip()
-            if t.startswith("[") and t.endswith("]"):
-                section = t[1:-1].strip()
-                lines.append(ln)
-                if section == "server":
-                    lines += ["%s = %s" % kv for kv in sets.items()]
-                continue
-            key = t.split("=", 1)[0].strip()
-            if "=" in t and not t.startswith(("#", ";")) and (
-                    (section == "server" and key in sets) or (section, key) in drop):
-                continue
-            lines.append(ln)
-    return "\n".join(lines) + "\n"
-
-
 class Pool:
     count = 0
 
@@ -125,9 +104,11 @@ class Pool:
         conf = os.path.join(self.dir, "clientsd.conf")
         with open(conf, "w") as f:
             os.fchmod(f.fileno(), 0o600)
-            f.write(conf_with(cfg.conf, {"listen": self.sock, "workers": "1",
-                                         "pid_file": self.pidfile, "sandbox": sandbox,
-                                         "listen_mode": "0600"}, drop))
+            sets = {("server", k): v for k, v in (
+                ("listen", self.sock), ("workers", "1"), ("pid_file", self.pidfile),
+                ("sandbox", sandbox), ("listen_mode", "0600"))}
+            sets.update((pair, None) for pair in drop)
+            f.write(conf_with(cfg.conf, sets))
         env = dict(os.environ, LD_PRELOAD=cfg.probe)
         # A preloaded library ahead of the ASan runtime is fine here.
         env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"),
@@ -320,25 +301,16 @@ def sandbox_on_in_every_serving_process(api):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="The seccomp sandbox.")
-    ap.add_argument("--base-url", required=True, help="a server of the run (warm-up)")
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="sandbox")
+    ap = apikit.suite_args("The seccomp sandbox.", "sandbox", 200)
     ap.add_argument("--bin", required=True, help="the clientsd binary to run")
     ap.add_argument("--conf", required=True, help="the run's clientsd.conf (database)")
     ap.add_argument("--running-bin", help="binary of the run's serving processes")
     ap.add_argument("--log-dir", help="where the probe pools' logs go (else a temp dir)")
     ap.add_argument("--cc", default="cc")
-    ap.add_argument("-k", dest="pattern")
-    ap.add_argument("--budget", type=int, default=200)
-    for opt in ("--ctl", "--pool-pidfile", "--db-control", "--sql", "--server",
-                "--upstream-control"):
+    for opt in ("--server", "--upstream-control"):
         ap.add_argument(opt, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = apikit.Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile,
-                        os.urandom(4).hex(), a.db_control, a.sql)
+    cfg = apikit.suite_config(a)
     cfg.bin, cfg.conf, cfg.running_bin = os.path.abspath(a.bin), a.conf, a.running_bin
     cfg.log_dir = a.log_dir
     work = tempfile.mkdtemp(prefix="clientsd-probe-")
@@ -355,8 +327,7 @@ def main():
         passed, failed = apikit.run_all(cfg, a.pattern, a.budget)
     finally:
         subprocess.run(["rm", "-rf", work])
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+    apikit.suite_exit(passed, failed)
 
 
 if __name__ == "__main__":

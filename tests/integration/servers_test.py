@@ -13,7 +13,6 @@ Prints "ok   <label> <name>", "FAIL <label> <name>: <reason>" or "skip ...",
 then "RESULT passed=N failed=M".  Exits 1 if any test failed.
 """
 
-import argparse
 import json
 import os
 import socket
@@ -21,8 +20,8 @@ import sys
 import time
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
-from apikit import (CLIENTS, JSON_CT, REGISTRY, Config, Failure, check, cpath, eq,
-                    expect_client, expect_error, run_all, short, test)
+from apikit import (CLIENTS, JSON_CT, REGISTRY, Failure, check, cpath, eq, expect_client,
+                    expect_error, run_all, short, suite_args, suite_config, suite_exit, test)
 
 SERVER_CAP = 1048576        # every snippet's body cap: 1 MiB
 SERVERS = ("nginx", "apache-fcgid", "apache-proxy", "lighttpd", "caddy")
@@ -309,21 +308,10 @@ def access_log_has_no_query_string(api):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Web server checks, through any set-up.")
-    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
-    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
-    ap.add_argument("--label", required=True, help="the set-up: " + ", ".join(SERVERS))
-    ap.add_argument("--ctl", help="unused here (./dev passes it to every suite)")
-    ap.add_argument("--pool-pidfile", help="unused here")
-    ap.add_argument("--db-control", help="unused here")
-    ap.add_argument("--sql", help="unused here")
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("--budget", type=int, default=120, help="seconds for the whole run")
+    # --label is the set-up: one of SERVERS (checked below).
+    ap = suite_args("Web server checks, through any set-up.", "", 120)
     a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
-                 a.db_control, a.sql)
+    cfg = suite_config(a)
     name = a.label.split(":")[0]
     if name not in SERVERS:
         ap.error("--label must name one of " + ", ".join(SERVERS))
@@ -333,8 +321,7 @@ def main():
                   flush=True)
             REGISTRY.remove(t)
     passed, failed = run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+    suite_exit(passed, failed)
 
 
 if __name__ == "__main__":

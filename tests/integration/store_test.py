@@ -12,7 +12,6 @@ Same conventions as api_test.py: "ok"/"FAIL"/"skip" lines, then
 "RESULT passed=N failed=M"; exit 1 if any test failed.
 """
 
-import argparse
 import json
 import os
 import shlex
@@ -22,12 +21,12 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
-from apikit import (CLIENTS, Config, check, cpath, eq, expect_client, expect_error,
-                    expect_invalid, expect_status, run_all, short, test)
+from apikit import (CLIENTS, check, cpath, eq, expect_client, expect_error, expect_invalid,
+                    run_all, short, suite_args, suite_config, suite_exit, test)
+from confkit import conf_with
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 META_LIMIT = 16384
@@ -368,18 +367,10 @@ def build_shim(tmp):
     check(p.returncode == 0, "building the shim: " + short(p.stderr, 400))
     return so
 
-def conf_with(conf, tmp, name, settings):
+def conf_file(conf, tmp, name, settings):
     """A copy of the config file conf in tmp with each (section, key, value) of
-    settings set (any uncommented line of that key dropped first)."""
-    with open(conf) as f:
-        lines = f.read().splitlines(True)
-    keys = {k for _, k, _ in settings}
-    lines = [l for l in lines if l.split("=")[0].strip() not in keys]
-    text = "".join(lines)
-    for section, key, value in settings:
-        head = "[%s]\n" % section
-        check(head in text, "no %s in %s" % (head.strip(), conf))
-        text = text.replace(head, "%s%s = %s\n" % (head, key, value), 1)
+    settings set; returns its path."""
+    text = conf_with(conf, {(section, key): value for section, key, value in settings})
     out = os.path.join(tmp, "clientsd-%s.conf" % name)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -400,7 +391,7 @@ def spawn_clientsd(api, tmp, so, mode, extra_env=None, conf_set=()):
         # sandbox (lib/sandbox.c) would kill it for that, as it should.
         conf_set.append(("server", "sandbox", "none"))
     if conf_set:
-        conf = conf_with(conf, tmp, mode, conf_set)
+        conf = conf_file(conf, tmp, mode, conf_set)
     path = os.path.join(tmp, "s-%s.sock" % mode)
     lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     lsock.bind(path)
@@ -629,24 +620,9 @@ def generated_key_collision_draws_new_keys(api):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="HTTP tests of the data layer's hardening.")
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="store")
-    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
-    ap.add_argument("--pool-pidfile")
-    ap.add_argument("--db-control")
-    ap.add_argument("--sql", help='command running SQL on its stdin as admin')
-    ap.add_argument("-k", dest="pattern")
-    ap.add_argument("--budget", type=int, default=200)
-    a = ap.parse_args()
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    cfg = Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
-                 a.db_control, a.sql)
-    passed, failed = run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+    a = suite_args("HTTP tests of the data layer's hardening.", "store", 200).parse_args()
+    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
+    suite_exit(passed, failed)
 
 
 if __name__ == "__main__":
