@@ -44,7 +44,7 @@ import traceback
 
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
 import fcgikit                      # noqa: E402
-from confkit import conf_with       # noqa: E402
+from poolkit import conf_with       # noqa: E402
 
 CLIENTS = "/api/v1/clients"
 

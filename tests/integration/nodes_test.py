@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apikit  # noqa: E402
 import fcgikit  # noqa: E402
-from confkit import conf_with  # noqa: E402
+from poolkit import PrivatePool  # noqa: E402
 from apikit import check, eq, short, test  # noqa: E402
 
 
@@ -151,54 +151,28 @@ def db_socket(conf):
     raise apikit.Failure("no [database] socket in " + conf)
 
 
-def conf_text(src, server, database, log_level):
-    """The run's config with [server] keys of server, [database] keys of
-    database (socket/host/port dropped: hosts replaces them) and the log
-    level set; the other SERVER_SETS keys back to their defaults."""
+def conf_sets(server, database, log_level):
+    """The changes to the run's config: [server] keys of server, [database]
+    keys of database (socket/host/port dropped: hosts replaces them), the
+    log level; the other SERVER_SETS keys back to their defaults."""
     sets = {("server", k): None for k in SERVER_SETS}
     sets.update({("database", k): None for k in ENDPOINT_KEYS})
     sets.update({("server", k): v for k, v in server.items()})
     sets.update({("database", k): v for k, v in database.items()})
     sets[("log", "level")] = log_level
-    return conf_with(src, sets)
+    return sets
 
 
-class Pool:
-    count = 0
-
+class Pool(PrivatePool):
     def __init__(self, cfg, database, workers=1, log_level="info"):
-        self.dir = tempfile.mkdtemp(prefix="clientsd-nodes-")
-        os.chmod(self.dir, 0o1777)
-        self.sock = os.path.join(self.dir, "sock")
-        self.pidfile = os.path.join(self.dir, "pid")
-        Pool.count += 1
-        # The pool's log stays with the run's logs (secrets_test greps it).
-        self.log = os.path.join(cfg.log_dir or self.dir, "nodes-pool-%s-%d.log"
-                                % (os.getpid(), Pool.count))
-        conf = os.path.join(self.dir, "clientsd.conf")
-        with open(conf, "w") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(conf_text(cfg.conf, {"listen": self.sock, "workers": str(workers),
-                                         "pid_file": self.pidfile,
-                                         "listen_mode": "0600"},
-                              database, log_level))
-        env = dict(os.environ)
-        env.pop("CLIENTSD_CONFIG", None)
-        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        with os.fdopen(fd, "ab") as logf:
-            self.proc = subprocess.Popen([cfg.bin, "-c", conf], stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=logf, env=env,
-                                         start_new_session=True)
+        super().__init__(cfg.bin, cfg.conf, conf_sets({"workers": str(workers)}, database,
+                                                      log_level), "nodes", cfg.log_dir)
         self.workers = workers
         deadline = time.monotonic() + 20
         while "ready: pool" not in self.text():
             check(self.proc.poll() is None, "the pool exited: " + self.tail())
             check(time.monotonic() < deadline, "the pool did not start: " + self.tail())
             time.sleep(0.1)
-
-    def text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
 
     def tail(self, n=900):
         return short(self.text()[-n:], n)
@@ -220,16 +194,11 @@ class Pool:
                             timeout=30)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        subprocess.run(["rm", "-rf", self.dir])
-        check("SIGSYS" not in self.text() and "forbidden system call" not in self.text(),
-              "a worker left the sandbox: " + self.tail())
+        self.end()
+        text = self.text()
+        super().stop()
+        check("SIGSYS" not in text and "forbidden system call" not in text,
+              "a worker left the sandbox: " + short(text[-900:], 900))
 
 
 def serves(api, pool, times=3):

@@ -27,7 +27,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apikit  # noqa: E402
 import fcgikit  # noqa: E402
-from confkit import conf_with  # noqa: E402
+from poolkit import conf_with  # noqa: E402
 from apikit import Failure, check, eq  # noqa: E402
 
 TESTS = []

@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apikit  # noqa: E402
-from confkit import conf_with  # noqa: E402
+from poolkit import PrivatePool  # noqa: E402
 from apikit import check, eq, short, test  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -89,36 +89,15 @@ def fcgi_get(sock_path, uri, extra=None, timeout=15):
 
 # ---- a throw-away pool -------------------------------------------------------
 
-class Pool:
-    count = 0
-
+class Pool(PrivatePool):
     def __init__(self, cfg, sandbox, drop=()):
-        self.dir = tempfile.mkdtemp(prefix="clientsd-sandbox-")
-        os.chmod(self.dir, 0o1777)      # the workers (nobody) may create files in it
-        self.sock = os.path.join(self.dir, "sock")
-        self.pidfile = os.path.join(self.dir, "pid")
-        # The pool's log stays with the run's logs (secrets_test greps it).
-        Pool.count += 1
-        self.log = os.path.join(cfg.log_dir or self.dir, "sandbox-pool-%s-%d.log"
-                                % (os.getpid(), Pool.count))
-        conf = os.path.join(self.dir, "clientsd.conf")
-        with open(conf, "w") as f:
-            os.fchmod(f.fileno(), 0o600)
-            sets = {("server", k): v for k, v in (
-                ("listen", self.sock), ("workers", "1"), ("pid_file", self.pidfile),
-                ("sandbox", sandbox), ("listen_mode", "0600"))}
-            sets.update((pair, None) for pair in drop)
-            f.write(conf_with(cfg.conf, sets))
-        env = dict(os.environ, LD_PRELOAD=cfg.probe)
+        sets = {("server", "workers"): "1", ("server", "sandbox"): sandbox}
+        sets.update((pair, None) for pair in drop)
         # A preloaded library ahead of the ASan runtime is fine here.
-        env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"),
-                                                   "verify_asan_link_order=0") if x)
-        env.pop("CLIENTSD_CONFIG", None)
-        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        with os.fdopen(fd, "ab") as logf:
-            self.proc = subprocess.Popen([cfg.bin, "-c", conf], stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=logf, env=env,
-                                         start_new_session=True)
+        asan = ":".join(x for x in (os.environ.get("ASAN_OPTIONS"),
+                                    "verify_asan_link_order=0") if x)
+        super().__init__(cfg.bin, cfg.conf, sets, "sandbox", cfg.log_dir,
+                         {"LD_PRELOAD": cfg.probe, "ASAN_OPTIONS": asan})
         deadline = time.monotonic() + 20
         while not (os.path.exists(self.sock) and self.workers()):
             check(self.proc.poll() is None, "the probe pool exited: " + self.tail())
@@ -133,10 +112,6 @@ class Pool:
         except OSError:
             return []
 
-    def text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
     def tail(self):
         return short(self.text()[-600:], 600)
 
@@ -149,16 +124,6 @@ class Pool:
             check(time.monotonic() < deadline, "no new worker after %d s: %s"
                   % (seconds, self.tail()))
             time.sleep(0.1)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        subprocess.run(["rm", "-rf", self.dir])
 
 
 def health_ok(pool):

@@ -26,7 +26,7 @@ import time
 sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
 from apikit import (CLIENTS, check, cpath, eq, expect_client, expect_error, expect_invalid,
                     run_all, short, suite_args, suite_config, suite_exit, test)
-from confkit import conf_with
+from poolkit import conf_with
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 META_LIMIT = 16384
