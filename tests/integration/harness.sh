@@ -653,8 +653,11 @@ h_apache_start()
 "
 	done
 	{
+		# fcgid:info logs each clientsd process mod_fcgid starts or
+		# stops (the bench reads when they happen).
 		h_apache_conf "$1" "$h_elog" "$H_LOG/apache-access.log" \
 		    "warn fcgid:info" alias fcgid
+		# FcgidIOTimeout: short enough for the 504 test (default 40 s).
 		cat <<EOF
 FcgidIPCDir "$H_APACHE/fcgid"
 FcgidProcessTableFile "$H_APACHE/fcgid_shm"
