@@ -6,6 +6,7 @@
 #include <check.h>
 
 #include "auth.h"
+#include "check_run.h"
 
 /* s is exactly n lowercase hex digits. */
 static int
@@ -190,12 +191,5 @@ auth_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(auth_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(auth_suite());
 }

@@ -5,6 +5,7 @@
 #include <check.h>
 
 #include "authcache.h"
+#include "check_run.h"
 
 static void
 hash(int n, char *out)
@@ -80,16 +81,10 @@ main(void)
 {
 	Suite	*s = suite_create("authcache");
 	TCase	*tc = tcase_create("authcache");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, hit_within_ttl_only);
 	tcase_add_test(tc, off_when_zero);
 	tcase_add_test(tc, full_cache_evicts_the_oldest);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -14,6 +14,7 @@
 #include "jsonbody.h"
 #include "problems.h"
 #include "tzdb.h"
+#include "check_run.h"
 
 #define TZDATA	"/usr/share/zoneinfo/tzdata.zi"
 
@@ -686,11 +687,5 @@ client_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(client_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(client_suite());
 }

@@ -8,6 +8,7 @@
 
 #include "cm_paths.h"
 #include "config.h"
+#include "check_run.h"
 
 #ifndef TEST_DATADIR
 #error "TEST_DATADIR must name tests/unit/data"
@@ -783,12 +784,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(config_suite());
 }

@@ -4,6 +4,7 @@
 #include <check.h>
 
 #include "cursor.h"
+#include "check_run.h"
 
 static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
 static const unsigned char key2[32] = "0123456789abcdef0123456789abcdeF";
@@ -107,8 +108,6 @@ main(void)
 {
 	Suite	*s = suite_create("cursor");
 	TCase	*tc = tcase_create("cursor");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, longest_position);
@@ -116,9 +115,5 @@ main(void)
 	tcase_add_test(tc, other_scope_or_key_fails);
 	tcase_add_test(tc, malformed_fails);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

@@ -8,6 +8,7 @@
 #include <check.h>
 
 #include "dbnodes.h"
+#include "check_run.h"
 
 static struct cm_dbnodes
 parse_ok(const char *list)
@@ -223,8 +224,6 @@ main(void)
 {
 	Suite	*s = suite_create("dbnodes");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, parse_list);
 	tcase_add_test(tc, parse_errors);
@@ -235,9 +234,5 @@ main(void)
 	tcase_add_test(tc, failback);
 	tcase_add_test(tc, health_rule);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

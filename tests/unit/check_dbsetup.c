@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "dbsetup.h"
+#include "check_run.h"
 
 static struct cm_config run, mig;
 
@@ -134,12 +135,5 @@ dbsetup_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(dbsetup_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(dbsetup_suite());
 }

@@ -6,6 +6,7 @@
 #include "http.h"
 #include "jsonbody.h"
 #include "patch.h"
+#include "check_run.h"
 
 static struct cm_route_match
 route(const char *uri)
@@ -360,8 +361,6 @@ main(void)
 {
 	Suite	*s = suite_create("http");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, routes);
 	tcase_add_test(tc, route_ids_are_decoded_per_segment);
@@ -378,9 +377,5 @@ main(void)
 	tcase_add_test(tc, patch_no_op_and_bad_metadata);
 	tcase_add_test(tc, percent_decode_no_room);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

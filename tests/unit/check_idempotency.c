@@ -6,6 +6,7 @@
 
 #include "auth.h"
 #include "idempotency.h"
+#include "check_run.h"
 
 START_TEST(key_rules)
 {
@@ -85,16 +86,10 @@ main(void)
 {
 	Suite	*s = suite_create("idempotency");
 	TCase	*tc = tcase_create("idempotency");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, key_rules);
 	tcase_add_test(tc, fingerprint_is_method_path_body_hash);
 	tcase_add_test(tc, header_lines);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return check_run(s);
 }

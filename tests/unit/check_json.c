@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "jsonbody.h"
+#include "check_run.h"
 
 /* Parses any JSON text for the test's own fixtures. */
 static json_t *
@@ -376,12 +377,5 @@ json_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(json_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(json_suite());
 }

@@ -7,6 +7,7 @@
 #include <check.h>
 
 #include "log.h"
+#include "check_run.h"
 
 static char	path[64];
 
@@ -161,8 +162,6 @@ main(void)
 {
 	Suite	*s = suite_create("log");
 	TCase	*tc = tcase_create("log");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, line_format_and_level);
@@ -173,9 +172,5 @@ main(void)
 	tcase_add_test(tc, forward_keeps_the_line);
 	tcase_add_test(tc, bad_target);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "jsonbody.h"
 #include "problems.h"
+#include "check_run.h"
 
 static const struct {
 	double		 d;
@@ -271,8 +272,6 @@ main(void)
 {
 	Suite	*s = suite_create("numbers");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_loop_test(tc, real_shortest, 0,
 	    (int)(sizeof(reals) / sizeof(reals[0])));
@@ -286,9 +285,5 @@ main(void)
 	tcase_add_test(tc, client_names_the_member);
 	tcase_add_test(tc, metadata_size_shortest);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -12,6 +12,7 @@
 #include "jsonbody.h"
 #include "openapi.h"
 #include "validate.h"
+#include "check_run.h"
 
 START_TEST(document_is_built_in)
 {
@@ -245,8 +246,6 @@ main(void)
 {
 	Suite	*s = suite_create("openapi");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, document_is_built_in);
 	tcase_add_test(tc, etag_is_the_sha256);
@@ -260,9 +259,5 @@ main(void)
 	tcase_add_test(tc, validator_messages_are_instructions);
 	tcase_add_test(tc, input_problems_are_instructions);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "sandbox.h"
+#include "check_run.h"
 
 /* What the child does once sandboxed. */
 enum act { ACT_NOTHING, ACT_READ, ACT_WRITE_NEW, ACT_EXECVE, ACT_GETRANDOM,
@@ -190,17 +191,11 @@ main(void)
 {
 	Suite	*s = suite_create("sandbox");
 	TCase	*tc = tcase_create("sandbox");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, allowed_calls_pass);
 	tcase_add_test(tc, forbidden_calls_kill);
 	tcase_add_test(tc, none_allows_everything);
 	tcase_add_test(tc, list_size);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "steward.h"
+#include "check_run.h"
 
 START_TEST(personal_members)
 {
@@ -201,9 +202,7 @@ int
 main(void)
 {
 	Suite	*s;
-	SRunner	*sr;
 	TCase	*tc;
-	int	 failed;
 
 	s = suite_create("steward");
 	tc = tcase_create("erasure");
@@ -216,9 +215,5 @@ main(void)
 	tcase_add_test(tc, retention_cutoff);
 	tcase_add_test(tc, retention_days_config);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -11,6 +11,7 @@
 
 #include "dberr.h"
 #include "deadline.h"
+#include "check_run.h"
 
 static const char *
 member_of(const char *msg, enum cm_dup want)
@@ -198,8 +199,6 @@ main(void)
 {
 	Suite	*s = suite_create("store");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, dup_key_names);
 	tcase_add_test(tc, dup_members_by_key_not_value);
@@ -209,9 +208,5 @@ main(void)
 	tcase_add_test(tc, lock_wait);
 	tcase_add_test(tc, backoff);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

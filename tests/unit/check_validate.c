@@ -11,6 +11,7 @@
 
 #include "tzdb.h"
 #include "validate.h"
+#include "check_run.h"
 
 #define TZDATA	"/usr/share/zoneinfo/tzdata.zi"
 
@@ -607,11 +608,5 @@ validate_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(validate_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(validate_suite());
 }
