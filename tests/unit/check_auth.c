@@ -6,7 +6,7 @@
 #include <check.h>
 
 #include "auth.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 /* s is exactly n lowercase hex digits. */
 static int
@@ -191,5 +191,5 @@ auth_suite(void)
 int
 main(void)
 {
-	return check_run(auth_suite());
+	return unit_run(auth_suite());
 }

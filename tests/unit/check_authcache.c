@@ -5,7 +5,7 @@
 #include <check.h>
 
 #include "authcache.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 static void
 hash(int n, char *out)
@@ -86,5 +86,5 @@ main(void)
 	tcase_add_test(tc, off_when_zero);
 	tcase_add_test(tc, full_cache_evicts_the_oldest);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

@@ -14,7 +14,7 @@
 #include "jsonbody.h"
 #include "problems.h"
 #include "tzdb.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 #define TZDATA	"/usr/share/zoneinfo/tzdata.zi"
 
@@ -687,5 +687,5 @@ client_suite(void)
 int
 main(void)
 {
-	return check_run(client_suite());
+	return unit_run(client_suite());
 }

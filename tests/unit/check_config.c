@@ -8,7 +8,7 @@
 
 #include "cm_paths.h"
 #include "config.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 #ifndef TEST_DATADIR
 #error "TEST_DATADIR must name tests/unit/data"
@@ -784,5 +784,5 @@ config_suite(void)
 int
 main(void)
 {
-	return check_run(config_suite());
+	return unit_run(config_suite());
 }

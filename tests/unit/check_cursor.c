@@ -4,7 +4,7 @@
 #include <check.h>
 
 #include "cursor.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 static const unsigned char key[32] = "0123456789abcdef0123456789abcdef";
 static const unsigned char key2[32] = "0123456789abcdef0123456789abcdeF";
@@ -115,5 +115,5 @@ main(void)
 	tcase_add_test(tc, other_scope_or_key_fails);
 	tcase_add_test(tc, malformed_fails);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

@@ -8,7 +8,7 @@
 #include <check.h>
 
 #include "dbnodes.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 static struct cm_dbnodes
 parse_ok(const char *list)
@@ -234,5 +234,5 @@ main(void)
 	tcase_add_test(tc, failback);
 	tcase_add_test(tc, health_rule);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

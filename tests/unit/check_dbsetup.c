@@ -7,7 +7,7 @@
 
 #include "config.h"
 #include "dbsetup.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 static struct cm_config run, mig;
 
@@ -135,5 +135,5 @@ dbsetup_suite(void)
 int
 main(void)
 {
-	return check_run(dbsetup_suite());
+	return unit_run(dbsetup_suite());
 }

@@ -6,7 +6,7 @@
 #include "http.h"
 #include "jsonbody.h"
 #include "patch.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 static struct cm_route_match
 route(const char *uri)
@@ -377,5 +377,5 @@ main(void)
 	tcase_add_test(tc, patch_no_op_and_bad_metadata);
 	tcase_add_test(tc, percent_decode_no_room);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

@@ -6,7 +6,7 @@
 
 #include "auth.h"
 #include "idempotency.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 START_TEST(key_rules)
 {
@@ -91,5 +91,5 @@ main(void)
 	tcase_add_test(tc, fingerprint_is_method_path_body_hash);
 	tcase_add_test(tc, header_lines);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "jsonbody.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 /* Parses any JSON text for the test's own fixtures. */
 static json_t *
@@ -377,5 +377,5 @@ json_suite(void)
 int
 main(void)
 {
-	return check_run(json_suite());
+	return unit_run(json_suite());
 }

@@ -7,7 +7,7 @@
 #include <check.h>
 
 #include "log.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 static char	path[64];
 
@@ -172,5 +172,5 @@ main(void)
 	tcase_add_test(tc, forward_keeps_the_line);
 	tcase_add_test(tc, bad_target);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

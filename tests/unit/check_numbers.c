@@ -14,7 +14,7 @@
 #include "client.h"
 #include "jsonbody.h"
 #include "problems.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 static const struct {
 	double		 d;
@@ -285,5 +285,5 @@ main(void)
 	tcase_add_test(tc, client_names_the_member);
 	tcase_add_test(tc, metadata_size_shortest);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

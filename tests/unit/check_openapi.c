@@ -12,7 +12,7 @@
 #include "jsonbody.h"
 #include "openapi.h"
 #include "validate.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 START_TEST(document_is_built_in)
 {
@@ -259,5 +259,5 @@ main(void)
 	tcase_add_test(tc, validator_messages_are_instructions);
 	tcase_add_test(tc, input_problems_are_instructions);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

@@ -16,7 +16,7 @@
 
 #include "config.h"
 #include "sandbox.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 /* What the child does once sandboxed. */
 enum act { ACT_NOTHING, ACT_READ, ACT_WRITE_NEW, ACT_EXECVE, ACT_GETRANDOM,
@@ -197,5 +197,5 @@ main(void)
 	tcase_add_test(tc, none_allows_everything);
 	tcase_add_test(tc, list_size);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

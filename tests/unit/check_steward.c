@@ -10,7 +10,7 @@
 
 #include "config.h"
 #include "steward.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 START_TEST(personal_members)
 {
@@ -215,5 +215,5 @@ main(void)
 	tcase_add_test(tc, retention_cutoff);
 	tcase_add_test(tc, retention_days_config);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

@@ -11,7 +11,7 @@
 
 #include "dberr.h"
 #include "deadline.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 static const char *
 member_of(const char *msg, enum cm_dup want)
@@ -208,5 +208,5 @@ main(void)
 	tcase_add_test(tc, lock_wait);
 	tcase_add_test(tc, backoff);
 	suite_add_tcase(s, tc);
-	return check_run(s);
+	return unit_run(s);
 }

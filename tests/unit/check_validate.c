@@ -11,7 +11,7 @@
 
 #include "tzdb.h"
 #include "validate.h"
-#include "check_run.h"
+#include "unit_run.h"
 
 #define TZDATA	"/usr/share/zoneinfo/tzdata.zi"
 
@@ -608,5 +608,5 @@ validate_suite(void)
 int
 main(void)
 {
-	return check_run(validate_suite());
+	return unit_run(validate_suite());
 }
