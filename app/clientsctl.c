@@ -395,7 +395,12 @@ main(int argc, char *argv[])
 	if (strcmp(argv[0], "migrate") == 0 &&
 	    load_migrate_config(&cfg, mpath) != 0)
 		return 1;
-	s = cm_store_new(&cfg);
+	/*
+	 * Every command but migrate writes through transactions that must
+	 * stay whole on Galera (see cm_store_new_tx); DDL commits on its own.
+	 */
+	s = strcmp(argv[0], "migrate") == 0 ? cm_store_new(&cfg) :
+	    cm_store_new_tx(&cfg);
 	if (strcmp(argv[0], "migrate") == 0)
 		rc = migrate(s, argc, argv);
 	else if (strcmp(argv[0], "admin-key") == 0)

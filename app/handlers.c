@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "client.h"
+#include "deadline.h"
 #include "http.h"
 #include "jsonbody.h"
 #include "log.h"
@@ -372,6 +373,26 @@ dispatch(struct call *c)
 		e->fn(c);
 }
 
+/*
+ * A request that waited at the web server and in our listen queue past
+ * its deadline (minus the margin for answering) gets 503 without
+ * touching the database: its client, or the web server, has given up.
+ */
+static bool
+too_late(struct call *c)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (cm_budget_ms(&c->w->deadline, &now) > 0)
+		return false;
+	LOG_WARN("request id=%s waited %lld ms before it reached a worker, past "
+	    "request_timeout (%d s): 503 without touching the database",
+	    c->req.request_id, c->w->waited_us / 1000,
+	    c->w->cfg->request_timeout);
+	return true;
+}
+
 static long long
 elapsed_us(const struct timespec *t0)
 {
@@ -422,7 +443,10 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	if (w->sb != NULL)
 		sb_request_start(w->sb, w->slot, c.req.request_id,
 		    c.req.method, path);
-	dispatch(&c);
+	if (too_late(&c))
+		call_unavailable(&c);
+	else
+		dispatch(&c);
 	call_idem_finish(&c);
 	out = cm_response_render(&c.res, c.req.request_id, method_is(&c, "HEAD"),
 	    &len);
@@ -439,9 +463,9 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	st.retries += wst.retries;
 	/* One access line: no query string, no key, only the key's id. */
 	LOG_INFO("request id=%s addr=%.64s key=%llu method=%.16s path=%s "
-	    "status=%d bytes=%zu us=%lld db_us=%lld", c.req.request_id,
-	    client_addr(&c), c.admin_key_id, c.req.method, path, c.res.status,
-	    len, us, st.db_us);
+	    "status=%d bytes=%zu us=%lld db_us=%lld wait_us=%lld",
+	    c.req.request_id, client_addr(&c), c.admin_key_id, c.req.method,
+	    path, c.res.status, len, us, st.db_us, w->waited_us);
 	slow = w->cfg->slowlog_ms > 0 && us >= w->cfg->slowlog_ms * 1000LL;
 	if (slow)
 		LOG_WARN("slow request id=%s method=%.16s path=%s status=%d "

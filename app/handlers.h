@@ -4,6 +4,8 @@
 #ifndef CLIENTSD_HANDLERS_H
 #define CLIENTSD_HANDLERS_H
 
+#include <time.h>
+
 #include <fcgiapp.h>
 
 #include "config.h"
@@ -23,6 +25,12 @@ struct worker {
 	struct scoreboard	*sb;		/* shared with the master */
 	int			 slot;		/* ours in sb */
 	int			 listen_fd;	/* for the status page's queue */
+	/*
+	 * The request in hand: its deadline (CLOCK_MONOTONIC), and how long
+	 * it waited between the web server and us (-1: unknown).
+	 */
+	struct timespec		 deadline;
+	long long		 waited_us;
 };
 
 /* Serves one accepted request and logs one line for it. */

@@ -34,6 +34,8 @@
 #include <fcgiapp.h>
 #include <mysql.h>
 
+#include "dbwatch.h"
+#include "deadline.h"
 #include "handlers.h"
 #include "log.h"
 #include "sandbox.h"
@@ -117,11 +119,51 @@ worker_drop_privileges(const struct cm_config *cfg)
 	return 0;
 }
 
-static void
-deadline_after(struct timespec *ts, int seconds)
+/*
+ * The parameter the shipped snippets set to the time the web server
+ * received the request (nginx's $msec, Apache's %t, ...); as a header,
+ * X-Request-Start, the convention where a server can only add headers.
+ */
+#define ARRIVAL_PARAM	"HTTP_X_REQUEST_START"
+
+static long long
+real_us(void)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += seconds;
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/*
+ * The request's deadline is request_timeout after the web server
+ * received it, not after we accepted it: a request that waited in the
+ * listen queue while the web server gave up must not then be written.
+ * Without a usable arrival time (a server that does not pass it, clocks
+ * that disagree) it counts from now.  The watch (dbwatch.h) bounds every
+ * database call by what is left, minus the margin kept for answering.
+ */
+static void
+request_deadline(struct worker *w, FCGX_Request *req)
+{
+	const char	*v = FCGX_GetParam(ARRIVAL_PARAM, req->envp);
+	struct timespec	 limit;
+	long long	 arrival;
+
+	clock_gettime(CLOCK_MONOTONIC, &w->deadline);
+	w->waited_us = -1;
+	if (v != NULL && cm_arrival_parse(v, &arrival) == 0 &&
+	    (w->waited_us = cm_waited_us(arrival, real_us())) < 0)
+		LOG_WARN("%s is %.64s, later than this host's clock: not used "
+		    "(the web server's clock and ours disagree)", ARRIVAL_PARAM,
+		    v);
+	cm_timespec_add_ms(&w->deadline, w->cfg->request_timeout * 1000L -
+	    (w->waited_us > 0 ? (long)(w->waited_us / 1000) : 0));
+	cm_store_set_deadline(w->store, &w->deadline);
+	cm_store_set_deadline(w->wstore, &w->deadline);
+	limit = w->deadline;
+	cm_timespec_add_ms(&limit, -CM_DEADLINE_MARGIN_MS);
+	cm_dbwatch_start(&limit, w->cfg->db_statement_timeout * 1000L);
 }
 
 /* listen_allowed (PHP-FPM's listen.allowed_clients): a TCP peer in the list. */
@@ -190,13 +232,13 @@ worker_run(const struct worker_args *a)
 	struct worker	 w;
 	FCGX_Request	 req;
 	sigset_t	 stopset, waitmask;
-	struct timespec	 deadline;
 	unsigned long	 served = 0;
 	int		 fd, fl;
 	bool		 spawned = a->master == 0;
 	char		 err[256];
 
 	worker_signals(spawned, &stopset);
+	cm_dbwatch_install();
 	sigprocmask(SIG_BLOCK, &stopset, &waitmask);
 	sigdelset(&waitmask, SIGTERM);
 	sigdelset(&waitmask, SIGINT);
@@ -266,10 +308,9 @@ worker_run(const struct worker_args *a)
 		req.keepConnection = 1;
 		if (FCGX_Accept_r(&req) < 0)
 			continue;	/* not a FastCGI request: closed */
-		deadline_after(&deadline, a->cfg->request_timeout);
-		cm_store_set_deadline(w.store, &deadline);
-		cm_store_set_deadline(w.wstore, &deadline);
+		request_deadline(&w, &req);
 		handle_request(&w, &req);
+		cm_dbwatch_stop();
 		FCGX_Finish_r(&req);
 		/* One request per connection: a web server asking to keep it
 		 * (FCGI_KEEP_CONN) would hold this worker while idle. */

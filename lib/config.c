@@ -83,6 +83,7 @@ static const struct key keys[] = {
 	NUM("database", "connect_timeout", K_INT, db_connect_timeout, 1, 300),
 	NUM("database", "retries", K_INT, db_retries, 0, 1000),
 	NUM("database", "lock_wait_timeout", K_INT, db_lock_wait_timeout, 0, 3600),
+	NUM("database", "statement_timeout", K_INT, db_statement_timeout, 1, 3600),
 	NUM("api", "body_limit", K_SIZE, body_limit, 1024, 16777216),
 	NUM("api", "unknown_fields", K_POLICY, unknown_fields, 0, 0),
 	NUM("api", "admin_key_query", K_BOOL, admin_key_query, 0, 0),
@@ -132,6 +133,7 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->db_connect_timeout = 2;
 	cfg->db_retries = 10;
 	cfg->db_lock_wait_timeout = 5;
+	cfg->db_statement_timeout = 10;
 	cfg->body_limit = 65536;
 	cfg->unknown_fields = CM_UNKNOWN_REJECT;
 	cfg->admin_key_query = false;	/* web servers log query strings */
@@ -521,6 +523,13 @@ db_check(struct cm_config *c, const struct endpoint_keys *ek, int *line,
 	if (c->db_tls == CM_TLS_OFF && (c->db_tls_ca[0] || c->db_tls_cert[0])) {
 		snprintf(why, whysz, "ca, cert and key need tls = required "
 		    "or verify (tls is off)");
+		return -1;
+	}
+	/* A statement may wait that long for a lock before it answers. */
+	if (c->db_statement_timeout <= c->db_lock_wait_timeout) {
+		snprintf(why, whysz, "statement_timeout (%d) must exceed "
+		    "lock_wait_timeout (%d)", c->db_statement_timeout,
+		    c->db_lock_wait_timeout);
 		return -1;
 	}
 	return 0;

@@ -76,6 +76,11 @@ struct cm_config {
 	/* store: cap of innodb_lock_wait_timeout per transaction, seconds */
 	int	db_lock_wait_timeout;	/* default 5 */
 	/*
+	 * store: how long one statement may go unanswered before its node
+	 * is taken for stalled (dbwatch.h), seconds; > lock_wait_timeout
+	 */
+	int	db_statement_timeout;	/* default 10 */
+	/*
 	 * Issue 8: several endpoints.  hosts ("" = the socket or host/port
 	 * above) is checked by cm_dbnodes_parse() at load; the store parses
 	 * it again into its node list.

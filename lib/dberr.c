@@ -30,6 +30,7 @@ cm_dberr_class(unsigned err)
 	case 1927:	/* ER_CONNECTION_KILLED: KILL CONNECTION, or a Galera BF abort of an idle one */
 	case 4031:	/* ER_CLIENT_INTERACTION_TIMEOUT (MariaDB 10.5+): wait_timeout */
 	case 1047:	/* ER_UNKNOWN_COM_ERROR: "WSREP has not yet prepared node for application use" */
+	case 1180:	/* ER_ERROR_DURING_COMMIT: a Galera node that left the primary component */
 	case 1158:	/* ER_NET_READ_ERROR */
 	case 1159:	/* ER_NET_READ_INTERRUPTED */
 	case 1160:	/* ER_NET_ERROR_ON_WRITE */
@@ -57,6 +58,20 @@ cm_dberr_node_down(unsigned err)
 	 * close without 4031: then a healthy node is skipped for failback_s.
 	 */
 	return err != 4031 && err != 1927;
+}
+
+bool
+cm_dberr_commit_unknown(unsigned err)
+{
+	/*
+	 * The connection went, or the node stopped serving, while COMMIT was
+	 * under way: 2013 and the rest of the LOST family, 1047 (the node
+	 * is no longer ready), 1180 (a Galera node that lost the primary
+	 * component while replicating the write set), 1927 (killed).  What
+	 * the server did is unknown to the client.  A deadlock or a
+	 * certification failure (1213) is a definite "not committed".
+	 */
+	return cm_dberr_class(err) == CM_DBERR_LOST;
 }
 
 int

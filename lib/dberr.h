@@ -29,6 +29,13 @@ enum cm_dberr	 cm_dberr_class(unsigned err);
 bool		 cm_dberr_node_down(unsigned err);
 
 /*
+ * For an error of COMMIT: true when the client cannot know whether the
+ * transaction committed (the connection or the node went during it), so
+ * its token must be looked up; false when it certainly did not.
+ */
+bool		 cm_dberr_commit_unknown(unsigned err);
+
+/*
  * The key name of a duplicate-key message, "Duplicate entry 'VALUE' for
  * key 'NAME'", copied into key (NUL-terminated).  VALUE is the client's
  * and may hold anything, quotes and "for key '" included, so the name is

@@ -1,4 +1,9 @@
 /* deadline.c - a request's time budget in the data layer (see deadline.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "deadline.h"
 
 long
@@ -50,4 +55,79 @@ cm_deadline_in(const struct timespec *now, int seconds)
 
 	t.tv_sec += seconds;
 	return t;
+}
+
+void
+cm_timespec_add_ms(struct timespec *t, long ms)
+{
+	long long	ns = t->tv_nsec + (ms % 1000) * 1000000LL;
+
+	t->tv_sec += ms / 1000 + ns / 1000000000LL;
+	ns %= 1000000000LL;
+	if (ns < 0) {
+		ns += 1000000000LL;
+		t->tv_sec--;
+	}
+	t->tv_nsec = (long)ns;
+}
+
+/* Digits and at most one '.', nothing else: strtod accepts far more. */
+static bool
+plain_number(const char *v, bool *fraction)
+{
+	size_t	digits = 0;
+
+	*fraction = false;
+	for (; *v != '\0'; v++) {
+		if (isdigit((unsigned char)*v))
+			digits++;
+		else if (*v == '.' && !*fraction && digits > 0)
+			*fraction = true;
+		else
+			return false;
+	}
+	return digits > 0 && digits <= 19;
+}
+
+int
+cm_arrival_parse(const char *v, long long *us)
+{
+	bool		 fraction;
+	long long	 n;
+	char		*end;
+
+	if (v == NULL)
+		return -1;
+	if (strncmp(v, "t=", 2) == 0)
+		v += 2;
+	if (!plain_number(v, &fraction))
+		return -1;
+	if (fraction) {
+		/* Seconds: 10 digits and a fraction of up to microseconds. */
+		*us = (long long)(strtod(v, NULL) * 1e6 + 0.5);
+		return *us > 0 ? 0 : -1;
+	}
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n <= 0)
+		return -1;
+	if (n < 100000000000LL)			/* seconds, until year 5138 */
+		*us = n * 1000000LL;
+	else if (n < 100000000000000LL)		/* milliseconds */
+		*us = n * 1000LL;
+	else if (n < 100000000000000000LL)	/* microseconds */
+		*us = n;
+	else					/* nanoseconds */
+		*us = n / 1000LL;
+	return 0;
+}
+
+long long
+cm_waited_us(long long arrival_us, long long real_now_us)
+{
+	long long	waited = real_now_us - arrival_us;
+
+	if (waited < -CM_ARRIVAL_SKEW_US)
+		return -1;
+	return waited < 0 ? 0 : waited;
 }

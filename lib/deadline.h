@@ -14,6 +14,12 @@
 
 /* What the data layer leaves for answering after its last wait. */
 #define CM_DEADLINE_MARGIN_MS	1000L
+/*
+ * Of that margin, what settling a COMMIT whose answer was lost may use:
+ * looking its token up on another node gives the right answer instead of
+ * a 503 of unknown outcome.
+ */
+#define CM_DEADLINE_SETTLE_MS	750L
 /* "No deadline": larger than any wait we compute. */
 #define CM_BUDGET_NONE		(1L << 30)
 
@@ -40,5 +46,26 @@ long	cm_backoff_ms(int attempt, unsigned rnd, long budget_ms);
 
 /* now + seconds, for callers without a deadline of their own. */
 struct timespec	cm_deadline_in(const struct timespec *now, int seconds);
+/* *t += ms (ms may be negative). */
+void	cm_timespec_add_ms(struct timespec *t, long ms);
+
+/*
+ * When the web server received the request, as the shipped snippets pass
+ * it (X-Request-Start or its FastCGI parameter): "t=VALUE" or "VALUE",
+ * VALUE the time since the epoch in seconds with a fraction (nginx's
+ * $msec), or whole seconds, milliseconds, microseconds (Apache's %t) or
+ * nanoseconds, told apart by magnitude.  0 and *us on success; -1 when v
+ * is NULL or has no such shape.
+ */
+int	cm_arrival_parse(const char *v, long long *us);
+
+/*
+ * How long a request that arrived at arrival_us (CLOCK_REALTIME
+ * microseconds) has waited at real_now_us: >= 0, or -1 when the arrival
+ * is more than CM_ARRIVAL_SKEW_US in the future (the web server's clock
+ * and ours disagree: the time cannot be trusted).
+ */
+#define CM_ARRIVAL_SKEW_US	1000000LL
+long long	cm_waited_us(long long arrival_us, long long real_now_us);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "dberr.h"
+#include "dbwatch.h"
 #include "deadline.h"
 #include "log.h"
 #include "store_int.h"
@@ -140,11 +141,39 @@ store_fail(struct cm_store *s, MYSQL_STMT *st, const char *what)
 	s->err = st ? mysql_stmt_errno(st) : mysql_errno(s->db);
 	snprintf(s->errmsg, sizeof(s->errmsg), "%s",
 	    st ? mysql_stmt_error(st) : mysql_error(s->db));
+	if (s->cut) {
+		/* Whatever Connector/C made of the shut socket: the node is lost. */
+		s->err = CR_SERVER_LOST;
+		snprintf(s->errmsg, sizeof(s->errmsg), "connection cut (no "
+		    "answer in time)");
+	}
 	/* Duplicates are answered with 409; nothing to tell the operator. */
 	if (s->err != ER_DUP_ENTRY)
-		LOG_ERR("database %s: %s (%u)", what,
-		    st ? mysql_stmt_error(st) : mysql_error(s->db), s->err);
+		LOG_ERR("database %s: %s (%u)", what, s->errmsg, s->err);
 	return TX_DB_ERROR;
+}
+
+void
+store_call_begin(struct cm_store *s, MYSQL *db)
+{
+	s->cut = false;
+	s->call_t0 = store_now_us();
+	cm_dbwatch_enter((int)mysql_get_socket(db));
+}
+
+bool
+store_call_end(struct cm_store *s)
+{
+	long long	us = store_now_us() - s->call_t0;
+
+	s->stats.db_us += us;
+	if ((s->cut = cm_dbwatch_leave()))
+		LOG_WARN("database node %s: no answer after %lld ms (the "
+		    "request's deadline, or statement_timeout %d s): connection "
+		    "cut, node taken for stalled",
+		    s->cur >= 0 ? s->nodes.node[s->cur].label : "being connected",
+		    us / 1000, s->cfg->db_statement_timeout);
+	return s->cut;
 }
 
 MYSQL_STMT *
@@ -156,11 +185,14 @@ store_prepare(struct cm_store *s, const char *sql)
 		store_fail(s, NULL, "stmt_init");
 		return NULL;
 	}
+	store_call_begin(s, s->db);
 	if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+		store_call_end(s);
 		store_fail(s, st, "prepare");
 		mysql_stmt_close(st);
 		return NULL;
 	}
+	store_call_end(s);
 	return st;
 }
 
@@ -181,7 +213,6 @@ store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 	MYSQL_BIND	b[24];
 	store_flag	is_null[24];
 	size_t		i;
-	long long	t0;
 	int		rc;
 
 	if (n > 24)
@@ -200,13 +231,21 @@ store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 			b[i].length = (unsigned long *)&p[i].len;
 		}
 	}
-	t0 = store_now_us();
 	s->stats.statements++;
+	store_call_begin(s, s->db);
 	rc = mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0;
-	s->stats.db_us += store_now_us() - t0;
+	store_call_end(s);
 	if (rc)
 		return store_fail(s, st, "execute");
-	return 0;
+	if (!s->tx_session)
+		return 0;
+	/* A result set carries no transaction state: checked later. */
+	if (mysql_stmt_field_count(st) != 0) {
+		s->tx_unverified = true;
+		return 0;
+	}
+	s->tx_wrote = true;
+	return store_tx_intact(s) ? 0 : TX_DB_ERROR;
 }
 
 void
@@ -338,10 +377,10 @@ store_next_row(struct cm_store *s, MYSQL_STMT *st, size_t ncols)
 {
 	size_t		i;
 	int		rc;
-	long long	t0 = store_now_us();
 
+	store_call_begin(s, s->db);
 	rc = mysql_stmt_fetch(st);
-	s->stats.db_us += store_now_us() - t0;
+	store_call_end(s);
 	if (rc == MYSQL_NO_DATA)
 		return 0;
 	if (rc == 1)
@@ -366,8 +405,17 @@ store_fetch_one(struct cm_store *s, MYSQL_STMT *st, size_t ncols)
 
 	if ((rc = store_bind_row(s, st, ncols)) == 0)
 		rc = store_next_row(s, st, ncols);
-	mysql_stmt_free_result(st);
+	store_free_result(s, st);
 	return rc;
+}
+
+void
+store_free_result(struct cm_store *s, MYSQL_STMT *st)
+{
+	/* Unbuffered: the rows not fetched are read from the socket here. */
+	store_call_begin(s, s->db);
+	mysql_stmt_free_result(st);
+	store_call_end(s);
 }
 
 json_t *

@@ -74,11 +74,14 @@ struct cm_store;
 /* The config must outlive the store.  Never NULL (aborts on ENOMEM). */
 struct cm_store	*cm_store_new(const struct cm_config *);
 /*
- * A store for writes: its session runs with autocommit off, so a write's
- * transaction begins with its first statement (no START TRANSACTION round
- * trip) and always ends with COMMIT or ROLLBACK.  Reads on it work too
- * (they commit when done, so no idle transaction holds metadata locks),
- * but cost a COMMIT each: give reads a cm_store_new() store.
+ * A store for writes: its session runs with autocommit off in explicit
+ * transactions, each COMMIT or ROLLBACK starting the next (no START
+ * TRANSACTION round trip), and checks from the transaction state the
+ * server reports that a write transaction is still the one it began
+ * before it commits (store_tx.c says why).  Reads on it work too (they
+ * commit when done, so no idle transaction holds metadata locks), but
+ * cost a COMMIT each: give reads a cm_store_new() store.  Not for DDL,
+ * which commits on its own.
  */
 struct cm_store	*cm_store_new_tx(const struct cm_config *);
 void		 cm_store_free(struct cm_store *);

@@ -155,20 +155,36 @@ cm_store_migrate(struct cm_store *s, const char *dir,
 	return rc;
 }
 
+struct key_job {
+	const char		*name, *sha256_hex;
+	unsigned long long	 id;
+};
+
+static int
+key_create_tx(struct cm_store *s, void *arg)
+{
+	struct key_job	*j = arg;
+	struct param	 p[2];
+	MYSQL_STMT	*st;
+
+	p[0] = store_str(j->name);
+	p[1] = store_str(j->sha256_hex);
+	if ((st = store_exec(s, ST_KEY_CREATE, p, 2)) == NULL)
+		return TX_DB_ERROR;
+	j->id = mysql_stmt_insert_id(st);
+	return CM_STORE_OK;
+}
+
 int
 cm_store_admin_key_create(struct cm_store *s, const char *name,
     const char *sha256_hex, unsigned long long *id)
 {
-	struct param	 p[2] = {
-		{ P_STR, name, (unsigned long)strlen(name), 0 },
-		{ P_STR, sha256_hex, (unsigned long)strlen(sha256_hex), 0 },
-	};
-	MYSQL_STMT	*st;
+	struct key_job	j = { name, sha256_hex, 0 };
+	int		rc;
 
-	if ((st = store_exec(s, ST_KEY_CREATE, p, 2)) == NULL)
-		return s->db ? CM_STORE_FAILED : CM_STORE_UNAVAILABLE;
-	*id = mysql_stmt_insert_id(st);
-	return CM_STORE_OK;
+	if ((rc = store_transaction(s, key_create_tx, &j, NULL)) == CM_STORE_OK)
+		*id = j.id;
+	return rc;
 }
 
 int
@@ -202,14 +218,31 @@ cm_store_admin_key_list(struct cm_store *s, void *out)
 	return CM_STORE_OK;
 }
 
+struct revoke_job {
+	unsigned long long	id;
+	bool			found;
+};
+
+static int
+key_revoke_tx(struct cm_store *s, void *arg)
+{
+	struct revoke_job	*j = arg;
+	struct param		 p = store_int((long long)j->id);
+	MYSQL_STMT		*st;
+
+	if ((st = store_exec(s, ST_KEY_REVOKE, &p, 1)) == NULL)
+		return TX_DB_ERROR;
+	j->found = mysql_stmt_affected_rows(st) == 1;
+	return CM_STORE_OK;
+}
+
 int
 cm_store_admin_key_revoke(struct cm_store *s, unsigned long long id)
 {
-	struct param	 p = { P_INT, NULL, 0, (long long)id };
-	MYSQL_STMT	*st;
+	struct revoke_job	j = { id, false };
+	int			rc;
 
-	if ((st = store_exec(s, ST_KEY_REVOKE, &p, 1)) == NULL)
-		return s->db ? CM_STORE_FAILED : CM_STORE_UNAVAILABLE;
-	return mysql_stmt_affected_rows(st) == 1 ? CM_STORE_OK :
-	    CM_STORE_NOT_FOUND;
+	if ((rc = store_transaction(s, key_revoke_tx, &j, NULL)) != CM_STORE_OK)
+		return rc;
+	return j.found ? CM_STORE_OK : CM_STORE_NOT_FOUND;
 }

@@ -18,9 +18,12 @@
 
 #include "auth.h"
 #include "dberr.h"
+#include "dbwatch.h"
 #include "deadline.h"
 #include "log.h"
 #include "store_int.h"
+
+static void	failback(struct cm_store *, long long now);
 
 /* CLOCK_MONOTONIC milliseconds: the clock of down marks and fail-back. */
 static long long
@@ -109,7 +112,8 @@ store_budget_ms(const struct cm_store *s)
 	if (!s->has_deadline)
 		return CM_BUDGET_NONE;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return cm_budget_ms(&s->deadline, &now);
+	return cm_budget_ms(&s->deadline, &now) +
+	    (s->settling ? CM_DEADLINE_SETTLE_MS : 0);
 }
 
 /*
@@ -128,8 +132,15 @@ static const char session_sql[] =
 	"innodb_lock_wait_timeout = %d%s";
 static const char isolation_sql[] =
 	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
-/* cm_store_new_tx(): a transaction begins with its first statement. */
-static const char session_tx[] = ", autocommit = 0";
+/*
+ * cm_store_new_tx(): explicit transactions, each COMMIT and ROLLBACK
+ * starting the next, with their state reported (store_tx_intact()), and
+ * autocommit off, so that nothing a statement does after a silent
+ * rollback commits on its own.
+ */
+static const char session_tx[] = ", autocommit = 0, completion_type = 'CHAIN', "
+	"session_track_transaction_info = 'STATE'";
+static const char begin_sql[] = "START TRANSACTION";
 /*
  * causal_reads: a read waits until the node has applied every write the
  * cluster committed before it began (reads see writes made through any
@@ -180,19 +191,23 @@ node_options(const struct cm_config *c, const struct cm_dbnode *nd, MYSQL *db,
  * when the query failed (why says how).
  */
 static int
-node_health(const struct cm_config *c, MYSQL *db, char *why, size_t whysz)
+node_health(struct cm_store *s, MYSQL *db, char *why, size_t whysz)
 {
-	MYSQL_RES	*res;
-	MYSQL_ROW	 row;
-	char		 ready[16] = "", state[16] = "";
-	bool		 has_ready = false, has_state = false;
-	int		 h;
+	const struct cm_config	*c = s->cfg;
+	MYSQL_RES		*res;
+	MYSQL_ROW		 row;
+	char			 ready[16] = "", state[16] = "";
+	bool			 has_ready = false, has_state = false;
+	int			 h;
 
+	store_call_begin(s, db);
 	if (mysql_real_query(db, health_sql, sizeof(health_sql) - 1) != 0 ||
 	    (res = mysql_store_result(db)) == NULL) {
+		store_call_end(s);
 		db_why(db, why, whysz);
 		return -1;
 	}
+	store_call_end(s);
 	while ((row = mysql_fetch_row(res)) != NULL) {
 		if (row[0] == NULL || row[1] == NULL)
 			continue;
@@ -219,19 +234,24 @@ static int
 node_session(struct cm_store *s, MYSQL *db, char *why, size_t whysz)
 {
 	const struct cm_config	*c = s->cfg;
-	char			 session[sizeof(session_sql) + 48];
+	char			 session[sizeof(session_sql) + sizeof(session_tx) + 16];
 	int			 n;
 
 	/* Our own integer, not input. */
 	n = snprintf(session, sizeof(session), session_sql,
 	    c->db_lock_wait_timeout, s->tx_session ? session_tx : "");
+	store_call_begin(s, db);
 	if (mysql_real_query(db, session, (unsigned long)n) != 0 ||
 	    mysql_real_query(db, isolation_sql, sizeof(isolation_sql) - 1) != 0 ||
 	    (c->db_causal_reads &&
-	    mysql_real_query(db, causal_sql, sizeof(causal_sql) - 1) != 0)) {
+	    mysql_real_query(db, causal_sql, sizeof(causal_sql) - 1) != 0) ||
+	    (s->tx_session &&
+	    mysql_real_query(db, begin_sql, sizeof(begin_sql) - 1) != 0)) {
+		store_call_end(s);
 		db_why(db, why, whysz);
 		return -1;
 	}
+	store_call_end(s);
 	return 0;
 }
 
@@ -260,7 +280,7 @@ node_open(struct cm_store *s, int i, unsigned timeout, char *why,
 		return NULL;
 	}
 	/* Health first: a node not yet prepared refuses most else (1047). */
-	if ((c->db_galera && node_health(c, db, why, whysz) != CM_NODE_OK) ||
+	if ((c->db_galera && node_health(s, db, why, whysz) != CM_NODE_OK) ||
 	    node_session(s, db, why, whysz) != 0) {
 		mysql_close(db);
 		return NULL;
@@ -302,6 +322,9 @@ adopt(struct cm_store *s, MYSQL *db, int i, int failed)
 	s->db = db;
 	s->cur = s->last = i;
 	s->lock_wait = s->cfg->db_lock_wait_timeout;
+	s->tx_state = 'T';	/* node_session began one */
+	s->health_next = store_mono_ms() + s->cfg->db_failback_s * 1000LL;
+	s->tx_wrote = s->tx_unverified = false;
 	if ((size_t)i != s->start)
 		s->failback_next = store_mono_ms() +
 		    s->cfg->db_failback_s * 1000LL;
@@ -331,8 +354,7 @@ say_now(struct cm_store *s, int i)
  * failback_s seconds and logged with its reason: a warning (an error
  * when no node is left), or debug when that node's was said less than
  * CM_LOG_REPEAT_S ago (say_now).
- * The first attempt always runs; the next ones only while the deadline
- * leaves time.
+ * Each attempt needs time left before the deadline (its margin aside).
  */
 int
 store_connect(struct cm_store *s)
@@ -347,7 +369,7 @@ store_connect(struct cm_store *s)
 		return 0;
 	while ((i = cm_dbnodes_pick(s->nodes.n, s->start, s->down_until,
 	    store_mono_ms(), tried)) >= 0) {
-		if (tried != 0 && store_budget_ms(s) <= 0) {
+		if (store_budget_ms(s) <= 0) {
 			late = true;
 			break;
 		}
@@ -381,22 +403,65 @@ store_connect(struct cm_store *s)
 }
 
 /*
- * Between requests: a worker on a node after its preferred one (a node
- * earlier in its walk) probes the best such node not marked down, at most
- * every failback_s seconds, and moves there when it is healthy.  Under
- * balance the preferred node is the worker's own start, so the spread
- * comes back too.  XXX a probe of a host that does not answer costs up to
- * connect_timeout between two requests.
+ * With galera: every failback_s seconds, between requests, whether the
+ * node this connection is on still passes the health rule.  A node that
+ * turned Donor/Desynced (allow_donor = false) or lost wsrep_ready keeps
+ * its connections open; they leave it here, not only at their next
+ * connect.  False when the connection was dropped.
+ */
+static bool
+recheck_health(struct cm_store *s, long long now)
+{
+	char	why[sizeof(s->down_why[0])];
+
+	if (!s->cfg->db_galera || now < s->health_next)
+		return true;
+	s->health_next = now + s->cfg->db_failback_s * 1000LL;
+	if (node_health(s, s->db, why, sizeof(why)) == CM_NODE_OK)
+		return true;
+	LOG_WARN("database node %s: %s; leaving it", s->nodes.node[s->cur].label,
+	    why);
+	mark_down(s, s->cur, why);
+	store_disconnect(s);
+	return false;
+}
+
+/*
+ * Between requests: the health recheck, then fail-back.  Both talk to
+ * nodes that may have stalled: the watch bounds them by connect_timeout.
  */
 void
 store_failback(struct cm_store *s)
 {
+	struct timespec	limit;
+	long long	now = store_mono_ms();
+
+	if (s->db == NULL || s->cur < 0 || (!(s->cfg->db_galera &&
+	    now >= s->health_next) && ((size_t)s->cur == s->start ||
+	    !cm_dbnodes_failback_due(s->failback_next, now))))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &limit);
+	limit.tv_sec += s->cfg->db_connect_timeout;
+	cm_dbwatch_start(&limit, s->cfg->db_connect_timeout * 1000L);
+	if (recheck_health(s, now))
+		failback(s, now);
+	cm_dbwatch_stop();
+}
+
+/*
+ * A worker on a node after its preferred one (a node earlier in its walk)
+ * probes the best such node not marked down, at most every failback_s
+ * seconds, and moves there when it is healthy.  Under balance the
+ * preferred node is the worker's own start, so the spread comes back too.
+ */
+static void
+failback(struct cm_store *s, long long now)
+{
 	MYSQL		*db;
-	long long	 now = store_mono_ms();
 	char		 why[sizeof(s->down_why[0])];
 	int		 to, from = s->cur;
 
-	if (s->db == NULL || from < 0 || (size_t)from == s->start ||
+	if ((size_t)from == s->start ||
 	    !cm_dbnodes_failback_due(s->failback_next, now))
 		return;
 	s->failback_next = now + s->cfg->db_failback_s * 1000LL;
@@ -426,11 +491,18 @@ cm_store_ping(struct cm_store *s)
 {
 	char	why[sizeof(s->down_why[0])];
 
-	if (s->db != NULL && mysql_ping(s->db) != 0) {
+	int	rc = 0;
+
+	if (s->db != NULL) {
+		store_call_begin(s, s->db);
+		rc = mysql_ping(s->db);
+		store_call_end(s);
+	}
+	if (rc != 0) {
 		s->err = mysql_errno(s->db);
 		store_lost(s);
 	} else if (s->db != NULL && s->cfg->db_galera &&
-	    node_health(s->cfg, s->db, why, sizeof(why)) != CM_NODE_OK) {
+	    node_health(s, s->db, why, sizeof(why)) != CM_NODE_OK) {
 		mark_down(s, s->cur, why);
 		store_disconnect(s);
 	}

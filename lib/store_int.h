@@ -90,6 +90,18 @@ struct cm_store {
 	struct cm_authcache	 auth;
 	bool			 tx_session;	/* see cm_store_new_tx() */
 	/*
+	 * A tx session's transaction as the server last reported it
+	 * (session_track_transaction_info): 'T' while the one this session
+	 * began is running.  tx_wrote: the transaction wrote; tx_unverified:
+	 * a statement with a result set (whose answer carries no state) ran
+	 * since the last report (store_tx_intact()).
+	 */
+	char			 tx_state;
+	bool			 tx_wrote, tx_unverified;
+	bool			 cut;		/* the watch cut the last call (dbwatch.h) */
+	bool			 settling;	/* looking up a lost COMMIT's token */
+	long long		 call_t0;	/* store_call_begin() */
+	/*
 	 * Issue 8: the token of the write transaction being run
 	 * (store_transaction draws it once per call, so a rerun after a
 	 * COMMIT of unknown outcome carries the same one), and whether the
@@ -111,6 +123,7 @@ struct cm_store {
 	int			 cur;		/* node of db; -1 when not connected */
 	int			 last;		/* node of the last connection; -1 none */
 	long long		 failback_next;	/* the next fail-back probe */
+	long long		 health_next;	/* the next health recheck (galera) */
 	char			 errmsg[160];	/* text of err (store_fail), for the log */
 	/* The row fetch_row() last read, as NUL-terminated strings. */
 	char			*col[MAX_COLS];
@@ -150,6 +163,24 @@ void		 store_lost(struct cm_store *);
 /* Microseconds on CLOCK_MONOTONIC: the time spent waiting on MariaDB. */
 long long	 store_now_us(void);
 bool		 store_connection_lost(unsigned err);	/* cm_dberr_class() LOST */
+/*
+ * Around every blocking call on db (the store's connection, or one being
+ * set up): the watch bounds it (dbwatch.h) and its time counts as
+ * stats.db_us.  store_call_end() says whether the watch cut it.
+ */
+void		 store_call_begin(struct cm_store *, MYSQL *db);
+bool		 store_call_end(struct cm_store *);
+/*
+ * After a statement of a tx session that answered without a result set:
+ * false (s->err set, logged) when the server no longer runs the
+ * transaction the session began, though it reported no error (see
+ * store_tx.c); the caller fails the statement.
+ */
+bool		 store_tx_intact(struct cm_store *);
+/* After COMMIT or ROLLBACK: the chained transaction's state. */
+void		 store_tx_restart(struct cm_store *);
+/* mysql_real_query() of constant SQL, watched; its return value. */
+int		 store_query(struct cm_store *, const char *sql, unsigned long len);
 /* Milliseconds left of the deadline minus its margin (deadline.h). */
 long		 store_budget_ms(const struct cm_store *);
 int		 store_fail(struct cm_store *, MYSQL_STMT *, const char *what);
@@ -181,11 +212,13 @@ struct param	 store_token(struct cm_store *);
 /*
  * Rows of ncols string columns, read into s->col one at a time: bind once,
  * then next_row until it returns 0 (no more rows) or TX_DB_ERROR, then
- * mysql_stmt_free_result().  fetch_one does all three for one row.
+ * store_free_result().  fetch_one does all three for one row.
  */
 int		 store_bind_row(struct cm_store *, MYSQL_STMT *, size_t ncols);
 int		 store_next_row(struct cm_store *, MYSQL_STMT *, size_t ncols);
 int		 store_fetch_one(struct cm_store *, MYSQL_STMT *, size_t ncols);
+/* mysql_stmt_free_result(), watched: it reads the rows not fetched. */
+void		 store_free_result(struct cm_store *, MYSQL_STMT *);
 /* The fetched row as the API's client (columns of CLIENT_COLUMNS). */
 int		 store_row_to_client(struct cm_store *, struct cm_stored *);
 /*

@@ -274,7 +274,7 @@ clients_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
 			json_array_append_new(arr, c.client);
 			n++;
 		}
-	mysql_stmt_free_result(st);
+	store_free_result(s, st);
 	return rc;
 }
 
@@ -441,7 +441,7 @@ entries_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
 		json_array_append_new(arr, e);
 		n++;
 	}
-	mysql_stmt_free_result(st);
+	store_free_result(s, st);
 	return rc;
 }
 

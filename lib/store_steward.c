@@ -58,7 +58,7 @@ locked_history(struct cm_store *s, const char *id, json_t *out)
 			json_array_append_new(out, json_pack("[I, o]",
 			    (json_int_t)strtoll(s->col[0], NULL, 10), changes));
 		}
-		mysql_stmt_free_result(st);
+		store_free_result(s, st);
 	}
 	return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "dberr.h"
+#include "dbwatch.h"
 #include "deadline.h"
 #include "log.h"
 #include "store_int.h"
@@ -39,10 +40,92 @@ set_lock_wait(struct cm_store *s, long budget)
 		return 0;
 	n = snprintf(sql, sizeof(sql),
 	    "SET SESSION innodb_lock_wait_timeout = %d", want);
-	if (mysql_real_query(s->db, sql, (unsigned long)n) != 0)
+	if (store_query(s, sql, (unsigned long)n) != 0)
 		return store_fail(s, NULL, "lock wait");
 	s->lock_wait = want;
 	return 0;
+}
+
+int
+store_query(struct cm_store *s, const char *sql, unsigned long len)
+{
+	int	rc;
+
+	store_call_begin(s, s->db);
+	rc = mysql_real_query(s->db, sql, len);
+	store_call_end(s);
+	return rc;
+}
+
+/*
+ * Why a tx session checks every answer.  A Galera node that applies a
+ * write set conflicting with a local transaction aborts the local one
+ * ("brute force").  When that happens while the session is idle between
+ * two statements, the server rolls the transaction back and reports it
+ * to the next statement as a deadlock (1213) -- except, as measured on
+ * MariaDB 10.11, when that next statement is a SELECT: the SELECT then
+ * answers normally (an empty result or none at all), and with autocommit
+ * off the statements after it run in a new transaction that COMMIT
+ * commits.  A create whose INSERT was aborted that way committed its
+ * audit row and its stored answer without the client row.
+ *
+ * So each tx session runs explicit transactions (completion_type = CHAIN:
+ * every COMMIT and ROLLBACK starts the next one) and has the server track
+ * their state (session_track_transaction_info = STATE, reported in the
+ * answers that carry no result set).  A transaction the session began
+ * reports 'T'; one opened implicitly by a statement after a silent
+ * rollback reports 'I', and a session with no transaction at all clears
+ * SERVER_STATUS_IN_TRANS.  Either fails the statement as a conflict: the
+ * transaction is rolled back whole and run again.
+ */
+bool
+store_tx_intact(struct cm_store *s)
+{
+	const char	*state;
+	size_t		 len;
+
+	if (mysql_session_track_get_first(s->db, SESSION_TRACK_TRANSACTION_STATE,
+	    &state, &len) == 0 && len > 0)
+		s->tx_state = state[0];
+	s->tx_unverified = false;
+	if ((s->db->server_status & SERVER_STATUS_IN_TRANS) &&
+	    s->tx_state == 'T')
+		return true;
+	s->err = ER_LOCK_DEADLOCK;
+	snprintf(s->errmsg, sizeof(s->errmsg), "the server rolled the "
+	    "transaction back without saying so (a Galera brute-force abort)");
+	LOG_WARN("database: %s; running it again", s->errmsg);
+	return false;
+}
+
+void
+store_tx_restart(struct cm_store *s)
+{
+	const char	*state;
+	size_t		 len;
+
+	s->tx_wrote = s->tx_unverified = false;
+	if (s->tx_session && s->db != NULL &&
+	    mysql_session_track_get_first(s->db,
+	    SESSION_TRACK_TRANSACTION_STATE, &state, &len) == 0 && len > 0)
+		s->tx_state = state[0];
+}
+
+/*
+ * Before COMMIT: a write transaction whose last statements all returned
+ * result sets has had no state reported since; one statement without a
+ * result set asks for it.
+ */
+static int
+verify_before_commit(struct cm_store *s)
+{
+	static const char	probe[] = "DO 0";
+
+	if (!s->tx_session || !s->tx_wrote || !s->tx_unverified)
+		return 0;
+	if (store_query(s, probe, sizeof(probe) - 1) != 0)
+		return store_fail(s, NULL, "transaction check");
+	return store_tx_intact(s) ? 0 : TX_DB_ERROR;
 }
 
 /* Sleeps before retry number attempt; false when the deadline forbids. */
@@ -67,25 +150,30 @@ static int
 begin_tx(struct cm_store *s)
 {
 	static const char	 begin[] = "START TRANSACTION";
-	long long		 t0;
-	int			 rc;
 
-	/* Issue 9: a tx session needs no BEGIN: its first statement starts it. */
-	if (s->tx_session)
+	/* A tx session is always in one: its COMMITs and ROLLBACKs chain. */
+	if (s->tx_session) {
+		store_tx_restart(s);
 		return 0;
-	t0 = store_now_us();
-	rc = mysql_real_query(s->db, begin, sizeof(begin) - 1);
-	s->stats.db_us += store_now_us() - t0;
-	return rc;
+	}
+	return store_query(s, begin, sizeof(begin) - 1);
 }
 
 /* The session is in a transaction that did not COMMIT: end it. */
 static void
 rollback(struct cm_store *s)
 {
-	if (s->db != NULL && mysql_rollback(s->db) != 0 &&
-	    store_connection_lost(mysql_errno(s->db)))
+	int	rc;
+
+	if (s->db == NULL)
+		return;
+	store_call_begin(s, s->db);
+	rc = mysql_rollback(s->db);
+	store_call_end(s);
+	if (rc != 0 && (s->cut || store_connection_lost(mysql_errno(s->db))))
 		store_lost(s);
+	else
+		store_tx_restart(s);
 }
 
 /* An attempt's COMMIT was sent and its answer lost: did it commit? */
@@ -134,6 +222,21 @@ store_token(struct cm_store *s)
 	return store_bin(s->tx_token, sizeof(s->tx_token));
 }
 
+/* Settling a lost COMMIT may use CM_DEADLINE_SETTLE_MS of the margin. */
+static void
+settle_grace(struct cm_store *s, bool on)
+{
+	struct timespec	limit;
+
+	if (!s->has_deadline)
+		return;
+	limit = s->deadline;
+	cm_timespec_add_ms(&limit, -(CM_DEADLINE_MARGIN_MS -
+	    (on ? CM_DEADLINE_SETTLE_MS : 0)));
+	cm_dbwatch_limit(&limit);
+	s->settling = on;
+}
+
 /* One look: 1 the token committed, 0 not, TX_DB_ERROR (s->err). */
 static int
 token_look(struct cm_store *s)
@@ -158,7 +261,7 @@ token_look(struct cm_store *s)
  * store_connect picks it) and waits out lock waits within the deadline.
  */
 static int
-token_committed(struct cm_store *s)
+token_looks(struct cm_store *s)
 {
 	int	attempt, rc;
 
@@ -185,24 +288,41 @@ token_committed(struct cm_store *s)
 	return -1;
 }
 
+static int
+token_committed(struct cm_store *s)
+{
+	int	rc;
+
+	settle_grace(s, true);
+	rc = token_looks(s);
+	settle_grace(s, false);
+	return rc;
+}
+
 /* COMMIT: 0 done, TX_DB_ERROR (s->err) rolled back, TX_UNKNOWN. */
 static int
 commit(struct cm_store *s)
 {
-	long long	t0 = store_now_us();
-	int		rc = mysql_commit(s->db);
+	int	rc;
 
-	s->stats.db_us += store_now_us() - t0;
-	if (rc == 0)
+	if ((rc = verify_before_commit(s)) != 0)
+		return rc;
+	store_call_begin(s, s->db);
+	rc = mysql_commit(s->db);
+	store_call_end(s);
+	if (rc == 0) {
+		store_tx_restart(s);
 		return 0;
+	}
 	store_fail(s, NULL, "commit");
-	if (!store_connection_lost(s->err))
+	if (!cm_dberr_commit_unknown(s->err))
 		return TX_DB_ERROR;
 	store_lost(s);
 	/*
-	 * The server may have committed before the connection went.  A
-	 * transaction that wrote no token wrote nothing that matters twice
-	 * (nothing at all, or the retention's idempotent delete): run again.
+	 * The server may have committed before the connection went (or
+	 * before its node left the cluster).  A transaction that wrote no
+	 * token wrote nothing that matters twice (nothing at all, or the
+	 * retention's idempotent delete): run again.
 	 */
 	return s->tx_tokened ? TX_UNKNOWN : TX_DB_ERROR;
 }
@@ -399,10 +519,11 @@ store_read(struct cm_store *s, int (*fn)(struct cm_store *, void *),
 		rc = fn(s, arg);
 		/* No idle transaction (and its metadata locks) on a tx session. */
 		if (s->tx_session && s->db != NULL && rc != TX_DB_ERROR &&
-		    mysql_commit(s->db) != 0) {
+		    store_query(s, "COMMIT", 6) != 0) {
 			store_fail(s, NULL, "commit");
 			rc = TX_DB_ERROR;
-		}
+		} else if (s->tx_session && s->db != NULL)
+			store_tx_restart(s);
 		if (rc != TX_DB_ERROR)
 			return rc;
 		if (s->tx_session)

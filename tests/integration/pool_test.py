@@ -610,35 +610,51 @@ def max_requests_recycles(ctx):
 
 @test()
 def request_timeout_kills_a_stuck_worker(ctx):
-    """The database stops answering (SIGSTOP): the watchdog kills the worker
-    after request_timeout, names the request, and the pool goes on."""
+    """A worker stuck in a request outside the database (here: stopped with
+    SIGSTOP while it waits on a stalled MariaDB, before the database watch
+    would cut the wait): the master's watchdog kills it after
+    request_timeout, names the request, and the pool goes on."""
     inst = Instance(ctx, "watchdog", {("server", "workers"): "1",
                                       ("server", "request_timeout"): "2"}).start()
     eq(inst.call("GET", "/api/v1/health", auth=False).status, 200, "health before")
     db = read_pid(ctx.a.db_pidfile)
     check(db and alive(db), "no MariaDB pid")
+    worker = children(inst.master())[0]
     rid = "pt-watchdog-%s" % os.urandom(3).hex()
+    out = []
+
+    def call():
+        t0 = time.monotonic()
+        try:
+            a = inst.call("GET", "/api/v1/health", auth=False, headers={"X-Request-Id": rid},
+                          timeout=15)
+            out.append("a stuck request got an answer: " + a.where())
+        except fcgikit.FcgiError:
+            out.append(None)
+        out.append(time.monotonic() - t0)
+
     os.kill(db, signal.SIGSTOP)
     try:
         # A group stop reaches each thread on its way back to user space:
         # wait until every thread of mariadbd has stopped.
         wait_for(lambda: all_threads_stopped(db), 5, "mariadbd's threads stop")
-        t0 = time.monotonic()
-        try:
-            a = inst.call("GET", "/api/v1/health", auth=False, headers={"X-Request-Id": rid},
-                          timeout=15)
-            raise Failure("a stalled request got an answer: " + a.where())
-        except fcgikit.FcgiError:
-            pass
-        took = time.monotonic() - t0
+        th = threading.Thread(target=call, daemon=True)
+        th.start()
+        # The request is in the worker, waiting on the database: freeze the
+        # worker there (the watch would cut that wait at 1 s).
+        time.sleep(0.3)
+        os.kill(worker, signal.SIGSTOP)
     finally:
         os.kill(db, signal.SIGCONT)
+    th.join(20)
+    check(len(out) == 2 and out[0] is None, "the stuck request: %s" % out)
+    took = out[1]
     check(1.9 <= took <= 4, "the stuck request ended after %.1f s (request_timeout 2)" % took)
     log = inst.log_text()
     check("request_timeout (2 s): killing worker" in log and "id=%s method=GET "
           "path=/api/v1/health" % rid in log, "watchdog line missing:\n" + log[-800:])
     wait_for(lambda: inst.call("GET", "/api/v1/health", auth=False).status == 200, 15,
-             "health 200 after the database is back")
+             "health 200 after the worker was replaced")
     inst.stop()
 
 
@@ -668,6 +684,41 @@ def request_timeout_kills_a_worker_stuck_in_a_body(ctx):
           "path=/api/v1/clients" % (worker, rid) in inst.log_text(),
           "watchdog line missing:\n" + inst.log_text()[-600:])
     check(fcgikit.wait_answering(inst.sock, 10), "the pool serves after the kill")
+
+
+@test()
+def stalled_database_answers_503_before_the_deadline(ctx):
+    """MariaDB stops answering (SIGSTOP) while its connections stay open:
+    the wait is cut at the request's deadline minus its margin, the answer
+    is 503 + Retry-After (never a hang until the master's watchdog kills
+    the worker), the log says why, and the same worker serves again once
+    the database is back."""
+    inst = Instance(ctx, "stall", {("server", "workers"): "1",
+                                   ("server", "request_timeout"): "4"}).start()
+    eq(inst.call("GET", "/api/v1/health", auth=False).status, 200, "health before")
+    worker = children(inst.master())[0]
+    db = read_pid(ctx.a.db_pidfile)
+    check(db and alive(db), "no MariaDB pid")
+    os.kill(db, signal.SIGSTOP)
+    try:
+        wait_for(lambda: all_threads_stopped(db), 5, "mariadbd's threads stop")
+        t0 = time.monotonic()
+        a = inst.call("GET", "/api/v1/health", auth=False, timeout=15)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(db, signal.SIGCONT)
+    eq(a.status, 503, "/health on a stalled database: " + a.where())
+    check((a.headers.get("retry-after") or "").isdigit(), "Retry-After: %r"
+          % a.headers.get("retry-after"))
+    # The watch cuts at deadline - 1 s = 3 s, checking every 0.25 s.
+    check(2.8 <= took < 4, "the 503 came after %.1f s (request_timeout 4)" % took)
+    log = inst.log_text()
+    check("connection cut" in log, "the cut is not logged:\n" + log[-800:])
+    check("killing worker" not in log, "the watchdog killed the worker:\n" + log[-800:])
+    wait_for(lambda: inst.call("GET", "/api/v1/health", auth=False).status == 200, 15,
+             "health 200 after the database is back")
+    eq(children(inst.master()), [worker], "the worker after the stall")
+    inst.stop()
 
 
 @test()

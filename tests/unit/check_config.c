@@ -50,6 +50,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_int_eq(c->db_connect_timeout, 2);
 	ck_assert_int_eq(c->db_retries, 10);
 	ck_assert_int_eq(c->db_lock_wait_timeout, 5);
+	ck_assert_int_eq(c->db_statement_timeout, 10);
 	ck_assert_uint_eq(c->body_limit, 65536);
 	ck_assert_int_eq(c->unknown_fields, CM_UNKNOWN_REJECT);
 	/* Off: web servers log query strings (issue 10). */
@@ -343,7 +344,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 52);	/* + issue 8: hosts .. key, ten keys; idempotency_ttl_s */
+	ck_assert_uint_eq(keys, 53);	/* every key of config.c, each listed once */
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);
@@ -502,6 +503,12 @@ START_TEST(db_nodes_errors)
 		  "clientsd.conf:3: cert and key: set both or neither" },
 		{ "tls = required\nkey = /c.key\n", "cert and key: set both" },
 		{ "ca = /ca.pem\n", "ca, cert and key need tls = required" },
+		/* A statement may wait lock_wait_timeout for a lock. */
+		{ "statement_timeout = 5\n", "clientsd.conf:2: statement_timeout "
+		  "(5) must exceed lock_wait_timeout (5)" },
+		{ "lock_wait_timeout = 20\n", "statement_timeout (10) must "
+		  "exceed lock_wait_timeout (20)" },
+		{ "statement_timeout = 0\n", "statement_timeout: out of range" },
 	};
 	struct cm_config c;
 	char		 err[512];

@@ -176,9 +176,9 @@ START_TEST(list_size)
 {
 #if defined(HAVE_SECCOMP) && defined(__x86_64__)
 #if defined(__SANITIZE_ADDRESS__)
-	ck_assert_uint_eq(cm_sandbox_size(), 85);
+	ck_assert_uint_eq(cm_sandbox_size(), 86);
 #else
-	ck_assert_uint_eq(cm_sandbox_size(), 67);
+	ck_assert_uint_eq(cm_sandbox_size(), 68);
 #endif
 #elif !defined(HAVE_SECCOMP)
 	ck_assert_uint_eq(cm_sandbox_size(), 0);

@@ -93,7 +93,8 @@ END_TEST
 START_TEST(error_classes)
 {
 	static const unsigned	lost[] = { 2002, 2003, 2006, 2013, 2026, 2055,
-				    1053, 1927, 4031, 1047, 1158, 1159, 1160, 1161 };
+				    1053, 1927, 4031, 1047, 1158, 1159, 1160, 1161,
+				    1180 };
 	static const unsigned	busy[] = { 1040, 1203, 1226, 1461, 1135 };
 	size_t			i;
 
@@ -118,7 +119,7 @@ END_TEST
 START_TEST(node_down_errors)
 {
 	static const unsigned	down[] = { 1047, 1053, 2002, 2003, 2006, 2013,
-				    2026, 2055, 1158, 1159, 1160, 1161 };
+				    2026, 2055, 1158, 1159, 1160, 1161, 1180 };
 	size_t			i;
 
 	for (i = 0; i < sizeof(down) / sizeof(down[0]); i++)
@@ -130,6 +131,70 @@ START_TEST(node_down_errors)
 	ck_assert(!cm_dberr_node_down(1040));	/* busy: not down */
 	ck_assert(!cm_dberr_node_down(1062));
 	ck_assert(!cm_dberr_node_down(0));
+}
+END_TEST
+
+/*
+ * A COMMIT that fails with one of these may have committed: its token is
+ * looked up.  1180 is what a Galera node that lost the primary component
+ * (a stalled node, evicted meanwhile) answers at COMMIT.
+ */
+START_TEST(commit_outcome)
+{
+	static const unsigned	unknown[] = { 2013, 2006, 2055, 1047, 1180, 1927,
+				    1053, 1158, 1159, 1160, 1161, 4031 };
+	static const unsigned	definite[] = { 1213, 1205, 1062, 1064, 1040, 0 };
+	size_t			i;
+
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		ck_assert_msg(cm_dberr_commit_unknown(unknown[i]), "%u",
+		    unknown[i]);
+	for (i = 0; i < sizeof(definite) / sizeof(definite[0]); i++)
+		ck_assert_msg(!cm_dberr_commit_unknown(definite[i]), "%u",
+		    definite[i]);
+}
+END_TEST
+
+/* The arrival time as nginx ($msec), Apache (%t) and the others send it. */
+START_TEST(arrival)
+{
+	long long	us;
+
+	ck_assert_int_eq(cm_arrival_parse("t=1765000000.123", &us), 0);
+	ck_assert_int_eq(us, 1765000000123000LL);
+	ck_assert_int_eq(cm_arrival_parse("1765000000.5", &us), 0);
+	ck_assert_int_eq(us, 1765000000500000LL);
+	ck_assert_int_eq(cm_arrival_parse("t=1765000000123456", &us), 0);
+	ck_assert_int_eq(us, 1765000000123456LL);
+	ck_assert_int_eq(cm_arrival_parse("t=1765000000123", &us), 0);
+	ck_assert_int_eq(us, 1765000000123000LL);
+	ck_assert_int_eq(cm_arrival_parse("1765000000", &us), 0);
+	ck_assert_int_eq(us, 1765000000000000LL);
+	ck_assert_int_eq(cm_arrival_parse("1765000000123456789", &us), 0);
+	ck_assert_int_eq(us, 1765000000123456LL);
+	ck_assert_int_eq(cm_arrival_parse(NULL, &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("t=", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("t=abc", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("t=-5", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("t=1.2.3", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("t= 1765000000", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("1e9", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("0", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse("99999999999999999999", &us), -1);
+	ck_assert_int_eq(cm_arrival_parse(".5", &us), -1);
+}
+END_TEST
+
+START_TEST(waited)
+{
+	ck_assert_int_eq(cm_waited_us(1000000, 3500000), 2500000);
+	ck_assert_int_eq(cm_waited_us(5000000, 5000000), 0);
+	/* A little ahead (clocks a hair apart): no wait, not skew. */
+	ck_assert_int_eq(cm_waited_us(5900000, 5000000), 0);
+	ck_assert_int_eq(cm_waited_us(6000000, 5000000), 0);
+	/* More than a second ahead: the clocks disagree. */
+	ck_assert_int_eq(cm_waited_us(6000001, 5000000), -1);
 }
 END_TEST
 
@@ -156,6 +221,24 @@ START_TEST(budget)
 	d = cm_deadline_in(&now, 30);
 	ck_assert_int_eq(d.tv_sec, 120);
 	ck_assert_int_eq(cm_budget_ms(&d, &now), 29000);
+}
+END_TEST
+
+START_TEST(add_ms)
+{
+	struct timespec	t = ts(10, 900000000);
+
+	cm_timespec_add_ms(&t, 250);
+	ck_assert_int_eq(t.tv_sec, 11);
+	ck_assert_int_eq(t.tv_nsec, 150000000);
+	cm_timespec_add_ms(&t, -1200);
+	ck_assert_int_eq(t.tv_sec, 9);
+	ck_assert_int_eq(t.tv_nsec, 950000000);
+	cm_timespec_add_ms(&t, -30000);
+	ck_assert_int_eq(t.tv_sec, -21);
+	ck_assert_int_eq(t.tv_nsec, 950000000);
+	cm_timespec_add_ms(&t, 0);
+	ck_assert_int_eq(t.tv_sec, -21);
 }
 END_TEST
 
@@ -204,6 +287,10 @@ main(void)
 	tcase_add_test(tc, dup_members_by_key_not_value);
 	tcase_add_test(tc, error_classes);
 	tcase_add_test(tc, node_down_errors);
+	tcase_add_test(tc, commit_outcome);
+	tcase_add_test(tc, arrival);
+	tcase_add_test(tc, waited);
+	tcase_add_test(tc, add_ms);
 	tcase_add_test(tc, budget);
 	tcase_add_test(tc, lock_wait);
 	tcase_add_test(tc, backoff);

@@ -1,0 +1,131 @@
+/*
+ * dbwatch.c - cuts a database call that waits too long (see dbwatch.h).
+ *
+ * The handler reads and writes only the volatile fields below, calls
+ * clock_gettime() and shutdown(), both async-signal-safe, and keeps
+ * errno.  The fields are the process's by necessity: a signal handler
+ * has no other way to reach them.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "dbwatch.h"
+
+#define NO_LIMIT	(-1LL)
+
+static struct {
+	volatile sig_atomic_t	fd;		/* of the call in progress; -1: none */
+	volatile sig_atomic_t	cut;		/* the watch cut that call */
+	volatile sig_atomic_t	armed;
+	volatile long long	started_ms;	/* of that call */
+	volatile long long	limit_ms;	/* NO_LIMIT, or CLOCK_MONOTONIC ms */
+	volatile long long	cap_ms;
+} w = { -1, 0, 0, 0, NO_LIMIT, 0 };
+
+static long long
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static long long
+limit_of(const struct timespec *t)
+{
+	return t == NULL ? NO_LIMIT : t->tv_sec * 1000LL + t->tv_nsec / 1000000;
+}
+
+/* Cuts the call in progress if it is past its limit or cap. */
+static void
+check(long long now)
+{
+	int	fd = w.fd;
+
+	if (fd < 0 || !w.armed)
+		return;
+	if ((w.limit_ms != NO_LIMIT && now >= w.limit_ms) ||
+	    now - w.started_ms >= w.cap_ms) {
+		w.cut = 1;
+		w.fd = -1;
+		(void)shutdown(fd, SHUT_RDWR);
+	}
+}
+
+static void
+on_tick(int sig)
+{
+	int	saved = errno;
+
+	(void)sig;
+	check(mono_ms());
+	errno = saved;
+}
+
+void
+cm_dbwatch_install(void)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_tick;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+}
+
+static void
+set_timer(long ms)
+{
+	struct itimerval	it;
+
+	it.it_interval.tv_sec = it.it_value.tv_sec = ms / 1000;
+	it.it_interval.tv_usec = it.it_value.tv_usec = (ms % 1000) * 1000;
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+}
+
+void
+cm_dbwatch_start(const struct timespec *limit, long cap_ms)
+{
+	w.limit_ms = limit_of(limit);
+	w.cap_ms = cap_ms;
+	w.armed = 1;
+	set_timer(CM_DBWATCH_TICK_MS);
+}
+
+void
+cm_dbwatch_stop(void)
+{
+	if (!w.armed)
+		return;
+	w.armed = 0;
+	set_timer(0);
+}
+
+void
+cm_dbwatch_limit(const struct timespec *limit)
+{
+	w.limit_ms = limit_of(limit);
+}
+
+void
+cm_dbwatch_enter(int fd)
+{
+	w.cut = 0;
+	w.started_ms = mono_ms();
+	w.fd = fd;
+	/* Already late: no need to wait for a tick. */
+	check(w.started_ms);
+}
+
+bool
+cm_dbwatch_leave(void)
+{
+	w.fd = -1;
+	return w.cut != 0;
+}
