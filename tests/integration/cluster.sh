@@ -150,6 +150,14 @@ cl_node_kill()
 	kill -KILL "$ck_pid" && h_poll 10 h_gone "$ck_pid"
 }
 
+# cl_node_signal N SIG: SIGSTOP (a node that hangs: its connections stay
+# open, it answers nothing) or SIGCONT to node N's mariadbd.
+cl_node_signal()
+{
+	cn_pid=$(cl_pid "$1") || { h_err "node $1 does not run"; return 1; }
+	kill -s "$2" "$cn_pid"
+}
+
 # cl_node_stop N: a clean shutdown of node N.
 cl_node_stop()
 {

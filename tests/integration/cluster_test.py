@@ -439,6 +439,7 @@ class Ctx:
         self.node_port = {n: b + 10 * n for n in (1, 2, 3)}
         self.port = {"a": b + 40, "b": b + 41, "c": b + 42, "s": b + 43}
         self.multi = self.probe_multi()
+        self.request_timeout = conf_value(a.conf, "server", "request_timeout", 30)
 
     def node(self, n):
         return "127.0.0.1:%d" % self.node_port[n]
@@ -486,7 +487,8 @@ class Ctx:
         self.probe_error = last
         return False
 
-    def pool(self, name, hosts, workers=4, failback=2, **kw):
+    def pool(self, name, hosts, workers=None, failback=2, **kw):
+        workers = workers or self.a.pool_workers
         if name in self.pools:
             self.pools[name].stop()
         sets = self.db_sets(hosts, **kw)
@@ -501,6 +503,19 @@ class Ctx:
 
     def http(self, name, key=None):
         return Http(self.port[name], key or self.key)
+
+
+def conf_value(path, section, key, default):
+    """The integer value of [section] key in the INI file at path."""
+    cur = None
+    with open(path) as f:
+        for line in f:
+            st = line.strip()
+            if st.startswith("["):
+                cur = st.strip("[]").strip()
+            elif cur == section and st.split("=", 1)[0].strip() == key:
+                return int(st.split("=", 1)[1])
+    return default
 
 
 def second_user(ctx):
@@ -1131,6 +1146,316 @@ def idempotency_across_pools(ctx):
     b.close()
 
 
+class CreateLoad:
+    """Threads POSTing new clients, each with its own Idempotency-Key and
+    X-Request-Id, round-robin over ports, until stopped or a count is
+    reached.  Records every answer: (i, port, cid, key, rid, status, t0, t1,
+    body)."""
+
+    def __init__(self, ctx, tag, ports, threads, count=None):
+        self.ctx, self.tag, self.ports, self.threads, self.count = ctx, tag, ports, threads, count
+        self.lock = threading.Lock()
+        self.n = 0
+        self.results = []
+        self.stop_flag = threading.Event()
+        self.errors = []
+
+    def next(self):
+        with self.lock:
+            if self.stop_flag.is_set() or (self.count is not None and self.n >= self.count):
+                return None
+            self.n += 1
+            return self.n - 1
+
+    def worker(self, w):
+        conns = {p: Http(p, self.ctx.key) for p in self.ports}
+        try:
+            while True:
+                i = self.next()
+                if i is None:
+                    return
+                port = self.ports[i % len(self.ports)]
+                cid = "%s_%s_%d" % (self.tag, self.ctx.run, i)
+                key = "%s-%s-%d" % (self.tag, self.ctx.run, i)
+                rid = "%s.%s.%d" % (self.ctx.run, self.tag, i)
+                try:
+                    a = conns[port].call("POST", CLIENTS, {"id": cid, "name": "kc %d" % i},
+                                         rid=rid, headers={"Idempotency-Key": key})
+                    rec = (i, port, cid, key, rid, a.status, a.t0, a.t1, a.raw[:300])
+                except (OSError, Failure) as e:
+                    rec = (i, port, cid, key, rid, 0, time.monotonic(), time.monotonic(),
+                           str(e).encode())
+                with self.lock:
+                    self.results.append(rec)
+                if rec[5] != 201:
+                    time.sleep(0.05)
+        except Exception:       # noqa: BLE001 - reported by the test
+            self.errors.append(traceback.format_exc())
+        finally:
+            for c in conns.values():
+                c.close()
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.ths = [threading.Thread(target=self.worker, args=(w,), daemon=True)
+                    for w in range(self.threads)]
+        for t in self.ths:
+            t.start()
+        return self
+
+    def join(self, timeout=600):
+        deadline = time.monotonic() + timeout
+        for t in self.ths:
+            t.join(max(0.1, deadline - time.monotonic()))
+        self.t1 = time.monotonic()
+        check(not any(t.is_alive() for t in self.ths), "load %s did not finish" % self.tag)
+        check(not self.errors, "load %s: %s" % (self.tag, self.errors[:1]))
+        return self
+
+
+def galera_conflicts(ctx):
+    """{variable: sum over the live nodes} of wsrep_local_bf_aborts and
+    wsrep_local_cert_failures."""
+    out = {"wsrep_local_bf_aborts": 0, "wsrep_local_cert_failures": 0}
+    for n in (1, 2, 3):
+        if n in ctx.down:
+            continue
+        for r in sql(ctx, n, "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                     "('wsrep_local_bf_aborts', 'wsrep_local_cert_failures')", causal=False):
+            out[r[0]] += int(r[1])
+    return out
+
+
+def node_view(ctx, n, tag):
+    """What node n holds of the creates tagged tag: client ids, create audit
+    rows by request id, and idempotency rows {key: (status, client_id)}."""
+    like = "%s_%s_%%" % (tag, ctx.run)
+    ids = set(r[0] for r in sql(ctx, n, "SELECT id FROM clients WHERE id LIKE '%s'" % like))
+    audit = {}
+    for r in sql(ctx, n, "SELECT request_id, client_id FROM client_audit WHERE action = "
+                 "'create' AND request_id LIKE '%s.%s.%%'" % (ctx.run, tag)):
+        audit.setdefault(r[0], []).append(r[1])
+    idem = {r[0]: (r[1], r[2]) for r in sql(
+        ctx, n, "SELECT idem_key, COALESCE(status, 'NULL'), COALESCE(client_id, 'NULL') "
+        "FROM idempotency_keys WHERE idem_key LIKE '%s-%s-%%'" % (tag, ctx.run))}
+    counts = sql(ctx, n, "SELECT (SELECT COALESCE(SUM(n), 0) FROM client_counts), "
+                 "(SELECT COUNT(*) FROM clients)")
+    return ids, audit, idem, counts[0] if counts else None
+
+
+def verify_creates(ctx, load, what):
+    """Every keyed create of load against every live node: a 201's client,
+    its one create audit row and its stored answer are on each node; a
+    non-2xx left nothing, or its key's replay settles it (retried here until
+    it answers 201 or a 4xx); nodes agree; client_counts matches COUNT(*)."""
+    res = load.results
+    check(res, "%s: no answers at all" % what)
+    # A failure with a key: the same request again settles it (the contract).
+    settled = {}
+    h = {p: Http(p, ctx.key) for p in load.ports}
+    for (i, port, cid, key, rid, status, t0, t1, body) in res:
+        if status == 201:
+            continue
+        for attempt in range(40):
+            a = h[port].call("POST", CLIENTS, {"id": cid, "name": "kc %d" % i},
+                             rid=rid + ".retry", headers={"Idempotency-Key": key})
+            if a.status != 503 and a.status != 409:
+                settled[cid] = a.status
+                break
+            time.sleep(0.5)
+        else:
+            settled[cid] = a.status
+    for c in h.values():
+        c.close()
+    problems = []
+    views = {}
+    for n in (1, 2, 3):
+        if n in ctx.down:
+            continue
+        views[n] = node_view(ctx, n, load.tag)
+    by_status = {}
+    for (i, port, cid, key, rid, status, t0, t1, body) in res:
+        by_status[status] = by_status.get(status, 0) + 1
+        for n, (ids, audit, idem, counts) in views.items():
+            here, n_audit = cid in ids, len(audit.get(rid, []))
+            st = idem.get(key)
+            if status == 201:
+                if not here or n_audit != 1:
+                    problems.append("lost: %s answered 201 through :%d, on node %d: client %s, "
+                                    "create audit rows %d, idempotency row %s"
+                                    % (cid, port, n, here, n_audit, st))
+            elif n_audit or (here and settled.get(cid) != 201):
+                problems.append("answered %d but committed: %s through :%d, node %d: client "
+                                "%s, audit rows %d, replay %s (%s)" % (
+                                    status, cid, port, n, here, n_audit, settled.get(cid),
+                                    body[:100]))
+            if st is not None and st[0] == "201" and not here:
+                problems.append("stored 201 for a client that is not there: %s on node %d"
+                                % (cid, n))
+            if here and settled.get(cid, 201) != 201:
+                problems.append("%s is there but its key's replay answered %s"
+                                % (cid, settled.get(cid)))
+    # 503 (out of time, Retry-After) and the web server's own 502/504 are
+    # failures the contract allows, as long as nothing was written (above).
+    odd = {s: c for s, c in by_status.items() if s not in (201, 502, 503, 504)}
+    if odd:
+        problems.append("answers other than 201/502/503/504: %s (e.g. %s)" % (
+            odd, [r[8][:120] for r in res if r[5] in odd][:3]))
+    if by_status.get(201, 0) < len(res) / 2:
+        problems.append("fewer than half the creates answered 201: %s" % by_status)
+    for n, v in views.items():
+        if v[3] and v[3][0] != v[3][1]:
+            problems.append("node %d: client_counts sums to %s, COUNT(*) is %s"
+                            % (n, v[3][0], v[3][1]))
+    sets = {n: v[0] for n, v in views.items()}
+    if len(set(frozenset(x) for x in sets.values())) > 1:
+        problems.append("the nodes disagree: %s" % {n: len(x) for n, x in sets.items()})
+    info(ctx, "%s: %d keyed creates, answers %s, settled by replay %s, problems %d"
+         % (what, len(res), json.dumps(dict(sorted(by_status.items()))),
+            json.dumps(count_status([(0, 0, 0, 0, 0, s) for s in settled.values()])),
+            len(problems)))
+    check(not problems, "%s: %d problems: %s" % (what, len(problems), " | ".join(problems[:6])))
+    return by_status
+
+
+@drill
+def keyed_creates_two_pools(ctx):
+    """Keyed creates through pool A (node 1) and pool B (node 2) at once:
+    the two nodes certify against each other on every row both touch."""
+    if ctx.a.counters != "node":
+        # By hand, for comparison: every create counted on one row (the
+        # most conflicts two nodes can make), or on the shards of the
+        # schema before node-local shards (per connection id only).
+        shard = "0" if ctx.a.counters == "hot" else "CONNECTION_ID() % 32"
+        sql(ctx, 1, "CREATE OR REPLACE TRIGGER clients_count_insert AFTER INSERT ON clients "
+            "FOR EACH ROW INSERT INTO client_counts (status, shard, n) "
+            "VALUES (NEW.status, %s, 1) ON DUPLICATE KEY UPDATE n = n + 1;\nSELECT 1;" % shard,
+            causal=False)
+    before = galera_conflicts(ctx)
+    load = CreateLoad(ctx, "kc", [ctx.port["a"], ctx.port["b"]], threads=8,
+                      count=ctx.a.creates).start().join(timeout=900)
+    secs = load.t1 - load.t0
+    after = galera_conflicts(ctx)
+    info(ctx, "keyed_creates_two_pools: %d creates in %.1f s (%.0f/s); Galera conflicts "
+         "(brute-force aborts + certification failures, all nodes): %s, %.2f per 100 creates"
+         % (len(load.results), secs, len(load.results) / secs,
+            {k: after[k] - before[k] for k in after},
+            100.0 * sum(after[k] - before[k] for k in after) / max(1, len(load.results))))
+    verify_creates(ctx, load, "keyed_creates_two_pools")
+
+
+def cluster_size(ctx, n):
+    """wsrep_cluster_size as node n sees it (None when it does not answer)."""
+    try:
+        rows = sql(ctx, n, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'", timeout=5,
+                   causal=False)
+        return int(rows[0][1])
+    except (Failure, subprocess.TimeoutExpired, IndexError, ValueError):
+        return None
+
+
+def wait_synced(ctx, n, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if node_state(ctx, n) == "Synced" and cluster_size(ctx, n) == 3:
+                return True
+        except (Failure, subprocess.TimeoutExpired):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def first_2xx_after(load, port, t, ok):
+    """Seconds from t to the first answer in ok through port of a request
+    sent at or after t; None if none."""
+    with load.lock:
+        times = [r[7] for r in load.results if r[1] == port and r[5] in ok and r[6] >= t]
+    return min(times) - t if times else None
+
+
+@drill
+def stalled_node(ctx):
+    """Node 2 (pool B's first) stops answering for 15 s (SIGSTOP: its
+    connections stay open) under PATCH and keyed-create load through both
+    pools.  Every answer is checked against every node once it is back:
+    nothing acknowledged lost, nothing failed that committed; and pool B
+    answers 2xx again once the others have evicted the node and its
+    requests' deadlines have passed, not when the node resumes."""
+    stall_s = ctx.a.stall
+    cids = create_clients(ctx, "sn", 24)
+    a, b = ctx.port["a"], ctx.port["b"]
+    patches = Load(ctx, "sn", [a, b], cids, threads=6).start()
+    creates = CreateLoad(ctx, "snc", [a, b], threads=2).start()
+    time.sleep(3)
+    t_stall = time.monotonic()
+    cluster(ctx, "stall", 2)
+    evicted = None
+    try:
+        while time.monotonic() < t_stall + stall_s:
+            if evicted is None and cluster_size(ctx, 1) == 2:
+                evicted = time.monotonic() - t_stall
+            time.sleep(0.25)
+    finally:
+        cluster(ctx, "resume", 2)
+    t_resume = time.monotonic()
+    back = wait_synced(ctx, 2, 120)
+    time.sleep(2)
+    patches.stop()
+    creates.stop_flag.set()
+    creates.join()
+    check(back, "node 2 did not come back Synced within 120 s of SIGCONT")
+    b_patch = first_2xx_after(patches, b, t_stall, (200,))
+    b_create = first_2xx_after(creates, b, t_stall, (201,))
+    a_patch = first_2xx_after(patches, a, t_stall, (200,))
+    with patches.lock:
+        during = [r for r in patches.results + creates.results
+                  if r[1] == b and t_stall <= r[6] < t_resume]
+    info(ctx, "stalled_node: node 2 stopped %d s; nodes 1 and 3 evicted it after %s; "
+         "pool B's first 2xx of a request sent after the stall: PATCH %s, create %s "
+         "(pool A: %s); pool B's answers during the stall: %s" % (
+             stall_s, "%.1f s" % evicted if evicted else "never",
+             "%.1f s" % b_patch if b_patch is not None else "never",
+             "%.1f s" % b_create if b_create is not None else "never",
+             "%.1f s" % a_patch if a_patch is not None else "never",
+             json.dumps(count_status(during))))
+    verify_writes(ctx, patches, "stalled_node (PATCH)")
+    verify_creates(ctx, creates, "stalled_node (keyed create)")
+    check(evicted is not None, "nodes 1 and 3 never evicted node 2 while it was stopped")
+    # Bounded by the eviction plus the deadline (and a tick of the watch,
+    # a back-off), not by the stall.
+    bound = evicted + ctx.request_timeout + 2
+    for what, t in (("PATCH", b_patch), ("create", b_create)):
+        check(t is not None and t <= bound, "pool B's first 2xx %s after the stall came after "
+              "%s, past the eviction (%.1f s) plus request_timeout (%d s)"
+              % (what, t, evicted, ctx.request_timeout))
+
+
+@drill
+def keyed_creates_node_killed(ctx):
+    """Keyed creates through pools A and B while node 1 (A's first) is
+    killed with -9 and started again: each answer against every node."""
+    load = CreateLoad(ctx, "kk", [ctx.port["a"], ctx.port["b"]], threads=6).start()
+    time.sleep(3)
+    t_kill = time.monotonic()
+    cluster(ctx, "kill", 1)
+    ctx.down.add(1)
+    time.sleep(6)
+    starter = threading.Thread(target=lambda: cluster(ctx, "start", 1), daemon=True)
+    starter.start()
+    starter.join(200)
+    check(not starter.is_alive(), "node 1 did not come back in 200 s")
+    ctx.down.discard(1)
+    check(wait_synced(ctx, 1, 60), "node 1 not Synced again")
+    time.sleep(2)
+    load.stop_flag.set()
+    load.join()
+    a_first = first_2xx_after(load, ctx.port["a"], t_kill, (201,))
+    info(ctx, "keyed_creates_node_killed: %d creates, pool A's first 201 after the kill: %s"
+         % (len(load.results), "%.1f s" % a_first if a_first is not None else "never"))
+    verify_creates(ctx, load, "keyed_creates_node_killed")
+
+
 @drill
 def throughput_cluster_vs_single(ctx):
     single = os.path.join(ctx.a.run_dir, "pool-s.base.conf")
@@ -1193,6 +1518,12 @@ def main():
     ap.add_argument("--merges", type=int, default=2000)
     ap.add_argument("--pairs", type=int, default=500)
     ap.add_argument("--bench", type=int, default=1500)
+    ap.add_argument("--creates", type=int, default=4000)
+    ap.add_argument("--stall", type=int, default=15, help="stalled_node: seconds stopped")
+    ap.add_argument("--pool-workers", type=int, default=4, help="workers of pools A and B")
+    ap.add_argument("--counters", choices=("node", "connection", "hot"), default="node",
+                    help="keyed_creates_two_pools: count creates on node-local shards (the "
+                    "schema's), per-connection shards, or one row")
     a = ap.parse_args()
     ctx = Ctx(a)
     check(a.base_url.rstrip("/").endswith(":%d" % ctx.port["a"]),

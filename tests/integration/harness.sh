@@ -423,6 +423,13 @@ h_conf_set()
 	}' "$1" >"$2"
 }
 
+# The web servers here give up on the pool after H_WEB_TIMEOUT seconds
+# (the snippets' 60 s, cut so that the 504 tests do not wait that long),
+# and clientsd's own deadline is shorter: a web server must never give up
+# on a request that clientsd may still write (it answers 503 first).
+H_WEB_TIMEOUT=10
+H_REQUEST_TIMEOUT=8
+
 # h_write_conf: renders $H_CONF and $H_MCONF (mode 0600: they hold the
 # passwords).
 h_write_conf()
@@ -447,6 +454,7 @@ database name clients
 database user clients
 database password_file $H_PWFILE
 database lock_wait_timeout 2
+server request_timeout $H_REQUEST_TIMEOUT
 ${H_CONF_EXTRA:-}
 EOF
 	) && mv -f "$H_CONF.new" "$H_CONF" || return 1
@@ -513,7 +521,8 @@ h_nginx_start()
 	else
 		h_subst "$REPO/conf/nginx-clientsd.conf" \
 		    "HTTP_LISTEN=127.0.0.1:$1" "CLIENTSD_SOCKET=$H_SOCK" \
-		    "ACCESS_LOG=$H_LOG/nginx-access.log" \
+		    "ACCESS_LOG=$H_LOG/nginx-access.log" |
+		    sed "s/fastcgi_read_timeout 60s;/fastcgi_read_timeout ${H_WEB_TIMEOUT}s;/" \
 		    >"$H_NGINX/clientsd.conf" || return 1
 	fi
 	h_nuser=
@@ -540,8 +549,7 @@ http {
 	client_body_timeout 5s;
 	send_timeout 10s;
 	fastcgi_connect_timeout 5s;
-	fastcgi_send_timeout 10s;
-	fastcgi_read_timeout 10s;
+	fastcgi_send_timeout ${H_WEB_TIMEOUT}s;
 	include "$H_NGINX/clientsd.conf";
 }
 EOF
@@ -579,7 +587,7 @@ LogLevel $h_level
 # the 408 and 504 tests (the defaults are 60 s).
 ServerTokens Prod
 ServerSignature Off
-Timeout 10
+Timeout $H_WEB_TIMEOUT
 # No query string in the access log: it may hold ?admin_key=.
 LogFormat "%h %t \"%m %U\" %>s %b %D \"%{X-Request-Id}i\"" clientsd
 CustomLog "$h_acclog" clientsd
@@ -644,7 +652,9 @@ h_apache_start()
 	chmod 0700 "$H_APACHE/fcgid"
 	h_subst "$REPO/conf/apache-clientsd.conf" \
 	    "CLIENTSD_BIN=$H_BIN" "BIN_DIR=${H_BIN%/*}" \
-	    "CLIENTSD_CONFIG=$h_aconf" >"$H_APACHE/clientsd.conf" || return 1
+	    "CLIENTSD_CONFIG=$h_aconf" |
+	    sed "s/^FcgidIOTimeout 60$/FcgidIOTimeout $H_WEB_TIMEOUT/" \
+	    >"$H_APACHE/clientsd.conf" || return 1
 	h_env=
 	for h_var in ASAN_OPTIONS UBSAN_OPTIONS; do
 		eval "h_val=\${$h_var:-}"
@@ -657,11 +667,9 @@ h_apache_start()
 		# stops (the bench reads when they happen).
 		h_apache_conf "$1" "$h_elog" "$H_LOG/apache-access.log" \
 		    "warn fcgid:info" alias fcgid
-		# FcgidIOTimeout: short enough for the 504 test (default 40 s).
 		cat <<EOF
 FcgidIPCDir "$H_APACHE/fcgid"
 FcgidProcessTableFile "$H_APACHE/fcgid_shm"
-FcgidIOTimeout 10
 $h_env
 Include "$H_APACHE/clientsd.conf"
 EOF
@@ -718,8 +726,9 @@ h_apache_proxy_start()
 	mkdir -p "$H_APACHE/htdocs" || return 1
 	h_private_log "$h_elog" "$H_LOG/apache-proxy-access.log" || return 1
 	h_subst "$REPO/conf/apache-proxy-fcgi-clientsd.conf" \
-	    "CLIENTSD_SOCKET=$H_SOCK" >"$H_APACHE/proxy-clientsd.conf" ||
-	    return 1
+	    "CLIENTSD_SOCKET=$H_SOCK" |
+	    sed "s/^ProxyTimeout 60$/ProxyTimeout $H_WEB_TIMEOUT/" \
+	    >"$H_APACHE/proxy-clientsd.conf" || return 1
 	{
 		h_apache_conf "$1" "$h_elog" "$H_LOG/apache-proxy-access.log" \
 		    warn env proxy proxy_fcgi
@@ -759,7 +768,7 @@ h_lighttpd_start()
 	    "CLIENTSD_SOCKET=$H_SOCK" "ACCESS_LOG=$h_ldir/log/access.log" \
 	    "ERRORFILE_PREFIX=$h_ldir/errors/status-" \
 	    "MAGNET_SCRIPT=$h_ldir/clientsd.lua" |
-	    sed 's/"read-timeout" => 60,/"read-timeout" => 10,/' \
+	    sed "s/\"read-timeout\" => 60,/\"read-timeout\" => $H_WEB_TIMEOUT,/" \
 	    >"$h_ldir/clientsd.conf" || return 1
 	h_luser=
 	h_is_root && h_luser="server.username = \"$H_USER\"
@@ -804,7 +813,7 @@ h_caddy_start()
 	h_subst "$REPO/conf/caddy-clientsd.conf" \
 	    "SITE_ADDRESS=http://:$1" "CLIENTSD_SOCKET=$H_SOCK" \
 	    "ACCESS_LOG=$H_LOG/caddy-access.log" |
-	    sed 's/read_timeout 60s/read_timeout 10s/' >"$h_cdir/clientsd.conf" ||
+	    sed "s/read_timeout 60s/read_timeout ${H_WEB_TIMEOUT}s/" >"$h_cdir/clientsd.conf" ||
 	    return 1
 	cat >"$h_cdir/Caddyfile" <<EOF
 # Written by tests/integration/harness.sh: the minimal wrapper.

@@ -6,8 +6,10 @@ mod_proxy_fcgi, lighttpd, Caddy), with --label naming the set-up.  These are
 the checks that depend on the web server's snippet rather than on clientsd:
 its body cap and the JSON 413 above it, %2F reaching clientsd, TRACE never
 echoing the request, no CGI "Status:" header leaking, the JSON envelope on
-the answers the server makes itself, and no query string in its access log
-(the file named by $CLIENTSD_TEST_ACCESS_LOG).
+the answers the server makes itself, no query string in its access log
+(the file named by $CLIENTSD_TEST_ACCESS_LOG), the arrival time it passes
+clientsd (seen in clientsd's log, $CLIENTSD_TEST_LOG), and a timeout toward
+clientsd longer than clientsd's own deadline.
 
 Prints "ok   <label> <name>", "FAIL <label> <name>: <reason>" or "skip ...",
 then "RESULT passed=N failed=M".  Exits 1 if any test failed.
@@ -15,6 +17,7 @@ then "RESULT passed=N failed=M".  Exits 1 if any test failed.
 
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -283,6 +286,77 @@ def pool_down_is_json(api):
         check(r.headers.get("retry-after", "").isdigit(), "no Retry-After: " + r.where())
         check(time.monotonic() < deadline, "ping not 200 within 15 s of the socket's return")
         time.sleep(0.2)
+
+
+# ---- the request's deadline ------------------------------------------------------------
+
+# The shipped snippets, by set-up: the file, and the directive that bounds
+# the server's wait for clientsd's answer (its value in seconds).
+SNIPPETS = {
+    "nginx": ("nginx-clientsd.conf", r"^\s*fastcgi_read_timeout\s+(\d+)s;"),
+    "apache-fcgid": ("apache-clientsd.conf", r"^\s*FcgidIOTimeout\s+(\d+)\s*$"),
+    "apache-proxy": ("apache-proxy-fcgi-clientsd.conf", r"^\s*ProxyTimeout\s+(\d+)\s*$"),
+    "lighttpd": ("lighttpd-clientsd.conf", r'^\s*"read-timeout"\s*=>\s*(\d+),'),
+    "caddy": ("caddy-clientsd.conf", r"^\s*read_timeout\s+(\d+)s\s*$"),
+}
+CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf")
+# What clientsd may take past request_timeout: settling a COMMIT whose
+# answer was lost, and writing the answer.
+MARGIN_S = 5
+
+
+def default_request_timeout():
+    with open(os.path.join(CONF, "clientsd.conf")) as f:
+        m = re.search(r"^#request_timeout = (\d+)$", f.read(), re.M)
+    check(m, "conf/clientsd.conf lists no #request_timeout default")
+    return int(m.group(1))
+
+
+@test()
+def snippet_waits_longer_than_clientsd(api):
+    """The shipped snippet gives clientsd more than its default deadline:
+    a web server that gives up first answers 504 for a write clientsd may
+    still make."""
+    name, rx = SNIPPETS[server(api)]
+    with open(os.path.join(CONF, name)) as f:
+        found = re.findall(rx, f.read(), re.M)
+    eq(len(found), 1, "%s: the timeout toward clientsd (%s)" % (name, rx))
+    want = default_request_timeout() + MARGIN_S
+    check(int(found[0]) >= want, "%s waits %s s for clientsd, less than request_timeout + "
+          "%d s = %d s" % (name, found[0], MARGIN_S, want))
+
+
+def clientsd_line(rid):
+    """clientsd's access line for request id rid (its log is
+    $CLIENTSD_TEST_LOG: the pool's, or Apache's error log under mod_fcgid)."""
+    log = os.environ.get("CLIENTSD_TEST_LOG")
+    check(log, "CLIENTSD_TEST_LOG is not set (./dev test sets it per server)")
+    deadline = time.monotonic() + 5
+    while True:
+        with open(log, "rb") as f:
+            lines = [x for x in f.read().decode("utf-8", "replace").splitlines()
+                     if " request id=%s " % rid in x]
+        if lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check(len(lines) == 1, "clientsd's lines for request %s in %s: %s" % (rid, log, lines))
+    return lines[0]
+
+
+@test()
+def server_stamps_arrival_time(api):
+    """The snippet tells clientsd when the server received the request
+    (X-Request-Start), replacing any value the client sent: a client's
+    t=1 (1970) would be 503 unanswered, a missing stamp wait_us=-1."""
+    rid = "arrival-" + api.uid()
+    r = api.get("/api/v1/health", auth=None, rid=rid, headers={"X-Request-Start": "t=1"})
+    eq(r.status, 200, "GET /health with a client's X-Request-Start of 1970: " + r.where())
+    line = clientsd_line(rid)
+    m = re.search(r" wait_us=(-?\d+)", line)
+    check(m, "no wait_us in clientsd's line: %s" % line)
+    waited = int(m.group(1))
+    check(0 <= waited < 2000000, "wait_us=%d: the server did not stamp the arrival "
+          "(-1) or passed the client's: %s" % (waited, line))
 
 
 # ---- the access log ---------------------------------------------------------------------
