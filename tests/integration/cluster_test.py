@@ -1344,6 +1344,17 @@ def keyed_creates_two_pools(ctx):
     verify_creates(ctx, load, "keyed_creates_two_pools")
 
 
+def all_threads_stopped(pid):
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                    return False
+    except OSError:
+        return False
+    return True
+
+
 def cluster_size(ctx, n):
     """wsrep_cluster_size as node n sees it (None when it does not answer)."""
     try:
@@ -1388,8 +1399,14 @@ def stalled_node(ctx):
     patches = Load(ctx, "sn", [a, b], cids, threads=6).start()
     creates = CreateLoad(ctx, "snc", [a, b], threads=2).start()
     time.sleep(3)
-    t_stall = time.monotonic()
     cluster(ctx, "stall", 2)
+    # A group stop reaches each thread on its way back to user space: the
+    # stall starts when the last one has stopped.
+    pid = read_pid(os.path.join(ctx.a.run_dir, "galera", "n2", "mysqld.pid"))
+    deadline = time.monotonic() + 5
+    while pid and not all_threads_stopped(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t_stall = time.monotonic()
     evicted = None
     try:
         while time.monotonic() < t_stall + stall_s:
