@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "http.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
