@@ -169,9 +169,11 @@ call_idem_write(struct call *c, int status, const char *client_id)
 	if (c->idem_answer[0] != '\0') {
 		c->idem.render = render_fixed;
 		c->idem.render_arg = c->idem_answer;
+		c->idem.with_etag = false;
 	} else {
 		c->idem.render = render_client;
 		c->idem.render_arg = NULL;
+		c->idem.with_etag = true;
 	}
 	if (client_id != NULL) {
 		snprintf(c->idem.client_id, sizeof(c->idem.client_id), "%s",
@@ -207,8 +209,9 @@ call_idem_finish(struct call *c)
 	}
 	memset(&a, 0, sizeof(a));
 	a.status = c->res.status;
-	cm_idem_header(c->res.headers, "ETag", a.etag, sizeof(a.etag));
-	cm_idem_header(c->res.headers, "Location", a.location,
+	cm_idem_header(c->res.headers ? c->res.headers : "", "ETag", a.etag,
+	    sizeof(a.etag));
+	cm_idem_header(c->res.headers ? c->res.headers : "", "Location", a.location,
 	    sizeof(a.location));
 	a.body = c->res.body != NULL ? cm_json_compact(c->res.body) : NULL;
 	a.len = a.body != NULL ? strlen(a.body) : 0;

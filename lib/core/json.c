@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "json.h"
+#include "mem.h"
 
 json_t *
 cm_json_parse_object(const char *buf, size_t len, int max_depth)
@@ -176,10 +177,7 @@ put(struct buf *b, const char *s, size_t n)
 		cap = b->cap;
 		while (n >= cap - b->len)
 			cap *= 2;
-		if ((grown = realloc(b->p, cap)) == NULL) {
-			b->failed = true;
-			return;
-		}
+		grown = cm_realloc(b->p, cap);
 		b->p = grown;
 		b->cap = cap;
 	}
@@ -324,10 +322,12 @@ cm_json_compact(const json_t *v)
 {
 	struct buf	b = { NULL, 0, 64, false };
 
-	if (v == NULL || (b.p = malloc(b.cap)) == NULL)
+	if (v == NULL)
 		return NULL;
+	b.p = cm_malloc(b.cap);
 	b.p[0] = '\0';
 	put_value(&b, v);
+	/* A number no shortest form reads back as (not finite): none parse so. */
 	if (b.failed) {
 		free(b.p);
 		return NULL;
@@ -373,9 +373,7 @@ add_span(struct scan *sc, size_t from, size_t to, enum cm_json_mark mark)
 		sc->nspans--;
 	if (sc->nspans == sc->capspans) {
 		sc->capspans = sc->capspans ? sc->capspans * 2 : 8;
-		grown = realloc(sc->spans, sc->capspans * sizeof(*grown));
-		if (grown == NULL)
-			return false;
+		grown = cm_realloc(sc->spans, sc->capspans * sizeof(*grown));
 		sc->spans = grown;
 	}
 	sc->spans[sc->nspans].from = from;
@@ -438,8 +436,7 @@ number_fits(const char *tok, size_t n, bool integer)
 	double	 d;
 	bool	 ok;
 
-	if ((copy = malloc(n + 1)) == NULL)
-		return true;	/* let Jansson fail on it */
+	copy = cm_malloc(n + 1);
 	memcpy(copy, tok, n);
 	copy[n] = '\0';
 	errno = 0;
@@ -513,8 +510,7 @@ scan_body(struct scan *sc, int max_depth)
 	bool	 ok = false, want_value = true;
 	char	 c;
 
-	if ((stack = malloc(sc->len + 1)) == NULL)
-		return false;
+	stack = cm_malloc(sc->len + 1);
 	skip_ws(sc);
 	if (sc->pos >= sc->len || sc->s[sc->pos] != '{')
 		goto out;
@@ -603,8 +599,7 @@ rewrite(const struct scan *sc, size_t *outlen)
 	struct buf	b = { NULL, 0, 64, false };
 	size_t		i, at = 0;
 
-	if ((b.p = malloc(b.cap)) == NULL)
-		return NULL;
+	b.p = cm_malloc(b.cap);
 	for (i = 0; i < sc->nspans; i++) {
 		put(&b, sc->s + at, sc->spans[i].from - at);
 		if (sc->spans[i].mark == CM_JSON_MARK_DEEP)

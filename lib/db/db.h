@@ -84,6 +84,7 @@ struct cm_idem {
 	 */
 	char			*(*render)(const struct cm_stored *, void *arg);
 	void			*render_arg;
+	bool			 with_etag;	/* the answer carries the ETag */
 };
 
 /* Who writes, and on which condition. */

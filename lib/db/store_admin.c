@@ -52,11 +52,9 @@ list_migrations(const char *dir, size_t *n)
 		len = strlen(e->d_name);
 		if (len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0)
 			continue;
-		if ((grown = realloc(names, (*n + 1) * sizeof(*names))) == NULL)
-			break;
+		grown = cm_realloc(names, (*n + 1) * sizeof(*names));
 		names = grown;
-		if ((names[*n] = strdup(e->d_name)) == NULL)
-			break;
+		names[*n] = cm_strdup(e->d_name);
 		(*n)++;
 	}
 	closedir(d);

@@ -238,7 +238,7 @@ store_idem_answer(struct cm_store *s, const struct cm_write *w,
 	memset(&a, 0, sizeof(a));
 	a.status = w->idem->status;
 	snprintf(a.location, sizeof(a.location), "%s", w->idem->location);
-	if (out != NULL)
+	if (out != NULL && w->idem->with_etag)
 		snprintf(a.etag, sizeof(a.etag), "%s", out->etag);
 	if ((a.body = w->idem->render(out, w->idem->render_arg)) == NULL)
 		cm_oom();

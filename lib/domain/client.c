@@ -327,9 +327,7 @@ cm_client_check_input(const json_t *body, enum cm_input_mode mode,
 		add(probs, "", &v_not_object_body);
 		return NULL;
 	}
-	/* XXX: on ENOMEM this returns NULL with no problem added. */
-	if ((out = json_object()) == NULL)
-		return NULL;
+	out = json_object();	/* never NULL: Jansson allocates with cm_malloc */
 	for (i = 0; i < CM_F__COUNT; i++) {
 		if ((bad = check_member(i, body, mode, pol, &value)) != NULL)
 			add(probs, fields[i].name, bad);

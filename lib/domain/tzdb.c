@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mem.h"
 #include "tzdb.h"
 
 struct cm_tzdb {
@@ -38,13 +39,13 @@ add_name(struct cm_tzdb *db, const char *s, size_t len)
 
 	if (db->n == db->cap) {
 		ncap = db->cap ? db->cap * 2 : 512;
-		if ((nv = reallocarray(db->name, ncap, sizeof(*nv))) == NULL)
-			return -1;
+		nv = cm_realloc(db->name, ncap * sizeof(*nv));
 		db->name = nv;
 		db->cap = ncap;
 	}
-	if ((db->name[db->n] = strndup(s, len)) == NULL)
-		return -1;
+	db->name[db->n] = cm_malloc(len + 1);
+	memcpy(db->name[db->n], s, len);
+	db->name[db->n][len] = '\0';
 	db->n++;
 	return 0;
 }
@@ -109,10 +110,7 @@ cm_tzdb_load(const char *path, char *err, size_t errsz)
 	size_t		 linesz = 0;
 	int		 rc = 0;
 
-	if ((db = calloc(1, sizeof(*db))) == NULL) {
-		snprintf(err, errsz, "%s", strerror(errno));
-		return NULL;
-	}
+	db = cm_calloc(1, sizeof(*db));
 	if ((f = fopen(path, "re")) == NULL) {
 		snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		cm_tzdb_free(db);

@@ -8,6 +8,7 @@
 
 #include "http.h"
 #include "json.h"
+#include "mem.h"
 #include "random.h"
 
 static int
@@ -328,6 +329,7 @@ cm_response_clear(struct cm_response *res)
 {
 	json_decref(res->body);
 	free(res->text);
+	free(res->headers);
 	cm_response_init(res);
 }
 
@@ -347,19 +349,26 @@ void
 cm_response_header(struct cm_response *res, const char *name,
     const char *fmt, ...)
 {
-	char	value[512];
 	va_list	ap;
+	size_t	need;
 	int	n;
 
 	va_start(ap, fmt);
-	vsnprintf(value, sizeof(value), fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	n = snprintf(res->headers + res->hlen, sizeof(res->headers) - res->hlen,
-	    "%s: %s\r\n", name, value);
-	if (n > 0 && (size_t)n < sizeof(res->headers) - res->hlen)
-		res->hlen += (size_t)n;
-	else
-		res->headers[res->hlen] = '\0';	/* XXX: header dropped */
+	need = res->hlen + strlen(name) + 2 + (size_t)(n > 0 ? n : 0) + 3;
+	if (need > res->hcap) {
+		res->hcap = need > 2 * res->hcap ? need : 2 * res->hcap;
+		res->headers = cm_realloc(res->headers, res->hcap);
+	}
+	res->hlen += (size_t)snprintf(res->headers + res->hlen,
+	    res->hcap - res->hlen, "%s: ", name);
+	va_start(ap, fmt);
+	res->hlen += (size_t)vsnprintf(res->headers + res->hlen,
+	    res->hcap - res->hlen, fmt, ap);
+	va_end(ap);
+	res->hlen += (size_t)snprintf(res->headers + res->hlen,
+	    res->hcap - res->hlen, "\r\n");
 }
 
 void
@@ -469,7 +478,7 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 		snprintf(status, sizeof(status), "Status: %d %s\r\n",
 		    res->status, cm_status_text(res->status));
 	if (res->text != NULL)
-		body = strdup(res->text);
+		body = cm_strdup(res->text);
 	else
 		body = res->body ? cm_json_compact(res->body) : NULL;
 	n = asprintf(&out, "%s"
@@ -479,18 +488,15 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 	    "%s"
 	    "\r\n%s",
 	    status, res->text != NULL ? res->text_type :
-	    "application/json; charset=utf-8", request_id, res->headers,
-	    (head || body == NULL) ? "" : body);
+	    "application/json; charset=utf-8", request_id,
+	    res->headers ? res->headers : "", (head || body == NULL) ? "" : body);
 	free(body);
 	if (n < 0)
-		return NULL;
+		cm_oom();	/* the format is ours: only memory can fail */
 	*len = (size_t)n;
 	/* A raw body is bytes of a known length: appended, not formatted. */
 	if (res->raw != NULL && rawlen > 0) {
-		if ((grown = realloc(out, *len + rawlen + 1)) == NULL) {
-			free(out);
-			return NULL;
-		}
+		grown = cm_realloc(out, *len + rawlen + 1);
 		out = grown;
 		memcpy(out + *len, res->raw, rawlen);
 		*len += rawlen;

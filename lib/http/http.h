@@ -70,8 +70,8 @@ bool	cm_if_none_match(const char *header, const char *etag);
 struct cm_response {
 	int	 status;
 	json_t	*body;		/* owned; the whole envelope */
-	char	 headers[1024];	/* extra "Name: value\r\n" lines */
-	size_t	 hlen;
+	char	*headers;	/* owned; extra "Name: value\r\n" lines, or NULL */
+	size_t	 hlen, hcap;
 	char	*text;		/* owned; a non-JSON body (OpenMetrics) */
 	const char *text_type;	/* its Content-Type (a static string) */
 	const char *raw;	/* borrowed, outlives the response: sent as */
