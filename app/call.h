@@ -11,26 +11,39 @@
 #include <jansson.h>
 
 #include "client.h"
+#include "db.h"
 #include "handlers.h"
 #include "http.h"
-#include "store.h"
+#include "precondition.h"
+#include "routes.h"
 
 struct call {
 	struct worker		*w;
 	FCGX_Request		*fcgi;
 	struct cm_request	 req;
-	struct cm_route_match	 route;
+	struct route_match	 route;
 	struct cm_response	 res;
 	unsigned long long	 admin_key_id;
-	/* Issue 8: an Idempotency-Key whose in-progress marker is ours. */
+	/* If-Match, parsed; has_precondition: the header was sent. */
+	bool			 has_precondition;
+	struct cm_precondition	 precondition;
+	/* An Idempotency-Key whose in-progress marker is ours. */
 	bool			 idem_on;
 	bool			 idem_saved;	/* its answer went with the write */
 	struct cm_idem		 idem;
+	/* A DELETE's answer, stored as it is sent (compact JSON). */
+	char			 idem_answer[96];
 	char			*replay;	/* a replayed body; freed after the reply */
 };
 
-/* Responses for a data layer result other than CM_STORE_OK. */
-void	 call_store_error(struct call *, int rc, const struct cm_problems *);
+/*
+ * The answer for a data layer result other than CM_DB_OK.  st: what the
+ * call returned (its etag tells a 412 the current ETag), or NULL.
+ */
+void	 call_store_error(struct call *, enum cm_db_status,
+	    const struct cm_problems *, const struct cm_stored *st);
+/* Who writes, and on which condition (If-Match). */
+struct cm_write call_writer(const struct call *);
 void	 call_unavailable(struct call *);
 /*
  * The request body: NULL when there is none (*empty set) or when the
@@ -62,7 +75,7 @@ bool	 call_idem_begin_delete(struct call *, bool hard, bool erase,
  */
 struct cm_idem *call_idem_write(struct call *, int status,
 	    const char *client_id);
-/* 409 idempotency_in_progress (CM_STORE_IDEM_BUSY). */
+/* 409 idempotency_in_progress (CM_DB_IDEM_BUSY). */
 void	 call_idem_conflict(struct call *);
 /* After the endpoint: stores a non-5xx answer not stored yet; a 5xx frees the key. */
 void	 call_idem_finish(struct call *);

@@ -22,15 +22,16 @@
 #include <jansson.h>
 #include <mysql.h>
 
-#include "auth.h"
 #include "cm_paths.h"
 #include "config.h"
+#include "db.h"
+#include "dbconf.h"
 #include "dbsetup.h"
-#include "jsonbody.h"
+#include "json.h"
+#include "keys.h"
+#include "mem.h"
+#include "random.h"
 #include "steward.h"
-#include "store.h"
-#include "store_idem.h"
-#include "store_steward.h"
 #include "validate.h"
 
 static const char usage_text[] =
@@ -55,11 +56,11 @@ usage(void)
 }
 
 static int
-failed(int rc, const char *what)
+failed(enum cm_db_status rc, const char *what)
 {
 	fprintf(stderr, "clientsctl: %s: %s\n", what,
-	    rc == CM_STORE_UNAVAILABLE ? "database unavailable" :
-	    rc == CM_STORE_NOT_FOUND ? "no such active key" :
+	    rc == CM_DB_UNAVAILABLE ? "database unavailable" :
+	    rc == CM_DB_NOT_FOUND ? "no such active key" :
 	    "database error (see the message above)");
 	return 1;
 }
@@ -71,7 +72,7 @@ print_applied(const char *name)
 }
 
 static int
-migrate(struct cm_store *s, int argc, char *argv[])
+migrate(struct cm_db *db, int argc, char *argv[])
 {
 	const char	*dir = CM_MIGRATIONSDIR;
 	int		 rc;
@@ -80,7 +81,7 @@ migrate(struct cm_store *s, int argc, char *argv[])
 		dir = argv[2];
 	else if (argc != 1)
 		usage();
-	if ((rc = cm_store_migrate(s, dir, print_applied)) != CM_STORE_OK)
+	if ((rc = cm_db_migrate(db, dir, print_applied)) != CM_DB_OK)
 		return failed(rc, "migrate");
 	printf("schema up to date\n");
 	return 0;
@@ -88,7 +89,7 @@ migrate(struct cm_store *s, int argc, char *argv[])
 
 /* Prints the key once, on stdout alone; only its hash is stored. */
 static int
-key_create(struct cm_store *s, const char *name)
+key_create(struct cm_db *db, const char *name)
 {
 	char			key[CM_ADMIN_KEY_LEN + 1];
 	char			hash[CM_SHA256_HEX_LEN + 1];
@@ -102,18 +103,18 @@ key_create(struct cm_store *s, const char *name)
 		fprintf(stderr, "clientsctl: getrandom: %s\n", strerror(errno));
 		return 1;
 	}
-	rc = cm_store_admin_key_create(s, name, hash, &id);
-	if (rc == CM_STORE_OK) {
+	rc = cm_db_admin_key_create(db, name, hash, &id);
+	if (rc == CM_DB_OK) {
 		printf("%s\n", key);
 		fprintf(stderr, "created admin key %llu (%s); it is shown "
 		    "only this once\n", id, name);
 	}
 	explicit_bzero(key, sizeof(key));
-	return rc == CM_STORE_OK ? 0 : failed(rc, "admin-key create");
+	return rc == CM_DB_OK ? 0 : failed(rc, "admin-key create");
 }
 
 static int
-admin_key(struct cm_store *s, int argc, char *argv[])
+admin_key(struct cm_db *db, int argc, char *argv[])
 {
 	char	*end;
 	unsigned long long id;
@@ -121,17 +122,17 @@ admin_key(struct cm_store *s, int argc, char *argv[])
 
 	if (argc == 4 && strcmp(argv[1], "create") == 0 &&
 	    strcmp(argv[2], "--name") == 0)
-		return key_create(s, argv[3]);
+		return key_create(db, argv[3]);
 	if (argc == 2 && strcmp(argv[1], "list") == 0) {
-		rc = cm_store_admin_key_list(s, stdout);
-		return rc == CM_STORE_OK ? 0 : failed(rc, "admin-key list");
+		rc = cm_db_admin_key_list(db, stdout);
+		return rc == CM_DB_OK ? 0 : failed(rc, "admin-key list");
 	}
 	if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
 		errno = 0;
 		id = strtoull(argv[2], &end, 10);
 		if (errno != 0 || *end != '\0' || argv[2][0] == '\0')
 			usage();
-		if ((rc = cm_store_admin_key_revoke(s, id)) != CM_STORE_OK)
+		if ((rc = cm_db_admin_key_revoke(db, id)) != CM_DB_OK)
 			return failed(rc, "admin-key revoke");
 		printf("revoked admin key %llu\n", id);
 		return 0;
@@ -142,7 +143,7 @@ admin_key(struct cm_store *s, int argc, char *argv[])
 
 /* Every audit entry of a client, newest first, one JSON object a line. */
 static int
-audit(struct cm_store *s, const char *id)
+audit(struct cm_db *db, const char *id)
 {
 	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 200, 0, NULL, true };
 	struct cm_page		 pg;
@@ -156,7 +157,7 @@ audit(struct cm_store *s, const char *id)
 		usage();
 	/* Cursor pages: a history growing meanwhile repeats and skips nothing. */
 	do {
-		if ((rc = cm_store_audit(s, id, &q, &pg)) != CM_STORE_OK)
+		if ((rc = cm_db_audit(db, id, &q, &pg)) != CM_DB_OK)
 			return failed(rc, "audit");
 		json_array_foreach(pg.items, i, e) {
 			line = cm_json_compact(e);	/* reals as the API writes them */
@@ -175,7 +176,7 @@ audit(struct cm_store *s, const char *id)
  * retention_days; with --dry-run only counts them.
  */
 static int
-audit_purge(struct cm_store *s, const struct cm_config *cfg, int argc,
+audit_purge(struct cm_db *db, const struct cm_config *cfg, int argc,
     char *argv[])
 {
 	const char		*before = NULL;
@@ -208,9 +209,9 @@ audit_purge(struct cm_store *s, const struct cm_config *cfg, int argc,
 		return 0;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = cm_store_audit_purge(s, cutoff, 1000, dry_run, &rows, &batches);
+	rc = cm_db_audit_purge(db, cutoff, 1000, dry_run, &rows, &batches);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (rc != CM_STORE_OK)
+	if (rc != CM_DB_OK)
 		return failed(rc, "audit purge");
 	secs = (double)(t1.tv_sec - t0.tv_sec) +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -230,7 +231,7 @@ audit_purge(struct cm_store *s, const struct cm_config *cfg, int argc,
  * keys included), in batches of --batch rows (1000).
  */
 static int
-purge_idempotency(struct cm_store *s, const struct cm_config *cfg, int argc,
+purge_idempotency(struct cm_db *db, const struct cm_config *cfg, int argc,
     char *argv[])
 {
 	unsigned long long	 rows;
@@ -248,9 +249,9 @@ purge_idempotency(struct cm_store *s, const struct cm_config *cfg, int argc,
 		}
 	} else if (argc != 1)
 		usage();
-	rc = cm_store_idem_purge(s, cfg->idempotency_ttl_s, (unsigned)batch,
+	rc = cm_db_idem_purge(db, cfg->idempotency_ttl_s, (unsigned)batch,
 	    &rows);
-	if (rc != CM_STORE_OK)
+	if (rc != CM_DB_OK)
 		return failed(rc, "purge-idempotency");
 	printf("deleted %llu Idempotency-Key rows older than %d s\n", rows,
 	    cfg->idempotency_ttl_s);
@@ -259,7 +260,7 @@ purge_idempotency(struct cm_store *s, const struct cm_config *cfg, int argc,
 
 /* erase: as DELETE ?hard=true&erase=true, without an admin key id. */
 static int
-erase(struct cm_store *s, const char *id)
+erase(struct cm_db *db, const char *id)
 {
 	unsigned char	 r[6];
 	char		 rid[32];
@@ -275,13 +276,13 @@ erase(struct cm_store *s, const char *id)
 	}
 	snprintf(rid, sizeof(rid), "clientsctl-%02x%02x%02x%02x%02x%02x",
 	    r[0], r[1], r[2], r[3], r[4], r[5]);
-	rc = cm_store_erase(s, id, &w, &deleted);
-	if (rc == CM_STORE_NOT_FOUND) {
+	rc = cm_db_erase(db, id, &w, &deleted);
+	if (rc == CM_DB_NOT_FOUND) {
 		fprintf(stderr, "clientsctl: erase: no client %s and no "
 		    "history of it\n", id);
 		return 1;
 	}
-	if (rc != CM_STORE_OK)
+	if (rc != CM_DB_OK)
 		return failed(rc, "erase");
 	printf("erased %s%s (request id %s)\n", id,
 	    deleted ? ": client deleted, history erased" :
@@ -321,6 +322,7 @@ db_setup(const struct cm_config *run, const char *mpath, int argc,
     char *argv[])
 {
 	struct cm_config	 mig = *run;
+	struct cm_db_config	 r, m;
 	const char		*host;
 	char			 err[512];
 	int			 rc;
@@ -340,8 +342,12 @@ db_setup(const struct cm_config *run, const char *mpath, int argc,
 	}
 	if (load_migrate_config(&mig, mpath) != 0)
 		return 1;
-	rc = cm_dbsetup_print(stdout, run, &mig, host, err, sizeof(err));
+	dbconf_of(run, &r);
+	dbconf_of(&mig, &m);
+	rc = cm_dbsetup_print(stdout, &r, &m, host, err, sizeof(err));
 	explicit_bzero(&mig, sizeof(mig));
+	explicit_bzero(&r, sizeof(r));
+	explicit_bzero(&m, sizeof(m));
 	if (rc != 0) {
 		fprintf(stderr, "clientsctl: db-setup: %s\n", err);
 		return 1;
@@ -353,12 +359,14 @@ int
 main(int argc, char *argv[])
 {
 	struct cm_config	 cfg;
-	struct cm_store		*s;
+	struct cm_db_config	 dbcfg;
+	struct cm_db		*db;
 	const char		*path = cm_config_default_path();
 	const char		*mpath = NULL;
 	char			 err[512];
 	int			 ch, rc;
 
+	cm_mem_init();
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0)) {
 		fputs(usage_text, stdout);
@@ -395,34 +403,31 @@ main(int argc, char *argv[])
 	if (strcmp(argv[0], "migrate") == 0 &&
 	    load_migrate_config(&cfg, mpath) != 0)
 		return 1;
-	/*
-	 * Every command but migrate writes through transactions that must
-	 * stay whole on Galera (see cm_store_new_tx); DDL commits on its own.
-	 */
-	s = strcmp(argv[0], "migrate") == 0 ? cm_store_new(&cfg) :
-	    cm_store_new_tx(&cfg);
+	dbconf_of(&cfg, &dbcfg);
+	db = cm_db_open(&dbcfg, (unsigned long)getpid());
+	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	if (strcmp(argv[0], "migrate") == 0)
-		rc = migrate(s, argc, argv);
+		rc = migrate(db, argc, argv);
 	else if (strcmp(argv[0], "admin-key") == 0)
-		rc = admin_key(s, argc, argv);
+		rc = admin_key(db, argc, argv);
 	else if (strcmp(argv[0], "audit") == 0 && argc >= 2 &&
 	    strcmp(argv[1], "purge") == 0)
-		rc = audit_purge(s, &cfg, argc, argv);
+		rc = audit_purge(db, &cfg, argc, argv);
 	else if (strcmp(argv[0], "audit") == 0 && argc == 3 &&
 	    strcmp(argv[1], "--") == 0)
-		rc = audit(s, argv[2]);	/* a client whose id is "purge" */
+		rc = audit(db, argv[2]);	/* a client whose id is "purge" */
 	else if (strcmp(argv[0], "audit") == 0 && argc == 2)
-		rc = audit(s, argv[1]);
+		rc = audit(db, argv[1]);
 	else if (strcmp(argv[0], "erase") == 0 && argc == 2)
-		rc = erase(s, argv[1]);
+		rc = erase(db, argv[1]);
 	else if (strcmp(argv[0], "purge-idempotency") == 0)
-		rc = purge_idempotency(s, &cfg, argc, argv);
+		rc = purge_idempotency(db, &cfg, argc, argv);
 	else if (strcmp(argv[0], "explain-list") == 0 && argc == 1)
-		rc = cm_store_explain_list(s, stdout) == CM_STORE_OK ? 0 :
-		    failed(CM_STORE_FAILED, "explain-list");
+		rc = cm_db_explain_list(db, stdout) == CM_DB_OK ? 0 :
+		    failed(CM_DB_FAILED, "explain-list");
 	else
 		usage();
-	cm_store_free(s);
+	cm_db_close(db);
 	mysql_library_end();
 	return rc;
 }

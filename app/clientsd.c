@@ -17,6 +17,7 @@
 
 #include <mysql.h>
 
+#include "mem.h"
 #include "config.h"
 #include "listen.h"
 #include "log.h"
@@ -108,6 +109,7 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
+	cm_mem_init();
 	cm_config_defaults(&cfg);
 	if (cm_config_load(&cfg, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "clientsd: %s\n", err);

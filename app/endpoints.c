@@ -8,29 +8,18 @@
 #include <string.h>
 
 #include "call.h"
-#include "jsonbody.h"
+#include "json.h"
 #include "openapi.h"
-#include "store.h"
-#include "store_steward.h"
 #include "validate.h"
 
 #define LIST_LIMIT_DEFAULT	50
 #define LIST_LIMIT_MAX		200
 #define OFFSET_MAX		1000000000000ULL	/* far past any table */
 
-static struct cm_write
-writer(const struct call *c)
-{
-	struct cm_write	w = { c->req.request_id, c->admin_key_id,
-			    c->req.if_match, NULL };
-
-	return w;
-}
-
 void
 ep_health(struct call *c)
 {
-	if (cm_store_ping(c->w->store) != CM_STORE_OK) {
+	if (cm_db_ping(c->w->db) != CM_DB_OK) {
 		call_unavailable(c);
 		return;
 	}
@@ -41,59 +30,59 @@ void
 ep_get_client(struct call *c)
 {
 	struct cm_stored	st;
-	int			rc;
+	enum cm_db_status	rc;
 
-	if ((rc = cm_store_get(c->w->store, c->route.id, &st)) == CM_STORE_OK)
+	if ((rc = cm_db_get(c->w->db, c->route.id, &st)) == CM_DB_OK)
 		call_reply_client(c, 200, &st);
 	else
-		call_store_error(c, rc, NULL);
+		call_store_error(c, rc, NULL, NULL);
 }
 
 void
 ep_patch_client(struct call *c)
 {
-	struct cm_write		 w = writer(c);
+	struct cm_write		 w = call_writer(c);
 	struct cm_problems	 probs;
 	struct cm_stored	 st;
 	json_t			*changes;
-	int			 rc;
+	enum cm_db_status	 rc;
 
 	if ((changes = call_client_input(c, CM_INPUT_PATCH)) == NULL)
 		return;
 	cm_problems_init(&probs);
 	w.idem = call_idem_write(c, 200, c->route.id);
-	rc = cm_store_patch(c->w->wstore, c->route.id, changes, &w, &st, &probs);
+	rc = cm_db_patch(c->w->db, c->route.id, changes, &w, &st, &probs);
 	json_decref(changes);
-	c->idem_saved = rc == CM_STORE_OK;
-	if (rc == CM_STORE_OK)
+	c->idem_saved = rc == CM_DB_OK;
+	if (rc == CM_DB_OK)
 		call_reply_client(c, 200, &st);
 	else
-		call_store_error(c, rc, &probs);
+		call_store_error(c, rc, &probs, &st);
 }
 
 void
 ep_create_client(struct call *c)
 {
-	struct cm_write		 w = writer(c);
+	struct cm_write		 w = call_writer(c);
 	struct cm_problems	 probs;
 	struct cm_stored	 st;
 	json_t			*input;
-	int			 rc;
+	enum cm_db_status	 rc;
 
-	w.if_match = NULL;	/* nothing exists to match yet */
+	w.precondition = NULL;	/* nothing exists to match yet */
 	if ((input = call_client_input(c, CM_INPUT_CREATE)) == NULL)
 		return;
 	cm_problems_init(&probs);
 	w.idem = call_idem_write(c, 201,
 	    json_string_value(json_object_get(input, "id")));
-	rc = cm_store_create(c->w->wstore, input, &w, &st, &probs);
-	c->idem_saved = rc == CM_STORE_OK;
-	if (rc == CM_STORE_OK) {
+	rc = cm_db_create(c->w->db, input, &w, &st, &probs);
+	c->idem_saved = rc == CM_DB_OK;
+	if (rc == CM_DB_OK) {
 		cm_response_header(&c->res, "Location", "/api/v1/clients/%s",
 		    json_string_value(json_object_get(input, "id")));
 		call_reply_client(c, 201, &st);
 	} else
-		call_store_error(c, rc, &probs);
+		call_store_error(c, rc, &probs, NULL);
 	json_decref(input);
 }
 
@@ -222,15 +211,16 @@ ep_list_clients(struct call *c)
 	char			 status[8], agency[CM_ID_MAX + 2];
 	char			 company[CM_ID_MAX + 2], domain[256];
 	char			 after[CM_CURSOR_MAX + 1];
-	int			 rc;
+	enum cm_db_status	 rc;
+	int			 got;
 
 	cm_problems_init(&probs);
 	query_page(c, &q, after, sizeof(after), &probs);
-	if ((rc = cm_query_get(c->req.query, "status", status,
+	if ((got = cm_query_get(c->req.query, "status", status,
 	    sizeof(status))) != 0) {
-		if (rc == 1 && strcmp(status, "true") == 0)
+		if (got == 1 && strcmp(status, "true") == 0)
 			q.status = 1;
-		else if (rc == 1 && strcmp(status, "false") == 0)
+		else if (got == 1 && strcmp(status, "false") == 0)
 			q.status = 0;
 		else
 			cm_problems_add(&probs, "status", "invalid_value",
@@ -249,12 +239,12 @@ ep_list_clients(struct call *c)
 		bad_query(c, &probs);
 		return;
 	}
-	if ((rc = cm_store_list(c->w->store, &q, &pg)) == CM_STORE_OK)
+	if ((rc = cm_db_list(c->w->db, &q, &pg)) == CM_DB_OK)
 		reply_page(c, &pg);
-	else if (rc == CM_STORE_INVALID)
+	else if (rc == CM_DB_INVALID)
 		bad_cursor(c);
 	else
-		call_store_error(c, rc, NULL);
+		call_store_error(c, rc, NULL, NULL);
 }
 
 /*
@@ -292,12 +282,13 @@ deleted_body(bool hard, bool erase)
 void
 ep_delete_client(struct call *c)
 {
-	struct cm_write		 w = writer(c);
+	struct cm_write		 w = call_writer(c);
 	struct cm_problems	 probs;
+	struct cm_stored	 st = { NULL, 0, "" };
 	json_t			*answer;
 	char			*text;
 	bool			 is_hard, erase, go;
-	int			 rc;
+	enum cm_db_status	 rc;
 
 	cm_problems_init(&probs);
 	is_hard = query_flag(c, "hard", &probs) == 1;
@@ -321,13 +312,13 @@ ep_delete_client(struct call *c)
 	}
 	w.idem = call_idem_write(c, 200, NULL);
 	if (erase)
-		rc = cm_store_erase(c->w->wstore, c->route.id, &w, NULL);
+		rc = cm_db_erase(c->w->db, c->route.id, &w, NULL);
 	else
-		rc = cm_store_delete(c->w->wstore, c->route.id, is_hard, &w);
-	c->idem_saved = rc == CM_STORE_OK;
-	if (rc != CM_STORE_OK) {
+		rc = cm_db_delete(c->w->db, c->route.id, is_hard, &w, &st);
+	c->idem_saved = rc == CM_DB_OK;
+	if (rc != CM_DB_OK) {
 		json_decref(answer);
-		call_store_error(c, rc, NULL);
+		call_store_error(c, rc, NULL, &st);
 		return;
 	}
 	cm_response_body(&c->res, 200, answer);
@@ -384,21 +375,21 @@ keys_to_rotate(struct call *c, bool *publishable, bool *secret)
 void
 ep_rotate_keys(struct call *c)
 {
-	struct cm_write		w = writer(c);
+	struct cm_write		w = call_writer(c);
 	struct cm_stored	st;
 	bool			publishable, secret;
-	int			rc;
+	enum cm_db_status	rc;
 
 	if (!keys_to_rotate(c, &publishable, &secret))
 		return;
 	w.idem = call_idem_write(c, 200, c->route.id);
-	rc = cm_store_rotate_keys(c->w->wstore, c->route.id, publishable, secret,
-	    &w, &st);
-	c->idem_saved = rc == CM_STORE_OK;
-	if (rc == CM_STORE_OK)
+	rc = cm_db_rotate_keys(c->w->db, c->route.id, publishable, secret, &w,
+	    &st);
+	c->idem_saved = rc == CM_DB_OK;
+	if (rc == CM_DB_OK)
 		call_reply_client(c, 200, &st);
 	else
-		call_store_error(c, rc, NULL);
+		call_store_error(c, rc, NULL, &st);
 }
 
 void
@@ -408,7 +399,7 @@ ep_audit(struct call *c)
 	struct cm_problems	 probs;
 	struct cm_page		 pg;
 	char			 after[CM_CURSOR_MAX + 1];
-	int			 rc;
+	enum cm_db_status	 rc;
 
 	cm_problems_init(&probs);
 	query_page(c, &q, after, sizeof(after), &probs);
@@ -416,13 +407,13 @@ ep_audit(struct call *c)
 		bad_query(c, &probs);
 		return;
 	}
-	rc = cm_store_audit(c->w->store, c->route.id, &q, &pg);
-	if (rc == CM_STORE_OK)
+	rc = cm_db_audit(c->w->db, c->route.id, &q, &pg);
+	if (rc == CM_DB_OK)
 		reply_page(c, &pg);
-	else if (rc == CM_STORE_INVALID)
+	else if (rc == CM_DB_INVALID)
 		bad_cursor(c);
 	else
-		call_store_error(c, rc, NULL);
+		call_store_error(c, rc, NULL, NULL);
 }
 
 /*

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
 #include "client.h"
 #include "deadline.h"
 #include "http.h"
-#include "jsonbody.h"
+#include "random.h"
+#include "json.h"
 #include "log.h"
 #include "call.h"
 #include "handlers.h"
@@ -61,7 +61,7 @@ read_request(struct call *c)
 	    strcmp(c->req.content_type, "application/x-www-form-urlencoded") == 0)
 		c->req.content_type = NULL;
 	cm_request_id_set(&c->req, param(c, "HTTP_X_REQUEST_ID"));
-	cm_route_match(c->req.uri, &c->route);
+	route_find(c->req.method, c->req.uri, &c->route);
 }
 
 static bool
@@ -78,46 +78,49 @@ call_unavailable(struct call *c)
 }
 
 /*
- * 412 tells the client the current ETag, so it can retry without a GET.
- * It is read after the failed transaction: a write landing in between
- * makes it already stale, which the next If-Match will say.
+ * 412 tells the client the current ETag, so it can retry without a GET:
+ * the one of the row the write locked, when the data layer gave it, else
+ * read now (a write landing in between makes it stale, which the next
+ * If-Match says).  None when the client does not exist.
  */
 static void
-precondition_failed(struct call *c)
+precondition_failed(struct call *c, const struct cm_stored *locked)
 {
 	struct cm_stored	st;
 
 	cm_response_error(&c->res, 412, "Precondition failed", NULL);
 	cm_response_detail(&c->res, NULL, "precondition_failed", "must match "
 	    "the client's current ETag, sent in this answer's ETag header");
-	if (c->route.id_valid &&
-	    cm_store_get(c->w->store, c->route.id, &st) == CM_STORE_OK) {
+	if (locked != NULL && locked->etag[0] != '\0')
+		cm_response_header(&c->res, "ETag", "%s", locked->etag);
+	else if (c->route.id_valid &&
+	    cm_db_get(c->w->db, c->route.id, &st) == CM_DB_OK) {
 		cm_response_header(&c->res, "ETag", "%s", st.etag);
 		json_decref(st.client);
 	}
 }
 
-/* Maps a data layer result that is not CM_STORE_OK. */
 void
-call_store_error(struct call *c, int rc, const struct cm_problems *probs)
+call_store_error(struct call *c, enum cm_db_status rc,
+    const struct cm_problems *probs, const struct cm_stored *st)
 {
 	switch (rc) {
-	case CM_STORE_NOT_FOUND:
+	case CM_DB_NOT_FOUND:
 		cm_response_error(&c->res, 404, "Client not found", NULL);
 		break;
-	case CM_STORE_CONFLICT:
+	case CM_DB_CONFLICT:
 		cm_response_error(&c->res, 409, "Conflict", probs);
 		break;
-	case CM_STORE_PRECONDITION:
-		precondition_failed(c);
+	case CM_DB_PRECONDITION_FAILED:
+		precondition_failed(c, st);
 		break;
-	case CM_STORE_INVALID:
+	case CM_DB_INVALID:
 		cm_response_error(&c->res, 400, "Validation failed", probs);
 		break;
-	case CM_STORE_UNAVAILABLE:
+	case CM_DB_UNAVAILABLE:
 		call_unavailable(c);
 		break;
-	case CM_STORE_IDEM_BUSY:
+	case CM_DB_IDEM_BUSY:
 		call_idem_conflict(c);
 		break;
 	default:
@@ -134,10 +137,10 @@ call_store_error(struct call *c, int rc, const struct cm_problems *probs)
 static bool
 authenticate(struct call *c)
 {
-	char		 query_key[256];
-	const char	*tok = NULL;
-	size_t		 len = 0;
-	int		 rc;
+	char			 query_key[256], hash[CM_SHA256_HEX_LEN + 1];
+	const char		*tok = NULL;
+	size_t			 len = 0;
+	enum cm_db_status	 rc = CM_DB_NOT_FOUND;
 
 	if (c->req.authorization != NULL)
 		len = cm_bearer_token(c->req.authorization, &tok);
@@ -147,17 +150,48 @@ authenticate(struct call *c)
 		tok = query_key;
 		len = strlen(query_key);
 	}
-	rc = len > 0 ? cm_store_admin_key(c->w->store, tok, len,
-	    &c->admin_key_id) : CM_STORE_NOT_FOUND;
+	if (len > 0 && cm_sha256_hex(tok, len, hash) != 0)
+		rc = CM_DB_FAILED;
+	else if (len > 0)
+		rc = cm_db_admin_key(c->w->db, hash, &c->admin_key_id);
 	explicit_bzero(query_key, sizeof(query_key));
-	if (rc == CM_STORE_OK)
+	if (rc == CM_DB_OK)
 		return true;
-	if (rc == CM_STORE_NOT_FOUND) {
+	if (rc == CM_DB_NOT_FOUND) {
 		cm_response_error(&c->res, 401, "Unauthorized", NULL);
 		cm_response_header(&c->res, "WWW-Authenticate",
 		    "Bearer realm=\"admin\"");
 	} else
-		call_store_error(c, rc, NULL);
+		call_store_error(c, rc, NULL, NULL);
+	return false;
+}
+
+struct cm_write
+call_writer(const struct call *c)
+{
+	struct cm_write	w = { c->req.request_id, c->admin_key_id,
+			    c->has_precondition ? &c->precondition : NULL,
+			    NULL };
+
+	return w;
+}
+
+/*
+ * If-Match, parsed once for the write that evaluates it; false (400
+ * naming the header) when it lists more entity-tags than any client
+ * could need.
+ */
+static bool
+read_precondition(struct call *c)
+{
+	if (c->req.if_match == NULL)
+		return true;
+	c->has_precondition = true;
+	if (cm_if_match_parse(c->req.if_match, &c->precondition) == 0)
+		return true;
+	cm_response_error(&c->res, 400, "Bad request", NULL);
+	cm_response_detail(&c->res, "If-Match", "invalid_value", "must list "
+	    "at most 32 entity-tags");
 	return false;
 }
 
@@ -288,89 +322,38 @@ call_reply_client(struct call *c, int status, struct cm_stored *st)
 }
 
 static void
-not_allowed(struct call *c, const char *allow)
+not_allowed(struct call *c, unsigned methods)
 {
+	char	allow[64];
+
+	route_allow(methods, allow, sizeof(allow));
 	cm_response_error(&c->res, 405, "Method not allowed", NULL);
 	cm_response_header(&c->res, "Allow", "%s", allow);
 }
 
-/* What each route answers to; HEAD wherever GET is. */
-static const struct endpoint {
-	enum cm_route	  route;
-	const char	 *method;
-	void		(*fn)(struct call *);
-} endpoints[] = {
-	{ CM_ROUTE_HEALTH, "GET", ep_health },
-	{ CM_ROUTE_HEALTH, "HEAD", ep_health },
-	{ CM_ROUTE_CLIENTS, "GET", ep_list_clients },
-	{ CM_ROUTE_CLIENTS, "HEAD", ep_list_clients },
-	{ CM_ROUTE_CLIENTS, "POST", ep_create_client },
-	{ CM_ROUTE_CLIENT, "GET", ep_get_client },
-	{ CM_ROUTE_CLIENT, "HEAD", ep_get_client },
-	{ CM_ROUTE_CLIENT, "PATCH", ep_patch_client },
-	{ CM_ROUTE_CLIENT, "DELETE", ep_delete_client },
-	{ CM_ROUTE_CLIENT_ROTATE, "POST", ep_rotate_keys },
-	{ CM_ROUTE_CLIENT_AUDIT, "GET", ep_audit },
-	{ CM_ROUTE_CLIENT_AUDIT, "HEAD", ep_audit },
-	{ CM_ROUTE_STATUS, "GET", ep_status },
-	{ CM_ROUTE_STATUS, "HEAD", ep_status },
-	{ CM_ROUTE_PING, "GET", ep_ping },
-	{ CM_ROUTE_PING, "HEAD", ep_ping },
-	{ CM_ROUTE_OPENAPI, "GET", ep_openapi },
-	{ CM_ROUTE_OPENAPI, "HEAD", ep_openapi },
-};
-
-static const char *const allow[] = {
-	[CM_ROUTE_HEALTH] = "GET, HEAD",
-	[CM_ROUTE_CLIENTS] = "GET, HEAD, POST",
-	[CM_ROUTE_CLIENT] = "GET, HEAD, PATCH, DELETE",
-	[CM_ROUTE_CLIENT_ROTATE] = "POST",
-	[CM_ROUTE_CLIENT_AUDIT] = "GET, HEAD",
-	[CM_ROUTE_STATUS] = "GET, HEAD",
-	[CM_ROUTE_PING] = "GET, HEAD",
-	[CM_ROUTE_OPENAPI] = "GET, HEAD",
-};
-
-static bool
-has_id(enum cm_route r)
-{
-	return r == CM_ROUTE_CLIENT || r == CM_ROUTE_CLIENT_ROTATE ||
-	    r == CM_ROUTE_CLIENT_AUDIT;
-}
-
-/* Routes anyone may call without a key. */
-static bool
-is_open(enum cm_route r)
-{
-	return r == CM_ROUTE_HEALTH || r == CM_ROUTE_PING ||
-	    r == CM_ROUTE_OPENAPI;
-}
-
-/* Open routes need no key; everything else authenticates first. */
+/*
+ * The order of checks is the contract's: authentication (but for the
+ * open routes), route, method, id, then the endpoint's own.
+ */
 static void
 dispatch(struct call *c)
 {
-	const struct endpoint	*e = NULL;
-	size_t			 i;
+	const struct route_match	*m = &c->route;
 
-	if (!is_open(c->route.route) && !authenticate(c))
+	if ((m->path == NULL || !m->path->open) && !authenticate(c))
 		return;
-	if (c->route.route == CM_ROUTE_NONE) {
+	if (m->path == NULL) {
 		cm_response_error(&c->res, 404, "Not found", NULL);
 		return;
 	}
-	for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
-		if (endpoints[i].route == c->route.route &&
-		    method_is(c, endpoints[i].method))
-			e = &endpoints[i];
-	if (e == NULL)
-		not_allowed(c, allow[c->route.route]);
-	else if (has_id(c->route.route) && !c->route.id_valid) {
+	if (m->route == NULL)
+		not_allowed(c, m->allowed);
+	else if (route_has_id(m->route) && !m->id_valid) {
 		cm_response_error(&c->res, 400, "Invalid client id", NULL);
 		cm_response_detail(&c->res, "id", "invalid_format", "must match "
 		    "^[a-zA-Z0-9_-]{1,255}$ after percent-decoding");
-	} else
-		e->fn(c);
+	} else if (read_precondition(c))
+		m->route->serve(c);
 }
 
 /*
@@ -429,7 +412,7 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	struct timespec	 t0;
 	char		*out, path[256];
 	size_t		 len = 0;
-	struct cm_store_stats st, wst;
+	struct cm_db_stats st;
 	long long	 us;
 	int		 slow;
 
@@ -456,11 +439,7 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	} else
 		len = 0;
 	us = elapsed_us(&t0);
-	cm_store_stats_take(w->store, &st);
-	cm_store_stats_take(w->wstore, &wst);	/* issue 9: the write session */
-	st.db_us += wst.db_us;
-	st.statements += wst.statements;
-	st.retries += wst.retries;
+	cm_db_stats_take(w->db, &st);
 	/* One access line: no query string, no key, only the key's id. */
 	LOG_INFO("request id=%s addr=%.64s key=%llu method=%.16s path=%s "
 	    "status=%d bytes=%zu us=%lld db_us=%lld wait_us=%lld",

@@ -9,7 +9,7 @@
 #include <fcgiapp.h>
 
 #include "config.h"
-#include "store.h"
+#include "db.h"
 #include "tzdb.h"
 
 struct scoreboard;
@@ -18,9 +18,7 @@ struct scoreboard;
 struct worker {
 	const struct cm_config	*cfg;
 	const struct cm_tzdb	*tzdb;
-	struct cm_store		*store;
-	/* Issue 9: writes, on a session without autocommit (cm_store_new_tx). */
-	struct cm_store		*wstore;
+	struct cm_db		*db;
 	char			*body;		/* cfg->body_limit + 1 bytes */
 	struct scoreboard	*sb;		/* shared with the master */
 	int			 slot;		/* ours in sb */

@@ -1,12 +1,12 @@
 /*
- * idempotent.c - Idempotency-Key on POST /clients, PATCH /clients/{id}
- * and POST /clients/{id}/rotate-keys (issue 8; README "Idempotency-Key").
+ * idempotent.c - Idempotency-Key on POST /clients, PATCH /clients/{id},
+ * POST /clients/{id}/rotate-keys and DELETE /clients/{id}.
  *
  * call_idem_begin() runs once the body is read (call_body): it checks the
  * header, fingerprints the request and takes the key (an in-progress
  * marker, committed) or answers from the stored row: a replay, 422 for a
  * different request, 409 while the first still runs.  A successful write
- * stores its answer in its own transaction (cm_write.idem, store_write.c);
+ * stores its answer in its own transaction (cm_idem.render renders it);
  * call_idem_finish() stores any other non-5xx answer after the endpoint
  * ran, and deletes the marker after a 5xx so the request may be repeated.
  */
@@ -16,26 +16,28 @@
 
 #include "call.h"
 #include "idempotency.h"
-#include "jsonbody.h"
+#include "json.h"
 #include "log.h"
-#include "store_idem.h"
+#include "mem.h"
 
-/* The request's path as routed, with the decoded id: one spelling per request. */
-static void
-canonical_path(const struct call *c, char *out, size_t outsz)
+/* The answer a successful client write sends: its envelope. */
+static char *
+render_client(const struct cm_stored *st, void *arg)
 {
-	switch (c->route.route) {
-	case CM_ROUTE_CLIENT:
-		snprintf(out, outsz, "/api/v1/clients/%s", c->route.id);
-		break;
-	case CM_ROUTE_CLIENT_ROTATE:
-		snprintf(out, outsz, "/api/v1/clients/%s/rotate-keys",
-		    c->route.id);
-		break;
-	default:
-		snprintf(out, outsz, "/api/v1/clients");
-		break;
-	}
+	json_t	*env = cm_envelope_data(json_incref(st->client));
+	char	*text = cm_json_compact(env);
+
+	(void)arg;
+	json_decref(env);
+	return text;
+}
+
+/* A DELETE's answer, fixed before the write (call->idem_answer). */
+static char *
+render_fixed(const struct cm_stored *st, void *arg)
+{
+	(void)st;
+	return cm_strdup(arg);
 }
 
 static void
@@ -82,7 +84,7 @@ take_key(struct call *c, const char *path, const char *body, size_t len,
 	struct cm_idem		*idem = &c->idem;
 	struct cm_idem_answer	 ans;
 	enum cm_idem_verdict	 verdict;
-	int			 rc;
+	enum cm_db_status	 rc;
 
 	if (c->req.idempotency_key == NULL)
 		return true;
@@ -101,10 +103,10 @@ take_key(struct call *c, const char *path, const char *body, size_t len,
 		cm_response_error(&c->res, 500, "Internal server error", NULL);
 		return false;
 	}
-	rc = cm_store_idem_begin(c->w->wstore, idem, c->w->cfg->idempotency_ttl_s,
+	rc = cm_db_idem_begin(c->w->db, idem, c->w->cfg->idempotency_ttl_s,
 	    c->w->cfg->request_timeout, &verdict, &ans);
-	if (rc != CM_STORE_OK) {
-		call_store_error(c, rc, NULL);
+	if (rc != CM_DB_OK) {
+		call_store_error(c, rc, NULL, NULL);
 		return false;
 	}
 	switch (verdict) {
@@ -132,9 +134,9 @@ call_idem_begin(struct call *c, const char *body, size_t len)
 {
 	char	path[320];
 
-	canonical_path(c, path, sizeof(path));
+	route_path(&c->route, path, sizeof(path));
 	return take_key(c, path, body, len,
-	    c->route.route == CM_ROUTE_CLIENTS ? NULL : c->route.id);
+	    route_has_id(c->route.route) ? c->route.id : NULL);
 }
 
 /*
@@ -148,13 +150,13 @@ call_idem_begin_delete(struct call *c, bool hard, bool erase,
 {
 	char	path[340];
 
-	canonical_path(c, path, sizeof(path));
+	route_path(&c->route, path, sizeof(path));
 	snprintf(path + strlen(path), sizeof(path) - strlen(path),
 	    "?hard=%s&erase=%s", hard ? "true" : "false",
 	    erase ? "true" : "false");
 	if (!take_key(c, path, "", 0, erase ? NULL : c->route.id))
 		return false;
-	snprintf(c->idem.answer, sizeof(c->idem.answer), "%s", answer);
+	snprintf(c->idem_answer, sizeof(c->idem_answer), "%s", answer);
 	return true;
 }
 
@@ -164,6 +166,15 @@ call_idem_write(struct call *c, int status, const char *client_id)
 	if (!c->idem_on)
 		return NULL;
 	c->idem.status = status;
+	if (c->idem_answer[0] != '\0') {
+		c->idem.render = render_fixed;
+		c->idem.render_arg = c->idem_answer;
+		c->idem.with_etag = false;
+	} else {
+		c->idem.render = render_client;
+		c->idem.render_arg = NULL;
+		c->idem.with_etag = true;
+	}
 	if (client_id != NULL) {
 		snprintf(c->idem.client_id, sizeof(c->idem.client_id), "%s",
 		    client_id);
@@ -185,12 +196,12 @@ void
 call_idem_finish(struct call *c)
 {
 	struct cm_idem_answer	 a;
-	int			 rc;
+	enum cm_db_status	 rc;
 
 	if (!c->idem_on || c->idem_saved)
 		return;
 	if (c->res.status >= 500) {
-		if (cm_store_idem_release(c->w->wstore, &c->idem) != CM_STORE_OK)
+		if (cm_db_idem_release(c->w->db, &c->idem) != CM_DB_OK)
 			LOG_WARN("request id=%s: Idempotency-Key marker not "
 			    "released: repeats get 409 until it is %d s old",
 			    c->req.request_id, c->w->cfg->request_timeout);
@@ -198,20 +209,20 @@ call_idem_finish(struct call *c)
 	}
 	memset(&a, 0, sizeof(a));
 	a.status = c->res.status;
-	cm_idem_header(c->res.headers, "ETag", a.etag, sizeof(a.etag));
-	cm_idem_header(c->res.headers, "Location", a.location,
+	cm_idem_header(c->res.headers ? c->res.headers : "", "ETag", a.etag,
+	    sizeof(a.etag));
+	cm_idem_header(c->res.headers ? c->res.headers : "", "Location", a.location,
 	    sizeof(a.location));
 	a.body = c->res.body != NULL ? cm_json_compact(c->res.body) : NULL;
 	a.len = a.body != NULL ? strlen(a.body) : 0;
 	if (a.body == NULL)
 		LOG_ERR("request id=%s: no JSON answer to store for its "
 		    "Idempotency-Key", c->req.request_id);
-	else if ((rc = cm_store_idem_finish(c->w->wstore, &c->idem, &a)) !=
-	    CM_STORE_OK) {
+	else if ((rc = cm_db_idem_finish(c->w->db, &c->idem, &a)) != CM_DB_OK) {
 		LOG_WARN("request id=%s: answer %d not stored for its "
 		    "Idempotency-Key (%d): the key is freed", c->req.request_id,
 		    a.status, rc);
-		cm_store_idem_release(c->w->wstore, &c->idem);
+		cm_db_idem_release(c->w->db, &c->idem);
 	}
 	free(a.body);
 }

@@ -11,6 +11,7 @@
 
 #include "call.h"
 #include "listen.h"
+#include "mem.h"
 #include "scoreboard.h"
 
 #define OPENMETRICS_CT	"application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -108,7 +109,7 @@ status_json(const struct scoreboard *sb, const struct totals *t, bool full)
 	return d;
 }
 
-/* Appends to a malloc'ed string; on ENOMEM the text is dropped (500). */
+/* Appends to a malloc'ed string (out of memory: cm_oom()). */
 static void
 add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -118,28 +119,17 @@ add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
 	va_list	 ap;
 	int	 n;
-	char	*nb;
 
-	if (*buf == NULL)
-		return;
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
 		va_end(ap);
-		if (n < 0) {
-			free(*buf);
-			*buf = NULL;
-			return;
-		}
+		if (n < 0)
+			n = 0;	/* a format of ours: cannot fail */
 		if ((size_t)n < *cap - *len)
 			break;
-		if ((nb = realloc(*buf, *cap * 2 + (size_t)n)) == NULL) {
-			free(*buf);
-			*buf = NULL;
-			return;
-		}
-		*buf = nb;
 		*cap = *cap * 2 + (size_t)n;
+		*buf = cm_realloc(*buf, *cap);
 	}
 	*len += (size_t)n;
 }
@@ -158,10 +148,9 @@ static char *
 status_openmetrics(const struct scoreboard *sb, const struct totals *t)
 {
 	size_t	 len = 0, cap = 4096;
-	char	*b = malloc(cap);
+	char	*b = cm_malloc(cap);
 
-	if (b != NULL)
-		b[0] = '\0';
+	b[0] = '\0';
 	add(&b, &len, &cap, "# TYPE clientsd_pool info\n"
 	    "# HELP clientsd_pool The pool and its process manager.\n"
 	    "clientsd_pool_info{pool=\"%s\",process_manager=\"%s\"} 1\n",
@@ -249,10 +238,7 @@ ep_status(struct call *c)
 		cm_response_data(&c->res, 200, status_json(sb, &t, full));
 		return;
 	}
-	if ((text = status_openmetrics(sb, &t)) == NULL) {
-		cm_response_error(&c->res, 500, "Internal server error", NULL);
-		return;
-	}
+	text = status_openmetrics(sb, &t);
 	cm_response_text(&c->res, 200, OPENMETRICS_CT, text);
 }
 

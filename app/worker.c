@@ -34,12 +34,13 @@
 #include <fcgiapp.h>
 #include <mysql.h>
 
+#include "dbconf.h"
 #include "dbwatch.h"
 #include "deadline.h"
 #include "handlers.h"
 #include "log.h"
+#include "mem.h"
 #include "sandbox.h"
-#include "store.h"
 #include "worker.h"
 
 static volatile sig_atomic_t	stopping;
@@ -159,8 +160,7 @@ request_deadline(struct worker *w, FCGX_Request *req)
 		    v);
 	cm_timespec_add_ms(&w->deadline, w->cfg->request_timeout * 1000L -
 	    (w->waited_us > 0 ? (long)(w->waited_us / 1000) : 0));
-	cm_store_set_deadline(w->store, &w->deadline);
-	cm_store_set_deadline(w->wstore, &w->deadline);
+	cm_db_begin_request(w->db, &w->deadline);
 	limit = w->deadline;
 	cm_timespec_add_ms(&limit, -CM_DEADLINE_MARGIN_MS);
 	cm_dbwatch_start(&limit, w->cfg->db_statement_timeout * 1000L);
@@ -229,8 +229,9 @@ next_connection(int listen_fd, const char *allowed, const sigset_t *waitmask)
 int
 worker_run(const struct worker_args *a)
 {
-	struct worker	 w;
-	FCGX_Request	 req;
+	struct worker		 w;
+	struct cm_db_config	 dbcfg;
+	FCGX_Request		 req;
 	sigset_t	 stopset, waitmask;
 	unsigned long	 served = 0;
 	int		 fd, fl;
@@ -268,18 +269,14 @@ worker_run(const struct worker_args *a)
 	w.sb = a->sb;
 	w.slot = a->slot;
 	w.listen_fd = a->listen_fd;
-	w.store = cm_store_new(a->cfg);
-	w.wstore = cm_store_new_tx(a->cfg);	/* issue 9: writes */
-	/* Issue 8: policy = balance spreads the pool's slots over the nodes. */
-	cm_store_set_worker(w.store, spawned ? (unsigned long)getpid() :
+	/* policy = balance spreads the pool's slots over the nodes. */
+	dbconf_of(a->cfg, &dbcfg);
+	w.db = cm_db_open(&dbcfg, spawned ? (unsigned long)getpid() :
 	    (unsigned long)a->slot);
-	cm_store_set_worker(w.wstore, spawned ? (unsigned long)getpid() :
-	    (unsigned long)a->slot);
-	if ((w.body = malloc(a->cfg->body_limit + 1)) == NULL)
-		return 1;
+	explicit_bzero(&dbcfg, sizeof(dbcfg));
+	w.body = cm_malloc(a->cfg->body_limit + 1);
 	/* Connect now so the first request is fast; failure is retried per request. */
-	(void)cm_store_ping(w.store);
-	(void)cm_store_ping(w.wstore);
+	(void)cm_db_ping(w.db);
 	/* Connected, privileges dropped: from here on only the allow-list. */
 	if (cm_sandbox_enter(a->cfg, err, sizeof(err)) != 0) {
 		LOG_ERR("sandbox: %s", err);
@@ -316,13 +313,11 @@ worker_run(const struct worker_args *a)
 		 * (FCGI_KEEP_CONN) would hold this worker while idle. */
 		if (req.ipcFd >= 0)
 			FCGX_Free(&req, 1);
-		cm_store_set_deadline(w.store, NULL);
-		cm_store_set_deadline(w.wstore, NULL);
+		cm_db_end_request(w.db);
 		served++;
 	}
 	FCGX_Free(&req, 0);
-	cm_store_free(w.store);
-	cm_store_free(w.wstore);
+	cm_db_close(w.db);
 	free(w.body);
 	mysql_library_end();
 	cm_log_flush();

@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "client.h"
-#include "jsonbody.h"
+#include "json.h"
 #include "patch.h"
 #include "problems.h"
 #include "tzdb.h"

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "http.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -18,30 +17,20 @@ static const char *const names[] = {
 	"hard", "admin_key", "", "a"
 };
 
-static bool
-id_ok(const char *id)
-{
-	size_t	i, n = strlen(id);
-
-	if (n < 1 || n > CM_ID_MAX)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' &&
-		    id[i] <= 'Z') || (id[i] >= '0' && id[i] <= '9') ||
-		    id[i] == '_' || id[i] == '-'))
-			return false;
-	return true;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cm_route_match	 m;
+	static const char *const patterns[] = {
+		"/clients", "/clients/{id}", "/clients/{id}/rotate-keys"
+	};
+	struct cm_precondition	 pre;
 	struct cm_request	 req;
 	char			*copy, *piece[5], out[256], small[1];
+	char			 id[CM_ID_MAX + 2];
 	const char		*tok;
 	size_t			 i, n = 0, len;
 	long			 dl;
+	bool			 ok;
 
 	if ((copy = malloc(size + 1)) == NULL)
 		return 0;
@@ -55,9 +44,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (n < 5)
 		piece[n++] = copy + size;
 
-	cm_route_match(piece[0], &m);
-	if (m.id_valid != (m.id[0] != '\0') || (m.id_valid && !id_ok(m.id)))
-		abort();
+	for (i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+		id[0] = '\0';
+		if (cm_path_match(piece[0], patterns[i], id, sizeof(id), &ok) &&
+		    ok && strlen(id) >= sizeof(id))
+			abort();
+	}
 	dl = cm_percent_decode(piece[0], strlen(piece[0]), out, sizeof(out));
 	if (dl >= 0 && ((size_t)dl >= sizeof(out) || strlen(out) != (size_t)dl))
 		abort();
@@ -75,8 +67,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = strlen(req.request_id);
 	if (len < 1 || len > CM_REQUEST_ID_MAX)
 		abort();
-	(void)cm_if_match(piece[4], "\"1.20260101000000000\"");
-	(void)cm_if_match(piece[4], "\"\"");
+	if (cm_if_match_parse(piece[4], &pre) == 0) {
+		if (pre.n > CM_PRECONDITION_TAGS)
+			abort();
+		for (i = 0; i < pre.n; i++)
+			if (strlen(pre.tag[i]) >= CM_PRECONDITION_TAG_MAX)
+				abort();
+		(void)cm_precondition_holds(&pre, "\"1.20260101000000000\"");
+		(void)cm_precondition_holds(&pre, NULL);
+	}
 	len = cm_bearer_token(piece[4], &tok);
 	if (len > 0 && (tok < piece[4] || tok + len > piece[4] +
 	    strlen(piece[4])))

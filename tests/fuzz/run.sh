@@ -18,7 +18,7 @@ cd "$REPO" || exit 1
 CC=${FUZZ_CC:-clang-14}
 OUT=build-fuzz
 TARGETS="fuzz_body fuzz_config fuzz_http fuzz_validate"
-LIBSRC="problems validate tzdb client jsonbody config http auth patch log dberr deadline dbnodes"
+LIBSRC="core/problems core/precondition core/json core/config core/dbhosts core/random core/log core/mem core/deadline domain/validate domain/tzdb domain/client domain/patch http/http db/dberr"
 # CI: executions per target (a fixed seed makes each run repeatable);
 # read through eval below.
 # shellcheck disable=SC2034
@@ -66,11 +66,12 @@ build()
 	san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 	# The quotes are part of the macros' values.
 	# shellcheck disable=SC2089,SC2090
-	flags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -I$OUT/gen -Ilib
+	flags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -I$OUT/gen
+	    -Ilib/core -Ilib/http -Ilib/domain -Ilib/db
 	    $(pkg-config --cflags jansson libcrypto)"
 	objs=
 	for m in $LIBSRC; do
-		o=$OUT/obj/$m.o
+		o=$OUT/obj/$(echo "$m" | tr / _).o
 		# shellcheck disable=SC3013 # dash and bash have -nt
 		if [ ! -f "$o" ] || [ "lib/$m.c" -nt "$o" ] ||
 		    [ -n "$(find lib -name '*.h' -newer "$o")" ]; then

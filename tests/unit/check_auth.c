@@ -5,7 +5,9 @@
 
 #include <check.h>
 
-#include "auth.h"
+#include "random.h"
+#include "keys.h"
+#include "http.h"
 #include "unit_run.h"
 
 /* s is exactly n lowercase hex digits. */

@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "client.h"
-#include "jsonbody.h"
+#include "json.h"
 #include "problems.h"
 #include "tzdb.h"
 #include "unit_run.h"

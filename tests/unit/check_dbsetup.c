@@ -5,20 +5,22 @@
 
 #include <check.h>
 
-#include "config.h"
+#include "db.h"
 #include "dbsetup.h"
 #include "unit_run.h"
 
-static struct cm_config run, mig;
+static struct cm_db_config run, mig;
 
 static void
 setup(void)
 {
-	cm_config_defaults(&run);
-	strcpy(run.db_password, "rt-pw");
+	memset(&run, 0, sizeof(run));
+	strcpy(run.name, "clients");
+	strcpy(run.user, "clients");
+	strcpy(run.password, "rt-pw");
 	mig = run;
-	strcpy(mig.db_user, "clients_migrate");
-	strcpy(mig.db_password, "mig-pw");
+	strcpy(mig.user, "clients_migrate");
+	strcpy(mig.password, "mig-pw");
 }
 
 /* The SQL for run/mig and host, or NULL with the message in err. */
@@ -73,7 +75,7 @@ START_TEST(password_is_escaped)
 {
 	char	 err[256], *sql;
 
-	strcpy(run.db_password, "a'b\\c\"d");
+	strcpy(run.password, "a'b\\c\"d");
 	ck_assert_ptr_nonnull(sql = print("10.0.0.%", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'a\\'b\\\\c\"d';"));
 	ck_assert_ptr_nonnull(strstr(sql, "TO 'clients'@'10.0.0.%';"));
@@ -85,28 +87,28 @@ START_TEST(bad_settings_are_refused)
 {
 	char	 err[256];
 
-	strcpy(mig.db_user, "clients");
+	strcpy(mig.user, "clients");
 	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "another [database] user"));
 	setup();
-	run.db_password[0] = '\0';
+	run.password[0] = '\0';
 	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "password in clientsd.conf"));
 	setup();
-	mig.db_password[0] = '\0';
+	mig.password[0] = '\0';
 	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "migration config"));
 	setup();
-	strcpy(run.db_name, "cli`ents");
-	strcpy(mig.db_name, "cli`ents");
+	strcpy(run.name, "cli`ents");
+	strcpy(mig.name, "cli`ents");
 	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "[database] name"));
 	setup();
-	strcpy(mig.db_name, "other");
+	strcpy(mig.name, "other");
 	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "differs"));
 	setup();
-	strcpy(run.db_user, "x'y");
+	strcpy(run.user, "x'y");
 	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "[database] user"));
 	setup();

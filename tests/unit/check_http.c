@@ -1,69 +1,40 @@
-/* check_http.c - routing, request headers, envelope rendering, patch model. */
+/* check_http.c - paths, request headers, envelope rendering, patch model. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
-#include "jsonbody.h"
+#include "json.h"
 #include "patch.h"
 #include "unit_run.h"
 
-static struct cm_route_match
-route(const char *uri)
+START_TEST(path_match)
 {
-	struct cm_route_match	m;
+	char	id[16];
+	bool	ok;
 
-	cm_route_match(uri, &m);
-	return m;
-}
-
-START_TEST(routes)
-{
-	struct cm_route_match	m;
-
-	ck_assert_int_eq(route("/api/v1/health").route, CM_ROUTE_HEALTH);
-	ck_assert_int_eq(route("/api/v1/clients").route, CM_ROUTE_CLIENTS);
-	ck_assert_int_eq(route("/api/v1/clients?limit=1").route, CM_ROUTE_CLIENTS);
-	m = route("/api/v1/clients/acme-1_X?admin_key=k");
-	ck_assert_int_eq(m.route, CM_ROUTE_CLIENT);
-	ck_assert(m.id_valid);
-	ck_assert_str_eq(m.id, "acme-1_X");
-	m = route("/api/v1/clients/a/rotate-keys");
-	ck_assert_int_eq(m.route, CM_ROUTE_CLIENT_ROTATE);
-	ck_assert_str_eq(m.id, "a");
-	ck_assert_int_eq(route("/api/v1/clients/a/audit").route, CM_ROUTE_CLIENT_AUDIT);
-	ck_assert_int_eq(route("/api/v1/clients/a/other").route, CM_ROUTE_NONE);
-	ck_assert_int_eq(route("/api/v1/clients/a/audit/x").route, CM_ROUTE_NONE);
-	ck_assert_int_eq(route("/api/v2/clients").route, CM_ROUTE_NONE);
-	ck_assert_int_eq(route("/api/v1/").route, CM_ROUTE_NONE);
-	ck_assert_int_eq(route("/api/v1/healthz").route, CM_ROUTE_NONE);
-	ck_assert_int_eq(route(NULL).route, CM_ROUTE_NONE);
-}
-END_TEST
-
-START_TEST(route_ids_are_decoded_per_segment)
-{
-	struct cm_route_match	m;
-	char			uri[600];
-
-	m = route("/api/v1/clients/ab%63");
-	ck_assert(m.id_valid);
-	ck_assert_str_eq(m.id, "abc");
-	/* An encoded slash belongs to the id, which it makes invalid. */
-	m = route("/api/v1/clients/a%2Fb");
-	ck_assert_int_eq(m.route, CM_ROUTE_CLIENT);
-	ck_assert(!m.id_valid);
-	ck_assert(!route("/api/v1/clients/%20x").id_valid);
-	ck_assert(!route("/api/v1/clients/a%00b").id_valid);
-	ck_assert(!route("/api/v1/clients/a%zz").id_valid);
-	ck_assert(!route("/api/v1/clients/a%4").id_valid);
-	ck_assert(!route("/api/v1/clients/").id_valid);
-	strcpy(uri, "/api/v1/clients/");
-	memset(uri + 16, 'a', 255);
-	uri[16 + 255] = '\0';
-	ck_assert(route(uri).id_valid);
-	strcat(uri, "a");
-	ck_assert(!route(uri).id_valid);
+	ck_assert(cm_path_match("/clients", "/clients", id, sizeof(id), &ok));
+	ck_assert(cm_path_match("/clients?x=1", "/clients", id, sizeof(id),
+	    &ok));
+	ck_assert(!cm_path_match("/clients/", "/clients", id, sizeof(id), &ok));
+	ck_assert(!cm_path_match("/clientsx", "/clients", id, sizeof(id), &ok));
+	ck_assert(cm_path_match("/clients/a%62", "/clients/{id}", id,
+	    sizeof(id), &ok));
+	ck_assert(ok);
+	ck_assert_str_eq(id, "ab");
+	ck_assert(cm_path_match("/clients/a%zz", "/clients/{id}", id,
+	    sizeof(id), &ok));
+	ck_assert(!ok);
+	ck_assert(cm_path_match("/clients/0123456789abcdefg", "/clients/{id}",
+	    id, sizeof(id), &ok));
+	ck_assert(!ok);		/* longer than the buffer */
+	ck_assert(!cm_path_match("/clients/a/b", "/clients/{id}", id,
+	    sizeof(id), &ok));
+	ck_assert(!cm_path_match("/clients", "/clients/{id}", id, sizeof(id),
+	    &ok));
+	ck_assert(cm_path_match("/%63lients", "/clients", id, sizeof(id), &ok));
+	ck_assert(!cm_path_match(NULL, "/clients", id, sizeof(id), &ok));
+	ck_assert(!cm_path_match("clients", "/clients", id, sizeof(id), &ok));
 }
 END_TEST
 
@@ -119,16 +90,47 @@ START_TEST(request_ids)
 }
 END_TEST
 
-START_TEST(if_match)
+/* If-Match parsed; cm_precondition_holds() compares strongly. */
+static bool
+if_match(const char *header, const char *etag)
 {
-	ck_assert(cm_if_match(NULL, "\"1.2\""));
-	ck_assert(cm_if_match("*", "\"1.2\""));
-	ck_assert(cm_if_match(" \"1.2\" ", "\"1.2\""));
-	ck_assert(cm_if_match("\"0.1\", \"1.2\"", "\"1.2\""));
-	ck_assert(!cm_if_match("\"1.3\"", "\"1.2\""));
-	ck_assert(!cm_if_match("W/\"1.2\"", "\"1.2\""));
-	ck_assert(!cm_if_match("1.2", "\"1.2\""));
-	ck_assert(!cm_if_match("", "\"1.2\""));
+	struct cm_precondition	p;
+
+	if (header == NULL)
+		return cm_precondition_holds(NULL, etag);
+	ck_assert_int_eq(cm_if_match_parse(header, &p), 0);
+	return cm_precondition_holds(&p, etag);
+}
+
+START_TEST(if_match_parsed)
+{
+	struct cm_precondition	p;
+	char			many[40 * 8];
+	size_t			i;
+
+	ck_assert(if_match(NULL, "\"1.2\""));
+	ck_assert(if_match("*", "\"1.2\""));
+	ck_assert(if_match(" \"1.2\" ", "\"1.2\""));
+	ck_assert(if_match("\"0.1\", \"1.2\"", "\"1.2\""));
+	ck_assert(!if_match("\"1.3\"", "\"1.2\""));
+	ck_assert(!if_match("W/\"1.2\"", "\"1.2\""));
+	ck_assert(!if_match("1.2", "\"1.2\""));
+	ck_assert(!if_match("", "\"1.2\""));
+	/* No representation: nothing matches, "*" included. */
+	ck_assert_int_eq(cm_if_match_parse("*", &p), 0);
+	ck_assert(!cm_precondition_holds(&p, NULL));
+	ck_assert(cm_precondition_holds(NULL, NULL));
+	/* At most CM_PRECONDITION_TAGS tags; longer ones cannot match ours. */
+	many[0] = '\0';
+	for (i = 0; i < CM_PRECONDITION_TAGS; i++)
+		strcat(many, "\"1.2\", ");
+	ck_assert_int_eq(cm_if_match_parse(many, &p), 0);
+	strcat(many, "\"9\"");
+	ck_assert_int_eq(cm_if_match_parse(many, &p), -1);
+	memset(many, 'x', 200);
+	many[200] = '\0';
+	ck_assert_int_eq(cm_if_match_parse(many, &p), 0);
+	ck_assert_uint_eq(p.n, 0);
 }
 END_TEST
 
@@ -183,19 +185,13 @@ START_TEST(data_envelope_and_head)
 }
 END_TEST
 
-/* The pool's routes and the non-JSON body of the OpenMetrics page (issue 6). */
+/* The non-JSON body of the OpenMetrics page. */
 START_TEST(status_ping_and_text_bodies)
 {
 	struct cm_response	res;
 	char			*out;
 	size_t			 len;
 
-	ck_assert_int_eq(route("/api/v1/status").route, CM_ROUTE_STATUS);
-	ck_assert_int_eq(route("/api/v1/status?full=true").route,
-	    CM_ROUTE_STATUS);
-	ck_assert_int_eq(route("/api/v1/ping").route, CM_ROUTE_PING);
-	ck_assert_int_eq(route("/api/v1/ping/x").route, CM_ROUTE_NONE);
-	ck_assert_int_eq(route("/api/v1/statusx").route, CM_ROUTE_NONE);
 	cm_response_init(&res);
 	cm_response_data(&res, 200, json_pack("{s:b}", "pong", 1));
 	cm_response_text(&res, 200, "application/openmetrics-text; "
@@ -362,12 +358,11 @@ main(void)
 	Suite	*s = suite_create("http");
 	TCase	*tc = tcase_create("core");
 
-	tcase_add_test(tc, routes);
-	tcase_add_test(tc, route_ids_are_decoded_per_segment);
+	tcase_add_test(tc, path_match);
 	tcase_add_test(tc, query_values);
 	tcase_add_test(tc, content_types);
 	tcase_add_test(tc, request_ids);
-	tcase_add_test(tc, if_match);
+	tcase_add_test(tc, if_match_parsed);
 	tcase_add_test(tc, error_envelope);
 	tcase_add_test(tc, data_envelope_and_head);
 	tcase_add_test(tc, list_and_other_bodies);

@@ -4,7 +4,7 @@
 
 #include <check.h>
 
-#include "auth.h"
+#include "random.h"
 #include "idempotency.h"
 #include "unit_run.h"
 

@@ -1,11 +1,11 @@
-/* check_json.c - unit tests for jsonbody.c. */
+/* check_json.c - unit tests for json.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
 #include <jansson.h>
 
-#include "jsonbody.h"
+#include "json.h"
 #include "unit_run.h"
 
 /* Parses any JSON text for the test's own fixtures. */
@@ -344,7 +344,7 @@ json_suite(void)
 	Suite	*s;
 	TCase	*tc;
 
-	s = suite_create("jsonbody");
+	s = suite_create("json");
 
 	tc = tcase_create("merge_patch");
 	tcase_add_loop_test(tc, merge_rfc_examples, 0,

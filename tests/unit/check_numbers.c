@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "client.h"
-#include "jsonbody.h"
+#include "json.h"
 #include "problems.h"
 #include "unit_run.h"
 

@@ -9,7 +9,7 @@
 
 #include "client.h"
 #include "http.h"
-#include "jsonbody.h"
+#include "json.h"
 #include "openapi.h"
 #include "validate.h"
 #include "unit_run.h"
@@ -47,21 +47,6 @@ START_TEST(etag_is_the_sha256)
 	ck_assert_int_eq(a[strlen(a) - 1], '"');
 	for (i = 8; i < strlen(a) - 1; i++)
 		ck_assert(strchr("0123456789abcdef", a[i]) != NULL);
-}
-END_TEST
-
-START_TEST(route_openapi_json)
-{
-	struct cm_route_match	m;
-
-	cm_route_match("/api/v1/openapi.json", &m);
-	ck_assert_int_eq(m.route, CM_ROUTE_OPENAPI);
-	cm_route_match("/api/v1/openapi.json?x=1", &m);
-	ck_assert_int_eq(m.route, CM_ROUTE_OPENAPI);
-	cm_route_match("/api/v1/openapi.yaml", &m);
-	ck_assert_int_eq(m.route, CM_ROUTE_NONE);
-	cm_route_match("/api/v1/openapi.json/x", &m);
-	ck_assert_int_eq(m.route, CM_ROUTE_NONE);
 }
 END_TEST
 
@@ -249,7 +234,6 @@ main(void)
 
 	tcase_add_test(tc, document_is_built_in);
 	tcase_add_test(tc, etag_is_the_sha256);
-	tcase_add_test(tc, route_openapi_json);
 	tcase_add_test(tc, if_none_match);
 	tcase_add_test(tc, raw_body_and_304);
 	tcase_add_test(tc, details_with_null_field);

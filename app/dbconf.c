@@ -1,0 +1,35 @@
+/* dbconf.c - see dbconf.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dbconf.h"
+
+void
+dbconf_of(const struct cm_config *cfg, struct cm_db_config *out)
+{
+	char	why[128];
+
+	memset(out, 0, sizeof(*out));
+	/* config.c checked hosts when it loaded them; a bad one cannot get here. */
+	if (cfg->db_hosts[0] == '\0' ||
+	    cm_dbnodes_parse(cfg->db_hosts, &out->nodes, why, sizeof(why)) != 0)
+		cm_dbnodes_single(cfg->db_socket, cfg->db_host, cfg->db_port,
+		    &out->nodes);
+	out->policy = cfg->db_policy;
+	snprintf(out->name, sizeof(out->name), "%s", cfg->db_name);
+	snprintf(out->user, sizeof(out->user), "%s", cfg->db_user);
+	snprintf(out->password, sizeof(out->password), "%s", cfg->db_password);
+	out->connect_timeout = cfg->db_connect_timeout;
+	out->retries = cfg->db_retries;
+	out->lock_wait_timeout = cfg->db_lock_wait_timeout;
+	out->statement_timeout = cfg->db_statement_timeout;
+	out->failback_s = cfg->db_failback_s;
+	out->galera = cfg->db_galera;
+	out->allow_donor = cfg->db_allow_donor;
+	out->causal_reads = cfg->db_causal_reads;
+	out->tls = cfg->db_tls;
+	snprintf(out->tls_ca, sizeof(out->tls_ca), "%s", cfg->db_tls_ca);
+	snprintf(out->tls_cert, sizeof(out->tls_cert), "%s", cfg->db_tls_cert);
+	snprintf(out->tls_key, sizeof(out->tls_key), "%s", cfg->db_tls_key);
+	out->auth_cache_s = cfg->auth_cache_s;
+}

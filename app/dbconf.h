@@ -1,0 +1,17 @@
+/*
+ * dbconf.h - the data layer's part of the configuration.
+ */
+#ifndef CLIENTSD_DBCONF_H
+#define CLIENTSD_DBCONF_H
+
+#include "config.h"
+#include "db.h"
+
+/*
+ * The [database] keys and auth_cache_s of cfg, into *out, with the hosts
+ * list parsed (or the single socket or host and port).  The password is
+ * copied: scrub *out when done with it (cm_db_open keeps its own copy).
+ */
+void	dbconf_of(const struct cm_config *cfg, struct cm_db_config *out);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * routes.c - the route table (routes.h).  HEAD goes wherever GET does
+ * (handlers.c sends the headers alone).  Routes on the raw REQUEST_URI:
+ * SCRIPT_NAME/PATH_INFO differ between web servers; REQUEST_URI does not.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "call.h"
+#include "routes.h"
+#include "validate.h"
+
+#define API_PREFIX	"/api/v1"
+
+const struct route routes[] = {
+	{ M_GET | M_HEAD, "/health", true, ep_health },
+	{ M_GET | M_HEAD, "/ping", true, ep_ping },
+	{ M_GET | M_HEAD, "/openapi.json", true, ep_openapi },
+	{ M_GET | M_HEAD, "/status", false, ep_status },
+	{ M_GET | M_HEAD, "/clients", false, ep_list_clients },
+	{ M_POST, "/clients", false, ep_create_client },
+	{ M_GET | M_HEAD, "/clients/{id}", false, ep_get_client },
+	{ M_PATCH, "/clients/{id}", false, ep_patch_client },
+	{ M_DELETE, "/clients/{id}", false, ep_delete_client },
+	{ M_POST, "/clients/{id}/rotate-keys", false, ep_rotate_keys },
+	{ M_GET | M_HEAD, "/clients/{id}/audit", false, ep_audit },
+};
+const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
+
+static const char *const method_name[] = {
+	"GET", "HEAD", "POST", "PATCH", "DELETE"
+};
+
+unsigned
+route_method(const char *method)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(method_name) / sizeof(method_name[0]); i++)
+		if (strcmp(method, method_name[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+void
+route_allow(unsigned methods, char *buf, size_t sz)
+{
+	size_t	i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(method_name) / sizeof(method_name[0]); i++)
+		if ((methods & (1u << i)) && n < sz)
+			n += (size_t)snprintf(buf + n, sz - n, "%s%s",
+			    n ? ", " : "", method_name[i]);
+}
+
+bool
+route_has_id(const struct route *r)
+{
+	return strstr(r->pattern, "{id}") != NULL;
+}
+
+void
+route_find(const char *method, const char *uri, struct route_match *m)
+{
+	unsigned	bit = route_method(method);
+	char		id[CM_ID_MAX + 2];
+	bool		decoded;
+	size_t		i;
+
+	memset(m, 0, sizeof(*m));
+	if (uri == NULL || strncmp(uri, API_PREFIX "/",
+	    sizeof(API_PREFIX)) != 0)
+		return;
+	for (i = 0; i < routes_count; i++) {
+		if (!cm_path_match(uri + sizeof(API_PREFIX) - 1,
+		    routes[i].pattern, id, sizeof(id), &decoded))
+			continue;
+		if (m->path == NULL) {
+			m->path = &routes[i];
+			m->id_valid = route_has_id(&routes[i]) && decoded &&
+			    cm_check_token(id, strlen(id)) == NULL;
+			if (m->id_valid)
+				memcpy(m->id, id, strlen(id) + 1);
+		}
+		m->allowed |= routes[i].methods;
+		if ((routes[i].methods & bit) && m->route == NULL)
+			m->route = &routes[i];
+	}
+}
+
+void
+route_path(const struct route_match *m, char *buf, size_t sz)
+{
+	const char	*p = m->path ? m->path->pattern : "", *brace;
+
+	if ((brace = strstr(p, "{id}")) == NULL)
+		snprintf(buf, sz, "%s%s", API_PREFIX, p);
+	else
+		snprintf(buf, sz, "%s%.*s%s%s", API_PREFIX, (int)(brace - p), p,
+		    m->id, brace + 4);
+}

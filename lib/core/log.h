@@ -1,0 +1,51 @@
+/*
+ * log.h - log lines, the way slowcgi does it: a few macros.
+ *
+ * Every line starts with an ISO-8601 UTC time, the pid and the level.
+ * Callers never pass secrets (keys, passwords, the admin_key query value)
+ * to these.  Where the lines go is chosen once per process:
+ *
+ *   stderr   fd 2 (a pool's worker has the master's log pipe there, and
+ *            the master writes what it reads to its own target);
+ *   syslog   syslog(3), facility daemon, ident "clientsd";
+ *   /a/path  appended to that file, reopened by cm_log_reopen().
+ *
+ * Repeated identical lines are rate-limited per process: the first one is
+ * written, the repeats within CM_LOG_REPEAT_S seconds are counted, and one
+ * summary line with the count is written per interval (and by
+ * cm_log_flush()).  Not thread-safe: one thread per process.
+ */
+#ifndef CM_LOG_H
+#define CM_LOG_H
+
+#include <stddef.h>
+
+#define CM_LOG_REPEAT_S	10
+
+/* [log] level: lines below it are not written. */
+enum cm_log_level { CM_LOG_DEBUG, CM_LOG_INFO, CM_LOG_WARN, CM_LOG_ERR };
+
+/*
+ * Chooses the target and level; "stderr" and level info until called.
+ * Returns 0, or -1 with the reason in err (the file cannot be opened).
+ */
+int	cm_log_open(const char *target, enum cm_log_level,
+	    char *err, size_t errsz);
+/* Reopens a file target (logrotate's postrotate); 0 or -1 (old file kept). */
+int	cm_log_reopen(void);
+/* Writes the pending repeat summary, if any. */
+void	cm_log_flush(void);
+/* The master: one whole line a worker wrote (ending in '\n') to the target. */
+void	cm_log_forward(const char *line, size_t len);
+/* For tests: the interval of the repeat limiter, in seconds (0 = off). */
+void	cm_log_set_repeat_interval(int seconds);
+
+void	cm_log(const char *level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+#define LOG_DEBUG(...)	cm_log("debug", __VA_ARGS__)
+#define LOG_INFO(...)	cm_log("info", __VA_ARGS__)
+#define LOG_WARN(...)	cm_log("warn", __VA_ARGS__)
+#define LOG_ERR(...)	cm_log("error", __VA_ARGS__)
+
+#endif

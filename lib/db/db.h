@@ -1,0 +1,264 @@
+/*
+ * db.h - the data layer: what the application asks of the database.
+ *
+ * A worker opens one cm_db after fork(): a connection for reads and one
+ * for writes, each made on first use and remade when its node goes away.
+ * A read call uses the first, a write call the second; the caller never
+ * picks.  Every write runs in one transaction on the locked row and
+ * leaves its audit row in it.  The layer speaks data: it takes parsed
+ * preconditions and opaque answer bytes, never HTTP, and logs no secret.
+ *
+ * Ownership: a json_t in a result is a new reference the caller decrefs;
+ * a body in a result is malloc'ed and the caller frees it.  Everything a
+ * call takes is borrowed for the call.
+ */
+#ifndef CM_DB_H
+#define CM_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "cursor.h"
+#include "dbhosts.h"
+#include "precondition.h"
+#include "problems.h"
+
+/* What the data layer needs of the configuration ([database], [api]). */
+struct cm_db_config {
+	struct cm_dbnodes	 nodes;		/* hosts, or the single endpoint */
+	enum cm_db_policy	 policy;
+	char			 name[64], user[64];
+	char			 password[256];	/* secret: never logged */
+	int			 connect_timeout, retries, lock_wait_timeout;
+	int			 statement_timeout, failback_s;
+	bool			 galera, allow_donor, causal_reads;
+	enum cm_db_tls		 tls;
+	char			 tls_ca[256], tls_cert[256], tls_key[256];
+	int			 auth_cache_s;
+};
+
+enum cm_db_status {
+	CM_DB_OK,
+	CM_DB_NOT_FOUND,
+	CM_DB_CONFLICT,		/* a duplicate; the problems name the member */
+	CM_DB_PRECONDITION_FAILED,	/* the locked row does not match */
+	CM_DB_INVALID,		/* the problems say why (api_metadata, a cursor) */
+	CM_DB_UNAVAILABLE,	/* no database, or out of time: 503 */
+	CM_DB_FAILED,		/* anything else: 500, the cause in the log */
+	CM_DB_IDEM_BUSY		/* the Idempotency-Key is another request's now */
+};
+
+/* A client as the API returns it, and its strong ETag. */
+struct cm_stored {
+	json_t			*client;	/* NULL unless CM_DB_OK */
+	unsigned long long	 version;	/* the row's version column */
+	/*
+	 * "\"<version>.<created_at digits>\"": also set with
+	 * CM_DB_PRECONDITION_FAILED, the current row's (or "" when there is
+	 * none), so the caller can tell it without another read.
+	 */
+	char			 etag[64];
+};
+
+/*
+ * An Idempotency-Key request in flight: who, which key, the request's
+ * fingerprint, the random id of its in-progress marker (drawn by
+ * cm_db_idem_begin), and what a successful write answers.  A write given
+ * one stores its answer in the idempotency row in its own transaction, so
+ * a repeat finds it if and only if the write committed.
+ */
+struct cm_idem {
+	unsigned long long	 admin_key_id;
+	char			 key[256];
+	char			 fingerprint[65];
+	unsigned char		 owner[16];
+	char			 client_id[256];	/* "" until known */
+	int			 status;	/* of a successful write: 200, 201 */
+	char			 location[300];	/* "" : none */
+	/*
+	 * The body a successful write answers, rendered by the caller from
+	 * what the write stored (NULL for a delete or an erasure):
+	 * malloc'ed, NUL-terminated; NULL only when out of memory.
+	 */
+	char			*(*render)(const struct cm_stored *, void *arg);
+	void			*render_arg;
+	bool			 with_etag;	/* the answer carries the ETag */
+};
+
+/* Who writes, and on which condition. */
+struct cm_write {
+	const char			*request_id;
+	unsigned long long		 admin_key_id;
+	const struct cm_precondition	*precondition;	/* NULL: none */
+	const struct cm_idem		*idem;		/* NULL: no key */
+};
+
+/* What one request cost the database: for the access and slow log lines. */
+struct cm_db_stats {
+	long long	db_us;		/* waiting for MariaDB */
+	unsigned	statements;	/* prepared statements executed */
+	unsigned	retries;	/* transactions run again after a conflict */
+};
+
+struct cm_db;
+
+/*
+ * A worker's database.  worker (its pool slot, or a spawned worker's
+ * pid) says where its walk over several nodes starts under policy =
+ * balance.  Copies cfg.  Never NULL (out of memory: cm_oom()).
+ */
+struct cm_db	*cm_db_open(const struct cm_db_config *cfg, unsigned long worker);
+void		 cm_db_close(struct cm_db *);
+
+/*
+ * The request's deadline (CLOCK_MONOTONIC): every lock wait, retry,
+ * back-off, reconnect and statement fits in what is left of it minus a
+ * margin, or the call answers CM_DB_UNAVAILABLE.  cm_db_end_request(),
+ * once the answer has gone, moves back to a preferred node that
+ * recovered and re-checks the nodes' health (bounded by connect_timeout).
+ */
+void	cm_db_begin_request(struct cm_db *, const struct timespec *deadline);
+void	cm_db_end_request(struct cm_db *);
+/* What the database cost since the last call, into *stats (zeroed first). */
+void	cm_db_stats_take(struct cm_db *, struct cm_db_stats *stats);
+
+/* CM_DB_OK when both connections can be used (a healthy node answers). */
+enum cm_db_status cm_db_ping(struct cm_db *);
+
+/*
+ * An active admin key by the SHA-256 (hex) of the presented token; an
+ * accepted one is remembered for auth_cache_s seconds.
+ */
+enum cm_db_status cm_db_admin_key(struct cm_db *, const char *sha256_hex,
+	    unsigned long long *id);
+
+enum cm_db_status cm_db_get(struct cm_db *, const char *id,
+	    struct cm_stored *out);
+
+/* input: normalised members from cm_client_check_input(CREATE). */
+enum cm_db_status cm_db_create(struct cm_db *, const json_t *input,
+	    const struct cm_write *, struct cm_stored *out,
+	    struct cm_problems *);
+/* changes: normalised members from cm_client_check_input(PATCH). */
+enum cm_db_status cm_db_patch(struct cm_db *, const char *id,
+	    const json_t *changes, const struct cm_write *,
+	    struct cm_stored *out, struct cm_problems *);
+/* Fresh keys for the members asked for, in one transaction. */
+enum cm_db_status cm_db_rotate_keys(struct cm_db *, const char *id,
+	    bool publishable, bool secret, const struct cm_write *,
+	    struct cm_stored *out);
+/*
+ * Soft: status false (nothing written when already false); hard: the row
+ * goes.  out->etag is set on CM_DB_PRECONDITION_FAILED.
+ */
+enum cm_db_status cm_db_delete(struct cm_db *, const char *id, bool hard,
+	    const struct cm_write *, struct cm_stored *out);
+/*
+ * Erasure: in one transaction, locks and deletes the client's row (if it
+ * still exists; the precondition is checked against it, and fails when
+ * there is none), overwrites the personal members' values in every audit
+ * row of the client, deletes its stored Idempotency-Key answers, and
+ * writes one audit row "erase".  CM_DB_NOT_FOUND only when there is
+ * neither a row nor a history.  A repeat finds nothing left and writes
+ * no second row.  *deleted (may be NULL): whether a row went.
+ */
+enum cm_db_status cm_db_erase(struct cm_db *, const char *id,
+	    const struct cm_write *, bool *deleted);
+
+/* GET /clients and the audit history: filters (NULL or -1: any), a page. */
+struct cm_list_query {
+	int			 status;	/* -1 any, 0, 1 */
+	const char		*agency_id;
+	const char		*company_id;
+	const char		*domain;	/* lowercased */
+	unsigned		 limit;
+	unsigned long long	 offset;	/* 0 when after is set */
+	const char		*after;		/* a next cursor, or NULL */
+	bool			 no_count;	/* no count query */
+};
+
+struct cm_page {
+	json_t			*items;		/* NULL unless CM_DB_OK */
+	bool			 counted;
+	unsigned long long	 count;		/* all matches, when counted */
+	char			 next[CM_CURSOR_MAX];	/* "" on the last page */
+};
+
+/*
+ * Items ordered by created_at, id.  CM_DB_INVALID: q->after is not a
+ * cursor of this list with these filters.
+ */
+enum cm_db_status cm_db_list(struct cm_db *, const struct cm_list_query *,
+	    struct cm_page *);
+/*
+ * A client's history, newest first (limit, offset, after and no_count of
+ * q); CM_DB_NOT_FOUND when it has none; CM_DB_INVALID as for the list.
+ */
+enum cm_db_status cm_db_audit(struct cm_db *, const char *id,
+	    const struct cm_list_query *, struct cm_page *);
+
+/* ---- Idempotency-Key ---------------------------------------------- */
+
+enum cm_idem_verdict {
+	CM_IDEM_GO,		/* the key is ours now (a marker committed): run */
+	CM_IDEM_REPLAY,		/* an answer is stored for this request */
+	CM_IDEM_REUSED,		/* the key is another request's (fingerprint) */
+	CM_IDEM_BUSY		/* the first request still runs */
+};
+
+/* A stored answer. */
+struct cm_idem_answer {
+	int	 status;
+	char	 etag[64];	/* "" : none */
+	char	 location[300];	/* "" : none */
+	char	*body;		/* malloc'ed, NUL-terminated; caller frees */
+	size_t	 len;
+};
+
+/*
+ * In one transaction: the row of (admin key, key), locked.  None, one
+ * older than ttl_s, or a marker older than stale_s (its request is gone)
+ * -> this request's marker is written (owner drawn into idem->owner):
+ * CM_IDEM_GO.  Otherwise another fingerprint: REUSED; a stored answer:
+ * REPLAY with it in *ans; a live marker: BUSY.
+ */
+enum cm_db_status cm_db_idem_begin(struct cm_db *, struct cm_idem *,
+	    int ttl_s, int stale_s, enum cm_idem_verdict *verdict,
+	    struct cm_idem_answer *ans);
+/*
+ * Stores an answer that did not come with a write, in a small
+ * transaction; nothing when the marker is no longer this request's.
+ */
+enum cm_db_status cm_db_idem_finish(struct cm_db *, const struct cm_idem *,
+	    const struct cm_idem_answer *);
+/* Deletes this request's marker (after a 5xx the request may be repeated). */
+enum cm_db_status cm_db_idem_release(struct cm_db *, const struct cm_idem *);
+
+/* ---- clientsctl --------------------------------------------------- */
+
+/* Rows older than ttl_s, in batches of batch (one transaction each). */
+enum cm_db_status cm_db_idem_purge(struct cm_db *, int ttl_s, unsigned batch,
+	    unsigned long long *rows);
+/*
+ * Audit rows older than cutoff ("YYYY-MM-DD HH:MM:SS.000" UTC), in
+ * batches of batch rows, oldest first; with dry_run only counted.
+ * *batches (may be NULL): transactions run.  Stops at the first error,
+ * the batches done committed.
+ */
+enum cm_db_status cm_db_audit_purge(struct cm_db *, const char *cutoff,
+	    unsigned batch, bool dry_run, unsigned long long *rows,
+	    unsigned long long *batches);
+/* EXPLAIN of every list query shape, tab-separated, to fp (a FILE *). */
+enum cm_db_status cm_db_explain_list(struct cm_db *, void *fp);
+/* Applies the *.sql files of dir not applied yet, in name order. */
+enum cm_db_status cm_db_migrate(struct cm_db *, const char *dir,
+	    void (*applied)(const char *name));
+enum cm_db_status cm_db_admin_key_create(struct cm_db *, const char *name,
+	    const char *sha256_hex, unsigned long long *id);
+/* "ID\tNAME\tCREATED_AT\tREVOKED_AT" lines, header first, to fp. */
+enum cm_db_status cm_db_admin_key_list(struct cm_db *, void *fp);
+enum cm_db_status cm_db_admin_key_revoke(struct cm_db *, unsigned long long id);
+
+#endif

@@ -1,0 +1,516 @@
+/*
+ * store_tx.c - the transaction runner (store_int.h): lock waits and
+ * back-off within the request's deadline, retries of conflicts and lost
+ * connections, and the transaction token that settles a COMMIT whose
+ * answer was lost; and the retry loop of single reads.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mysql.h>
+
+#include "dberr.h"
+#include "dbwatch.h"
+#include "deadline.h"
+#include "log.h"
+#include "random.h"
+#include "store_int.h"
+
+/*
+ * Sets innodb_lock_wait_timeout for the transaction about to start: what
+ * is left of the deadline, capped by [database] lock_wait_timeout; sent
+ * only when it differs from the session's.  The value is our own integer,
+ * not input.
+ */
+static enum tx_rc
+set_lock_wait(struct cm_store *s, long budget)
+{
+	char	sql[64];
+	int	want = cm_lock_wait_s(budget, s->cfg->lock_wait_timeout);
+	int	n;
+
+	if (want == s->lock_wait)
+		return TX_OK;
+	n = snprintf(sql, sizeof(sql),
+	    "SET SESSION innodb_lock_wait_timeout = %d", want);
+	if (store_query(s, sql, (unsigned long)n) != 0)
+		return store_fail(s, NULL, "lock wait");
+	s->lock_wait = want;
+	return TX_OK;
+}
+
+/* Sleeps before retry number attempt; false when the deadline forbids. */
+static bool
+backoff(struct cm_store *s, int attempt)
+{
+	unsigned	r = 0;
+	long		ms;
+	struct timespec	ts;
+
+	/* Jitter keeps two retrying writers from colliding in lock-step. */
+	(void)cm_random_bytes(&r, sizeof(r));
+	if ((ms = cm_backoff_ms(attempt, r, store_budget_ms(s))) < 0)
+		return false;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+	return true;
+}
+
+static enum tx_rc
+begin_tx(struct cm_store *s)
+{
+	static const char	 begin[] = "START TRANSACTION";
+
+	/* A write session is always in one: its COMMITs and ROLLBACKs chain. */
+	if (s->tx_session) {
+		store_tx_restart(s);
+		return TX_OK;
+	}
+	return store_query(s, begin, sizeof(begin) - 1) == 0 ? TX_OK :
+	    store_fail(s, NULL, "begin");
+}
+
+/* The session is in a transaction that did not COMMIT: end it. */
+static void
+rollback(struct cm_store *s)
+{
+	int	rc;
+
+	if (s->db == NULL)
+		return;
+	store_call_begin(s, s->db);
+	rc = mysql_rollback(s->db);
+	store_call_end(s);
+	if (rc != 0 && (s->cut || store_connection_lost(mysql_errno(s->db))))
+		store_lost(s);
+	else
+		store_tx_restart(s);
+}
+
+/*
+ * Before COMMIT: a write transaction whose last statements all returned
+ * result sets has had no state reported since; one statement without a
+ * result set asks for it (store_tx_intact).
+ */
+static enum tx_rc
+verify_before_commit(struct cm_store *s)
+{
+	static const char	probe[] = "DO 0";
+
+	if (!s->tx_session || !s->tx_wrote || !s->tx_unverified)
+		return TX_OK;
+	if (store_query(s, probe, sizeof(probe) - 1) != 0)
+		return store_fail(s, NULL, "transaction check");
+	return store_tx_intact(s) ? TX_OK : TX_DB_ERROR;
+}
+
+/* Token lookups after an unknown COMMIT, at most (besides the deadline). */
+#define TOKEN_LOOKS	20
+
+/*
+ * The token lookup after a COMMIT whose answer was lost.  A locking read:
+ * if the old session's transaction is still open on the server (it has
+ * not yet seen the connection go, or is still committing), its
+ * uncommitted audit row is locked and the read waits for the outcome
+ * instead of missing it.  SET STATEMENT wsrep_sync_wait = 1 makes a
+ * Galera node apply every write set it has received before reading, so a
+ * COMMIT that was replicated from the dead node is seen; MariaDB accepts
+ * the variable without Galera too (wsrep_on = 0), where it does nothing.
+ */
+static const char token_sql[] = "SET STATEMENT wsrep_sync_wait = 1 FOR "
+	"SELECT 1 FROM client_audit WHERE tx_token = ? FOR UPDATE";
+
+struct param
+store_token(struct cm_store *s)
+{
+	s->tx_tokened = true;
+	return store_bin(s->tx_token, sizeof(s->tx_token));
+}
+
+/* One look: ROW_FOUND the token committed, ROW_NONE not, ROW_ERROR. */
+static enum row_rc
+token_look(struct cm_store *s)
+{
+	struct param	 p = store_bin(s->tx_token, sizeof(s->tx_token));
+	MYSQL_STMT	*st;
+	enum row_rc	 rc;
+
+	if (set_lock_wait(s, store_budget_ms(s)) != TX_OK ||
+	    (st = store_exec(s, token_sql, &p, 1)) == NULL)
+		rc = ROW_ERROR;
+	else
+		rc = store_fetch_one(s, st, 1);
+	rollback(s);
+	return rc;
+}
+
+/* What the lookups found out. */
+enum token_found { TOKEN_COMMITTED, TOKEN_ABSENT, TOKEN_UNKNOWN };
+
+static enum token_found
+token_looks(struct cm_store *s)
+{
+	enum row_rc	rc;
+	int		attempt;
+
+	/* Without a deadline (clientsctl) the cap alone ends it. */
+	for (attempt = 0; attempt < TOKEN_LOOKS; attempt++) {
+		if (attempt > 0 && !backoff(s, attempt))
+			return TOKEN_UNKNOWN;
+		s->err = 0;
+		if (s->db == NULL && store_connect(s) != 0)
+			continue;
+		if ((rc = token_look(s)) != ROW_ERROR)
+			return rc == ROW_FOUND ? TOKEN_COMMITTED : TOKEN_ABSENT;
+		switch (cm_dberr_class(s->err)) {
+		case CM_DBERR_LOST:
+			if (s->db != NULL)
+				store_lost(s);
+			break;
+		case CM_DBERR_CONFLICT:
+			break;
+		default:
+			return TOKEN_UNKNOWN;
+		}
+	}
+	return TOKEN_UNKNOWN;
+}
+
+/* Settling a lost COMMIT may use CM_DEADLINE_SETTLE_MS of the margin. */
+static void
+settle_grace(struct cm_store *s, bool on)
+{
+	struct timespec	limit;
+
+	if (!s->has_deadline)
+		return;
+	limit = s->deadline;
+	cm_timespec_add_ms(&limit, -(CM_DEADLINE_MARGIN_MS -
+	    (on ? CM_DEADLINE_SETTLE_MS : 0)));
+	cm_dbwatch_limit(&limit);
+	s->settling = on;
+}
+
+/*
+ * Did the transaction carrying s->tx_token commit?  Reconnects (to any
+ * healthy node: store_connect picks it) and waits out lock waits within
+ * the deadline and its settling grace.
+ */
+static enum token_found
+token_committed(struct cm_store *s)
+{
+	enum token_found	found;
+
+	settle_grace(s, true);
+	found = token_looks(s);
+	settle_grace(s, false);
+	return found;
+}
+
+/* What a COMMIT came to. */
+enum commit_rc { COMMIT_DONE, COMMIT_FAILED, COMMIT_UNKNOWN };
+
+static enum commit_rc
+commit(struct cm_store *s)
+{
+	int	rc;
+
+	if (verify_before_commit(s) != TX_OK)
+		return COMMIT_FAILED;
+	store_call_begin(s, s->db);
+	rc = mysql_commit(s->db);
+	store_call_end(s);
+	if (rc == 0) {
+		store_tx_restart(s);
+		return COMMIT_DONE;
+	}
+	store_fail(s, NULL, "commit");
+	if (!cm_dberr_commit_unknown(s->err))
+		return COMMIT_FAILED;
+	store_lost(s);
+	/*
+	 * The server may have committed before the connection went (or
+	 * before its node left the cluster).  A transaction that wrote no
+	 * token wrote nothing that matters twice (nothing at all, or the
+	 * retention's idempotent delete): run again.
+	 */
+	return s->tx_tokened ? COMMIT_UNKNOWN : COMMIT_FAILED;
+}
+
+/* The runner's state across attempts (store_write_tx). */
+struct tx_run {
+	store_job	    fn;
+	void		   *arg;
+	struct cm_stored   *out;	/* the job's result, or NULL */
+	struct cm_stored    kept;	/* out of the attempt whose COMMIT was unknown */
+	bool		    unknown;	/* some COMMIT's outcome was unknown */
+	int		    reruns;	/* attempts run again after an unknown COMMIT */
+	int		    conflicts;	/* 1213, 1205, version misses, TX_RETRY */
+	int		    losses;	/* LOST errors before COMMIT */
+};
+
+/* What one attempt came to. */
+enum attempt_rc {
+	ATTEMPT_COMMITTED,
+	ATTEMPT_STOPPED,	/* the job said no: *status */
+	ATTEMPT_FAILED,		/* a database error (s->err) */
+	ATTEMPT_RETRY,		/* the job asked to run again */
+	ATTEMPT_UNKNOWN		/* COMMIT's answer was lost */
+};
+
+static enum attempt_rc
+attempt_once(struct cm_store *s, struct tx_run *r, long budget,
+    enum cm_db_status *status)
+{
+	enum tx_rc	rc;
+
+	s->tx_tokened = false;
+	if ((rc = set_lock_wait(s, budget)) == TX_OK &&
+	    (rc = begin_tx(s)) == TX_OK &&
+	    (rc = r->fn(s, r->arg, status)) == TX_OK) {
+		switch (commit(s)) {
+		case COMMIT_DONE:
+			return ATTEMPT_COMMITTED;
+		case COMMIT_UNKNOWN:
+			return ATTEMPT_UNKNOWN;
+		case COMMIT_FAILED:
+			rc = TX_DB_ERROR;
+			break;
+		}
+	}
+	/* A failed COMMIT (a certification failure) leaves it open too. */
+	rollback(s);
+	return rc == TX_STOP ? ATTEMPT_STOPPED : rc == TX_RETRY ?
+	    ATTEMPT_RETRY : ATTEMPT_FAILED;
+}
+
+/* The result of the attempt whose COMMIT was unknown goes aside for the rerun. */
+static void
+keep_result(struct tx_run *r)
+{
+	if (r->out == NULL)
+		return;
+	json_decref(r->kept.client);
+	r->kept = *r->out;
+	r->out->client = NULL;
+}
+
+/*
+ * After an unknown COMMIT, the rerun ended without committing: perhaps
+ * because the first attempt did commit after all (a Galera node applied
+ * it late; the rerun then met its row, version or token).  If the token
+ * is there, the answer is what that attempt computed.
+ */
+static enum cm_db_status
+settle(struct cm_store *s, struct tx_run *r, enum cm_db_status status)
+{
+	if (!r->unknown || status == CM_DB_OK ||
+	    token_committed(s) != TOKEN_COMMITTED)
+		return status;
+	if (r->out != NULL) {
+		json_decref(r->out->client);
+		*r->out = r->kept;
+		r->kept.client = NULL;
+	}
+	LOG_WARN("database: COMMIT of unknown outcome had committed "
+	    "(found on a rerun)");
+	return CM_DB_OK;
+}
+
+/*
+ * COMMIT's answer was lost: looks the token up.  true: run once more (it
+ * did not commit); false: *status is the answer.
+ */
+static bool
+resolve_unknown(struct cm_store *s, struct tx_run *r, enum cm_db_status *status)
+{
+	switch (token_committed(s)) {
+	case TOKEN_COMMITTED:
+		LOG_WARN("database: COMMIT's answer lost; the transaction "
+		    "had committed (token found)");
+		*status = CM_DB_OK;
+		return false;
+	case TOKEN_UNKNOWN:
+		*status = CM_DB_UNAVAILABLE;
+		return false;
+	case TOKEN_ABSENT:
+		break;
+	}
+	if (r->reruns++ > 0) {
+		*status = CM_DB_UNAVAILABLE;
+		return false;
+	}
+	LOG_WARN("database: COMMIT's answer lost; the transaction had not "
+	    "committed (no token): running it once more");
+	r->unknown = true;
+	keep_result(r);
+	return true;
+}
+
+/*
+ * After a failed attempt (a database error, or the job asked to run
+ * again): true to run again, else *status is the answer.  Conflicts wait
+ * a jittered exponential back-off; reconnects after a lost connection
+ * run at once the first time (failover to another node should be quick),
+ * then back off too.  Both are capped by [database] retries and by the
+ * deadline.
+ */
+static bool
+run_again(struct cm_store *s, struct tx_run *r, bool asked,
+    enum cm_db_status *status)
+{
+	enum cm_dberr	cls = asked ? CM_DBERR_CONFLICT : cm_dberr_class(s->err);
+
+	*status = CM_DB_UNAVAILABLE;
+	switch (cls) {
+	case CM_DBERR_LOST:
+		if (s->db != NULL)	/* rollback() may have dropped it */
+			store_lost(s);
+		/* One reconnect even with retries = 0. */
+		if (r->losses > 0 && (r->losses >= s->cfg->retries ||
+		    !backoff(s, r->losses)))
+			return false;
+		r->losses++;
+		return true;
+	case CM_DBERR_CONFLICT:
+		if (r->conflicts >= s->cfg->retries ||
+		    !backoff(s, r->conflicts + 1))
+			return false;
+		r->conflicts++;
+		s->stats.retries++;
+		return true;
+	case CM_DBERR_BUSY:
+		return false;
+	default:
+		*status = CM_DB_FAILED;
+		return false;
+	}
+}
+
+/*
+ * Runs job inside one transaction.  Conflicts (deadlock, lock-wait
+ * timeout, Galera's certification failure, a row whose version changed
+ * since it was read, a generated key that collided) are run again after
+ * a jittered exponential back-off, and a lost connection is remade
+ * (store_connect picks a healthy node) and the transaction run again: as
+ * often as the deadline allows, at most [database] retries times each.
+ * When COMMIT's outcome is unknown, the token the transaction wrote into
+ * its audit row is looked up on a new connection (resolve_unknown):
+ * found, it committed and the answer is its result; not found, it is run
+ * once more.  Every wait fits in what is left of the deadline minus its
+ * margin; out of time is CM_DB_UNAVAILABLE.  s->err starts at 0 in every
+ * attempt, so an old error never steers a retry.
+ */
+enum cm_db_status
+store_write_tx(struct cm_store *s, store_job fn, void *arg,
+    struct cm_problems *probs, struct cm_stored *out)
+{
+	struct tx_run		r = { fn, arg, out, { NULL, 0, "" }, false,
+				    0, 0, 0 };
+	enum cm_db_status	status = CM_DB_FAILED;
+	long			budget;
+	bool			again;
+	int			attempt;
+
+	/* One token per call: a rerun carries it too (uq_audit_tx_token). */
+	if (cm_random_bytes(s->tx_token, sizeof(s->tx_token)) != 0) {
+		LOG_ERR("getrandom: %s", strerror(errno));
+		return CM_DB_FAILED;
+	}
+	for (attempt = 0, again = true; again; attempt++) {
+		s->err = 0;
+		if (probs != NULL)
+			cm_problems_init(probs);
+		status = CM_DB_OK;
+		again = false;
+		/*
+		 * The first attempt always runs (its lock wait shrinks to 0
+		 * when less than a second is left); a retry needs time left.
+		 */
+		if (((budget = store_budget_ms(s)) <= 0 && attempt > 0) ||
+		    (s->db == NULL && store_connect(s) != 0)) {
+			status = CM_DB_UNAVAILABLE;
+			break;
+		}
+		switch (attempt_once(s, &r, budget, &status)) {
+		case ATTEMPT_COMMITTED:
+			status = CM_DB_OK;
+			break;
+		case ATTEMPT_STOPPED:
+			break;
+		case ATTEMPT_UNKNOWN:
+			again = resolve_unknown(s, &r, &status);
+			break;
+		case ATTEMPT_RETRY:
+			again = run_again(s, &r, true, &status);
+			break;
+		case ATTEMPT_FAILED:
+			again = run_again(s, &r, false, &status);
+			break;
+		}
+	}
+	status = settle(s, &r, status);
+	json_decref(r.kept.client);
+	return status;
+}
+
+enum cm_db_status
+store_transaction(struct cm_store *s, store_job fn, void *arg)
+{
+	return store_write_tx(s, fn, arg, NULL, NULL);
+}
+
+/*
+ * Runs fn, a read, on the store's connection.  A lost connection is
+ * remade and the read run again, a conflict (a lock wait or a Galera
+ * brute-force abort) too after a back-off: at most [database] retries
+ * times each, within the deadline.
+ */
+enum cm_db_status
+store_read(struct cm_store *s, store_job fn, void *arg)
+{
+	struct tx_run		r = { fn, arg, NULL, { NULL, 0, "" }, false,
+				    0, 0, 0 };
+	enum cm_db_status	status;
+	enum tx_rc		rc;
+	int			attempt;
+
+	for (attempt = 0; ; attempt++) {
+		s->err = 0;
+		status = CM_DB_OK;
+		if (attempt > 0 && store_budget_ms(s) <= 0)
+			return CM_DB_UNAVAILABLE;
+		if (s->db == NULL && store_connect(s) != 0)
+			return CM_DB_UNAVAILABLE;
+		rc = fn(s, arg, &status);
+		/* No idle transaction (and its metadata locks) on a write session. */
+		if (s->tx_session && s->db != NULL && rc != TX_DB_ERROR) {
+			if (store_query(s, "COMMIT", 6) != 0)
+				rc = store_fail(s, NULL, "commit");
+			else
+				store_tx_restart(s);
+		}
+		if (rc == TX_OK)
+			return CM_DB_OK;
+		if (rc == TX_STOP)
+			return status;
+		if (s->tx_session)
+			rollback(s);
+		if (!run_again(s, &r, rc == TX_RETRY, &status))
+			return status;
+	}
+}
+
+enum tx_rc
+store_one_row(MYSQL_STMT *st, const char *id)
+{
+	if (mysql_stmt_affected_rows(st) == 1)
+		return TX_OK;
+	LOG_INFO("client %s changed since it was read (another node?): "
+	    "running the transaction again", id);
+	return TX_RETRY;
+}
