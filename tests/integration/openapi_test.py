@@ -51,6 +51,8 @@ def openapi_json_if_none_match(api):
         expect_status(r, 304)
         eq(r.raw, b"", "body of a 304")
         eq(r.etag, etag, "ETag of the 304")
+        # Nothing to describe: a proxy that sees a type may parse the empty body.
+        eq(r.header("Content-Type"), None, "Content-Type of a 304")
     r = api.get(DOC_PATH, auth=None, headers={"If-None-Match": '"sha256-0"'})
     expect_status(r, 200)
     check(len(r.raw) > 1000, "a stale If-None-Match gets the document")
