@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""openapi_test.py - the API as a document (issue 11), over HTTP.
+"""openapi_test.py - the API as a document, over HTTP.
 
 GET /api/v1/openapi.json serves doc/openapi.yaml as JSON with an ETag and
 If-None-Match; errors teach (412 carries the current ETag, 415 names the
@@ -240,7 +240,7 @@ def every_database_operation_503(api):
 
 
 def main():
-    a = suite_args("The API as a document (issue 11).", "openapi", 60).parse_args()
+    a = suite_args("The API as a document.", "openapi", 60).parse_args()
     passed, failed = run_all(suite_config(a), a.pattern, a.budget)
     suite_exit(passed, failed)
 

@@ -183,7 +183,7 @@ START_TEST(data_envelope_and_head)
 }
 END_TEST
 
-/* The pool's routes and the non-JSON body of the OpenMetrics page (issue 6). */
+/* The pool's routes and the non-JSON body of the OpenMetrics page. */
 START_TEST(status_ping_and_text_bodies)
 {
 	struct cm_response	res;
@@ -352,7 +352,7 @@ START_TEST(patch_no_op_and_bad_metadata)
 }
 END_TEST
 
-/* Issue 10: decode() wrote out[0] with outsz == 0 (UBSan, ASan). */
+/* decode() once wrote out[0] with outsz == 0 (UBSan, ASan). */
 START_TEST(percent_decode_no_room)
 {
 	char	buf[4] = "zzz";
