@@ -22,7 +22,7 @@ struct call {
 	struct cm_route_match	 route;
 	struct cm_response	 res;
 	unsigned long long	 admin_key_id;
-	/* Issue 8: an Idempotency-Key whose in-progress marker is ours. */
+	/* An Idempotency-Key whose in-progress marker is ours. */
 	bool			 idem_on;
 	bool			 idem_saved;	/* its answer went with the write */
 	struct cm_idem		 idem;

@@ -457,7 +457,7 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 		len = 0;
 	us = elapsed_us(&t0);
 	cm_store_stats_take(w->store, &st);
-	cm_store_stats_take(w->wstore, &wst);	/* issue 9: the write session */
+	cm_store_stats_take(w->wstore, &wst);	/* the write session */
 	st.db_us += wst.db_us;
 	st.statements += wst.statements;
 	st.retries += wst.retries;

@@ -19,7 +19,7 @@ struct worker {
 	const struct cm_config	*cfg;
 	const struct cm_tzdb	*tzdb;
 	struct cm_store		*store;
-	/* Issue 9: writes, on a session without autocommit (cm_store_new_tx). */
+	/* Writes, on a session without autocommit (cm_store_new_tx). */
 	struct cm_store		*wstore;
 	char			*body;		/* cfg->body_limit + 1 bytes */
 	struct scoreboard	*sb;		/* shared with the master */

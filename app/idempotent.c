@@ -1,6 +1,6 @@
 /*
  * idempotent.c - Idempotency-Key on POST /clients, PATCH /clients/{id}
- * and POST /clients/{id}/rotate-keys (issue 8; README "Idempotency-Key").
+ * and POST /clients/{id}/rotate-keys (doc/api-guide.md, "Idempotency-Key").
  *
  * call_idem_begin() runs once the body is read (call_body): it checks the
  * header, fingerprints the request and takes the key (an in-progress

@@ -269,8 +269,8 @@ worker_run(const struct worker_args *a)
 	w.slot = a->slot;
 	w.listen_fd = a->listen_fd;
 	w.store = cm_store_new(a->cfg);
-	w.wstore = cm_store_new_tx(a->cfg);	/* issue 9: writes */
-	/* Issue 8: policy = balance spreads the pool's slots over the nodes. */
+	w.wstore = cm_store_new_tx(a->cfg);	/* writes, without autocommit */
+	/* policy = balance spreads the pool's slots over the nodes. */
 	cm_store_set_worker(w.store, spawned ? (unsigned long)getpid() :
 	    (unsigned long)a->slot);
 	cm_store_set_worker(w.wstore, spawned ? (unsigned long)getpid() :

@@ -1,5 +1,5 @@
 /*
- * dbnodes.h - several database endpoints (issue 8): the [database] hosts
+ * dbnodes.h - several database endpoints: the [database] hosts
  * list, the order a worker tries them in, the Galera health rule and the
  * fail-back timing.
  *

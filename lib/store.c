@@ -37,7 +37,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	    "company_id, agency_id, api_metadata, ghl_location_id, "
 	    "proxy_api_key, created_at, updated_at, version) VALUES (?, ?, ?, "
 	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NOW(3), NOW(3), 1)",
-	/* Issue 8: the version read, so a write on another node is caught. */
+	/* The version read, so a write on another node is caught. */
 	[ST_DELETE] = "DELETE FROM clients WHERE id = ? AND version = ?",
 	[ST_AUDIT] = "INSERT INTO client_audit (client_id, action, "
 	    "admin_key_id, request_id, at, changes, tx_token) "

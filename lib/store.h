@@ -31,7 +31,7 @@ enum cm_store_rc {
 };
 
 /*
- * An Idempotency-Key request in flight (issue 8; store_idem.h): who, which
+ * An Idempotency-Key request in flight (store_idem.h): who, which
  * key, the request's fingerprint, and the random id of this request's
  * in-progress marker.  With cm_write.idem set, a successful write stores
  * its answer (status, the client's envelope, ETag, location) in the
@@ -107,7 +107,7 @@ int		 cm_store_ping(struct cm_store *);
 void		 cm_store_set_deadline(struct cm_store *,
 		    const struct timespec *deadline);
 /*
- * Issue 8: setting no deadline (NULL) also marks the end of a request:
+ * Setting no deadline (NULL) also marks the end of a request:
  * a worker on a node after its preferred one checks then, at most every
  * [database] failback_s seconds, whether the preferred node is healthy
  * again, and moves back to it.

@@ -1,5 +1,5 @@
 /*
- * store_idem.c - Idempotency-Key in the database (issue 8; store_idem.h,
+ * store_idem.c - Idempotency-Key in the database (store_idem.h,
  * db/011_idempotency.sql), on the store's connection and transaction
  * runner.  Nothing here logs a stored body: a create's holds secret_key.
  */

@@ -1,5 +1,5 @@
 /*
- * store_idem.h - Idempotency-Key in the database (issue 8): the
+ * store_idem.h - Idempotency-Key in the database: the
  * in-progress marker, the stored answer, replays, expiry.  The pure parts
  * (the header, the fingerprint) are in idempotency.h; the table is
  * db/011_idempotency.sql.

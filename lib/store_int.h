@@ -84,9 +84,9 @@ struct cm_store {
 	bool			 has_deadline;
 	struct timespec		 deadline;
 	int			 lock_wait;	/* innodb_lock_wait_timeout the session has */
-	unsigned char		 cursor_key[64];	/* issue 9: 0 bytes: not read yet */
+	unsigned char		 cursor_key[64];	/* 0 bytes: not read yet */
 	size_t			 cursor_keylen;
-	/* Issue 9: verified admin keys; a session without autocommit. */
+	/* Verified admin keys; a session without autocommit. */
 	struct cm_authcache	 auth;
 	bool			 tx_session;	/* see cm_store_new_tx() */
 	/*
@@ -102,7 +102,7 @@ struct cm_store {
 	bool			 settling;	/* looking up a lost COMMIT's token */
 	long long		 call_t0;	/* store_call_begin() */
 	/*
-	 * Issue 8: the token of the write transaction being run
+	 * The token of the write transaction being run
 	 * (store_transaction draws it once per call, so a rerun after a
 	 * COMMIT of unknown outcome carries the same one), and whether the
 	 * attempt wrote it into an audit row (store_token()).
@@ -111,7 +111,7 @@ struct cm_store {
 	bool			 tx_tokened;
 	struct cm_store_stats	 stats;		/* since cm_store_stats_take() */
 	/*
-	 * Issue 8: the database nodes and what this store knows of them
+	 * The database nodes and what this store knows of them
 	 * (each store of a worker keeps its own; no state is shared).
 	 * Times are CLOCK_MONOTONIC milliseconds.
 	 */
@@ -258,7 +258,7 @@ int		 store_write_tx(struct cm_store *,
  */
 int		 store_one_row(MYSQL_STMT *, const char *id);
 /*
- * Issue 8, store_idem.c: inside a write's transaction, stores its answer
+ * store_idem.c: inside a write's transaction, stores its answer
  * in the Idempotency-Key row (0; CM_STORE_IDEM_BUSY when the marker is no
  * longer this request's: the write is then rolled back; TX_DB_ERROR).
  * client_id: the client the answer is about (NULL: keep).

@@ -1,5 +1,5 @@
 /*
- * store_steward.c - erasure and audit retention (issue 13), on the store's
+ * store_steward.c - erasure and audit retention, on the store's
  * connection and transaction runner (store_int.h).
  *
  * Their statements go through the store's statement cache
@@ -194,7 +194,7 @@ erase_tx(struct cm_store *s, void *arg)
 	/*
 	 * The client's stored Idempotency-Key answers hold its personal
 	 * values (and a create's or rotation's its secret_key): they go in
-	 * this transaction too (DECISIONS.md "Data").
+	 * this transaction too: erased means gone from every table.
 	 */
 	if ((rc = store_idem_erase(s, j->id, &j->answers)) != 0)
 		goto out;

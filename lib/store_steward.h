@@ -1,5 +1,5 @@
 /*
- * store_steward.h - erasure and audit retention in the database (issue 13).
+ * store_steward.h - erasure and audit retention in the database.
  * The rules (which members are personal, cut-off dates) are in steward.h;
  * the code in store_steward.c, on the store's connection and transaction
  * runner.

@@ -415,7 +415,10 @@ after_failure(struct cm_store *s, struct tx_run *r, int rc)
 	case CM_DBERR_LOST:
 		if (s->db != NULL)	/* rollback() may have dropped it */
 			store_lost(s);
-		/* One reconnect even with retries = 0, as before issue 8. */
+		/*
+		 * One reconnect even with retries = 0: a failover must
+		 * not need a retry budget.
+		 */
 		if (r->losses > 0 && (r->losses >= s->cfg->db_retries ||
 		    !backoff(s, r->losses)))
 			return CM_STORE_UNAVAILABLE;

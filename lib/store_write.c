@@ -79,7 +79,7 @@ write_audit(struct cm_store *s, const char *id, const char *action,
 	return rc;
 }
 
-/* The unique members, in the order of API.md section 2. */
+/* The unique members, in the order of the client object's members. */
 static const enum cm_field unique_members[] = {
 	CM_F_ID, CM_F_DOMAIN, CM_F_GLOBAL_NAME
 };
@@ -171,7 +171,7 @@ exec_write(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 /*
  * The UPDATE for one set of columns, from the statement cache: few sets
  * occur in practice, and a rare one costs one prepare.  It carries the
- * version the transaction read (issue 8): SELECT ... FOR UPDATE locks
+ * version the transaction read: SELECT ... FOR UPDATE locks
  * only on the local Galera node, so a write committed through another
  * node in between is caught here (no row matches) rather than
  * overwritten.
