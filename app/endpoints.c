@@ -1,5 +1,5 @@
 /*
- * endpoints.c - what each endpoint of API.md section 3 does, once the
+ * endpoints.c - what each endpoint (doc/api-guide.md) does, once the
  * request is authenticated, routed and its id checked (handlers.c).
  */
 #include <ctype.h>

@@ -1,7 +1,7 @@
 /*
  * status.c - GET /api/v1/status (the pool, from the scoreboard, like
  * PHP-FPM's pm.status_path) and GET /api/v1/ping (no key, no database).
- * API.md section 5.
+ * Both are for operators and load balancers (doc/admin-guide.md).
  */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
--- 009 (issue 9): exact list counts without scanning, and the secret that
+-- 009: exact list counts without scanning, and the secret that
 -- signs list cursors.
 
 -- The number of clients per status, split over shards so that concurrent

@@ -1,4 +1,4 @@
--- 010 (issue 8): exactly-once COMMIT.  Every write transaction writes a
+-- 010: exactly-once COMMIT.  Every write transaction writes a
 -- token of its own (128 random bits from getrandom, drawn by clientsd once
 -- per request, the same on a rerun) into its audit row.  When the
 -- connection dies during COMMIT, the worker reconnects and looks the token

@@ -1,4 +1,4 @@
--- 011 (issue 8): Idempotency-Key.  One row per (admin key, key): the
+-- 011: Idempotency-Key.  One row per (admin key, key): the
 -- request's fingerprint (SHA-256, hex, of method, path and the SHA-256 of
 -- the body) and, once it has one, the answer to replay.  status NULL is
 -- the in-progress marker, committed when the first request starts; owner

@@ -92,7 +92,7 @@ static const struct key keys[] = {
 	NUM("audit", "retention_days", K_INT, audit_retention_days, 0, 36500),
 	NUM("api", "auth_cache_s", K_INT, auth_cache_s, 0, 3600),
 	NUM("api", "idempotency_ttl_s", K_INT, idempotency_ttl_s, 1, 31536000),
-	/* Issue 8: several endpoints, Galera, TLS. */
+	/* Several endpoints, Galera, TLS. */
 	{ "database", "hosts", K_HOSTS, offsetof(struct cm_config, db_hosts),
 	  sizeof(((struct cm_config *)0)->db_hosts), 0, 0, 0 },
 	NUM("database", "policy", K_DBPOLICY, db_policy, 0, 0),

@@ -78,7 +78,7 @@ struct cm_config {
 	 */
 	int	db_statement_timeout;	/* default 10 */
 	/*
-	 * Issue 8: several endpoints.  hosts ("" = the socket or host/port
+	 * Several endpoints.  hosts ("" = the socket or host/port
 	 * above) is checked by cm_dbnodes_parse() at load; the store parses
 	 * it again into its node list.
 	 */
@@ -100,9 +100,9 @@ struct cm_config {
 	char	tzdata[256];		/* default /usr/share/zoneinfo/tzdata.zi */
 	/* [audit] */
 	int	audit_retention_days;	/* 0 = keep forever (default), 0..36500 */
-	/* [api] (issue 9) */
+	/* [api]: the per-worker key cache */
 	int	auth_cache_s;		/* admin keys cached per worker, default 5; 0 off */
-	/* [api] (issue 8) */
+	/* [api]: Idempotency-Key */
 	int	idempotency_ttl_s;	/* Idempotency-Key answers kept, default 86400 */
 };
 

@@ -1,6 +1,7 @@
 /*
  * deadline.h - the arithmetic of a request's time budget in the data
- * layer (issue 6, DECISIONS "Time limits"): what is left of a
+ * layer (one knob, [server] request_timeout; see doc/design.md, "The
+ * deadline"): what is left of a
  * CLOCK_MONOTONIC deadline minus a margin, the lock wait to set, and a
  * jittered exponential back-off that fits in what is left.  Pure
  * functions of their arguments (the caller passes "now" and the random

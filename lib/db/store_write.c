@@ -82,7 +82,7 @@ store_write_audit(struct cm_store *s, const char *id, const char *action,
 	return rc;
 }
 
-/* The unique members, in the order of API.md section 2. */
+/* The unique members, in the order of the client object's members. */
 static const enum cm_field unique_members[] = {
 	CM_F_ID, CM_F_DOMAIN, CM_F_GLOBAL_NAME
 };

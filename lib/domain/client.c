@@ -1,5 +1,5 @@
 /*
- * client.c - the members of the client object (API.md section 2) and the
+ * client.c - the members of the client object (doc/api-guide.md) and the
  * checking of request bodies against them.
  */
 #include <stdbool.h>
@@ -286,7 +286,7 @@ check_member(enum cm_field i, const json_t *body, enum cm_input_mode mode,
 			return &v_required;
 		return NULL;
 	}
-	/* API.md section 3: the ignore switch drops read-only members too. */
+	/* The ignore switch drops read-only members too, as unknown ones. */
 	if (!cm_field_writable(i, mode))
 		return pol->ignore_unknown ? NULL : &v_read_only;
 	return check_value(f, v, pol, out);

@@ -1,5 +1,5 @@
 /*
- * client.h - the client object of API.md section 2: its members, which are
+ * client.h - the client object (doc/api-guide.md): its members, which are
  * writable, and how a request body is checked and normalised.
  */
 #ifndef CM_CLIENT_H
@@ -11,7 +11,7 @@
 #include "problems.h"
 #include "tzdb.h"
 
-/* In the order of the table in API.md section 2 (and of every response). */
+/* In the order of the client object's members (and of every response). */
 enum cm_field {
 	CM_F_ID, CM_F_NAME, CM_F_STATUS, CM_F_PUBLISHABLE_KEY, CM_F_SECRET_KEY,
 	CM_F_DOMAIN, CM_F_EMAIL, CM_F_PHONE, CM_F_WEBSITE, CM_F_TIMEZONE,

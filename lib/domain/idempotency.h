@@ -1,5 +1,5 @@
 /*
- * idempotency.h - the pure parts of Idempotency-Key (issue 8): checking
+ * idempotency.h - the pure parts of Idempotency-Key: checking
  * the header, the request's fingerprint, and reading a header back out of
  * a response's header lines.  No database, no logging: unit-tested as is.
  * The data access is in store_idem.h.
@@ -17,9 +17,10 @@
 bool	cm_idem_key_valid(const char *key);
 
 /*
- * The fingerprint of a request, per DECISIONS.md "method + path + body
- * hash": the hex SHA-256 of "METHOD\nPATH\n" followed by the hex SHA-256
- * of the body's len bytes.  path is the canonical path (the decoded id),
+ * The fingerprint of a request, method + path + body hash (so a retry
+ * must be the very same request, whatever its headers): the hex
+ * SHA-256 of "METHOD\nPATH\n" followed by the hex SHA-256 of the body's
+ * len bytes.  path is the canonical path (the decoded id),
  * so two spellings of one request fingerprint the same.  out: at least
  * CM_IDEM_FP_LEN + 1 bytes.  0, or -1 when hashing failed.
  */

@@ -1,5 +1,5 @@
 /*
- * steward.h - the pure rules of data stewardship (issue 13): which members
+ * steward.h - the pure rules of data stewardship: which members
  * of a client are personal data, how an audit record is erased, and the
  * cut-off times of audit retention.  No database here: store_steward.c
  * applies these inside its transactions; clientsctl parses --before.
@@ -22,7 +22,7 @@
  * email, phone, website, global_name, company_id, api_metadata,
  * ghl_location_id, proxy_api_key.  Not: id (the key of the history),
  * status, the generated keys (already "<redacted>"), timezone, agency_id,
- * the timestamps.  README "Erasure" gives the reasons.
+ * the timestamps.  doc/api-guide.md ("Erasure") gives the reasons.
  */
 bool	 cm_steward_personal(enum cm_field);
 

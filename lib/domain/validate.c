@@ -1,5 +1,6 @@
 /*
- * validate.c - the rules of API.md section 2, one pure function each.
+ * validate.c - the rules of the client object's members, one pure
+ * function each.
  *
  * Every character class here is spelled out in ASCII rather than taken from
  * <ctype.h>: the rules are about bytes of the wire format, not about the

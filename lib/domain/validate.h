@@ -1,5 +1,5 @@
 /*
- * validate.h - one small pure function per rule of API.md section 2.
+ * validate.h - one small pure function per rule of the client object's members.
  *
  * Every checker takes a UTF-8 string s of len bytes (not necessarily
  * NUL-terminated; the JSON layer has already guaranteed valid UTF-8 without

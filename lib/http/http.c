@@ -463,10 +463,13 @@ char *
 cm_response_render(const struct cm_response *res, const char *request_id,
     bool head, size_t *len)
 {
-	char	*body, *out, *grown;
-	char	 status[64];
-	size_t	 rawlen = head ? 0 : res->rawlen;
-	int	 n;
+	const char	*ctype = res->text != NULL ? res->text_type :
+			    "application/json; charset=utf-8";
+	char		*body, *out, *grown;
+	char		 status[64];
+	size_t		 rawlen = head ? 0 : res->rawlen;
+	bool		 typed;
+	int		 n;
 
 	/*
 	 * CGI (RFC 3875 6.3.3) makes "Status:" optional, 200 by default.
@@ -481,15 +484,20 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 		body = cm_strdup(res->text);
 	else
 		body = res->body ? cm_json_compact(res->body) : NULL;
+	/*
+	 * A 304 has no body, so nothing for a Content-Type to describe (RFC
+	 * 9110 15.4.5); a proxy that sees one may try to parse the empty body.
+	 */
+	typed = res->status != 304;
 	n = asprintf(&out, "%s"
-	    "Content-Type: %s\r\n"
+	    "%s%s%s"
 	    "Cache-Control: no-store\r\n"
 	    "X-Request-Id: %s\r\n"
 	    "%s"
 	    "\r\n%s",
-	    status, res->text != NULL ? res->text_type :
-	    "application/json; charset=utf-8", request_id,
-	    res->headers ? res->headers : "", (head || body == NULL) ? "" : body);
+	    status, typed ? "Content-Type: " : "", typed ? ctype : "",
+	    typed ? "\r\n" : "", request_id, res->headers ? res->headers : "",
+	    (head || body == NULL) ? "" : body);
 	free(body);
 	if (n < 0)
 		cm_oom();	/* the format is ours: only memory can fail */

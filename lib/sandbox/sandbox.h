@@ -6,7 +6,8 @@
  * call makes the kernel stop it with SIGSYS, after one log line naming the
  * call's number ("scmp_sys_resolver NUM" names it), and the pool (or
  * mod_fcgid) starts a new worker.  The list, its size and how to debug it
- * are in README.md ("Security").
+ * are in doc/design.md ("The sandbox") and doc/admin-guide.md
+ * ("Troubleshooting").
  */
 #ifndef CM_SANDBOX_H
 #define CM_SANDBOX_H

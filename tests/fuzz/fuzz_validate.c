@@ -1,5 +1,5 @@
 /*
- * fuzz_validate.c - every validator of API.md section 2 on any bytes
+ * fuzz_validate.c - every validator of the client object's members on any bytes
  * (they take a length, not a C string), the api_metadata key rule, the
  * tz database lookup, and the duplicate-key message parser of the data
  * layer (the message carries a client's value).

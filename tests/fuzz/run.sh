@@ -2,7 +2,7 @@
 # run.sh - builds the libFuzzer targets of tests/fuzz and runs them.
 #
 #   tests/fuzz/run.sh [SECONDS]   each target for SECONDS (default 60)
-#   tests/fuzz/run.sh --ci        CI (DECISIONS.md): replay the committed
+#   tests/fuzz/run.sh --ci        CI, bounded in time: replay the committed
 #                                 corpus, then a bounded run per target with
 #                                 a fixed -seed and -runs
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""api_test.py - black-box HTTP tests of the Clients Management API (API.md).
+"""api_test.py - black-box HTTP tests of the Clients Management API (doc/api-guide.md).
 
 Run through nginx or Apache + mod_fcgid against the real service and database.
 One small function per test; the request helpers and assertions are in apikit.py.

@@ -23,7 +23,7 @@ from openapi_check import Contract
 CLIENTS = "/api/v1/clients"
 JSON_CT = "application/json; charset=utf-8"
 
-# API.md section 2, in order: every client object has exactly these members.
+# The client object's members, in order: every client object has exactly these.
 FIELDS = ("id", "name", "status", "publishable_key", "secret_key", "domain", "email", "phone",
           "website", "timezone", "global_name", "company_id", "agency_id", "api_metadata",
           "ghl_location_id", "proxy_api_key", "created_at", "updated_at")
@@ -272,7 +272,7 @@ def cpath(cid):
     return "%s/%s" % (CLIENTS, cid)
 
 def _check_common(r, expected_rid):
-    """What API.md section 1 promises on every response (a HEAD response:
+    """What the API promises on every response (a HEAD response:
     the same headers and no body)."""
     ct = r.header("Content-Type")
     if r.status != 304 and (ct or "").split(";")[0].strip() == "application/json":

@@ -1,11 +1,11 @@
 # cluster.sh - a 3-node MariaDB Galera cluster on 127.0.0.1 for
-# `./dev cluster …` and `./dev test --cluster` (issue 8).  Sourced by
+# `./dev cluster …` and `./dev test --cluster`.  Sourced by
 # harness.sh (POSIX sh); uses its h_* helpers.
 #
 # Node N (1..3) listens on CLUSTER_BASE_PORT + 10*N (MySQL), +1 (Galera's
 # group communication), +2 (IST), +3 (SST).  CLUSTER_BASE_PORT defaults to
 # 13300.  The nodes run as the `mysql` user (the rsync state transfer drops
-# to it: see RUNTIME-NOTES), so their datadirs live in the runtime
+# to it and must write the datadir), so their datadirs live in the runtime
 # directory of the "cluster" instance under /tmp ($H_RUN/galera/nN, owned
 # by mysql; /tmp and $H_RUN are traversable by it), with a link from
 # var/cluster/galera.  Every wait is bounded.

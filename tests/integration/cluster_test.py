@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""cluster_test.py - clientsd on a real 3-node MariaDB Galera cluster (issue 8,
-part 4), run by `./dev test --cluster` after `./dev cluster up`-like set-up.
+"""cluster_test.py - clientsd on a real 3-node MariaDB Galera cluster, run by `./dev test --cluster` after `./dev cluster up`-like set-up.
 
 Two pools (A: nodes 1, 2, 3 in that order; B: nodes 2, 3, 1), each behind its
 own nginx server block; a third pool (C) reaches node 1 through a TCP proxy of
@@ -17,14 +16,13 @@ node with wsrep_sync_wait = 1):
   idempotency_across_pools     one Idempotency-Key sent through A and B
   throughput_cluster_vs_single PATCH req/s, printed
 A drill FAILS on a lost acknowledged write, on a 503 (or any non-2xx) whose
-write had committed, on a 500, and on what the issue names per drill; rates
-(503s, retries) are printed as "info" lines, not asserted (DECISIONS.md,
-"Galera").  Output: "ok"/"FAIL"/"skip"/"info" lines, then
+write had committed, on a 500, and on what each drill names; rates
+(503s, retries) are printed as "info" lines, not asserted (on two shared
+cores they are noise; correctness is not).  Output: "ok"/"FAIL"/"skip"/"info" lines, then
 "RESULT passed=N failed=M"; exit 1 if any test failed.
 
-Before the pools have `[database] hosts` (the "nodes" work), A runs on node 1
-only and B on node 2 only: the drills then measure the baseline the issue
-describes (and fail where it says they must).
+Without `[database] hosts` support, A runs on node 1 only and B on node 2
+only: the drills then measure that baseline (and fail where they must).
 """
 
 import argparse

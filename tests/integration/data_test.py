@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""data_test.py - data stewardship (issue 13) through the real service:
+"""data_test.py - data stewardship through the real service:
 erasure, audit retention, backup and restore.
 
 Runs through any web server in front of clientsd (--base-url).  Prints
@@ -26,7 +26,7 @@ from apikit import (Api, Config, check, cpath, eq, expect_client, expect_error, 
                     expect_status, run_all, short, suite_args, suite_config, suite_exit, test)
 
 ERASED = "<erased>"
-# The members erasure overwrites (README "Erasure"); the others are kept.
+# The members erasure overwrites (doc/api-guide.md, "Erasure"); the others are kept.
 PERSONAL = ("name", "domain", "email", "phone", "website", "global_name", "company_id",
             "api_metadata", "ghl_location_id", "proxy_api_key")
 KEPT = ("id", "status", "publishable_key", "secret_key", "timezone", "agency_id")

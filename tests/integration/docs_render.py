@@ -23,7 +23,8 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOC = os.path.join(HERE, "..", "..", "doc", "openapi.yaml")
 WIDTH, HEIGHT = 1280, 1600
-# /work/.library/env/machines/c.md: what headless Chromium needs here.
+# What headless Chromium needs to run as root in a container, without a GPU,
+# a network or a first-run dialogue, and to wait for the page's scripts.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--virtual-time-budget=15000"]

@@ -36,7 +36,8 @@ CLOSE = "close"
 NA = "n/a"
 
 # The error string of each status, for answers made by the web server
-# (COORDINATION.md) and by clientsd (README "Error strings").
+# (the snippets' error documents) and by clientsd (doc/api-guide.md, "Error
+# strings").
 ERRORS = {
     200: None, 201: None,
     400: {"Bad request", "Invalid client id", "Invalid JSON"},

@@ -542,7 +542,7 @@ http {
 	proxy_temp_path "$H_NGINX/tmp/proxy";
 	scgi_temp_path "$H_NGINX/tmp/scgi";
 	uwsgi_temp_path "$H_NGINX/tmp/uwsgi";
-	# What README.md asks of providers, and test timeouts short enough
+	# What the admin guide asks of providers, and test timeouts short enough
 	# for the 408 and 504 tests (nginx's defaults are 60 s).
 	server_tokens off;
 	client_header_timeout 5s;
@@ -567,7 +567,7 @@ EOF
 
 # h_apache_conf PORT ERROR_LOG ACCESS_LOG LOGLEVEL MODULE...: prints the
 # minimal httpd.conf both Apache set-ups wrap their snippet in: what
-# README.md asks of providers, mpm_event sized for the load, an empty
+# the admin guide asks of providers, mpm_event sized for the load, an empty
 # document root, and the modules named (mod_NAME.so) besides mpm_event,
 # authz_core and headers.  The caller appends its own lines.
 h_apache_conf()
@@ -583,7 +583,7 @@ PidFile "$H_APACHE/httpd.pid"
 DefaultRuntimeDir "$H_APACHE"
 ErrorLog "$h_errlog"
 LogLevel $h_level
-# What README.md asks of providers, and test timeouts short enough for
+# What the admin guide asks of providers, and test timeouts short enough for
 # the 408 and 504 tests (the defaults are 60 s).
 ServerTokens Prod
 ServerSignature Off

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""idempotency_test.py - Idempotency-Key (issue 8, part 3; README "Idempotency-Key").
+"""idempotency_test.py - Idempotency-Key (doc/api-guide.md, "Idempotency-Key").
 
 Through the web server: a repeat gets the stored answer (same status, body,
 ETag, Location) with Idempotent-Replayed: true and writes nothing; the same key

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""nodes_test - several database endpoints on one server (issue 8, part 1).
+"""nodes_test - several database endpoints on one server ([database] hosts).
 
 Starts throw-away standalone pools of the clientsd under test on the
 suite's database, each with its own [database] hosts list, and speaks

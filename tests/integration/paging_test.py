@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""paging_test.py - keyset paging, counts and statement budgets (issue 9).
+"""paging_test.py - keyset paging, counts and statement budgets.
 
 Black-box HTTP tests through any server in front of clientsd: cursors
 (`next`, `?after=`) on the list and the audit history, `?count=false`, the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""pool_test - the clientsd pool under signals, failures and load (issue 6).
+"""pool_test - the clientsd pool under signals, failures and load.
 
 Drives the real clientsd binary: the pool behind the web server (through
 HTTP, with apikit), and private instances started here on their own
@@ -1021,8 +1021,8 @@ def stop_timeout_bounds_a_stop(ctx):
 
 @test()
 def locked_row_patch_answers_503_within_the_deadline(ctx):
-    """The data layer honours request_timeout (the store helper's part of
-    issue 6): a PATCH waiting on a locked row answers 503 + Retry-After
+    """The data layer honours request_timeout (the store's own deadline,
+    not the watchdog's): a PATCH waiting on a locked row answers 503 + Retry-After
     before the deadline, never after 20 s."""
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf",
                            "clientsd.conf")) as f:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""store_test.py - black-box HTTP tests of the data layer's hardening (issue 10
-items 3 and 4, and the data layer's deadline of issue 6).
+"""store_test.py - black-box HTTP tests of the data layer's hardening (errors
+classified by number, numbers that round-trip) and of its deadline.
 
 Duplicates named by the key MariaDB reports (not by the client's value), numbers
 that round-trip, valid JSON that Jansson cannot hold answered as a validation
@@ -94,7 +94,7 @@ def duplicate_values_that_look_like_messages(api):
 @test()
 def duplicate_every_member_named(api):
     # id, domain and global_name all taken (by two other clients): one 409 naming each,
-    # in the order of API.md section 2.
+    # in the order of the client object's members.
     a = api.create(domain="a-%s.example" % api.cfg.run_id)
     b = api.create(global_name="g_%s_b" % api.cfg.run_id)
     r = api.post(CLIENTS, {"id": a["id"], "name": "n", "domain": a["domain"],
@@ -268,7 +268,7 @@ def timed_503(path, method, uri, body, headers, low, high, what):
 
 @test(timeout=90, needs=("sql", "ctl"))
 def locked_row_answers_503_in_time(api):
-    # Issue 8: conflict retries are bounded by the request's deadline, and
+    # Conflict retries are bounded by the request's deadline, and
     # [database] retries is only a cap within it.  Two copies of clientsd on
     # their own sockets (the shim preloaded but idle), lock_wait_timeout = 2
     # (the test config): with request_timeout = 6 and the default cap (10),
@@ -484,7 +484,7 @@ def tokens_unique(api, cid):
 
 @test(timeout=90, needs=("ctl", "sql"))
 def commit_answer_lost_is_resolved_by_token(api):
-    # Issue 8, part 3: every COMMIT reaches the server and commits, then the
+    # Every COMMIT reaches the server and commits, then the
     # connection is cut before the answer is read (SHIM_COMMIT=lost).  The
     # worker reconnects, finds the transaction's token in its audit row and
     # answers what committed: no 503, no second write.  Then "droplost": the
@@ -541,7 +541,7 @@ def commit_answer_lost_is_resolved_by_token(api):
 
 @test(timeout=60, needs=("ctl", "sql"))
 def version_checked_writes_run_again(api):
-    # Issue 8, part 2: the UPDATE and DELETE carry the version the transaction
+    # The UPDATE and DELETE carry the version the transaction
     # read.  The shim (SHIM_VERSION=bump) bumps the version on the same
     # connection just before the first of each, as a write through another
     # Galera node would: the write matches no row, the transaction runs again

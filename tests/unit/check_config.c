@@ -53,14 +53,14 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_int_eq(c->db_statement_timeout, 10);
 	ck_assert_uint_eq(c->body_limit, 65536);
 	ck_assert_int_eq(c->unknown_fields, CM_UNKNOWN_REJECT);
-	/* Off: web servers log query strings (issue 10). */
+	/* Off: web servers log query strings. */
 	ck_assert(!c->admin_key_query);
 	ck_assert_int_eq(c->retry_after, 5);
 	ck_assert_str_eq(c->tzdata, CM_TZDATA);
 	ck_assert_int_eq(c->audit_retention_days, 0);
 	ck_assert_int_eq(c->auth_cache_s, 5);
 	ck_assert_int_eq(c->idempotency_ttl_s, 86400);
-	/* Issue 8: one node (the socket), failover, no Galera, no TLS. */
+	/* One node (the socket), failover, no Galera, no TLS. */
 	ck_assert_str_eq(c->db_hosts, "");
 	ck_assert_int_eq(c->db_policy, CM_DB_FAILOVER);
 	ck_assert(!c->db_galera);
@@ -253,7 +253,7 @@ static const struct {
 	{ "config-password-too-long.conf", 4,
 	  "password: value too long (at most 255 bytes)" },
 	{ "config-nul.conf", 2, "NUL byte in line" },
-	/* The pool's keys (issue 6). */
+	/* The pool's keys. */
 	{ "config-bad-pm.conf", 3,
 	  "pm: bad value (static, dynamic, ondemand)" },
 	{ "config-bad-level.conf", 3,
@@ -351,7 +351,7 @@ START_TEST(sample_file)
 }
 END_TEST
 
-/* The pool's keys: defaults, and every one set (issue 6). */
+/* The pool's keys: defaults, and every one set. */
 START_TEST(pool_keys)
 {
 	struct cm_config c;
@@ -442,7 +442,7 @@ load_db(struct cm_config *c, const char *body, char *err, size_t errsz)
 	    (size_t)n), err, errsz);
 }
 
-/* Issue 8: several endpoints, Galera, TLS: every key set. */
+/* Several endpoints, Galera, TLS: every key set. */
 START_TEST(db_nodes_keys)
 {
 	struct cm_config c;

@@ -1,5 +1,5 @@
 /*
- * check_dbnodes.c - several database endpoints (issue 8): the hosts list,
+ * check_dbnodes.c - several database endpoints: the hosts list,
  * the walk a worker makes over it, fail-back and the Galera health rule.
  */
 #include <stdlib.h>

@@ -238,6 +238,17 @@ START_TEST(list_and_other_bodies)
 	ck_assert_str_eq(strstr(out, "\r\n\r\n") + 4,
 	    "{\"success\":true,\"deleted\":true,\"hard\":false}");
 	free(out);
+	/* A 304 has no body and so no Content-Type (RFC 9110 15.4.5). */
+	cm_response_header(&res, "ETag", "%s", "\"t\"");
+	cm_response_raw(&res, 304, NULL, 0);
+	out = cm_response_render(&res, "r", false, &len);
+	ck_assert_str_eq(out,
+	    "Status: 304 Not Modified\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Request-Id: r\r\n"
+	    "ETag: \"t\"\r\n\r\n");
+	ck_assert_uint_eq(len, strlen(out));
+	free(out);
 	cm_response_clear(&res);
 }
 END_TEST
@@ -337,7 +348,7 @@ START_TEST(patch_no_op_and_bad_metadata)
 }
 END_TEST
 
-/* Issue 10: decode() wrote out[0] with outsz == 0 (UBSan, ASan). */
+/* decode() once wrote out[0] with outsz == 0 (UBSan, ASan). */
 START_TEST(percent_decode_no_room)
 {
 	char	buf[4] = "zzz";

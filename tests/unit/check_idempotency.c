@@ -1,4 +1,4 @@
-/* check_idempotency.c - unit tests for idempotency.c (issue 8). */
+/* check_idempotency.c - unit tests for idempotency.c. */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /*
- * check_numbers.c - issue 10 item 4: numbers that round-trip as the
+ * check_numbers.c - numbers that round-trip as the
  * shortest text, and valid JSON that Jansson cannot hold (numbers out of
  * range, nesting past the body's limit) parsed with markers, so that the
  * member is named instead of "Invalid JSON".
@@ -51,7 +51,7 @@ START_TEST(real_edges)
 }
 END_TEST
 
-/* Issue 10: 0.1 came back as 0.10000000000000001 (Jansson's %.17g). */
+/* 0.1 once came back as 0.10000000000000001 (Jansson's %.17g). */
 START_TEST(compact_round_trips)
 {
 	const char	*in = "{\"a\":0.1,\"b\":[1e300,-2.5e-8,1.0],"

@@ -1,5 +1,5 @@
 /*
- * check_openapi.c - issue 11 in lib/: the built-in OpenAPI document and its
+ * check_openapi.c - the API as a document, in lib/: the built-in OpenAPI document and its
  * ETag, If-None-Match, raw bodies, details with a null field, and the
  * parser's reasons for "Invalid JSON".
  */
@@ -176,7 +176,7 @@ must_start_with_must(const struct cm_verdict *v, const char *what)
 	    what, v->message);
 }
 
-/* Every validator's message reads as an instruction (issue 11). */
+/* Every validator's message reads as an instruction (it starts with "must"). */
 START_TEST(validator_messages_are_instructions)
 {
 	must_start_with_must(cm_check_token("a b", 3), "token");

@@ -56,7 +56,7 @@ START_TEST(dup_key_names)
 END_TEST
 
 /*
- * Issue 10: ids "x_key" and "uq_clients_domain" were classified by the
+ * Ids "x_key" and "uq_clients_domain" were once classified by the
  * value in the message: a fake deadlock (503) and a 409 naming domain.
  */
 START_TEST(dup_members_by_key_not_value)
@@ -113,7 +113,7 @@ START_TEST(error_classes)
 END_TEST
 
 /*
- * Issue 8: which LOST errors mark the node down (move to another node),
+ * Which LOST errors mark the node down (move to another node),
  * and which only ended the connection (reconnect to the same node).
  */
 START_TEST(node_down_errors)

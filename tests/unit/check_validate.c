@@ -1,5 +1,5 @@
 /*
- * check_validate.c - the rules of API.md section 2 (lib/validate.c) and
+ * check_validate.c - the member rules of the client object (lib/validate.c) and
  * the time zone name set (lib/tzdb.c), at their boundaries.
  */
 #include <stdio.h>
