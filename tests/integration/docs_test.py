@@ -7,7 +7,7 @@ its command line).  Four checks, each also run once on a copy it damages on
 purpose, which must fail (so a check that cannot fail is caught):
 
 config_keys
-    The key table of lib/config.c (the entries of `keys[]`: STR(...),
+    The key table of lib/core/config.c (the entries of `keys[]`: STR(...),
     NUM(...) and the literal { "section", "key", K_... } rows) against the
     [section] key pairs of man/clientsd.conf.5 (every `.It Cm a , b Li =`
     item under a `.Ss [section]` heading) and of conf/clientsd.conf (every
@@ -114,13 +114,13 @@ def config_problems(code, man, sample):
     probs = []
     known = config_c_keys(code)
     if len(known) < 10:
-        probs.append("lib/config.c: found only %d keys in keys[]" % len(known))
+        probs.append("lib/core/config.c: found only %d keys in keys[]" % len(known))
     for name, got in (("man/clientsd.conf.5", man_keys(man)),
                       ("conf/clientsd.conf", sample_keys(sample))):
         for s, k in sorted(known - got):
             probs.append("%s lacks [%s] %s" % (name, s, k))
         for s, k in sorted(got - known):
-            probs.append("%s names [%s] %s, which lib/config.c does not know" % (name, s, k))
+            probs.append("%s names [%s] %s, which lib/core/config.c does not know" % (name, s, k))
     return probs
 
 
@@ -355,7 +355,7 @@ def main():
             print("FAIL %s %s: a damaged copy passed: the check cannot fail" % (a.label, name),
                   flush=True)
 
-    code, man, sample = read("lib/config.c"), read("man/clientsd.conf.5"), read("conf/clientsd.conf")
+    code, man, sample = read("lib/core/config.c"), read("man/clientsd.conf.5"), read("conf/clientsd.conf")
     report("config_keys", config_problems(code, man, sample),
            config_problems(code, man.replace(".It Cm retries Li =", ".It Cm retrys Li =", 1),
                            sample))

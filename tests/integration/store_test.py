@@ -388,7 +388,7 @@ def spawn_clientsd(api, tmp, so, mode, extra_env=None, conf_set=()):
     conf_set = list(conf_set)
     if extra_env and "SHIM_KEYDUP" in extra_env:
         # The shim writes its file from inside the worker: the seccomp
-        # sandbox (lib/sandbox.c) would kill it for that, as it should.
+        # sandbox (lib/sandbox/sandbox.c) would kill it for that, as it should.
         conf_set.append(("server", "sandbox", "none"))
     if conf_set:
         conf = conf_file(conf, tmp, mode, conf_set)

@@ -1,6 +1,6 @@
 /*
  * check_client.c - the client object's members and the checking and
- * normalising of request bodies (lib/client.c).
+ * normalising of request bodies (lib/domain/client.c).
  */
 #include <stdarg.h>
 #include <stdio.h>

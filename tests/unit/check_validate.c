@@ -1,6 +1,6 @@
 /*
- * check_validate.c - the member rules of the client object (lib/validate.c) and
- * the time zone name set (lib/tzdb.c), at their boundaries.
+ * check_validate.c - the member rules of the client object (lib/domain/validate.c) and
+ * the time zone name set (lib/domain/tzdb.c), at their boundaries.
  */
 #include <stdio.h>
 #include <stdlib.h>
