@@ -12,7 +12,11 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#define CM_PROBLEMS_MAX   64   /* XXX: further problems are dropped */
+/*
+ * Problems listed, at most.  Further ones are counted, and the rendered
+ * list ends with one entry saying how many (code too_many_problems).
+ */
+#define CM_PROBLEMS_MAX   64
 #define CM_FIELD_NAME_MAX 320  /* "api_metadata." + a 255-char key + room */
 
 struct cm_problem {
@@ -23,13 +27,20 @@ struct cm_problem {
 
 struct cm_problems {
 	size_t			n;
+	size_t			more;	/* found beyond CM_PROBLEMS_MAX */
 	struct cm_problem	item[CM_PROBLEMS_MAX];
 };
 
 void	 cm_problems_init(struct cm_problems *);
+/* Every problem found, listed or not. */
+size_t	 cm_problems_count(const struct cm_problems *);
 void	 cm_problems_add(struct cm_problems *, const char *field,
 	    const char *code, const char *message);
-/* New reference: [{"field","code","message"}, ...] in insertion order. */
+/*
+ * New reference: [{"field","code","message"}, ...] in insertion order,
+ * then, when problems were beyond the cap, one with field null saying
+ * how many.
+ */
 json_t	*cm_problems_json(const struct cm_problems *);
 
 #endif

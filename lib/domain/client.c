@@ -320,7 +320,7 @@ cm_client_check_input(const json_t *body, enum cm_input_mode mode,
 	const struct cm_verdict	*bad;
 	json_t			*out, *value, *member;
 	const char		*key;
-	size_t			 before = probs->n;
+	size_t			 before = cm_problems_count(probs);
 	int			 i;
 
 	if (!json_is_object(body)) {
@@ -338,7 +338,7 @@ cm_client_check_input(const json_t *body, enum cm_input_mode mode,
 	json_object_foreach((json_t *)body, key, member)
 		if (cm_field_lookup(key) == -1 && !pol->ignore_unknown)
 			add_unknown(probs, key);
-	if (probs->n != before) {
+	if (cm_problems_count(probs) != before) {
 		json_decref(out);
 		return NULL;
 	}

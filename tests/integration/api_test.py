@@ -388,6 +388,20 @@ def create_read_only_and_unknown(api):
     expect_error(api.get(cpath(cid)), 404, "Client not found")
 
 @test()
+def more_problems_than_listed_are_counted(api):
+    """A body with 70 unknown members: 64 problems listed, then one saying
+    how many more were found; nothing is written."""
+    cid = api.uid()
+    body = {"id": cid, "name": "n"}
+    body.update({"u%02d" % i: i for i in range(70)})
+    r = api.post(CLIENTS, body)
+    expect_error(r, 400, "Validation failed", [("u%02d" % i, "unknown_field")
+                                                for i in range(64)] + [(None, "too_many_problems")])
+    check("6 more were found" in r.body["details"][64]["message"], "the summary: %r"
+          % r.body["details"][64])
+    expect_error(api.get(cpath(cid)), 404, "Client not found")
+
+@test()
 def status_409_create_duplicate_id(api):
     c = api.create()
     r = api.post(CLIENTS, {"id": c["id"], "name": "other"})

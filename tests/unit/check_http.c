@@ -160,6 +160,39 @@ START_TEST(error_envelope)
 }
 END_TEST
 
+/* The 65th problem and beyond are counted, and said, not dropped. */
+START_TEST(problems_beyond_the_cap)
+{
+	struct cm_problems	 probs;
+	json_t			*arr, *last;
+	char			 name[16];
+	int			 i;
+
+	cm_problems_init(&probs);
+	for (i = 0; i < CM_PROBLEMS_MAX; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		cm_problems_add(&probs, name, "unknown_field", "must not be sent");
+	}
+	arr = cm_problems_json(&probs);
+	ck_assert_uint_eq(json_array_size(arr), CM_PROBLEMS_MAX);
+	json_decref(arr);
+	for (i = 0; i < 6; i++)
+		cm_problems_add(&probs, "x", "unknown_field", "must not be sent");
+	ck_assert_uint_eq(cm_problems_count(&probs), CM_PROBLEMS_MAX + 6);
+	arr = cm_problems_json(&probs);
+	ck_assert_uint_eq(json_array_size(arr), CM_PROBLEMS_MAX + 1);
+	last = json_array_get(arr, CM_PROBLEMS_MAX);
+	ck_assert(json_is_null(json_object_get(last, "field")));
+	ck_assert_str_eq(json_string_value(json_object_get(last, "code")),
+	    "too_many_problems");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(last,
+	    "message")), "6 more were found"));
+	ck_assert(strncmp(json_string_value(json_object_get(last, "message")),
+	    "must ", 5) == 0);
+	json_decref(arr);
+}
+END_TEST
+
 START_TEST(data_envelope_and_head)
 {
 	struct cm_response	res;
@@ -375,6 +408,7 @@ main(void)
 	tcase_add_test(tc, request_ids);
 	tcase_add_test(tc, if_match_parsed);
 	tcase_add_test(tc, error_envelope);
+	tcase_add_test(tc, problems_beyond_the_cap);
 	tcase_add_test(tc, data_envelope_and_head);
 	tcase_add_test(tc, list_and_other_bodies);
 	tcase_add_test(tc, status_ping_and_text_bodies);
