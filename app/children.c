@@ -2,12 +2,20 @@
  * children.c - the master's workers: spawn, reap, respawn with back-off,
  * the process manager (static, dynamic, ondemand: PHP-FPM's pm.*), and the
  * request_timeout watchdog.  Every decision is taken in the master's loop,
- * never in a signal handler; the scoreboard is the table of workers.
+ * never in a signal handler.
+ *
+ * Whom to signal comes only from the master's own table (m->child): pids
+ * fork() returned and waitpid() has not reaped.  The scoreboard is shared
+ * memory every worker can write, so what the master reads there (a
+ * worker's state, when its request started) is range-checked and used for
+ * the process manager's counts and the watchdog's timing, never as a pid.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,30 +56,52 @@ back_off(struct master *m, const char *why)
 	LOG_ERR("%s: next worker start in %lld ms", why, m->backoff_ms);
 }
 
+/*
+ * A worker's descriptors: /dev/null on 0 and 1, the log pipe on 2, the
+ * listening socket, and nothing else the master holds (its log file, the
+ * upgrade pipes, whatever its own parent left open).  Returns the
+ * listening socket's number (moved above 2 if it was there), or -1.
+ */
+static int
+child_fds(const struct master *m)
+{
+	int	lis = m->lis.fd, null;
+
+	if (lis <= STDERR_FILENO && (lis = fcntl(lis, F_DUPFD, 3)) == -1)
+		return -1;
+	if (m->log_pipe[1] != STDERR_FILENO &&
+	    dup2(m->log_pipe[1], STDERR_FILENO) == -1)
+		return -1;
+	if ((null = open("/dev/null", O_RDWR)) == -1 ||
+	    dup2(null, STDIN_FILENO) == -1 || dup2(null, STDOUT_FILENO) == -1)
+		return -1;
+	if (lis > 3)
+		(void)close_range(3, (unsigned)lis - 1, 0);
+	(void)close_range((unsigned)lis + 1, ~0U, 0);
+	return lis;
+}
+
 static void __attribute__((noreturn))
 child_main(struct master *m, int slot)
 {
 	struct worker_args	a;
+	int			lis;
 
-	close(m->log_pipe[0]);
-	if (m->log_pipe[1] != STDERR_FILENO) {
-		dup2(m->log_pipe[1], STDERR_FILENO);
-		close(m->log_pipe[1]);
-	}
-	if (m->upgrade_fd >= 0)
-		close(m->upgrade_fd);
-	if (m->ready_fd >= 0)
-		close(m->ready_fd);
 	/* A worker logs to fd 2, the pipe; the master writes to the target. */
 	(void)cm_log_open("stderr", m->cfg.log_level, NULL, 0);
+	if ((lis = child_fds(m)) == -1) {
+		LOG_ERR("worker: setting up its descriptors: %s",
+		    strerror(errno));
+		_exit(1);
+	}
 	if (worker_drop_privileges(&m->cfg) != 0)
 		_exit(1);
 	a.cfg = &m->cfg;
 	a.tzdb = m->tzdb;
-	a.listen_fd = m->lis.fd;
+	a.listen_fd = lis;
 	a.sb = m->sb;
 	a.slot = slot;
-	a.master = m->sb->master_pid;
+	a.master = getppid();
 	_exit(worker_run(&a));
 }
 
@@ -79,13 +109,14 @@ static int
 spawn(struct master *m)
 {
 	struct sb_slot	*s;
+	struct child	*c;
 	pid_t		 pid;
 	int		 i;
 	char		 why[128];
 
 	if (sb_now_ms() < m->next_spawn_ms)
 		return -1;
-	for (i = 0; i < SB_SLOTS && m->sb->slot[i].state != SB_FREE; i++)
+	for (i = 0; i < SB_SLOTS && m->child[i].pid != 0; i++)
 		;
 	if (i == SB_SLOTS)
 		return -1;
@@ -95,6 +126,10 @@ spawn(struct master *m)
 	s->started = time(NULL);
 	s->since_ms = sb_now_ms();
 	s->state = SB_STARTING;
+	c = &m->child[i];
+	memset(c, 0, sizeof(*c));
+	c->generation = m->generation;
+	c->born_us = sb_now_us();
 	if ((pid = fork()) == -1) {
 		s->state = SB_FREE;
 		snprintf(why, sizeof(why), "fork: %s", strerror(errno));
@@ -103,10 +138,49 @@ spawn(struct master *m)
 	}
 	if (pid == 0)
 		child_main(m, i);
-	s->pid = pid;
-	m->child[i].born_ms = sb_now_ms();
-	m->child[i].asked = m->child[i].timed_out = false;
+	c->pid = pid;
+	s->pid = pid;		/* for the status page only */
 	return 0;
+}
+
+/* A live worker's state as it says, or STARTING when it says nonsense. */
+static enum sb_state
+said_state(const struct master *m, int i)
+{
+	int	st = __atomic_load_n(&m->sb->slot[i].state, __ATOMIC_RELAXED);
+
+	return st == SB_IDLE || st == SB_BUSY ? (enum sb_state)st :
+	    SB_STARTING;
+}
+
+/* A monotonic time a worker wrote, kept only between its birth and now. */
+static long long
+plausible_us(const struct child *c, long long t_us, long long now)
+{
+	return t_us >= c->born_us && t_us <= now ? t_us : -1;
+}
+
+long long
+children_busy_since(const struct master *m, int i, long long now)
+{
+	const struct child	*c = &m->child[i];
+	long long		 t;
+
+	if (c->pid == 0 || said_state(m, i) != SB_BUSY)
+		return -1;
+	t = __atomic_load_n(&m->sb->slot[i].req_start_us, __ATOMIC_RELAXED);
+	return plausible_us(c, t, now);
+}
+
+/* Tells worker i to stop: the flag for the status page, the signal. */
+static void
+signal_child(struct master *m, int i, int sig)
+{
+	struct child	*c = &m->child[i];
+
+	c->stopping = c->asked = true;
+	__atomic_store_n(&m->sb->slot[i].stopping, 1, __ATOMIC_RELAXED);
+	kill(c->pid, sig);
 }
 
 static int
@@ -115,9 +189,15 @@ slot_of(const struct master *m, pid_t pid)
 	int	i;
 
 	for (i = 0; i < SB_SLOTS; i++)
-		if (m->sb->slot[i].state != SB_FREE && m->sb->slot[i].pid == pid)
+		if (m->child[i].pid == pid)
 			return i;
 	return -1;
+}
+
+bool
+children_has(const struct master *m, pid_t pid)
+{
+	return pid > 0 && slot_of(m, pid) >= 0;
 }
 
 void
@@ -143,7 +223,7 @@ children_reap(struct master *m)
 			continue;
 		s = &m->sb->slot[i];
 		c = &m->child[i];
-		at_birth = s->state == SB_STARTING;
+		at_birth = said_state(m, i) == SB_STARTING;
 		if (!c->asked && m->state != M_STOPPING) {
 			if (code != 0 || c->timed_out)
 				LOG_WARN("worker %ld exited (status %d, signal "
@@ -152,9 +232,10 @@ children_reap(struct master *m)
 			__atomic_add_fetch(&m->sb->respawns, 1,
 			    __ATOMIC_RELAXED);
 			if (at_birth && !c->timed_out &&
-			    sb_now_ms() - c->born_ms < BIRTH_MS)
+			    sb_now_us() - c->born_us < BIRTH_MS * 1000LL)
 				back_off(m, "a worker died while starting");
 		}
+		c->pid = 0;
 		s->state = SB_FREE;
 		s->pid = 0;
 	}
@@ -163,30 +244,24 @@ children_reap(struct master *m)
 void
 children_stop(struct master *m, bool old_only, int sig)
 {
-	struct sb_slot	*s;
-	int		 i;
+	int	i;
 
-	for (i = 0; i < SB_SLOTS; i++) {
-		s = &m->sb->slot[i];
-		if (s->state == SB_FREE || s->pid <= 0 ||
-		    (old_only && s->generation == m->generation))
-			continue;
-		__atomic_store_n(&s->stopping, 1, __ATOMIC_RELAXED);
-		m->child[i].asked = true;
-		kill(s->pid, sig);
-	}
+	for (i = 0; i < SB_SLOTS; i++)
+		if (m->child[i].pid > 0 && (!old_only ||
+		    m->child[i].generation != m->generation))
+			signal_child(m, i, sig);
 }
 
 int
 children_count(const struct master *m, bool current_only)
 {
-	const struct sb_slot	*s;
+	const struct child	*c;
 	int			 i, n = 0;
 
 	for (i = 0; i < SB_SLOTS; i++) {
-		s = &m->sb->slot[i];
-		if (s->state != SB_FREE && (!current_only ||
-		    (s->generation == m->generation && !s->stopping)))
+		c = &m->child[i];
+		if (c->pid != 0 && (!current_only ||
+		    (c->generation == m->generation && !c->stopping)))
 			n++;
 	}
 	return n;
@@ -197,22 +272,40 @@ static void
 watchdog(struct master *m)
 {
 	struct sb_slot	 copy;
-	long long	 limit = m->cfg.request_timeout * 1000000LL, now;
+	long long	 limit = m->cfg.request_timeout * 1000000LL, now, since;
 	int		 i;
 
 	now = sb_now_us();
 	for (i = 0; i < SB_SLOTS; i++) {
-		if (m->sb->slot[i].state != SB_BUSY || m->child[i].timed_out ||
-		    sb_read(m->sb, i, &copy) != 0 || copy.state != SB_BUSY ||
-		    now - copy.req_start_us <= limit)
+		if (m->child[i].timed_out ||
+		    (since = children_busy_since(m, i, now)) < 0 ||
+		    now - since <= limit)
 			continue;
+		/* What it was doing, for the log only (the log escapes it). */
+		if (sb_read(m->sb, i, &copy) != 0)
+			copy.request_id[0] = copy.method[0] = copy.path[0] =
+			    '\0';
 		LOG_ERR("request_timeout (%d s): killing worker %ld, request "
 		    "id=%s method=%s path=%s running for %lld ms",
-		    m->cfg.request_timeout, (long)copy.pid, copy.request_id,
-		    copy.method, copy.path, (now - copy.req_start_us) / 1000);
+		    m->cfg.request_timeout, (long)m->child[i].pid,
+		    copy.request_id, copy.method, copy.path,
+		    (now - since) / 1000);
 		m->child[i].timed_out = true;
-		kill(copy.pid, SIGKILL);
+		signal_child(m, i, SIGKILL);
 	}
+}
+
+/* Since when worker i is idle, as it says, kept between birth and now. */
+static long long
+idle_since_ms(const struct master *m, int i)
+{
+	long long	now = sb_now_us(), t;
+
+	t = __atomic_load_n(&m->sb->slot[i].since_ms, __ATOMIC_RELAXED);
+	if (t > (LLONG_MAX - 999) / 1000 || t < 0 ||
+	    plausible_us(&m->child[i], t * 1000, now) < 0)
+		return now / 1000;	/* nonsense: as if idle just now */
+	return t;
 }
 
 /* Counts the current generation's workers by state. */
@@ -220,28 +313,32 @@ static void
 census(const struct master *m, int *total, int *idle, int *busy,
     int *starting, int *oldest_idle)
 {
-	const struct sb_slot	*s;
-	long long		 since = 0;
+	const struct child	*c;
+	long long		 since = 0, t;
 	int			 i;
 
 	*total = *idle = *busy = *starting = 0;
 	*oldest_idle = -1;
 	for (i = 0; i < SB_SLOTS; i++) {
-		s = &m->sb->slot[i];
-		if (s->state == SB_FREE || s->generation != m->generation ||
-		    s->stopping)
+		c = &m->child[i];
+		if (c->pid == 0 || c->generation != m->generation ||
+		    c->stopping)
 			continue;
 		(*total)++;
-		if (s->state == SB_STARTING)
-			(*starting)++;
-		else if (s->state == SB_BUSY)
+		switch (said_state(m, i)) {
+		case SB_BUSY:
 			(*busy)++;
-		else {
+			break;
+		case SB_IDLE:
 			(*idle)++;
-			if (*oldest_idle < 0 || s->since_ms < since) {
+			t = idle_since_ms(m, i);
+			if (*oldest_idle < 0 || t < since) {
 				*oldest_idle = i;
-				since = s->since_ms;
+				since = t;
 			}
+			break;
+		default:
+			(*starting)++;
 		}
 	}
 }
@@ -249,12 +346,8 @@ census(const struct master *m, int *total, int *idle, int *busy,
 static void
 stop_one(struct master *m, int i, const char *why)
 {
-	struct sb_slot	*s = &m->sb->slot[i];
-
-	LOG_INFO("stopping idle worker %ld (%s)", (long)s->pid, why);
-	__atomic_store_n(&s->stopping, 1, __ATOMIC_RELAXED);
-	m->child[i].asked = true;
-	kill(s->pid, SIGTERM);
+	LOG_INFO("stopping idle worker %ld (%s)", (long)m->child[i].pid, why);
+	signal_child(m, i, SIGTERM);
 }
 
 /* PHP-FPM's pm: how many to start or stop this tick. */
@@ -300,7 +393,7 @@ manage(struct master *m)
 		    total < cfg->workers)
 			(void)spawn(m);
 		m->pending = false;
-		if (oldest >= 0 && sb_now_ms() - m->sb->slot[oldest].since_ms >
+		if (oldest >= 0 && sb_now_ms() - idle_since_ms(m, oldest) >
 		    cfg->idle_timeout * 1000LL)
 			stop_one(m, oldest, "idle_timeout");
 		break;

@@ -182,10 +182,23 @@ pid_file_remove(const char *path)
 
 /* --- the workers' log lines ------------------------------------------ */
 
-static char	logbuf[16384];
+static char	logbuf[4 * CM_LOG_LINE_MAX];
 static size_t	loglen;
 
-/* Reads what the workers wrote and forwards whole lines to the target. */
+/* One line from the pipe: the log escapes and cuts it; the pid must be ours. */
+static void
+forward_line(const struct master *m, const char *line, size_t len)
+{
+	pid_t	pid = cm_log_line_pid(line, len);
+
+	cm_log_forward(line, len, pid > 0 && children_has(m, pid));
+}
+
+/*
+ * Reads what the workers wrote and forwards whole lines.  The pipe is the
+ * workers' to write, so nothing in it is trusted: a line longer than a
+ * worker ever writes is cut where the buffer ends.
+ */
 static void
 drain_log(struct master *m)
 {
@@ -200,14 +213,13 @@ drain_log(struct master *m)
 		loglen += (size_t)n;
 		p = logbuf;
 		while ((nl = memchr(p, '\n', loglen - (p - logbuf))) != NULL) {
-			cm_log_forward(p, (size_t)(nl + 1 - p));
+			forward_line(m, p, (size_t)(nl - p));
 			p = nl + 1;
 		}
 		loglen -= (size_t)(p - logbuf);
 		memmove(logbuf, p, loglen);
-		if (loglen == sizeof(logbuf)) {	/* a line too long: cut it */
-			logbuf[loglen - 1] = '\n';
-			cm_log_forward(logbuf, loglen);
+		if (loglen == sizeof(logbuf)) {
+			forward_line(m, logbuf, loglen);
 			loglen = 0;
 		}
 	}
@@ -479,15 +491,16 @@ loop_timeout_ms(const struct master *m)
 {
 	long long	wait = m->state == M_STOPPING || !m->ready ? 100 : 1000, d;
 	long long	now = sb_now_us(), limit = m->cfg.request_timeout * 1000000LL;
+	long long	since;
 	int		i;
 
 	if (m->next_spawn_ms > 0 &&
 	    (d = m->next_spawn_ms - now / 1000) >= 0 && d < wait)
 		wait = d + 1;
 	for (i = 0; i < SB_SLOTS; i++)
-		if (m->sb->slot[i].state == SB_BUSY && !m->child[i].timed_out &&
-		    (d = (m->sb->slot[i].req_start_us + limit - now) / 1000) <
-		    wait)
+		if (!m->child[i].timed_out &&
+		    (since = children_busy_since(m, i, now)) >= 0 &&
+		    (d = (since + limit - now) / 1000) < wait)
 			wait = d < 0 ? 0 : d + 1;
 	return (int)wait;
 }
@@ -499,6 +512,7 @@ handle_signals(struct master *m)
 
 	if (got_chld) {
 		got_chld = 0;
+		drain_log(m);	/* a worker's last lines, while its pid is known */
 		children_reap(m);
 	}
 	if ((sig = got_stop) != 0) {

@@ -16,9 +16,17 @@
 
 enum master_state { M_RUNNING, M_UPGRADING, M_STOPPING };
 
-/* What the master knows about each slot beyond the scoreboard. */
+/*
+ * The master's own table of its workers, one entry per scoreboard slot.
+ * It is the only source for whom to signal: every worker can write the
+ * whole scoreboard, so a pid read from there could be anyone's.  A pid
+ * here was returned by fork() and is cleared when waitpid() reaps it.
+ */
 struct child {
-	long long	born_ms;
+	pid_t		pid;		/* 0: the slot is free */
+	unsigned	generation;	/* the config generation it started in */
+	long long	born_us;	/* monotonic, at fork() */
+	bool		stopping;	/* told to finish and exit */
 	bool		asked;		/* we told it to stop (or killed it) */
 	bool		timed_out;	/* the watchdog killed it */
 };
@@ -68,9 +76,17 @@ void	children_maintain(struct master *);
 void	children_reap(struct master *);
 /* Asks every worker (of older generations only, when old_only) to stop. */
 void	children_stop(struct master *, bool old_only, int sig);
+/* Whether pid is one of this master's live workers. */
+bool	children_has(const struct master *, pid_t);
 /* Live workers: all, or of the current generation. */
 int	children_count(const struct master *, bool current_only);
 /* How many workers the process manager starts with. */
 int	children_initial(const struct cm_config *);
+/*
+ * When the request in slot i started (monotonic us), if the worker there
+ * says it is busy and the claim is plausible (after the worker's birth,
+ * not in the future); -1 otherwise.
+ */
+long long children_busy_since(const struct master *, int i, long long now);
 
 #endif

@@ -31,8 +31,9 @@ iso_time(time_t t, char *out, size_t outsz)
 {
 	struct tm	tm;
 
-	gmtime_r(&t, &tm);
-	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outsz, "1970-01-01T00:00:00Z");
 }
 
 static json_t *
@@ -50,9 +51,15 @@ workers_json(const struct scoreboard *sb)
 	long long	 dur;
 	int		 i;
 
+	/*
+	 * Any worker can write any slot: what is shown is range-checked
+	 * (a state out of the table is not shown; the strings were cut by
+	 * sb_read, and one that is not UTF-8 makes json_pack fail, which
+	 * drops that worker's entry).
+	 */
 	for (i = 0; i < SB_SLOTS; i++) {
 		if (sb->slot[i].state == SB_FREE || sb_read(sb, i, &s) != 0 ||
-		    s.state == SB_FREE)
+		    s.state <= SB_FREE || s.state > SB_BUSY)
 			continue;
 		iso_time(s.started, started, sizeof(started));
 		dur = s.state == SB_BUSY ? sb_now_us() - s.req_start_us :
@@ -85,10 +92,11 @@ status_json(const struct scoreboard *sb, const struct totals *t, bool full)
 	json_t	*d;
 
 	iso_time(sb->start_time, start, sizeof(start));
-	d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:i, s:I, "
+	/* Shared memory: never read past the arrays, ended or not. */
+	d = json_pack("{s:s%, s:s%, s:s, s:I, s:I, s:I, s:i, s:i, s:i, s:I, "
 	    "s:I, s:I, s:I, s:o, s:o}",
-	    "pool", sb->pool,
-	    "process_manager", sb->pm,
+	    "pool", sb->pool, strnlen(sb->pool, sizeof(sb->pool)),
+	    "process_manager", sb->pm, strnlen(sb->pm, sizeof(sb->pm)),
 	    "start_time", start,
 	    "uptime_s", (json_int_t)(time(NULL) - sb->start_time),
 	    "master_pid", (json_int_t)sb->master_pid,
@@ -153,8 +161,9 @@ status_openmetrics(const struct scoreboard *sb, const struct totals *t)
 	b[0] = '\0';
 	add(&b, &len, &cap, "# TYPE clientsd_pool info\n"
 	    "# HELP clientsd_pool The pool and its process manager.\n"
-	    "clientsd_pool_info{pool=\"%s\",process_manager=\"%s\"} 1\n",
-	    sb->pool, sb->pm);
+	    "clientsd_pool_info{pool=\"%.*s\",process_manager=\"%.*s\"} 1\n",
+	    (int)strnlen(sb->pool, sizeof(sb->pool)), sb->pool,
+	    (int)strnlen(sb->pm, sizeof(sb->pm)), sb->pm);
 	metric(&b, &len, &cap, "start_time_seconds", "gauge",
 	    "When the master started, in seconds since the epoch.",
 	    (long long)sb->start_time);

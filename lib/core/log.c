@@ -133,23 +133,75 @@ emit(enum cm_log_level level, const char *line, size_t len)
 	(void)!write(lg.fd, line, len);
 }
 
+/*
+ * Copies len bytes of src to dst (room for dstsz, NUL included) with
+ * control characters as \xNN, so no line can carry a newline, a carriage
+ * return or a terminal escape into the log; returns the length written.
+ */
+static size_t
+escape(char *dst, size_t dstsz, const char *src, size_t len)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 c;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < len && n + 1 < dstsz; i++) {
+		c = (unsigned char)src[i];
+		if (c >= 0x20 && c != 0x7f) {
+			dst[n++] = (char)c;
+			continue;
+		}
+		if (n + 5 > dstsz)
+			break;
+		dst[n++] = '\\';
+		dst[n++] = 'x';
+		dst[n++] = hex[c >> 4];
+		dst[n++] = hex[c & 15];
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+pid_t
+cm_log_line_pid(const char *line, size_t len)
+{
+	const char	*p, *end = line + len;
+	long		 pid = 0;
+
+	if ((p = memchr(line, ' ', len)) == NULL || end - p < 6 ||
+	    memcmp(p, " pid=", 5) != 0)
+		return -1;
+	for (p += 5; p < end && *p >= '0' && *p <= '9' && pid < 1L << 30; p++)
+		pid = pid * 10 + (*p - '0');
+	return p < end && *p == ' ' && pid > 0 && pid < 1L << 30 ?
+	    (pid_t)pid : -1;
+}
+
 void
-cm_log_forward(const char *line, size_t len)
+cm_log_forward(const char *line, size_t len, bool own_pid)
 {
 	const char	*p;
-	char		 word[8];
+	char		 word[8], clean[CM_LOG_LINE_MAX];
 	size_t		 n;
 
+	if (len > CM_LOG_LINE_MAX - 1)
+		len = CM_LOG_LINE_MAX - 1;
+	n = escape(clean, sizeof(clean), line, len);
+	if (!own_pid) {
+		cm_log("warn", "a worker wrote a line not its own: %s", clean);
+		return;
+	}
+	clean[n++] = '\n';
 	/* "TIME pid=N LEVEL ...": the level picks the syslog priority. */
 	word[0] = '\0';
-	if ((p = memchr(line, ' ', len)) != NULL &&
-	    (p = memchr(p + 1, ' ', len - (p + 1 - line))) != NULL) {
-		for (p++, n = 0; p < line + len && *p != ' ' && n + 1 <
+	if ((p = memchr(clean, ' ', n)) != NULL &&
+	    (p = memchr(p + 1, ' ', n - (p + 1 - clean))) != NULL) {
+		for (p++, len = 0; p < clean + n && *p != ' ' && len + 1 <
 		    sizeof(word); p++)
-			word[n++] = *p;
-		word[n] = '\0';
+			word[len++] = *p;
+		word[len] = '\0';
 	}
-	emit(level_of(word), line, len);
+	emit(level_of(word), clean, n);
 }
 
 /* Formats "TIME pid=N LEVEL msg\n" into out; returns its length or 0. */
@@ -157,16 +209,17 @@ static size_t
 format_line(char *out, size_t outsz, enum cm_log_level level,
     const char *msg)
 {
-	char		 stamp[32];
+	char		 stamp[32], clean[CM_LOG_LINE_MAX];
 	struct timeval	 tv;
 	struct tm	 tm;
 	int		 n;
 
+	(void)escape(clean, sizeof(clean), msg, strlen(msg));
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(out, outsz, "%s.%03ldZ pid=%ld %s %s\n", stamp,
-	    (long)(tv.tv_usec / 1000), (long)getpid(), level_word[level], msg);
+	    (long)(tv.tv_usec / 1000), (long)getpid(), level_word[level], clean);
 	if (n < 0)
 		return 0;
 	if ((size_t)n >= outsz) {	/* cut long messages, keep the newline */
@@ -179,7 +232,7 @@ format_line(char *out, size_t outsz, enum cm_log_level level,
 static void
 write_msg(enum cm_log_level level, const char *msg)
 {
-	char	line[2200];
+	char	line[CM_LOG_LINE_MAX];
 	size_t	len;
 
 	if ((len = format_line(line, sizeof(line), level, msg)) > 0)

@@ -18,9 +18,13 @@
 #ifndef CM_LOG_H
 #define CM_LOG_H
 
+#include <sys/types.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CM_LOG_REPEAT_S	10
+/* The longest line a process writes, newline included; longer is cut. */
+#define CM_LOG_LINE_MAX	2200
 
 /* [log] level: lines below it are not written. */
 enum cm_log_level { CM_LOG_DEBUG, CM_LOG_INFO, CM_LOG_WARN, CM_LOG_ERR };
@@ -35,8 +39,16 @@ int	cm_log_open(const char *target, enum cm_log_level,
 int	cm_log_reopen(void);
 /* Writes the pending repeat summary, if any. */
 void	cm_log_flush(void);
-/* The master: one whole line a worker wrote (ending in '\n') to the target. */
-void	cm_log_forward(const char *line, size_t len);
+/*
+ * The master: one line a worker wrote (up to and without its '\n') to the
+ * target.  Control characters become \xNN and the line is cut at
+ * CM_LOG_LINE_MAX.  A line whose pid the caller could not match to one of
+ * its workers (own_pid false) is written as the caller's own warning that
+ * quotes it, so a worker cannot pass a line off as another process's.
+ */
+void	cm_log_forward(const char *line, size_t len, bool own_pid);
+/* The pid a line in this format claims ("TIME pid=N LEVEL ..."), or -1. */
+pid_t	cm_log_line_pid(const char *line, size_t len);
 /* For tests: the interval of the repeat limiter, in seconds (0 = off). */
 void	cm_log_set_repeat_interval(int seconds);
 

@@ -137,12 +137,84 @@ END_TEST
 
 START_TEST(forward_keeps_the_line)
 {
-	const char	 line[] = "2026-01-01T00:00:00.000Z pid=7 warn from a worker\n";
+	const char	 line[] = "2026-01-01T00:00:00.000Z pid=7 warn from a worker";
 	char		*t;
 
-	cm_log_forward(line, sizeof(line) - 1);
+	cm_log_forward(line, sizeof(line) - 1, true);
 	ck_assert_int_eq(lines(&t), 1);
-	ck_assert_str_eq(t, line);
+	ck_assert_str_eq(t, "2026-01-01T00:00:00.000Z pid=7 warn from a worker\n");
+	free(t);
+}
+END_TEST
+
+/* Nothing a worker writes can start a line or move a terminal's cursor. */
+START_TEST(forward_escapes_control_characters)
+{
+	const char	 line[] = "2026-01-01T00:00:00.000Z pid=7 info a\rb\033[2Jc\x7f";
+	char		*t;
+
+	cm_log_forward(line, sizeof(line) - 1, true);
+	ck_assert_int_eq(lines(&t), 1);
+	ck_assert_str_eq(t, "2026-01-01T00:00:00.000Z pid=7 info "
+	    "a\\x0db\\x1b[2Jc\\x7f\n");
+	free(t);
+}
+END_TEST
+
+/* A line longer than any a process writes is cut, one line still. */
+START_TEST(forward_cuts_a_long_line)
+{
+	char	 line[3 * CM_LOG_LINE_MAX], *t;
+	size_t	 n;
+
+	n = (size_t)snprintf(line, sizeof(line), "2026-01-01T00:00:00.000Z pid=7 "
+	    "info ");
+	memset(line + n, 'x', sizeof(line) - n);
+	cm_log_forward(line, sizeof(line), true);
+	ck_assert_int_eq(lines(&t), 1);
+	ck_assert_uint_eq(strlen(t), CM_LOG_LINE_MAX);
+	free(t);
+}
+END_TEST
+
+/* A line whose pid the master could not match is quoted, as a warning. */
+START_TEST(forward_quotes_a_line_not_its_own)
+{
+	const char	 line[] = "2026-01-01T00:00:00.000Z pid=1 error forged";
+	char		*t, own[32];
+
+	cm_log_forward(line, sizeof(line) - 1, false);
+	ck_assert_int_eq(lines(&t), 1);
+	snprintf(own, sizeof(own), " pid=%ld warn ", (long)getpid());
+	ck_assert_ptr_nonnull(strstr(t, own));
+	ck_assert_ptr_nonnull(strstr(t, "a worker wrote a line not its own: "
+	    "2026-01-01T00:00:00.000Z pid=1 error forged\n"));
+	free(t);
+}
+END_TEST
+
+START_TEST(line_pid)
+{
+	const char	*ok = "2026-01-01T00:00:00.000Z pid=4242 info x";
+
+	ck_assert_int_eq(cm_log_line_pid(ok, strlen(ok)), 4242);
+	ck_assert_int_eq(cm_log_line_pid("x pid=0 info", 12), -1);
+	ck_assert_int_eq(cm_log_line_pid("x pid=-1 info", 13), -1);
+	ck_assert_int_eq(cm_log_line_pid("x pid=12", 8), -1);
+	ck_assert_int_eq(cm_log_line_pid("x pd=12 info", 12), -1);
+	ck_assert_int_eq(cm_log_line_pid("x pid=99999999999999 info", 25), -1);
+	ck_assert_int_eq(cm_log_line_pid("nospace", 7), -1);
+}
+END_TEST
+
+/* A process's own message with a newline stays one line. */
+START_TEST(own_message_escaped)
+{
+	char	*t;
+
+	LOG_INFO("path=/a\nforged line");
+	ck_assert_int_eq(lines(&t), 1);
+	ck_assert_ptr_nonnull(strstr(t, " info path=/a\\x0aforged line\n"));
 	free(t);
 }
 END_TEST
@@ -170,6 +242,11 @@ main(void)
 	tcase_add_test(tc, same_text_other_level_is_not_a_repeat);
 	tcase_add_test(tc, reopen_follows_a_rotated_file);
 	tcase_add_test(tc, forward_keeps_the_line);
+	tcase_add_test(tc, forward_escapes_control_characters);
+	tcase_add_test(tc, forward_cuts_a_long_line);
+	tcase_add_test(tc, forward_quotes_a_line_not_its_own);
+	tcase_add_test(tc, line_pid);
+	tcase_add_test(tc, own_message_escaped);
 	tcase_add_test(tc, bad_target);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
