@@ -33,7 +33,8 @@ from apikit import check, eq, short, test  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIGSYS = int(signal.SIGSYS)
-SYSCALL = {"execve": 59, "open-write": 257}     # x86_64 numbers (openat)
+# The call each probe makes: its name and x86_64 number.
+SYSCALL = {"execve": ("execve", 59), "open-write": ("openat", 257)}
 
 
 # ---- a minimal FastCGI client ------------------------------------------------
@@ -153,7 +154,9 @@ def probe_kills(api, probe):
         check(not ended, "the worker answered after the probe %s: %r" % (probe, out[:200]))
         new = pool.wait_new_worker(old)
         check(not os.path.exists(target), "the probe created %s" % target)
-        wants = ("sandbox: forbidden system call %d " % SYSCALL[probe],
+        # The worker's own line: its pid, the call's name and number.
+        wants = ("pid=%d error sandbox: forbidden system call %s (number %d)"
+                 % ((old,) + SYSCALL[probe]),
                  "worker %d exited (status -1, signal %d)" % (old, SIGSYS))
         # The worker's line comes through the master's pipe: allow a moment.
         deadline = time.monotonic() + 5
