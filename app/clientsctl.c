@@ -1,6 +1,10 @@
 /*
  * clientsctl - the admin CLI: schema migrations and admin keys.
  *
+ * migrate, admin-key and audit purge connect as the migration user (the
+ * -m config, else the default migration config); the rest as the runtime
+ * user of the -c config.
+ *
  *	clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]
  *	clientsctl [-c config] [-m migrate-config] migrate [-d dir]
  *	clientsctl [-c config] admin-key create --name NAME
@@ -13,6 +17,7 @@
  *	clientsctl [-c config] purge-idempotency [--batch N]
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +76,9 @@ print_applied(const char *name)
 	printf("applied %s\n", name);
 }
 
+/* The migrations, then the runtime user's grants (dbsetup.h). */
 static int
-migrate(struct cm_db *db, int argc, char *argv[])
+migrate(struct cm_db *db, const char *runtime_user, int argc, char *argv[])
 {
 	const char	*dir = CM_MIGRATIONSDIR;
 	int		 rc;
@@ -81,7 +87,8 @@ migrate(struct cm_db *db, int argc, char *argv[])
 		dir = argv[2];
 	else if (argc != 1)
 		usage();
-	if ((rc = cm_db_migrate(db, dir, print_applied)) != CM_DB_OK)
+	if ((rc = cm_db_migrate(db, dir, runtime_user, print_applied)) !=
+	    CM_DB_OK)
 		return failed(rc, "migrate");
 	printf("schema up to date\n");
 	return 0;
@@ -316,6 +323,20 @@ load_migrate_config(struct cm_config *cfg, const char *mpath)
 	return 0;
 }
 
+/*
+ * Whether the command belongs to the schema's owner, the migration user
+ * (-m): migrations, admin keys, purging history.  The runtime user's
+ * grants do not let it write admin keys or delete history.
+ */
+static bool
+as_owner(int argc, char *argv[])
+{
+	return strcmp(argv[0], "migrate") == 0 ||
+	    strcmp(argv[0], "admin-key") == 0 ||
+	    (strcmp(argv[0], "audit") == 0 && argc >= 2 &&
+	    strcmp(argv[1], "purge") == 0);
+}
+
 /* db-setup --print [--host HOST]: the set-up SQL on stdout. */
 static int
 db_setup(const struct cm_config *run, const char *mpath, int argc,
@@ -363,7 +384,7 @@ main(int argc, char *argv[])
 	struct cm_db		*db;
 	const char		*path = cm_config_default_path();
 	const char		*mpath = NULL;
-	char			 err[512];
+	char			 err[512], runtime_user[64];
 	int			 ch, rc;
 
 	cm_mem_init();
@@ -400,14 +421,15 @@ main(int argc, char *argv[])
 		explicit_bzero(&cfg, sizeof(cfg));
 		return rc;
 	}
-	if (strcmp(argv[0], "migrate") == 0 &&
-	    load_migrate_config(&cfg, mpath) != 0)
+	/* The runtime user (clientsd.conf) may not do these: its owner does. */
+	snprintf(runtime_user, sizeof(runtime_user), "%s", cfg.db_user);
+	if (as_owner(argc, argv) && load_migrate_config(&cfg, mpath) != 0)
 		return 1;
 	dbconf_of(&cfg, &dbcfg);
 	db = cm_db_open(&dbcfg, (unsigned long)getpid());
 	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	if (strcmp(argv[0], "migrate") == 0)
-		rc = migrate(db, argc, argv);
+		rc = migrate(db, runtime_user, argc, argv);
 	else if (strcmp(argv[0], "admin-key") == 0)
 		rc = admin_key(db, argc, argv);
 	else if (strcmp(argv[0], "audit") == 0 && argc >= 2 &&

@@ -32,4 +32,5 @@ dbconf_of(const struct cm_config *cfg, struct cm_db_config *out)
 	snprintf(out->tls_cert, sizeof(out->tls_cert), "%s", cfg->db_tls_cert);
 	snprintf(out->tls_key, sizeof(out->tls_key), "%s", cfg->db_tls_key);
 	out->auth_cache_s = cfg->auth_cache_s;
+	out->auth_refused_cache_s = cfg->auth_refused_cache_s;
 }

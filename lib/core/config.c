@@ -91,6 +91,7 @@ static const struct key keys[] = {
 	STR("api", "tzdata", tzdata, F_NONEMPTY),
 	NUM("audit", "retention_days", K_INT, audit_retention_days, 0, 36500),
 	NUM("api", "auth_cache_s", K_INT, auth_cache_s, 0, 3600),
+	NUM("api", "auth_refused_cache_s", K_INT, auth_refused_cache_s, 0, 60),
 	NUM("api", "idempotency_ttl_s", K_INT, idempotency_ttl_s, 1, 31536000),
 	/* Several endpoints, Galera, TLS. */
 	{ "database", "hosts", K_HOSTS, offsetof(struct cm_config, db_hosts),
@@ -140,6 +141,7 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->retry_after = 5;
 	strcpy(cfg->tzdata, CM_TZDATA);
 	cfg->auth_cache_s = 5;
+	cfg->auth_refused_cache_s = 2;
 	cfg->idempotency_ttl_s = 86400;
 	cfg->db_policy = CM_DB_FAILOVER;
 	cfg->db_failback_s = 5;

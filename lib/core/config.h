@@ -102,6 +102,7 @@ struct cm_config {
 	int	audit_retention_days;	/* 0 = keep forever (default), 0..36500 */
 	/* [api]: the per-worker key cache */
 	int	auth_cache_s;		/* admin keys cached per worker, default 5; 0 off */
+	int	auth_refused_cache_s;	/* refused keys remembered, default 2; 0 off */
 	/* [api]: Idempotency-Key */
 	int	idempotency_ttl_s;	/* Idempotency-Key answers kept, default 86400 */
 };

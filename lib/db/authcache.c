@@ -9,10 +9,12 @@
 #include "authcache.h"
 
 void
-cm_authcache_init(struct cm_authcache *c, unsigned ttl_s)
+cm_authcache_init(struct cm_authcache *c, unsigned ttl_s,
+    unsigned refused_ttl_s)
 {
 	memset(c, 0, sizeof(*c));
 	c->ttl_ms = (uint64_t)ttl_s * 1000;
+	c->refused_ttl_ms = (uint64_t)refused_ttl_s * 1000;
 }
 
 bool
@@ -56,6 +58,35 @@ cm_authcache_put(struct cm_authcache *c, const char *sha256,
 	memcpy(c->slot[victim].sha256, sha256, 65);
 	c->slot[victim].id = id;
 	c->slot[victim].expires_ms = now_ms + c->ttl_ms;
+}
+
+bool
+cm_authcache_refused(struct cm_authcache *c, const char *sha256,
+    uint64_t now_ms)
+{
+	size_t	i;
+
+	if (c->refused_ttl_ms == 0 || strlen(sha256) != 64)
+		return false;
+	for (i = 0; i < CM_AUTHCACHE_REFUSED; i++)
+		if (c->refused[i].sha256[0] != '\0' &&
+		    now_ms < c->refused[i].expires_ms &&
+		    memcmp(c->refused[i].sha256, sha256, 64) == 0)
+			return true;
+	return false;
+}
+
+void
+cm_authcache_refuse(struct cm_authcache *c, const char *sha256,
+    uint64_t now_ms)
+{
+	unsigned	i = c->next_refused;
+
+	if (c->refused_ttl_ms == 0 || strlen(sha256) != 64)
+		return;
+	memcpy(c->refused[i].sha256, sha256, 65);
+	c->refused[i].expires_ms = now_ms + c->refused_ttl_ms;
+	c->next_refused = (i + 1) % CM_AUTHCACHE_REFUSED;
 }
 
 uint64_t

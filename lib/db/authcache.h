@@ -2,10 +2,19 @@
  * authcache.h - a worker's memory of admin keys it has verified.
  *
  * A few slots, keyed by the SHA-256 (hex) of the presented key, each
- * valid for ttl_ms after the database said yes; only accepted keys are
- * kept, so a revoked key is refused at most ttl_ms after revocation and
- * a new key works at once.  Time is the caller's (CLOCK_MONOTONIC ms), so
- * this is pure and unit-tested.  No allocation, no global state.
+ * valid for ttl_ms after the database said yes: a revoked key is refused
+ * at most ttl_ms after revocation.
+ *
+ * And a bounded list of keys the database refused (unknown or revoked),
+ * each for refused_ttl_ms, so the same bad token sent again and again
+ * costs no query.  A new admin key is random: nobody can have sent it
+ * before it existed, so it works at once.  The one exception is a reader
+ * behind the writer (Galera without causal_reads): a key presented to a
+ * node the new key has not reached yet is refused, and then for
+ * refused_ttl_ms more.  Distinct random tokens still cost a query each.
+ *
+ * Time is the caller's (CLOCK_MONOTONIC ms), so this is pure and
+ * unit-tested.  No allocation, no global state.
  */
 #ifndef CM_AUTHCACHE_H
 #define CM_AUTHCACHE_H
@@ -14,6 +23,7 @@
 #include <stdint.h>
 
 #define CM_AUTHCACHE_SLOTS	8
+#define CM_AUTHCACHE_REFUSED	64
 
 struct cm_authcache {
 	uint64_t	ttl_ms;		/* 0: never remembers */
@@ -22,15 +32,28 @@ struct cm_authcache {
 		unsigned long long	id;
 		uint64_t		expires_ms;
 	}		slot[CM_AUTHCACHE_SLOTS];
+	uint64_t	refused_ttl_ms;	/* 0: never remembers a refusal */
+	unsigned	next_refused;	/* the oldest entry: replaced next */
+	struct {
+		char			sha256[65];	/* "" empty */
+		uint64_t		expires_ms;
+	}		refused[CM_AUTHCACHE_REFUSED];
 };
 
-void	cm_authcache_init(struct cm_authcache *, unsigned ttl_s);
+void	cm_authcache_init(struct cm_authcache *, unsigned ttl_s,
+	    unsigned refused_ttl_s);
 /* true with *id when sha256 was verified less than ttl ago. */
 bool	cm_authcache_get(struct cm_authcache *, const char *sha256,
 	    uint64_t now_ms, unsigned long long *id);
 /* Remembers an accepted key (replacing the slot that expires first). */
 void	cm_authcache_put(struct cm_authcache *, const char *sha256,
 	    unsigned long long id, uint64_t now_ms);
+/* true when sha256 was refused less than refused_ttl ago. */
+bool	cm_authcache_refused(struct cm_authcache *, const char *sha256,
+	    uint64_t now_ms);
+/* Remembers a refused key (replacing the oldest entry). */
+void	cm_authcache_refuse(struct cm_authcache *, const char *sha256,
+	    uint64_t now_ms);
 /* Now on CLOCK_MONOTONIC, in milliseconds. */
 uint64_t cm_authcache_now_ms(void);
 

@@ -179,10 +179,10 @@ cm_db_explain_list(struct cm_db *db, void *fp)
 }
 
 enum cm_db_status
-cm_db_migrate(struct cm_db *db, const char *dir,
+cm_db_migrate(struct cm_db *db, const char *dir, const char *runtime_user,
     void (*applied)(const char *name))
 {
-	return store_migrate(db->read, dir, applied);
+	return store_migrate(db->read, dir, runtime_user, applied);
 }
 
 enum cm_db_status

@@ -37,6 +37,7 @@ struct cm_db_config {
 	enum cm_db_tls		 tls;
 	char			 tls_ca[256], tls_cert[256], tls_key[256];
 	int			 auth_cache_s;
+	int			 auth_refused_cache_s;
 };
 
 enum cm_db_status {
@@ -129,7 +130,8 @@ enum cm_db_status cm_db_ping(struct cm_db *);
 
 /*
  * An active admin key by the SHA-256 (hex) of the presented token; an
- * accepted one is remembered for auth_cache_s seconds.
+ * accepted one is remembered for auth_cache_s seconds, a refused one for
+ * auth_refused_cache_s (authcache.h).
  */
 enum cm_db_status cm_db_admin_key(struct cm_db *, const char *sha256_hex,
 	    unsigned long long *id);
@@ -252,9 +254,13 @@ enum cm_db_status cm_db_audit_purge(struct cm_db *, const char *cutoff,
 	    unsigned long long *batches);
 /* EXPLAIN of every list query shape, tab-separated, to fp (a FILE *). */
 enum cm_db_status cm_db_explain_list(struct cm_db *, void *fp);
-/* Applies the *.sql files of dir not applied yet, in name order. */
+/*
+ * Applies the *.sql files of dir not applied yet, in name order, then
+ * gives runtime_user (unless NULL) its grants, table by table
+ * (dbsetup.h), and takes back its database-wide rights.
+ */
 enum cm_db_status cm_db_migrate(struct cm_db *, const char *dir,
-	    void (*applied)(const char *name));
+	    const char *runtime_user, void (*applied)(const char *name));
 enum cm_db_status cm_db_admin_key_create(struct cm_db *, const char *name,
 	    const char *sha256_hex, unsigned long long *id);
 /* "ID\tNAME\tCREATED_AT\tREVOKED_AT" lines, header first, to fp. */

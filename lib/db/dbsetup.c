@@ -1,16 +1,30 @@
 /*
  * dbsetup.c - `clientsctl db-setup --print`: the provider's set-up SQL.
  *
- * Least privilege: the runtime user (the one clientsd connects as) gets
- * SELECT, INSERT, UPDATE and DELETE on every table of the database,
- * client_audit included (erasure and retention delete from it), and no
- * DDL; the migration user (clientsctl migrate) gets the DDL as well.
- * Grants are on `db`.*, so tables a later migration adds are covered.
+ * Least privilege, by role.  The migration user owns the schema: DDL and
+ * DML on `db`.*, with the right to grant them, because the runtime user's
+ * grants are per table and MariaDB grants on a table only once it exists:
+ * `clientsctl migrate` gives them after the migrations (store_admin.c).
+ * The runtime user gets nothing here but its account, so re-running this
+ * SQL never takes a running service's rights away.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "dbsetup.h"
+
+const struct cm_grant cm_runtime_grants[] = {
+	{ "clients",		"SELECT, INSERT, UPDATE, DELETE" },
+	{ "idempotency_keys",	"SELECT, INSERT, UPDATE, DELETE" },
+	/* Erasure rewrites changes; nothing else of history is rewritten. */
+	{ "client_audit",	"SELECT, INSERT, UPDATE (changes)" },
+	{ "admin_keys",		"SELECT" },
+	/* Written by the triggers on clients, as their definer. */
+	{ "client_counts",	"SELECT" },
+	{ "installation_secrets", "SELECT" },
+	{ "schema_migrations",	"SELECT" },
+	{ NULL, NULL }
+};
 
 #define DML	"SELECT, INSERT, UPDATE, DELETE"
 #define DDL	DML ", CREATE, ALTER, DROP, INDEX, REFERENCES, " \
@@ -55,19 +69,28 @@ literal(FILE *out, const char *s)
 	fputc('\'', out);
 }
 
+int
+cm_dbsetup_grant_sql(char *out, size_t outsz, const struct cm_grant *g,
+    const char *user, const char *host)
+{
+	int	n;
+
+	if (!plain_name(g->table) || !plain_name(user) || !plain_host(host))
+		return -1;
+	n = snprintf(out, outsz, "GRANT %s ON `%s` TO '%s'@'%s'",
+	    g->privileges, g->table, user, host);
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
 static void
-user(FILE *out, const char *name, const char *host, const char *password,
-    const char *db, const char *privileges)
+account(FILE *out, const char *name, const char *host, const char *password)
 {
 	fprintf(out, "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY ",
 	    name, host);
 	literal(out, password);
 	fprintf(out, ";\nALTER USER '%s'@'%s' IDENTIFIED BY ", name, host);
 	literal(out, password);
-	/* A re-run takes back whatever an older set-up granted. */
-	fprintf(out, ";\nREVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%s';\n"
-	    "GRANT %s ON `%s`.* TO '%s'@'%s';\n",
-	    name, host, privileges, db, name, host);
+	fprintf(out, ";\n");
 }
 
 int
@@ -100,12 +123,19 @@ cm_dbsetup_print(FILE *out, const struct cm_db_config *run,
 	    "--   clientsctl db-setup --print | mariadb -u root\n"
 	    "CREATE DATABASE IF NOT EXISTS `%s`\n"
 	    "    CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n"
-	    "-- The runtime user (clientsd.conf): data only, no DDL.\n",
+	    "-- The runtime user (clientsd.conf): `clientsctl migrate` grants\n"
+	    "-- it what its requests need, table by table, once the tables\n"
+	    "-- exist (clientsctl(8), \"Database users\").\n",
 	    run->name);
-	user(out, run->user, host, run->password, run->name, DML);
-	fprintf(out, "-- The migration user (clientsctl migrate): "
-	    "schema changes too.\n");
-	user(out, mig->user, host, mig->password, run->name, DDL);
+	account(out, run->user, host, run->password);
+	fprintf(out, "-- The migration user (clientsctl migrate, admin-key, "
+	    "audit purge):\n-- the schema's owner, which grants the "
+	    "runtime user its share.\n");
+	account(out, mig->user, host, mig->password);
+	/* A re-run takes back whatever an older set-up granted. */
+	fprintf(out, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%s';\n"
+	    "GRANT %s ON `%s`.* TO '%s'@'%s' WITH GRANT OPTION;\n",
+	    mig->user, host, DDL, run->name, mig->user, host);
 	if (fflush(out) != 0 || ferror(out)) {
 		snprintf(err, errsz, "cannot write the SQL");
 		return -1;

@@ -1,7 +1,9 @@
 /*
- * dbsetup.h - the SQL a DBA runs to set up clientsd's database: the
- * database, a DML-only runtime user (clientsd.conf) and a migration user
- * with DDL (clientsctl-migrate.conf).  `clientsctl db-setup --print`.
+ * dbsetup.h - the database roles and the SQL a DBA runs to set them up:
+ * the database, the runtime user (clientsd.conf) and the migration user
+ * (clientsctl-migrate.conf), `clientsctl db-setup --print`; and the
+ * runtime user's grants, table by table, which `clientsctl migrate` gives
+ * once the tables exist.
  */
 #ifndef CM_DBSETUP_H
 #define CM_DBSETUP_H
@@ -9,6 +11,28 @@
 #include <stdio.h>
 
 #include "db.h"
+
+/*
+ * The runtime user's privileges, one table at a time: what a worker's
+ * requests need and nothing more.  It reads admin_keys but never writes
+ * them; it adds history (client_audit) and may overwrite only the column
+ * erasure rewrites, never delete it.  Key management, retention purges and
+ * the schema are the migration user's (clientsctl).  The list ends with a
+ * NULL table.
+ */
+struct cm_grant {
+	const char	*table;
+	const char	*privileges;
+};
+extern const struct cm_grant cm_runtime_grants[];
+
+/*
+ * The GRANT statement of g for user@host, into out.  Returns 0, or -1
+ * when a name is not plain (letters, digits, _; a host pattern) or out is
+ * too small.
+ */
+int	cm_dbsetup_grant_sql(char *out, size_t outsz, const struct cm_grant *g,
+	    const char *user, const char *host);
 
 /*
  * Writes the SQL to out.  run is the runtime config, mig the migration

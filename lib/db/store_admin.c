@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dbsetup.h"
 #include "log.h"
 #include "mem.h"
 #include "store_int.h"
@@ -16,6 +17,8 @@ static const char migration_seen_sql[] = "SELECT 1 FROM schema_migrations "
 	"WHERE name = ?";
 static const char migration_record_sql[] = "INSERT INTO schema_migrations "
 	"(name, applied_at) VALUES (?, NOW(3))";
+static const char whoami_sql[] = "SELECT SUBSTRING_INDEX(CURRENT_USER(), "
+	"'@', 1), SUBSTRING_INDEX(CURRENT_USER(), '@', -1)";
 static const char key_create_sql[] = "INSERT INTO admin_keys (name, "
 	"key_sha256, created_at) VALUES (?, ?, NOW(3))";
 static const char key_list_sql[] = "SELECT id, name, created_at, "
@@ -138,8 +141,83 @@ apply_one(struct cm_store *s, const char *dir, const char *name,
 	return 0;
 }
 
+/*
+ * A GRANT or REVOKE built from checked names; 0 or the server's error,
+ * logged unless it is the one the caller expects (ok_err).
+ */
+static unsigned
+grant_query(struct cm_store *s, const char *sql, unsigned ok_err)
+{
+	unsigned	err;
+
+	if (store_query(s, sql, (unsigned long)strlen(sql)) == 0)
+		return 0;
+	err = mysql_errno(s->db) != 0 ? mysql_errno(s->db) : 2013;
+	if (err != ok_err)
+		LOG_ERR("migrate: %s: %s (%u)", sql, mysql_error(s->db), err);
+	return err;
+}
+
+/*
+ * The runtime user's grants, table by table (dbsetup.h), then the
+ * database-wide rights an older set-up gave it taken back, in that order
+ * so a running service never lacks a right in between.  The account's
+ * host is the migration user's: db-setup makes both with the same.
+ * GRANT cannot take its names as parameters: they are checked plain
+ * (letters, digits, _) before they are put in the text.
+ */
+static int
+grant_runtime(struct cm_store *s, const char *user)
+{
+	const struct cm_grant	*g;
+	MYSQL_STMT		*st;
+	char			 me[80], host[256], sql[512];
+	unsigned		 err;
+
+	if ((st = store_exec(s, whoami_sql, NULL, 0)) == NULL ||
+	    store_fetch_one(s, st, 2) != ROW_FOUND)
+		return -1;
+	snprintf(me, sizeof(me), "%s", s->col[0]);
+	snprintf(host, sizeof(host), "%s", s->col[1]);
+	if (strcmp(me, user) == 0) {
+		LOG_WARN("migrate: connected as the runtime user %s: its "
+		    "grants are left as they are (use the migration config, "
+		    "-m)", user);
+		return 0;
+	}
+	for (g = cm_runtime_grants; g->table != NULL; g++) {
+		if (cm_dbsetup_grant_sql(sql, sizeof(sql), g, user, host) != 0) {
+			LOG_ERR("migrate: [database] user %s is not a plain "
+			    "name (letters, digits, _)", user);
+			return -1;
+		}
+		if ((err = grant_query(s, sql, 0)) == 0)
+			continue;
+		if (err == 1044 || err == 1142 || err == 1045)
+			LOG_ERR("migrate: %s may not grant the runtime user %s "
+			    "its rights: run the SQL of `clientsctl db-setup "
+			    "--print` again as a MariaDB administrator (it "
+			    "gives the migration user that right), then "
+			    "migrate again", me, user);
+		else if (err == 1133)
+			LOG_ERR("migrate: no account '%s'@'%s' (the runtime "
+			    "user, with the migration user's host): create it "
+			    "with `clientsctl db-setup --print`", user, host);
+		return -1;
+	}
+	/*
+	 * What older set-ups granted database-wide.  1141: it holds none (a
+	 * set-up of this version, or a second run).
+	 */
+	snprintf(sql, sizeof(sql), "REVOKE SELECT, INSERT, UPDATE, DELETE ON * "
+	    "FROM '%s'@'%s'", user, host);
+	if ((err = grant_query(s, sql, 1141)) != 0 && err != 1141)
+		return -1;
+	return 0;
+}
+
 enum cm_db_status
-store_migrate(struct cm_store *s, const char *dir,
+store_migrate(struct cm_store *s, const char *dir, const char *runtime_user,
     void (*applied)(const char *name))
 {
 	enum cm_db_status	 rc = CM_DB_OK;
@@ -163,6 +241,9 @@ store_migrate(struct cm_store *s, const char *dir,
 		free(names[i]);
 	}
 	free(names);
+	if (rc == CM_DB_OK && runtime_user != NULL &&
+	    grant_runtime(s, runtime_user) != 0)
+		rc = CM_DB_FAILED;
 	return rc;
 }
 

@@ -38,7 +38,8 @@ store_new(const struct cm_db_config *cfg, bool tx, unsigned long worker)
 
 	s->cfg = cfg;
 	s->tx_session = tx;
-	cm_authcache_init(&s->auth, (unsigned)cfg->auth_cache_s);
+	cm_authcache_init(&s->auth, (unsigned)cfg->auth_cache_s,
+	    (unsigned)cfg->auth_refused_cache_s);
 	s->start = cm_dbnodes_start(cfg->policy, cfg->nodes.n, worker);
 	s->cur = s->last = -1;
 	for (i = 0; i < MAX_COLS; i++) {

@@ -281,7 +281,7 @@ enum cm_db_status store_idem_release(struct cm_store *, const struct cm_idem *);
 enum cm_db_status store_idem_purge(struct cm_store *, int ttl_s,
 		    unsigned batch, unsigned long long *rows);
 enum cm_db_status store_migrate(struct cm_store *, const char *dir,
-		    void (*applied)(const char *));
+		    const char *runtime_user, void (*applied)(const char *));
 enum cm_db_status store_admin_key_create(struct cm_store *, const char *name,
 		    const char *sha256_hex, unsigned long long *id);
 enum cm_db_status store_admin_key_list(struct cm_store *, void *fp);

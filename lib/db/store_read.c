@@ -88,8 +88,13 @@ store_admin_key(struct cm_store *s, const char *sha256_hex,
 
 	if (cm_authcache_get(&s->auth, sha256_hex, cm_authcache_now_ms(), id))
 		return CM_DB_OK;
+	if (cm_authcache_refused(&s->auth, sha256_hex, cm_authcache_now_ms()))
+		return CM_DB_NOT_FOUND;
 	if ((rc = store_read(s, admin_key_once, &j)) == CM_DB_OK)
 		cm_authcache_put(&s->auth, sha256_hex, *id,
+		    cm_authcache_now_ms());
+	else if (rc == CM_DB_NOT_FOUND)
+		cm_authcache_refuse(&s->auth, sha256_hex,
 		    cm_authcache_now_ms());
 	return rc;
 }

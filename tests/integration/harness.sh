@@ -983,7 +983,7 @@ h_backend()
 # h_new_admin_key BUILDDIR NAME: a fresh admin key into $H_KEYFILE (0600).
 h_new_admin_key()
 {
-	if ! (umask 077 && "$1/app/clientsctl" -c "$H_CONF" admin-key create \
+	if ! (umask 077 && "$1/app/clientsctl" -c "$H_CONF" -m "$H_MCONF" admin-key create \
 	    --name "$2" >"$H_KEYFILE.new" 2>>"$H_LOG/clientsctl.log") ||
 	    [ ! -s "$H_KEYFILE.new" ]; then
 		h_tail "$H_LOG/clientsctl.log"

@@ -59,6 +59,7 @@ assert_defaults(const struct cm_config *c)
 	ck_assert_str_eq(c->tzdata, CM_TZDATA);
 	ck_assert_int_eq(c->audit_retention_days, 0);
 	ck_assert_int_eq(c->auth_cache_s, 5);
+	ck_assert_int_eq(c->auth_refused_cache_s, 2);
 	ck_assert_int_eq(c->idempotency_ttl_s, 86400);
 	/* One node (the socket), failover, no Galera, no TLS. */
 	ck_assert_str_eq(c->db_hosts, "");
@@ -344,7 +345,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 53);	/* every key of config.c, each listed once */
+	ck_assert_uint_eq(keys, 54);	/* every key of config.c, each listed once */
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);

@@ -45,28 +45,66 @@ print(const char *host, char *err, size_t errsz)
 	return buf;
 }
 
-START_TEST(runtime_user_gets_dml_only)
+/*
+ * db-setup makes the runtime user's account and nothing more (its grants
+ * are per table, given by migrate once the tables exist), so re-running it
+ * never takes a running service's rights away; the migration user owns the
+ * schema and may grant.
+ */
+START_TEST(runtime_account_only_migration_user_owns)
 {
 	char	 err[256], *sql;
 
 	ck_assert_ptr_nonnull(sql = print("localhost", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(sql, "CREATE DATABASE IF NOT EXISTS `clients`"));
+	ck_assert_ptr_nonnull(strstr(sql, "CREATE USER IF NOT EXISTS "
+	    "'clients'@'localhost' IDENTIFIED BY 'rt-pw';"));
+	ck_assert_ptr_null(strstr(sql, "TO 'clients'@"));
+	ck_assert_ptr_null(strstr(sql, "FROM 'clients'@"));
 	ck_assert_ptr_nonnull(strstr(sql,
-	    "GRANT SELECT, INSERT, UPDATE, DELETE ON `clients`.* TO "
-	    "'clients'@'localhost';\n"));
-	ck_assert_ptr_nonnull(strstr(sql,
-	    "REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'clients'@'localhost';"));
-	/* The migration user's grant has DDL; the runtime user's has none. */
-	ck_assert_ptr_nonnull(strstr(sql, "ON `clients`.* TO "
+	    "REVOKE ALL PRIVILEGES, GRANT OPTION FROM "
 	    "'clients_migrate'@'localhost';"));
-	ck_assert_ptr_nonnull(strstr(sql, "CREATE, ALTER, DROP, INDEX"));
-	ck_assert_ptr_null(strstr(sql, "DELETE, CREATE, ALTER, DROP, INDEX, "
-	    "REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER, LOCK TABLES ON "
-	    "`clients`.* TO 'clients'@"));
+	ck_assert_ptr_nonnull(strstr(sql, "SELECT, INSERT, UPDATE, DELETE, "
+	    "CREATE, ALTER, DROP, INDEX, REFERENCES, CREATE VIEW, SHOW VIEW, "
+	    "TRIGGER, LOCK TABLES ON `clients`.* TO "
+	    "'clients_migrate'@'localhost' WITH GRANT OPTION;"));
 	ck_assert_ptr_null(strstr(sql, "ALL PRIVILEGES ON"));
-	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'rt-pw';"));
 	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'mig-pw';"));
 	free(sql);
+}
+END_TEST
+
+/* The runtime grants: admin_keys read-only, history append-only. */
+START_TEST(runtime_grants_per_table)
+{
+	const struct cm_grant	*g;
+	char			 sql[512];
+	int			 seen = 0;
+
+	for (g = cm_runtime_grants; g->table != NULL; g++) {
+		ck_assert_int_eq(cm_dbsetup_grant_sql(sql, sizeof(sql), g,
+		    "clients", "10.0.0.%"), 0);
+		if (strcmp(g->table, "admin_keys") == 0) {
+			ck_assert_str_eq(sql, "GRANT SELECT ON `admin_keys` TO "
+			    "'clients'@'10.0.0.%'");
+			seen++;
+		}
+		if (strcmp(g->table, "client_audit") == 0) {
+			ck_assert_str_eq(sql, "GRANT SELECT, INSERT, UPDATE "
+			    "(changes) ON `client_audit` TO 'clients'@'10.0.0.%'");
+			seen++;
+		}
+		ck_assert_ptr_null(strstr(g->privileges, "CREATE"));
+		ck_assert_ptr_null(strstr(g->privileges, "ALTER"));
+		ck_assert_ptr_null(strstr(g->privileges, "DROP"));
+	}
+	ck_assert_int_eq(seen, 2);
+	ck_assert_int_eq(cm_dbsetup_grant_sql(sql, sizeof(sql),
+	    cm_runtime_grants, "x'y", "localhost"), -1);
+	ck_assert_int_eq(cm_dbsetup_grant_sql(sql, sizeof(sql),
+	    cm_runtime_grants, "clients", "local'host"), -1);
+	ck_assert_int_eq(cm_dbsetup_grant_sql(sql, 20, cm_runtime_grants,
+	    "clients", "localhost"), -1);
 }
 END_TEST
 
@@ -78,7 +116,7 @@ START_TEST(password_is_escaped)
 	strcpy(run.password, "a'b\\c\"d");
 	ck_assert_ptr_nonnull(sql = print("10.0.0.%", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'a\\'b\\\\c\"d';"));
-	ck_assert_ptr_nonnull(strstr(sql, "TO 'clients'@'10.0.0.%';"));
+	ck_assert_ptr_nonnull(strstr(sql, "'clients'@'10.0.0.%' IDENTIFIED"));
 	free(sql);
 }
 END_TEST
@@ -127,7 +165,8 @@ dbsetup_suite(void)
 	s = suite_create("dbsetup");
 	tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, runtime_user_gets_dml_only);
+	tcase_add_test(tc, runtime_account_only_migration_user_owns);
+	tcase_add_test(tc, runtime_grants_per_table);
 	tcase_add_test(tc, password_is_escaped);
 	tcase_add_test(tc, bad_settings_are_refused);
 	suite_add_tcase(s, tc);
