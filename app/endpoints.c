@@ -290,6 +290,16 @@ ep_delete_client(struct call *c)
 	bool			 is_hard, erase, go;
 	enum cm_db_status	 rc;
 
+	/* Its options are in the query: a body would be silently ignored. */
+	if (c->req.content_length > 0 ||
+	    (c->req.content_length == CM_LENGTH_UNKNOWN &&
+	    FCGX_GetChar(c->fcgi->in) != EOF)) {
+		cm_response_error(&c->res, 400, "Bad request", NULL);
+		cm_response_detail(&c->res, NULL, "body_not_allowed", "must be "
+		    "sent without a body: DELETE takes hard=true and erase=true "
+		    "in the query string");
+		return;
+	}
 	cm_problems_init(&probs);
 	is_hard = query_flag(c, "hard", &probs) == 1;
 	erase = query_flag(c, "erase", &probs) == 1;

@@ -29,6 +29,29 @@ param(struct call *c, const char *name)
 	return FCGX_GetParam(name, c->fcgi->envp);
 }
 
+/*
+ * How many Idempotency-Key headers came: nginx passes each as its own
+ * parameter, Apache, lighttpd and Caddy join them with ", ".
+ */
+static int
+count_idempotency_keys(struct call *c)
+{
+	static const char	 name[] = "HTTP_IDEMPOTENCY_KEY=";
+	char			**e;
+	const char		*p;
+	int			 n = 0;
+
+	for (e = c->fcgi->envp; e != NULL && *e != NULL; e++) {
+		if (strncmp(*e, name, sizeof(name) - 1) != 0)
+			continue;
+		n++;
+		for (p = *e + sizeof(name) - 1; (p = strstr(p, ", ")) != NULL;
+		    p += 2)
+			n++;
+	}
+	return n;
+}
+
 static void
 read_request(struct call *c)
 {
@@ -50,6 +73,8 @@ read_request(struct call *c)
 		c->req.authorization = NULL;
 	c->req.if_match = param(c, "HTTP_IF_MATCH");
 	c->req.idempotency_key = param(c, "HTTP_IDEMPOTENCY_KEY");
+	c->req.idempotency_keys = c->req.idempotency_key == NULL ? 0 :
+	    count_idempotency_keys(c);
 	c->req.content_length = len ? strtoll(len, NULL, 10) : 0;
 	/*
 	 * Caddy's FastCGI transport invents "application/x-www-form-urlencoded"

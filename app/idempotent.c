@@ -88,6 +88,13 @@ take_key(struct call *c, const char *path, const char *body, size_t len,
 
 	if (c->req.idempotency_key == NULL)
 		return true;
+	if (c->req.idempotency_keys > 1) {
+		cm_response_error(&c->res, 400, "Bad request", NULL);
+		cm_response_detail(&c->res, "Idempotency-Key", "invalid_value",
+		    "must be sent once: this request has more than one "
+		    "Idempotency-Key header, and no one of them is taken");
+		return false;
+	}
 	if (!cm_idem_key_valid(c->req.idempotency_key)) {
 		bad_key(c);
 		return false;
@@ -154,7 +161,12 @@ call_idem_begin_delete(struct call *c, bool hard, bool erase,
 	snprintf(path + strlen(path), sizeof(path) - strlen(path),
 	    "?hard=%s&erase=%s", hard ? "true" : "false",
 	    erase ? "true" : "false");
-	if (!take_key(c, path, "", 0, erase ? NULL : c->route.id))
+	/*
+	 * A hard delete and an erasure delete the stored answers of the
+	 * client's requests in their transaction: their own marker is not
+	 * one of them.
+	 */
+	if (!take_key(c, path, "", 0, hard ? NULL : c->route.id))
 		return false;
 	snprintf(c->idem_answer, sizeof(c->idem_answer), "%s", answer);
 	return true;

@@ -1,5 +1,6 @@
 /* json.c - request bodies as JSON, RFC 7396 merge patch, serialising. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -428,7 +429,12 @@ digits(struct scan *sc)
 	return sc->pos > start;
 }
 
-/* As Jansson decides: an integer beyond json_int_t, a real beyond a double. */
+/*
+ * What a double holds: an integer within json_int_t, a real within a
+ * double's normal range.  Beyond it in either direction the value would
+ * not be kept as sent: Jansson refuses 1e400, and 1e-400 would be stored
+ * as 0 (a subnormal, as fewer digits), so both are out of range.
+ */
 static bool
 number_fits(const char *tok, size_t n, bool integer)
 {
@@ -445,7 +451,7 @@ number_fits(const char *tok, size_t n, bool integer)
 		ok = errno != ERANGE;
 	} else {
 		d = strtod(copy, NULL);
-		ok = !((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE);
+		ok = errno != ERANGE && !(d != 0 && fabs(d) < DBL_MIN);
 	}
 	free(copy);
 	return ok;

@@ -4,7 +4,7 @@
  * A request's validation collects every problem it finds into one
  * struct cm_problems (caller-owned, usually on the stack); the HTTP layer
  * renders them as the "details" array of the error envelope.
- * code and message must be static strings; field is copied.
+ * code and message must be static strings; field and note are copied.
  */
 #ifndef CM_PROBLEMS_H
 #define CM_PROBLEMS_H
@@ -19,10 +19,14 @@
 #define CM_PROBLEMS_MAX   64
 #define CM_FIELD_NAME_MAX 320  /* "api_metadata." + a 255-char key + room */
 
+#define CM_PROBLEM_NOTE_MAX 96
+
 struct cm_problem {
 	char		 field[CM_FIELD_NAME_MAX];
 	const char	*code;
 	const char	*message;
+	/* What in the value: "U+202E at character 3"; "" none. */
+	char		 note[CM_PROBLEM_NOTE_MAX];
 };
 
 struct cm_problems {
@@ -36,6 +40,9 @@ void	 cm_problems_init(struct cm_problems *);
 size_t	 cm_problems_count(const struct cm_problems *);
 void	 cm_problems_add(struct cm_problems *, const char *field,
 	    const char *code, const char *message);
+/* The same, with a note rendered after the message ("message: note"). */
+void	 cm_problems_add_note(struct cm_problems *, const char *field,
+	    const char *code, const char *message, const char *note);
 /*
  * New reference: [{"field","code","message"}, ...] in insertion order,
  * then, when problems were beyond the cap, one with field null saying

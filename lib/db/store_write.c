@@ -424,13 +424,20 @@ hard_delete_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
 	struct modify_job	*j = arg;
 	struct cm_stored	 cur = { NULL, 0, "" };
+	unsigned long long	 answers;
 	char			 now[32];
 	enum tx_rc		 rc;
 
 	if ((rc = lock_client(s, j->id, &cur, now, status)) != TX_OK ||
 	    (rc = check_precondition(j->w, &cur, j->out, status)) != TX_OK)
 		return rc;
+	/*
+	 * The stored answers of the client's requests go with it: replayed,
+	 * they would hand out a Location that is 404 and a create's
+	 * secret_key.  A replay of one is then a request never seen.
+	 */
 	if ((rc = store_delete_row(s, j->id, cur.version)) == TX_OK &&
+	    (rc = store_idem_erase(s, j->id, &answers)) == TX_OK &&
 	    (rc = store_write_audit(s, j->id, "hard_delete", j->w,
 	    cm_audit_changes(cur.client, NULL,
 	    store_present_members(cur.client)))) == TX_OK)

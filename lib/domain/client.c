@@ -34,6 +34,7 @@ enum kind {
 #define F_SECRET	0x04
 #define F_TRIM		0x08	/* drop leading/trailing U+0020 first */
 #define F_LOWER		0x10	/* ASCII-lowercase first */
+#define F_TEXT		0x20	/* free text: no invisible characters */
 
 struct field {
 	const char	 *name;
@@ -47,16 +48,16 @@ struct field {
 /* Indexed by enum cm_field. */
 static const struct field fields[CM_F__COUNT] = {
 	{ "id", K_ID, F_CREATE, cm_check_token },
-	{ "name", K_NAME, RW | F_TRIM, cm_check_name },
+	{ "name", K_NAME, RW | F_TRIM | F_TEXT, cm_check_name },
 	{ "status", K_BOOL, RW, NULL },
 	{ "publishable_key", K_GENERATED, F_SECRET, NULL },
 	{ "secret_key", K_GENERATED, F_SECRET, NULL },
 	{ "domain", K_STRING, RW | F_LOWER, cm_check_domain },
-	{ "email", K_STRING, RW, cm_check_email },
+	{ "email", K_STRING, RW | F_TEXT, cm_check_email },
 	{ "phone", K_STRING, RW | F_TRIM, cm_check_phone },
-	{ "website", K_STRING, RW, cm_check_website },
+	{ "website", K_STRING, RW | F_TEXT, cm_check_website },
 	{ "timezone", K_TIMEZONE, RW, NULL },
-	{ "global_name", K_STRING, RW, cm_check_global_name },
+	{ "global_name", K_STRING, RW | F_TEXT, cm_check_global_name },
 	{ "company_id", K_STRING, RW, cm_check_token },
 	{ "agency_id", K_STRING, RW, cm_check_token },
 	{ "api_metadata", K_OBJECT, RW, NULL },
@@ -168,16 +169,21 @@ check_text(const struct field *f, const char *s, size_t len,
 
 /*
  * Checks one string value after normalising it as the field asks; on
- * success *out is a new string holding the normalised value.
+ * success *out is a new string holding the normalised value.  In free
+ * text, a character no text may hold (cm_text_forbidden) is a problem of
+ * its own when the field's rule passed, and is named in note, by its
+ * position as sent, whatever the verdict.
  */
 static const struct cm_verdict *
 check_string(const struct field *f, const json_t *v,
-    const struct cm_input_policy *pol, json_t **out)
+    const struct cm_input_policy *pol, json_t **out, char *note)
 {
 	const struct cm_verdict	*bad;
 	const char		*s = json_string_value(v);
-	size_t			 len = json_string_length(v);
+	size_t			 len = json_string_length(v), pos;
+	unsigned long		 cp;
 	char			 low[LOWER_MAX];
+
 
 	if (f->flags & F_TRIM)
 		cm_trim_spaces(&s, &len);
@@ -190,7 +196,15 @@ check_string(const struct field *f, const json_t *v,
 		cm_ascii_lower(low, len);
 		s = low;
 	}
-	if ((bad = check_text(f, s, len, pol)) == NULL)
+	bad = check_text(f, s, len, pol);
+	if ((f->flags & F_TEXT) && cm_text_forbidden(json_string_value(v),
+	    json_string_length(v), &cp, &pos)) {
+		snprintf(note, CM_PROBLEM_NOTE_MAX, "U+%04lX at character %zu",
+		    cp, pos);
+		if (bad == NULL)
+			bad = &cm_v_forbidden_char;
+	}
+	if (bad == NULL)
 		*out = json_stringn(s, len);
 	return bad;
 }
@@ -219,7 +233,7 @@ check_marked(const struct field *f, enum cm_json_mark mark)
 /* Checks a writable member's value; on success *out is its new value. */
 static const struct cm_verdict *
 check_value(const struct field *f, const json_t *v,
-    const struct cm_input_policy *pol, json_t **out)
+    const struct cm_input_policy *pol, json_t **out, char *note)
 {
 	enum cm_json_mark	mark;
 
@@ -233,7 +247,7 @@ check_value(const struct field *f, const json_t *v,
 			return &v_null;
 		if (!json_is_string(v))
 			return &v_not_string;
-		return check_string(f, v, pol, out);
+		return check_string(f, v, pol, out, note);
 	case K_BOOL:
 		if (json_is_null(v))
 			return &v_null;
@@ -249,7 +263,7 @@ check_value(const struct field *f, const json_t *v,
 		}
 		if (!json_is_string(v))
 			return &v_not_string_or_null;
-		return check_string(f, v, pol, out);
+		return check_string(f, v, pol, out, note);
 	case K_OBJECT:
 		/*
 		 * null stays null: as a merge patch it replaces the stored
@@ -274,7 +288,7 @@ check_value(const struct field *f, const json_t *v,
  */
 static const struct cm_verdict *
 check_member(enum cm_field i, const json_t *body, enum cm_input_mode mode,
-    const struct cm_input_policy *pol, json_t **out)
+    const struct cm_input_policy *pol, json_t **out, char *note)
 {
 	const struct field	*f = &fields[i];
 	const json_t		*v;
@@ -289,7 +303,7 @@ check_member(enum cm_field i, const json_t *body, enum cm_input_mode mode,
 	/* The ignore switch drops read-only members too, as unknown ones. */
 	if (!cm_field_writable(i, mode))
 		return pol->ignore_unknown ? NULL : &v_read_only;
-	return check_value(f, v, pol, out);
+	return check_value(f, v, pol, out, note);
 }
 
 /*
@@ -313,6 +327,27 @@ add_unknown(struct cm_problems *probs, const char *key)
 	add(probs, field, &v_unknown);
 }
 
+/*
+ * api_metadata's limits, in the same pass as every other member, so that
+ * one answer lists every problem.  What the member adds is checked: the
+ * patch without its null (delete) members, which is the stored value of a
+ * create and part of a PATCH's merged value (cm_patch_apply() checks that
+ * whole once the row is read): a key, depth or size wrong here is wrong
+ * there too.
+ */
+static void
+metadata_limits(const json_t *input, struct cm_problems *probs)
+{
+	json_t	*v, *added;
+
+	if ((v = json_object_get(input, "api_metadata")) == NULL ||
+	    !json_is_object(v))
+		return;
+	added = cm_merge_patch(NULL, v);
+	(void)cm_client_check_metadata(added, probs);
+	json_decref(added);
+}
+
 json_t *
 cm_client_check_input(const json_t *body, enum cm_input_mode mode,
     const struct cm_input_policy *pol, struct cm_problems *probs)
@@ -320,6 +355,7 @@ cm_client_check_input(const json_t *body, enum cm_input_mode mode,
 	const struct cm_verdict	*bad;
 	json_t			*out, *value, *member;
 	const char		*key;
+	char			 note[CM_PROBLEM_NOTE_MAX];
 	size_t			 before = cm_problems_count(probs);
 	int			 i;
 
@@ -329,11 +365,15 @@ cm_client_check_input(const json_t *body, enum cm_input_mode mode,
 	}
 	out = json_object();	/* never NULL: Jansson allocates with cm_malloc */
 	for (i = 0; i < CM_F__COUNT; i++) {
-		if ((bad = check_member(i, body, mode, pol, &value)) != NULL)
-			add(probs, fields[i].name, bad);
+		note[0] = '\0';
+		if ((bad = check_member(i, body, mode, pol, &value, note)) !=
+		    NULL)
+			cm_problems_add_note(probs, fields[i].name, bad->code,
+			    bad->message, note);
 		else if (value != NULL)
 			json_object_set_new(out, fields[i].name, value);
 	}
+	metadata_limits(out, probs);
 	/* The iteration API takes a non-const object; it only reads. */
 	json_object_foreach((json_t *)body, key, member)
 		if (cm_field_lookup(key) == -1 && !pol->ignore_unknown)

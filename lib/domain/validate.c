@@ -19,9 +19,6 @@ static const struct cm_verdict v_token = {
 static const struct cm_verdict v_name_length = {
 	"invalid_length", "must be 1-255 characters after trimming spaces"
 };
-static const struct cm_verdict v_name_chars = {
-	"invalid_characters", "must not contain control characters"
-};
 static const struct cm_verdict v_domain = {
 	"invalid_domain",
 	"must be a host name such as example.com "
@@ -107,6 +104,67 @@ is_hex(unsigned char c)
 	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+const struct cm_verdict cm_v_forbidden_char = {
+	"invalid_characters",
+	"must not contain control, format or bidirectional characters"
+};
+
+/* Decodes the code point at s[*i] (valid UTF-8) and moves *i past it. */
+static unsigned long
+utf8_next(const unsigned char *s, size_t len, size_t *i)
+{
+	unsigned long	cp = s[*i];
+	int		more = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : cp >= 0xc0 ? 1 : 0;
+
+	if (more > 0)
+		cp &= 0x3fUL >> more;
+	for ((*i)++; more > 0 && *i < len; more--, (*i)++)
+		cp = cp << 6 | (s[*i] & 0x3fUL);
+	return cp;
+}
+
+/* Unicode 15's Cf (format) characters, less ZWNJ, ZWJ and emoji tags. */
+static bool
+is_format(unsigned long c)
+{
+	static const unsigned long	range[][2] = {
+		{ 0x00ad, 0x00ad }, { 0x0600, 0x0605 }, { 0x061c, 0x061c },
+		{ 0x06dd, 0x06dd }, { 0x070f, 0x070f }, { 0x0890, 0x0891 },
+		{ 0x08e2, 0x08e2 }, { 0x180e, 0x180e }, { 0x200b, 0x200b },
+		{ 0x200e, 0x200f }, { 0x202a, 0x202e }, { 0x2060, 0x2064 },
+		{ 0x2066, 0x206f }, { 0xfeff, 0xfeff }, { 0xfff9, 0xfffb },
+		{ 0x110bd, 0x110bd }, { 0x110cd, 0x110cd },
+		{ 0x13430, 0x1343f }, { 0x1bca0, 0x1bca3 },
+		{ 0x1d173, 0x1d17a }, { 0xe0001, 0xe0001 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(range) / sizeof(range[0]); i++)
+		if (c >= range[i][0] && c <= range[i][1])
+			return true;
+	return false;
+}
+
+bool
+cm_text_forbidden(const char *s, size_t len, unsigned long *cp, size_t *pos)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	unsigned long		 c;
+	size_t			 i = 0, n = 0;
+
+	while (i < len) {
+		c = utf8_next(p, len, &i);
+		n++;
+		if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 ||
+		    c == 0x2029 || is_format(c)) {
+			*cp = c;
+			*pos = n;
+			return true;
+		}
+	}
+	return false;
+}
+
 size_t
 cm_utf8_codepoints(const char *s, size_t len)
 {
@@ -155,38 +213,17 @@ cm_check_token(const char *s, size_t len)
 	return NULL;
 }
 
-/*
- * Control characters are Unicode category Cc: C0, DEL and C1.  C1 is
- * U+0080-U+009F, which UTF-8 spells C2 80 .. C2 9F.
- */
-static bool
-has_control(const char *s, size_t len)
-{
-	size_t		 i;
-	unsigned char	 c;
-
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
-			return true;
-		if (c == 0xc2 && i + 1 < len &&
-		    (unsigned char)s[i + 1] >= 0x80 &&
-		    (unsigned char)s[i + 1] <= 0x9f)
-			return true;
-	}
-	return false;
-}
-
 const struct cm_verdict *
 cm_check_name(const char *s, size_t len)
 {
-	size_t	 n;
+	unsigned long	cp;
+	size_t		n, pos;
 
 	n = cm_utf8_codepoints(s, len);
 	if (n < 1 || n > 255)
 		return &v_name_length;
-	if (has_control(s, len))
-		return &v_name_chars;
+	if (cm_text_forbidden(s, len, &cp, &pos))
+		return &cm_v_forbidden_char;
 	return NULL;
 }
 

@@ -19,7 +19,7 @@ struct cm_verdict {
 
 /* id, company_id, agency_id, ghl_location_id: ^[a-zA-Z0-9_-]{1,255}$ */
 const struct cm_verdict	*cm_check_token(const char *s, size_t len);
-/* name: caller trims spaces first (cm_trim_spaces); 1-255 code points, no controls */
+/* name: caller trims spaces first (cm_trim_spaces); 1-255 code points, nothing cm_text_forbidden() finds */
 const struct cm_verdict	*cm_check_name(const char *s, size_t len);
 /* domain: caller lowercases first (ASCII) */
 const struct cm_verdict	*cm_check_domain(const char *s, size_t len);
@@ -31,6 +31,21 @@ const struct cm_verdict	*cm_check_global_name(const char *s, size_t len);
 const struct cm_verdict	*cm_check_proxy_api_key(const char *s, size_t len);
 /* api_metadata object key: 1-255 code points */
 const struct cm_verdict	*cm_check_metadata_key(const char *s, size_t len);
+
+/*
+ * Text members (name, email, website, global_name) must not hold what a
+ * reader cannot see or what reorders what they see: controls (Cc), line
+ * and paragraph separators (U+2028, U+2029), bidirectional controls
+ * (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and the other
+ * format characters (Cf).  Allowed among Cf, because languages and emoji
+ * need them: U+200C (ZWNJ), U+200D (ZWJ) and the emoji tag characters
+ * U+E0020-U+E007F.  Returns true with the first such code point in *cp
+ * and its 1-based position in *pos (in characters), false when there is
+ * none.  s is valid UTF-8 (the JSON parser made sure).
+ */
+bool	 cm_text_forbidden(const char *s, size_t len, unsigned long *cp,
+	    size_t *pos);
+extern const struct cm_verdict cm_v_forbidden_char;
 
 bool	 cm_js_reserved_word(const char *s, size_t len);
 size_t	 cm_utf8_codepoints(const char *s, size_t len);

@@ -31,6 +31,9 @@ struct cm_request {
 	const char	*authorization;
 	const char	*if_match;
 	const char	*idempotency_key;	/* NULL when absent */
+	/* Idempotency-Key headers sent: a server may pass each, or join them
+	 * with ", " (which a key cannot hold: no spaces). */
+	int		 idempotency_keys;
 	long long	 content_length;	/* 0 when absent, CM_LENGTH_UNKNOWN for -1 */
 	char		 request_id[CM_REQUEST_ID_MAX + 1];
 };
