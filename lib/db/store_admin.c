@@ -191,15 +191,23 @@ grant_runtime(struct cm_store *s, const char *user)
 			    "name (letters, digits, _)", user);
 			return -1;
 		}
-		if ((err = grant_query(s, sql, 0)) == 0)
+		if ((err = grant_query(s, sql, 1142)) == 0)
 			continue;
-		if (err == 1044 || err == 1142 || err == 1045)
-			LOG_ERR("migrate: %s may not grant the runtime user %s "
-			    "its rights: run the SQL of `clientsctl db-setup "
-			    "--print` again as a MariaDB administrator (it "
-			    "gives the migration user that right), then "
-			    "migrate again", me, user);
-		else if (err == 1133)
+		/*
+		 * A set-up older than the grants per table: the migration
+		 * user may not grant.  The runtime user keeps the rights it
+		 * has (database-wide, which cover the new tables too), so the
+		 * service goes on; least privilege waits for the DBA.
+		 */
+		if (err == 1142 || err == 1044) {
+			LOG_WARN("migrate: %s may not grant, so the runtime user "
+			    "%s keeps its database-wide rights: run the SQL of "
+			    "`clientsctl db-setup --print` once more as a "
+			    "MariaDB administrator, then clientsctl migrate",
+			    me, user);
+			return 0;
+		}
+		if (err == 1133)
 			LOG_ERR("migrate: no account '%s'@'%s' (the runtime "
 			    "user, with the migration user's host): create it "
 			    "with `clientsctl db-setup --print`", user, host);
