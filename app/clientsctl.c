@@ -6,7 +6,7 @@
  * user of the -c config.
  *
  *	clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]
- *	clientsctl [-c config] [-m migrate-config] migrate [-d dir]
+ *	clientsctl [-c config] [-m migrate-config] migrate [-d dir] [--contract]
  *	clientsctl [-c config] admin-key create --name NAME
  *	clientsctl [-c config] admin-key list
  *	clientsctl [-c config] admin-key revoke ID
@@ -41,7 +41,7 @@
 
 static const char usage_text[] =
 	    "usage: clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]\n"
-	    "       clientsctl [-c config] [-m migrate-config] migrate [-d dir]\n"
+	    "       clientsctl [-c config] [-m migrate-config] migrate [-d dir] [--contract]\n"
 	    "       clientsctl [-c config] admin-key create --name NAME\n"
 	    "       clientsctl [-c config] admin-key list\n"
 	    "       clientsctl [-c config] admin-key revoke ID\n"
@@ -71,26 +71,55 @@ failed(enum cm_db_status rc, const char *what)
 }
 
 static void
-print_applied(const char *name)
+print_applied(const struct cm_migration_report *r, void *arg)
 {
-	printf("applied %s\n", name);
+	(void)arg;
+	printf("applied %s (%s) in %.3f s: %d statements, the slowest "
+	    "(%d) %.3f s\n", r->name, r->kind, r->seconds, r->statements,
+	    r->slowest, r->slowest_s);
+	fflush(stdout);
 }
 
-/* The migrations, then the runtime user's grants (dbsetup.h). */
+static void
+print_waiting(const char *name, const char *needs, void *arg)
+{
+	int	*waiting = arg;
+
+	(*waiting)++;
+	printf("not applied: %s (contract): run clientsctl migrate "
+	    "--contract once every host runs clientsd %s or later\n", name,
+	    needs);
+}
+
+/*
+ * The migrations (the contract ones only with --contract), then the
+ * runtime user's grants (dbsetup.h).
+ */
 static int
 migrate(struct cm_db *db, const char *runtime_user, int argc, char *argv[])
 {
-	const char	*dir = CM_MIGRATIONSDIR;
-	int		 rc;
+	struct cm_migrate_opts	 o;
+	int			 i, rc, waiting = 0;
 
-	if (argc == 3 && strcmp(argv[1], "-d") == 0)
-		dir = argv[2];
-	else if (argc != 1)
-		usage();
-	if ((rc = cm_db_migrate(db, dir, runtime_user, print_applied)) !=
-	    CM_DB_OK)
+	memset(&o, 0, sizeof(o));
+	o.dir = CM_MIGRATIONSDIR;
+	o.runtime_user = runtime_user;
+	o.applied = print_applied;
+	o.waiting = print_waiting;
+	o.arg = &waiting;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
+			o.dir = argv[++i];
+		else if (strcmp(argv[i], "--contract") == 0)
+			o.contract = true;
+		else
+			usage();
+	}
+	if ((rc = cm_db_migrate(db, &o)) != CM_DB_OK)
 		return failed(rc, "migrate");
-	printf("schema up to date\n");
+	printf(waiting > 0 ? "schema expanded; %d contract migration%s "
+	    "waiting\n" : "schema up to date\n", waiting,
+	    waiting == 1 ? "" : "s");
 	return 0;
 }
 
@@ -426,6 +455,8 @@ main(int argc, char *argv[])
 	if (as_owner(argc, argv) && load_migrate_config(&cfg, mpath) != 0)
 		return 1;
 	dbconf_of(&cfg, &dbcfg);
+	/* Every command but migrate works on a schema it can serve. */
+	dbcfg.check_schema = strcmp(argv[0], "migrate") != 0;
 	db = cm_db_open(&dbcfg, (unsigned long)getpid());
 	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	if (strcmp(argv[0], "migrate") == 0)

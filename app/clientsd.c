@@ -19,7 +19,9 @@
 
 #include "mem.h"
 #include "config.h"
+#include "dbconf.h"
 #include "listen.h"
+#include "schema.h"
 #include "log.h"
 #include "master.h"
 #include "scoreboard.h"
@@ -73,6 +75,55 @@ spawned(const struct cm_config *cfg, const struct cm_tzdb *tzdb)
 	return rc;
 }
 
+/*
+ * -t: the configuration, then the database's schema (schema.h), which
+ * must answer and be one this build serves: a SIGUSR2 upgrade runs this
+ * before the new binary takes over.
+ */
+static int
+config_test(const struct cm_config *cfg, const char *path)
+{
+	char	level[64], why[256] = "";
+
+	if (geteuid() == 0 && cfg->user[0] == '\0' && !cfg->allow_root) {
+		fprintf(stderr, "clientsd: %s: workers would run as root: set "
+		    "[server] user (or allow_root = true)\n", path);
+		return 1;
+	}
+	(void)cm_log_open("stderr", CM_LOG_ERR, NULL, 0);
+	if (mysql_library_init(0, NULL, NULL) != 0 ||
+	    dbconf_schema_check(cfg, level, sizeof(level), why,
+	    sizeof(why)) != 0) {
+		fprintf(stderr, "clientsd: %s is OK, but %s\n", path,
+		    why[0] != '\0' ? why : "the database library failed");
+		return 1;
+	}
+	printf("clientsd: the configuration file %s is OK; the database "
+	    "schema (%s) is one clientsd %s serves\n", path, level,
+	    PACKAGE_VERSION);
+	return 0;
+}
+
+/*
+ * A pool refuses to start on a schema it cannot serve; a database that
+ * does not answer yet is no reason not to start (each connection checks
+ * the schema when it is made).
+ */
+static int
+schema_at_start(const struct cm_config *cfg)
+{
+	char	level[64], why[256];
+	int	rc;
+
+	rc = dbconf_schema_check(cfg, level, sizeof(level), why, sizeof(why));
+	if (rc < 0)
+		LOG_ERR("refusing to start: %s", why);
+	else if (rc > 0)
+		LOG_WARN("the database schema is not checked now (%s): each "
+		    "connection checks it", why);
+	return rc < 0 ? -1 : 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -99,7 +150,9 @@ main(int argc, char *argv[])
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("clientsd %s\n", PACKAGE_VERSION);
+			printf("clientsd %s\nschema: serves %s and later "
+			    "expand migrations\n", PACKAGE_VERSION,
+			    cm_schema_needed());
 			return 0;
 		default:
 			usage(stderr);
@@ -121,14 +174,9 @@ main(int argc, char *argv[])
 	}
 	if (test) {
 		cm_tzdb_free(tzdb);
-		if (geteuid() == 0 && cfg.user[0] == '\0' && !cfg.allow_root) {
-			fprintf(stderr, "clientsd: %s: workers would run as "
-			    "root: set [server] user (or allow_root = true)\n",
-			    path);
-			return 1;
-		}
-		printf("clientsd: the configuration file %s is OK\n", path);
-		return 0;
+		rc = config_test(&cfg, path);
+		explicit_bzero(&cfg, sizeof(cfg));
+		return rc;
 	}
 	if (cm_log_open(cfg.log_target, cfg.log_level, err, sizeof(err)) != 0) {
 		fprintf(stderr, "clientsd: %s\n", err);
@@ -142,8 +190,12 @@ main(int argc, char *argv[])
 	}
 	if (listen_is_socket(STDIN_FILENO) && getenv(LISTEN_ENV) == NULL &&
 	    getenv("LISTEN_FDS") == NULL) {
+		/* Its connections check the schema as they are made. */
 		rc = spawned(&cfg, tzdb);
 		cm_tzdb_free(tzdb);
+	} else if (schema_at_start(&cfg) != 0) {
+		cm_tzdb_free(tzdb);
+		rc = 1;
 	} else
 		rc = master_run(&cfg, path, tzdb, argv);	/* owns tzdb */
 	explicit_bzero(&cfg, sizeof(cfg));

@@ -1,6 +1,7 @@
 /* dbconf.c - see dbconf.h. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dbconf.h"
 
@@ -33,4 +34,21 @@ dbconf_of(const struct cm_config *cfg, struct cm_db_config *out)
 	snprintf(out->tls_key, sizeof(out->tls_key), "%s", cfg->db_tls_key);
 	out->auth_cache_s = cfg->auth_cache_s;
 	out->auth_refused_cache_s = cfg->auth_refused_cache_s;
+	out->check_schema = true;
+}
+
+int
+dbconf_schema_check(const struct cm_config *cfg, char *level, size_t levelsz,
+    char *why, size_t whysz)
+{
+	struct cm_db_config	 dbcfg;
+	struct cm_db		*db;
+	enum cm_db_status	 rc;
+
+	dbconf_of(cfg, &dbcfg);
+	db = cm_db_open(&dbcfg, (unsigned long)getpid());
+	explicit_bzero(&dbcfg, sizeof(dbcfg));
+	rc = cm_db_schema_check(db, level, levelsz, why, whysz);
+	cm_db_close(db);
+	return rc == CM_DB_OK ? 0 : rc == CM_DB_UNAVAILABLE ? 1 : -1;
 }

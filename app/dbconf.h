@@ -14,4 +14,12 @@
  */
 void	dbconf_of(const struct cm_config *cfg, struct cm_db_config *out);
 
+/*
+ * Whether this build serves the database's schema (schema.h), asked over
+ * one short connection: 0 yes (level: the newest migration), -1 no, 1
+ * the database did not answer; why says which.  For start, -t and reload.
+ */
+int	dbconf_schema_check(const struct cm_config *, char *level,
+	    size_t levelsz, char *why, size_t whysz);
+
 #endif

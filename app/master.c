@@ -11,6 +11,7 @@
  * it never talks to the database and never serves a request.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbconf.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
@@ -303,8 +305,9 @@ reload(struct master *m)
 	struct cm_config	 cfg;
 	struct cm_tzdb		*tz;
 	struct listener		 nl, old;
-	char			 err[600];
+	char			 err[600], level[64];
 	struct timespec		 ts;
+	int			 rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	(void)notify_send("RELOADING=1\nMONOTONIC_USEC=%lld\n",
@@ -322,6 +325,15 @@ reload(struct master *m)
 		    "configuration", m->cfg_path);
 		goto done;
 	}
+	if ((rc = dbconf_schema_check(&cfg, level, sizeof(level), err,
+	    sizeof(err))) < 0) {
+		LOG_ERR("reload failed: %s; keeping the running configuration",
+		    err);
+		goto done;
+	}
+	if (rc > 0)
+		LOG_WARN("reload: the database schema is not checked now (%s): "
+		    "each connection checks it", err);
 	if ((tz = cm_tzdb_load(cfg.tzdata, err, sizeof(err))) == NULL) {
 		LOG_ERR("reload failed: %s; keeping the running configuration",
 		    err);
@@ -400,6 +412,21 @@ check_binary(struct master *m)
 	    WIFEXITED(st) ? WEXITSTATUS(st) : -1,
 	    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 	return -1;
+}
+
+/*
+ * Whether the file at our binary's path is no longer the one running: a
+ * package upgrade renames the new binary into place.  Then SIGHUP (what
+ * `systemctl reload` and the packages' scripts send) upgrades to it, as
+ * SIGUSR2 would; the new master reads the configuration anew anyway.
+ */
+static bool
+binary_replaced(const struct master *m)
+{
+	struct stat	st;
+
+	return m->exe_st.st_ino != 0 && stat(m->exe, &st) == 0 &&
+	    (st.st_ino != m->exe_st.st_ino || st.st_dev != m->exe_st.st_dev);
 }
 
 /* SIGUSR2: a new master from the binary on disk, on our listening socket. */
@@ -522,7 +549,11 @@ handle_signals(struct master *m)
 	}
 	if (got_hup) {
 		got_hup = 0;
-		if (m->state == M_RUNNING)
+		if (m->state == M_RUNNING && binary_replaced(m)) {
+			LOG_INFO("SIGHUP: %s is a new binary: upgrading to it "
+			    "(as SIGUSR2)", m->exe);
+			upgrade(m);
+		} else if (m->state == M_RUNNING)
 			reload(m);
 		else
 			LOG_WARN("SIGHUP ignored while %s", m->state ==
@@ -611,6 +642,8 @@ master_run(const struct cm_config *cfg, const char *cfg_path,
 		snprintf(m.exe, sizeof(m.exe), "%s", argv[0]);
 	else
 		m.exe[n] = '\0';
+	if (stat("/proc/self/exe", &m.exe_st) != 0)
+		memset(&m.exe_st, 0, sizeof(m.exe_st));
 	if ((env = getenv(READY_ENV)) != NULL) {
 		m.ready_fd = atoi(env);
 		(void)fcntl(m.ready_fd, F_SETFD, FD_CLOEXEC);

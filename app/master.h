@@ -7,6 +7,7 @@
 #define CLIENTSD_MASTER_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 
 #include "config.h"
@@ -35,6 +36,7 @@ struct master {
 	struct cm_config	 cfg;
 	char			 cfg_path[1024];
 	char			 exe[1024];	/* for the upgrade: this binary */
+	struct stat		 exe_st;	/* the file it was started from */
 	char			**argv;
 	struct cm_tzdb		*tzdb;
 	struct listener		 lis;

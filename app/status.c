@@ -85,8 +85,13 @@ get(const unsigned long long *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+/*
+ * schema: the newest migration this worker's connection found, or NULL
+ * before it has connected (the status page sends no query).
+ */
 static json_t *
-status_json(const struct scoreboard *sb, const struct totals *t, bool full)
+status_json(const struct scoreboard *sb, const struct totals *t, bool full,
+    const char *schema)
 {
 	char	 start[32];
 	json_t	*d;
@@ -112,6 +117,9 @@ status_json(const struct scoreboard *sb, const struct totals *t, bool full)
 	    "max_listen_queue", int_or_null(t->queue < 0 ? -1 :
 	    (sb->max_listen_queue > t->queue ? sb->max_listen_queue :
 	    t->queue)));
+	json_object_set_new(d, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(d, "schema", schema != NULL && schema[0] != '\0' ?
+	    json_string(schema) : json_null());
 	if (full)
 		json_object_set_new(d, "workers", workers_json(sb));
 	return d;
@@ -153,7 +161,8 @@ metric(char **b, size_t *l, size_t *c, const char *name, const char *type,
 
 /* The same counters as OpenMetrics text (names prefixed clientsd_). */
 static char *
-status_openmetrics(const struct scoreboard *sb, const struct totals *t)
+status_openmetrics(const struct scoreboard *sb, const struct totals *t,
+    const char *schema)
 {
 	size_t	 len = 0, cap = 4096;
 	char	*b = cm_malloc(cap);
@@ -164,6 +173,11 @@ status_openmetrics(const struct scoreboard *sb, const struct totals *t)
 	    "clientsd_pool_info{pool=\"%.*s\",process_manager=\"%.*s\"} 1\n",
 	    (int)strnlen(sb->pool, sizeof(sb->pool)), sb->pool,
 	    (int)strnlen(sb->pm, sizeof(sb->pm)), sb->pm);
+	add(&b, &len, &cap, "# TYPE clientsd_build info\n"
+	    "# HELP clientsd_build The release and the database schema it "
+	    "found.\n"
+	    "clientsd_build_info{version=\"%s\",schema=\"%s\"} 1\n",
+	    PACKAGE_VERSION, schema != NULL ? schema : "");
 	metric(&b, &len, &cap, "start_time_seconds", "gauge",
 	    "When the master started, in seconds since the epoch.",
 	    (long long)sb->start_time);
@@ -244,10 +258,11 @@ ep_status(struct call *c)
 	sb_count(sb, &t.total, &t.busy, &t.idle);
 	t.queue = listen_queue(c->w->listen_fd);
 	if (!om) {
-		cm_response_data(&c->res, 200, status_json(sb, &t, full));
+		cm_response_data(&c->res, 200, status_json(sb, &t, full,
+		    cm_db_schema_level(c->w->db)));
 		return;
 	}
-	text = status_openmetrics(sb, &t);
+	text = status_openmetrics(sb, &t, cm_db_schema_level(c->w->db));
 	cm_response_text(&c->res, 200, OPENMETRICS_CT, text);
 }
 

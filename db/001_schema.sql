@@ -1,4 +1,6 @@
 -- 001: clients, their audit history, and admin keys.
+-- kind: expand
+-- method: new tables (instant)
 -- InnoDB, utf8mb4, a primary key on every table, DATETIME(3) holding UTC
 -- (every connection runs with time_zone = '+00:00').
 

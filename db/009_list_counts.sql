@@ -1,5 +1,9 @@
 -- 009: exact list counts without scanning, and the secret that
 -- signs list cursors.
+-- kind: expand
+-- method: online - a new table, the triggers, then the rows already there
+-- counted in one consistent snapshot (a read that takes no lock); the
+-- triggers' metadata lock waits only for transactions in flight
 
 -- The number of clients per status, split over shards so that concurrent
 -- writers do not queue on one hot row: each connection adds to the shard
@@ -15,11 +19,9 @@ CREATE TABLE client_counts (
   PRIMARY KEY (status, shard)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- XXX: rows written between this INSERT and the triggers' creation are not
--- counted; run migrations with the service stopped (DDL commits anyway).
-INSERT INTO client_counts (status, shard, n)
-  SELECT status, 0, COUNT(*) FROM clients GROUP BY status;
-
+-- The triggers first: from the moment they exist, every write to clients
+-- counts itself (CREATE TRIGGER waits for the transactions that touched
+-- clients before it, so none of those commits after it uncounted).
 CREATE TRIGGER clients_count_insert AFTER INSERT ON clients FOR EACH ROW
   INSERT INTO client_counts (status, shard, n)
   VALUES (NEW.status, CONNECTION_ID() % 32, 1)
@@ -39,6 +41,20 @@ CREATE TRIGGER clients_count_update AFTER UPDATE ON clients FOR EACH ROW
     VALUES (NEW.status, CONNECTION_ID() % 32, 1)
     ON DUPLICATE KEY UPDATE n = n + 1;
   END IF;
+
+-- Then the rows that were there before.  In one consistent snapshot S:
+-- the rows, and what the triggers had counted by S.  Their difference goes
+-- into shard 32, which no connection writes (shards are 0..31).  The sum
+-- is then rows(S) + the triggers' counts after S: exact, with the service
+-- writing all along, and nothing locked (a consistent read).
+START TRANSACTION WITH CONSISTENT SNAPSHOT;
+SELECT COUNT(*) INTO @cm_rows_0 FROM clients WHERE status = 0;
+SELECT COUNT(*) INTO @cm_rows_1 FROM clients WHERE status = 1;
+SELECT COALESCE(SUM(n), 0) INTO @cm_seen_0 FROM client_counts WHERE status = 0;
+SELECT COALESCE(SUM(n), 0) INTO @cm_seen_1 FROM client_counts WHERE status = 1;
+COMMIT;
+INSERT INTO client_counts (status, shard, n)
+  VALUES (0, 32, @cm_rows_0 - @cm_seen_0), (1, 32, @cm_rows_1 - @cm_seen_1);
 
 -- Per-installation secrets, made here from the server's CSPRNG and never
 -- leaving the database: `cursor` is the HMAC key of list cursors.  Changing

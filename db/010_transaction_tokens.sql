@@ -6,6 +6,9 @@
 -- that a rerun can never commit beside the attempt it repeats (on Galera
 -- the second one fails certification or with a duplicate key).  NULL for
 -- the rows written before this migration and by SQL by hand.
-ALTER TABLE client_audit
-  ADD COLUMN tx_token BINARY(16) NULL,
-  ADD UNIQUE KEY uq_audit_tx_token (tx_token);
+-- kind: expand
+-- method: the column INSTANT (metadata only); the index an online build
+-- (INPLACE, LOCK=NONE): writers go on; under Galera, see 002
+ALTER TABLE client_audit ADD COLUMN tx_token BINARY(16) NULL, ALGORITHM = INSTANT;
+ALTER TABLE client_audit ADD UNIQUE KEY uq_audit_tx_token (tx_token),
+  ALGORITHM = INPLACE, LOCK = NONE;

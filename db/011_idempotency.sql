@@ -11,6 +11,8 @@
 -- [api] idempotency_ttl_s (replaced when their key comes again; deleted by
 -- `clientsctl purge-idempotency`), and erasing a client deletes its rows
 -- (client_id).
+-- kind: expand
+-- method: a new table (instant)
 CREATE TABLE idempotency_keys (
   admin_key_id BIGINT UNSIGNED NOT NULL,
   idem_key     VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

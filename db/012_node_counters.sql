@@ -1,4 +1,7 @@
 -- 012: the list counters' shards belong to one database node each.
+-- kind: expand
+-- method: INPLACE, LOCK=NONE on a table of at most a few hundred rows, and
+-- CREATE OR REPLACE TRIGGER (atomic): milliseconds, also under Galera
 --
 -- With shards keyed by CONNECTION_ID() % 32 alone, connections on two
 -- Galera nodes share shards (connection ids are per node), so creates and

@@ -179,10 +179,35 @@ cm_db_explain_list(struct cm_db *db, void *fp)
 }
 
 enum cm_db_status
-cm_db_migrate(struct cm_db *db, const char *dir, const char *runtime_user,
-    void (*applied)(const char *name))
+cm_db_migrate(struct cm_db *db, const struct cm_migrate_opts *o)
 {
-	return store_migrate(db->read, dir, runtime_user, applied);
+	return store_migrate(db->read, o);
+}
+
+enum cm_db_status
+cm_db_schema_check(struct cm_db *db, char *level, size_t levelsz, char *why,
+    size_t whysz)
+{
+	struct cm_store	*s = db->read;
+
+	s->schema_bad = false;
+	if (store_connect(s) != 0) {
+		snprintf(why, whysz, "%s", s->schema_bad ? s->schema_why :
+		    "no database node answers");
+		return s->schema_bad ? CM_DB_INVALID : CM_DB_UNAVAILABLE;
+	}
+	/* Connected with the check off (clientsctl): check now. */
+	if (!s->cfg->check_schema && store_schema_check(s->db, s->schema,
+	    sizeof(s->schema), why, whysz) != 0)
+		return mysql_errno(s->db) == 0 ? CM_DB_INVALID : CM_DB_FAILED;
+	snprintf(level, levelsz, "%s", s->schema);
+	return CM_DB_OK;
+}
+
+const char *
+cm_db_schema_level(const struct cm_db *db)
+{
+	return db->read->schema;
 }
 
 enum cm_db_status

@@ -38,6 +38,12 @@ struct cm_db_config {
 	char			 tls_ca[256], tls_cert[256], tls_key[256];
 	int			 auth_cache_s;
 	int			 auth_refused_cache_s;
+	/*
+	 * Each new connection checks that this build serves the schema it
+	 * finds (schema.h); one that does not is refused like a node that
+	 * is down, its reason logged.  Off for clientsctl migrate.
+	 */
+	bool			 check_schema;
 };
 
 enum cm_db_status {
@@ -254,13 +260,43 @@ enum cm_db_status cm_db_audit_purge(struct cm_db *, const char *cutoff,
 	    unsigned long long *batches);
 /* EXPLAIN of every list query shape, tab-separated, to fp (a FILE *). */
 enum cm_db_status cm_db_explain_list(struct cm_db *, void *fp);
+/* One migration applied: how long it took, and its slowest statement. */
+struct cm_migration_report {
+	const char	*name;		/* "012_node_counters" */
+	const char	*kind;		/* "expand" or "contract" */
+	double		 seconds;
+	int		 statements;
+	int		 slowest;	/* 1-based */
+	double		 slowest_s;
+};
+
+struct cm_migrate_opts {
+	const char	*dir;		/* the *.sql files */
+	const char	*runtime_user;	/* whom to grant (dbsetup.h); NULL: none */
+	bool		 contract;	/* also the contract migrations */
+	void		(*applied)(const struct cm_migration_report *, void *arg);
+	/* A contract migration left for --contract; needs: the release every host runs first. */
+	void		(*waiting)(const char *name, const char *needs, void *arg);
+	void		*arg;
+};
+
 /*
- * Applies the *.sql files of dir not applied yet, in name order, then
- * gives runtime_user (unless NULL) its grants, table by table
- * (dbsetup.h), and takes back its database-wide rights.
+ * Applies the migrations of o->dir not applied yet, in name order: the
+ * expand ones, and the contract ones only with o->contract; then gives
+ * o->runtime_user its grants, table by table, and takes back its
+ * database-wide rights.  Every file's header is checked before any runs.
  */
-enum cm_db_status cm_db_migrate(struct cm_db *, const char *dir,
-	    const char *runtime_user, void (*applied)(const char *name));
+enum cm_db_status cm_db_migrate(struct cm_db *, const struct cm_migrate_opts *);
+
+/*
+ * Whether this build serves the database's schema: CM_DB_OK with the
+ * newest migration applied in level, CM_DB_INVALID with the reason in
+ * why, CM_DB_UNAVAILABLE when no node answers.
+ */
+enum cm_db_status cm_db_schema_check(struct cm_db *, char *level,
+	    size_t levelsz, char *why, size_t whysz);
+/* The newest migration the last schema check saw ("" before one). */
+const char	*cm_db_schema_level(const struct cm_db *);
 enum cm_db_status cm_db_admin_key_create(struct cm_db *, const char *name,
 	    const char *sha256_hex, unsigned long long *id);
 /* "ID\tNAME\tCREATED_AT\tREVOKED_AT" lines, header first, to fp. */

@@ -414,6 +414,22 @@ node_session(struct cm_store *s, MYSQL *db, char *why, size_t whysz)
 	return 0;
 }
 
+/* The schema check of a new connection (store_schema_check); 0 or -1. */
+static int
+node_schema(struct cm_store *s, MYSQL *db, char *why, size_t whysz)
+{
+	int	rc;
+
+	store_call_begin(s, db);
+	rc = store_schema_check(db, s->schema, sizeof(s->schema), why, whysz);
+	store_call_end(s);
+	if (rc != 0 && mysql_errno(db) == 0) {
+		s->schema_bad = true;
+		snprintf(s->schema_why, sizeof(s->schema_why), "%s", why);
+	}
+	return rc;
+}
+
 /*
  * A new connection to node i, healthy (galera) and with its session set,
  * or NULL with the reason in why.  The caller owns what it returns.
@@ -441,6 +457,11 @@ node_open(struct cm_store *s, int i, unsigned timeout, char *why,
 	/* Health first: a node not yet prepared refuses most else (1047). */
 	if ((c->galera && node_health(s, db, why, whysz) != CM_NODE_OK) ||
 	    node_session(s, db, why, whysz) != 0) {
+		mysql_close(db);
+		return NULL;
+	}
+	/* A schema this build cannot serve: no request is tried on it. */
+	if (c->check_schema && node_schema(s, db, why, whysz) != 0) {
 		mysql_close(db);
 		return NULL;
 	}

@@ -78,6 +78,9 @@ struct cm_store {
 	unsigned char		 cursor_key[64];	/* 0 bytes: not read yet */
 	size_t			 cursor_keylen;
 	struct cm_authcache	 auth;		/* verified admin keys */
+	char			 schema[64];	/* newest migration, as last checked */
+	bool			 schema_bad;	/* the last connect found one it cannot serve */
+	char			 schema_why[192];
 	/*
 	 * A write session (store_new(true)): explicit transactions chained
 	 * by COMMIT and ROLLBACK, their state reported by the server.
@@ -280,8 +283,11 @@ enum cm_db_status store_idem_finish(struct cm_store *, const struct cm_idem *,
 enum cm_db_status store_idem_release(struct cm_store *, const struct cm_idem *);
 enum cm_db_status store_idem_purge(struct cm_store *, int ttl_s,
 		    unsigned batch, unsigned long long *rows);
-enum cm_db_status store_migrate(struct cm_store *, const char *dir,
-		    const char *runtime_user, void (*applied)(const char *));
+enum cm_db_status store_migrate(struct cm_store *,
+		    const struct cm_migrate_opts *);
+/* 0 when this build serves db's schema (its newest migration in level); -1 with why. */
+int		 store_schema_check(MYSQL *db, char *level, size_t levelsz,
+		    char *why, size_t whysz);
 enum cm_db_status store_admin_key_create(struct cm_store *, const char *name,
 		    const char *sha256_hex, unsigned long long *id);
 enum cm_db_status store_admin_key_list(struct cm_store *, void *fp);

@@ -14,6 +14,7 @@ Prints "ok NAME" / "FAIL NAME: why" lines and a final
 import argparse
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -38,8 +39,8 @@ class Skip(Exception):
 
 STATUS_KEYS = ["accepted", "active_workers", "idle_workers", "listen_queue", "master_pid",
                "max_active_workers", "max_listen_queue", "max_workers_reached", "pool",
-               "process_manager", "respawns", "slow_requests", "start_time", "total_workers",
-               "uptime_s"]
+               "process_manager", "respawns", "schema", "slow_requests", "start_time",
+               "total_workers", "uptime_s", "version"]
 WORKER_KEYS = ["cpu_ms", "duration_us", "method", "path", "pid", "request_id", "requests",
                "started", "state"]
 
@@ -289,6 +290,14 @@ def status_fields_and_counters(ctx):
     api = ctx.api("status")
     d = status(api)
     eq(sorted(d), STATUS_KEYS, "status members")
+    # The release answering, and the schema its connection found (it has
+    # served a request, so it has connected).
+    ver = subprocess.run([ctx.a.bin, "-V"], capture_output=True, text=True).stdout
+    eq(d["version"], ver.split()[1], "version, as clientsd -V says")
+    check(re.fullmatch(r"\d{3}_[a-z_]+", d["schema"] or ""),
+          "schema: the newest migration, got %r" % d["schema"])
+    check(("serves %s " % d["schema"]) in ver,
+          "the schema found is the one this build names in -V: %r, %r" % (d["schema"], ver))
     if ctx.mode == "fcgid":
         eq(d["process_manager"], "fcgid", "process_manager under mod_fcgid")
         eq(d["total_workers"], 1, "one process under mod_fcgid")
