@@ -3,7 +3,8 @@
 migration user's file), for the shell library (tools/daemons.sh), the
 bench and the tests alike.
 
-As a module: conf_with(path, {(section, key): value}) returns the text.
+As a module: conf_with(path, {(section, key): value}) returns the text;
+value(path, section, key) reads one value (None when the key is not set).
 As a command: `ini.py SRC DST` copies SRC to DST (through DST.new, with
 the caller's umask), applying the lines "section key value" read from
 standard input (the value is the rest of the line, maybe empty).
@@ -64,6 +65,21 @@ def conf_with(base, sets):
         section = s
         flush(s)
     return "\n".join(out) + "\n"
+
+
+def value(path, section, key):
+    """The value of the uncommented `key =` line of [section], or None."""
+    cur = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = SECTION_RE.match(line)
+            if m:
+                cur = m.group(1)
+                continue
+            name, eq, val = line.partition("=")
+            if cur == section and eq and name.strip() == key:
+                return val.strip()
+    return None
 
 
 def parse_sets(text):

@@ -34,7 +34,6 @@ the counts ./dev adds up (--counts-file: "PASSED FAILED").
 
 import os
 import shlex
-import subprocess
 import sys
 import threading
 import time
@@ -43,10 +42,11 @@ import pytest
 
 import apikit
 import kit
+import poolkit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-INSTANCE = os.path.join(REPO, "tools", "instance")
+INSTANCE = poolkit.TOOL
 SETUPS = ("nginx", "apache-fcgid", "apache-proxy", "lighttpd", "caddy")
 # What the tests' configuration adds to clientsd.conf: the suite tests
 # ?admin_key= too (on here, off by default).
@@ -84,8 +84,7 @@ def pytest_generate_tests(metafunc):
     w = where(metafunc.definition, metafunc.config)
     if isinstance(w, list) and w:
         if "setup" not in metafunc.fixturenames:
-            # A file that runs through a set-up runs while it is up,
-            # whether its tests speak to it or not.
+            # To be parametrised; _through_its_setup requests it.
             metafunc.fixturenames.append("setup")
         metafunc.parametrize("setup", w, indirect=True, scope="session", ids=w)
 
@@ -144,14 +143,12 @@ def pytest_runtest_setup(item):
 
 # ---- the instance and the set-ups ---------------------------------------------------
 
-def instance_cmd(*args, env=None, check=True, timeout=600):
-    """tools/instance ARGS; its stdout.  Its stderr goes to ours."""
-    p = subprocess.run([INSTANCE] + list(args), stdout=subprocess.PIPE, text=True,
-                       timeout=timeout, env=dict(os.environ, **(env or {})))
-    if check and p.returncode != 0:
-        pytest.fail("tools/instance %s exited %d" % (" ".join(args), p.returncode),
-                    pytrace=False)
-    return p.stdout
+def instance_cmd(*args, env=None, check=True):
+    """tools/instance ARGS (poolkit.tool); a failure fails the fixture."""
+    try:
+        return poolkit.tool(*args, env=env, check=check)
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 class Instance:
@@ -160,8 +157,7 @@ class Instance:
 
     def __init__(self, name, build, sanitize):
         self.name, self.build, self.sanitize = name, build, sanitize
-        for line in instance_cmd("env", name).splitlines():
-            k, _, v = line.partition("=")
+        for k, v in poolkit.instance_env(name).items():
             setattr(self, k[2:].lower() if k.startswith("H_") else k.lower(), v)
         self.secrets_file = os.path.join(self.var, "secrets-used")
         self.coverage_file = os.path.join(self.log, "openapi-coverage.jsonl")
@@ -219,6 +215,14 @@ def setup(request, instance):
         instance_cmd("setup-stop", "test", check=False)
 
 
+@pytest.fixture(autouse=True)
+def _through_its_setup(request):
+    """A test of a file that runs through a set-up runs while the set-up
+    is up, whether it speaks to it or not."""
+    if "setup" in getattr(getattr(request.node, "callspec", None), "params", {}):
+        request.getfixturevalue("setup")
+
+
 @pytest.fixture(scope="session")
 def stopped(instance):
     """The instance with every server stopped (the tests of the logs run
@@ -247,6 +251,7 @@ def cfg(setup):
         pool_pidfile=None if fcgid else inst.poolpid, socket=None if fcgid else inst.sock,
         bin=os.path.join(inst.build, "app", "clientsd"), running_bin=inst.bin,
         conf=inst.conf, run_dir=inst.run, log_dir=inst.log, db_pidfile=inst.dbpid,
+        keyfile=inst.keyfile,
         access_log=os.path.join(inst.log, "%s-access.log" % (
             "apache" if fcgid else setup.name)),
         clientsd_log=os.path.join(inst.log, "apache-error.log" if fcgid else "clientsd.log"))
@@ -292,14 +297,15 @@ def pytest_terminal_summary(terminalreporter):
             sorted("%s %s" % p for p in c.declared - covered)))
     if FAILED or COLLECT_ERRORS:
         for inst in INSTANCES:
-            for f in ("mariadb.log", "clientsd.log", "nginx-error.log", "apache-error.log",
-                      "apache-proxy-error.log", "lighttpd-error.log", "caddy-error.log"):
-                path = os.path.join(inst.log, f)
-                if os.path.getsize(path) if os.path.exists(path) else 0:
-                    tr.section("last lines of %s" % os.path.relpath(path, REPO), sep="-")
-                    with open(path, errors="replace") as fh:
-                        for line in fh.readlines()[-20:]:
-                            tr.write_line(line.rstrip("\n"))
+            kit.LOGS.extend(os.path.join(inst.log, f) for f in (
+                "mariadb.log", "clientsd.log", "nginx-error.log", "apache-error.log",
+                "apache-proxy-error.log", "lighttpd-error.log", "caddy-error.log"))
+        for path in kit.LOGS:
+            if os.path.isfile(path) and os.path.getsize(path):
+                tr.section("last lines of %s" % os.path.relpath(path, REPO), sep="-")
+                with open(path, errors="replace") as fh:
+                    for line in fh.readlines()[-20:]:
+                        tr.write_line(line.rstrip("\n"))
 
 
 EXIT = [0]

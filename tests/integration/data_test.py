@@ -406,7 +406,9 @@ SELECT '{cid}', 'update', NULL, CONCAT('new-', seq),
     eq(expect_list(api.get(cpath(cid) + "/audit?limit=2"))[1], 5, "count after the purge")
 
 
-PURGE_ROWS = 100000
+# The audit rows the purge test seeds: a multiple of 1000 (DATA_PURGE_ROWS,
+# for one-off measurements; its timeout grows with it).
+PURGE_ROWS = int(os.environ.get("DATA_PURGE_ROWS", "100000"))
 
 
 def seed_old_rows(api, run_id, n):
@@ -421,9 +423,10 @@ FROM seq_1_to_{n};
 """.format(run=run_id, n=n))
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(max(150, 150 * PURGE_ROWS // 100000))
 def test_retention_purge_100k_in_batches(api):
     heavy(api)
+    check(PURGE_ROWS >= 1000 and PURGE_ROWS % 1000 == 0, "DATA_PURGE_ROWS: a multiple of 1000")
     run_id = api.cfg.run_id
     cid = "rt_" + run_id
     expect_client(api.post("/api/v1/clients", {"id": cid, "name": "Retention"}), 201)

@@ -17,7 +17,6 @@ mod_fcgid).
 """
 
 import json
-import os
 import select
 import shlex
 import socket

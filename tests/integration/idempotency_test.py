@@ -13,7 +13,6 @@ Through nginx and Apache + mod_fcgid, in both runs.
 """
 
 import os
-import subprocess
 import tempfile
 import threading
 import time

@@ -112,6 +112,9 @@ def dechunk(data):
 # ---- measurements ---------------------------------------------------------------
 
 INFO = []
+# Logs whose last lines the run shows when a test failed (the fixtures add
+# theirs).
+LOGS = []
 
 
 def info(label, text):

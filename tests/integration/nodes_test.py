@@ -35,7 +35,7 @@ import pytest
 
 import fcgikit
 from kit import check, eq, short, wait_for
-from poolkit import PrivatePool
+from poolkit import PrivatePool, conf_value
 
 pytestmark = [pytest.mark.setups(["nginx"], sanitize=["nginx"]), pytest.mark.budget(400)]
 
@@ -141,15 +141,9 @@ ENDPOINT_KEYS = ("socket", "host", "port", "hosts")
 
 
 def db_socket(conf):
-    section = None
-    with open(conf) as f:
-        for ln in f:
-            t = ln.strip()
-            if t.startswith("["):
-                section = t.strip("[]").strip()
-            elif section == "database" and t.startswith("socket") and "=" in t:
-                return t.split("=", 1)[1].strip()
-    raise apikit.Failure("no [database] socket in " + conf)
+    sock = conf_value(conf, "database", "socket")
+    check(sock, "no [database] socket in " + conf)
+    return sock
 
 
 def conf_sets(server, database, log_level):

@@ -16,7 +16,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "tools"))
-from ini import conf_with  # noqa: E402,F401 - the kits' INI editor
+from ini import conf_with, value as conf_value  # noqa: E402,F401 - the INI editor
 
 
 # ---- processes ------------------------------------------------------------------
@@ -149,3 +149,24 @@ def stop_spawned(proc, errpath):
     rc = proc.wait(30)
     with open(errpath) as f:
         return rc, f.read()
+
+
+# ---- the shell library's command line (tools/instance) ----------------------------
+
+TOOL = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                     "tools", "instance"))
+
+
+def tool(*args, env=None, check=True, timeout=600):
+    """tools/instance ARGS (its stderr goes to ours); its stdout.  Raises
+    RuntimeError when it fails and check is true."""
+    p = subprocess.run([TOOL] + list(args), stdout=subprocess.PIPE, text=True,
+                       timeout=timeout, env=dict(os.environ, **(env or {})))
+    if check and p.returncode != 0:
+        raise RuntimeError("tools/instance %s exited %d" % (" ".join(args), p.returncode))
+    return p.stdout
+
+
+def instance_env(name):
+    """{H_VAR: ..., H_LOG: ..., ...}: the paths of instance name."""
+    return dict(line.split("=", 1) for line in tool("env", name).splitlines() if "=" in line)
