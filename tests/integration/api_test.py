@@ -20,7 +20,7 @@ import pytest
 
 from apikit import (CLIENTS, FIELDS, NULLABLE, TIMESTAMP_RE, Failure, check, cpath, eq,
                     expect_client, expect_clients, expect_error, expect_invalid, expect_list,
-                    expect_status, expect_unchanged, short)
+                    expect_status, expect_unchanged, short, db_control, wait_healthy)
 from poolkit import children, read_pid
 
 # The contract runs through every server; under the sanitizers, where what
@@ -1494,12 +1494,6 @@ def test_list_queries_use_indexes(api):
 
 # ---- the database going away (last: it stops and starts MariaDB) ----------
 
-def db_control(api, action):
-    r = subprocess.run(shlex.split(api.cfg.db_control) + [action], capture_output=True,
-                       text=True, timeout=40)
-    check(r.returncode == 0, "db-control %s exited %d: %s" % (action, r.returncode,
-                                                              short(r.stderr)))
-
 def expect_unavailable(r):
     expect_error(r, 503, "Service unavailable")
     check(r.header("Retry-After") and r.header("Retry-After").isdigit(),
@@ -1521,10 +1515,7 @@ def test_database_down_503_then_recovers(api):
     finally:
         db_control(api, "start")
     # The same workers reconnect: no restart of the pool or of Apache.
-    deadline = time.monotonic() + 15
-    while api.get("/api/v1/health", auth=None).status != 200:
-        check(time.monotonic() < deadline, "health not 200 within 15 s of the restart")
-        time.sleep(0.2)
+    wait_healthy(api)
     r = api.patch(cpath(cid), {"name": "after restart"})
     expect_client(r)
     eq(r.data["name"], "after restart", "name after the database came back")

@@ -372,6 +372,22 @@ def expect_unchanged(api, cid, before, before_etag):
     eq(etag, before_etag, "ETag of %s after a rejected request" % cid)
 
 
+# ---- the database taken away and back (cfg.db_control) ---------------------------
+
+def db_control(api, action):
+    """Stops or starts the set-up's database."""
+    p = subprocess.run(shlex.split(api.cfg.db_control) + [action], capture_output=True,
+                       text=True, timeout=40)
+    check(p.returncode == 0, "db-control %s exited %d: %s" % (action, p.returncode,
+                                                              short(p.stderr)))
+
+
+def wait_healthy(api, seconds=15):
+    """Until /health answers 200 again (the database is back)."""
+    wait_for(lambda: api.get("/api/v1/health", auth=None).status == 200, seconds,
+             "health not 200 after the restart", 0.2)
+
+
 # ---- a row locked by a session of the test's -------------------------------------
 
 def sql_session(api):

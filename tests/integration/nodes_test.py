@@ -24,7 +24,6 @@ while nginx is up, in both runs; the web server plays no part.
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import tempfile
@@ -35,7 +34,7 @@ import pytest
 
 import fcgikit
 from kit import check, eq, short, wait_for
-from poolkit import PrivatePool, conf_value
+from poolkit import PrivatePool, conf_value, terminate
 
 pytestmark = [pytest.mark.setups(["nginx"], sanitize=["nginx"]), pytest.mark.budget(400)]
 
@@ -461,13 +460,7 @@ class TlsServer:
         return int(self.sql("SHOW GLOBAL STATUS LIKE 'Ssl_accepts'").split()[1])
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 60)
         subprocess.run(["rm", "-rf", self.dir])
 
 

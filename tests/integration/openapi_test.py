@@ -11,13 +11,12 @@ Apache + mod_fcgid); it stops the database once.
 import json
 import os
 import sys
-import time
 
 import pytest
 import yaml                                            # python3-yaml
 
 from apikit import (CLIENTS, CONTRACT, Failure, check, cpath, eq, expect_client, expect_error,
-                    expect_status)
+                    expect_status, db_control, wait_healthy)
 from openapi_check import ContractError
 
 pytestmark = [pytest.mark.setups("all", sanitize=["nginx", "apache-fcgid"]),
@@ -192,13 +191,6 @@ def test_status_bad_query_400(api):
         expect_error(r, 400, "Invalid query parameters", [(field, "invalid_value")])
 
 
-def db_control(api, action):
-    import shlex
-    import subprocess
-    p = subprocess.run(shlex.split(api.cfg.db_control) + [action], capture_output=True,
-                       text=True, timeout=40)
-    check(p.returncode == 0, "db-control %s exited %d: %s" % (action, p.returncode, p.stderr))
-
 @pytest.mark.timeout(60)
 def test_every_database_operation_503(api):
     """With the database down, each operation that needs it answers 503 with
@@ -226,7 +218,4 @@ def test_every_database_operation_503(api):
         expect_status(api.get("/api/v1/ping", auth=None), 200)
     finally:
         db_control(api, "start")
-    deadline = time.monotonic() + 15
-    while api.get("/api/v1/health", auth=None).status != 200:
-        check(time.monotonic() < deadline, "health not 200 within 15 s of the restart")
-        time.sleep(0.2)
+    wait_healthy(api)

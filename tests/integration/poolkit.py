@@ -71,6 +71,21 @@ def processes_of(exe):
     return sorted(out)
 
 
+def terminate(proc, seconds, group=False):
+    """SIGTERM to a process of ours, then SIGKILL (to its whole process
+    group: a pool's workers too) when it has not gone after seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            if group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+            proc.wait()
+
+
 def write_private(path, text):
     """text into path, mode 0600 (a configuration holds passwords)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -114,13 +129,7 @@ class PrivatePool:
 
     def end(self):
         """SIGTERM, then SIGKILL to the whole group after 30 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        terminate(self.proc, 30, group=True)
 
     def stop(self):
         self.end()
