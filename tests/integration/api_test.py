@@ -1,11 +1,8 @@
-#!/usr/bin/env python3
 """api_test.py - black-box HTTP tests of the Clients Management API (doc/api-guide.md).
 
-Run through nginx or Apache + mod_fcgid against the real service and database.
-One small function per test; the request helpers and assertions are in apikit.py.
-Prints "ok   <label> <name>", "FAIL <label> <name>: <reason>" or, when the
-option a test needs is missing, "skip <label> <name>: ..."; then the line
-"RESULT passed=N failed=M".  Exits 1 if any test failed.
+Run through every web server set-up (the sanitizer run: nginx and Apache +
+mod_fcgid) against the real service and database.  One small function per
+test; the request helpers and assertions are in apikit.py.
 """
 
 import base64
@@ -15,16 +12,22 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
 
-sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
+import pytest
+
 from apikit import (CLIENTS, FIELDS, NULLABLE, TIMESTAMP_RE, Failure, check, cpath, eq,
                     expect_client, expect_clients, expect_error, expect_invalid, expect_list,
-                    expect_status, expect_unchanged, run_all, short, suite_args, suite_config,
-                    suite_exit, test)
+                    expect_status, expect_unchanged, short, db_control, wait_healthy)
+from poolkit import children, read_pid
+
+# The contract runs through every server; under the sanitizers, where what
+# is checked is clientsd's memory rather than the server in front, through
+# nginx (the pool) and Apache + mod_fcgid (clientsd spawned as one worker).
+pytestmark = [pytest.mark.setups("all", sanitize=["nginx", "apache-fcgid"]),
+              pytest.mark.budget(110)]
 
 ITEM_ALLOW = ("GET", "HEAD", "PATCH", "DELETE")
 BODY_LIMIT = 65536
@@ -102,53 +105,45 @@ def unauth(api, method, path, body=None, **kw):
 
 # ---- authentication -----------------------------------------------------------
 
-@test()
-def health_needs_no_auth(api):
+def test_health_needs_no_auth(api):
     r = api.get("/api/v1/health", auth=None)
     expect_status(r, 200)
     eq(r.body, {"success": True, "data": {"database": "ok"}}, "health body")
 
-@test()
-def auth_missing_401(api):
+def test_auth_missing_401(api):
     unauth(api, "GET", cpath(api.create()["id"]))
     unauth(api, "POST", CLIENTS, {"id": api.uid(), "name": "x"})
 
-@test()
-def auth_wrong_key_401(api):
+def test_auth_wrong_key_401(api):
     cid, key = api.create()["id"], api.cfg.admin_key
     for value in ("Bearer " + other_key(key), "Bearer " + key + "x",
                   "Bearer " + key[:-1], "Bearer", "Bearer %s extra" % key):
         expect_401(api.get(cpath(cid), auth=value))
 
-@test()
-def auth_basic_scheme_401(api):
+def test_auth_basic_scheme_401(api):
     cred = base64.b64encode(("admin:" + api.cfg.admin_key).encode()).decode()
     expect_401(api.get(cpath(api.create()["id"]), auth="Basic " + cred))
     expect_401(api.get(cpath(api.uid()), auth="Basic " + api.cfg.admin_key))
 
-@test()
-def auth_scheme_case_insensitive(api):
+def test_auth_scheme_case_insensitive(api):
     cid = api.create()["id"]
     for scheme in ("bearer", "BEARER", "Bearer  "):
         r = api.get(cpath(cid), auth="%s %s" % (scheme, api.cfg.admin_key))
         eq(expect_client(r)["id"], cid, "id read with scheme %r" % scheme)
 
-@test()
-def auth_query_key_accepted(api):
+def test_auth_query_key_accepted(api):
     cid = api.create()["id"]
     r = api.get("%s?admin_key=%s" % (cpath(cid), api.cfg.admin_key), auth=None)
     eq(expect_client(r)["id"], cid, "id read with ?admin_key")
     r = api.patch("%s?admin_key=%s" % (cpath(cid), api.cfg.admin_key), {"name": "Q"}, auth=None)
     eq(expect_client(r)["name"], "Q", "name patched with ?admin_key")
 
-@test()
-def auth_query_wrong_key_401(api):
+def test_auth_query_wrong_key_401(api):
     cid = api.create()["id"]
     unauth(api, "GET", "%s?admin_key=%s" % (cpath(cid), other_key(api.cfg.admin_key)))
     unauth(api, "GET", "%s?admin_key=" % cpath(cid))
 
-@test()
-def auth_checked_before_everything(api):
+def test_auth_checked_before_everything(api):
     """401 beats 404, 405, bad ids, content type, size and JSON checks."""
     cid = api.create()["id"]
     unauth(api, "GET", "/api/v1/nope")
@@ -160,8 +155,7 @@ def auth_checked_before_everything(api):
     unauth(api, "PATCH", cpath(cid), "{\"name\": ")
     unauth(api, "POST", CLIENTS, {"id": "bad id!", "name": ""})
 
-@test(needs="ctl")
-def auth_revoked_key_401(api):
+def test_auth_revoked_key_401(api):
     ctl = shlex.split(api.cfg.ctl)
     name = api.uid("itest")
 
@@ -196,15 +190,13 @@ def auth_revoked_key_401(api):
 # (Content-Type, Cache-Control and the X-Request-Id echo are checked by
 # apikit on every single response; these tests cover the edge cases.)
 
-@test()
-def request_id_echoed(api):
+def test_request_id_echoed(api):
     for rid in ("a", "A.b_c-9", "x" * 128):
         r = api.get(cpath(api.uid()), rid=rid)
         expect_error(r, 404, "Client not found")
         eq(r.header("X-Request-Id"), rid, "echoed X-Request-Id")
 
-@test()
-def request_id_generated_when_invalid(api):
+def test_request_id_generated_when_invalid(api):
     for rid in (None, "", "x" * 129, "bad/id", "has space", "semi;colon"):
         r = api.get(cpath(api.uid()), rid=rid)
         expect_error(r, 404, "Client not found")
@@ -214,36 +206,31 @@ def request_id_generated_when_invalid(api):
 
 # ---- routing and status codes -------------------------------------------------
 
-@test()
-def status_200_get(api):
+def test_status_200_get(api):
     c = api.create(email="get@example.com")
     r = api.get(cpath(c["id"]))
     eq(expect_client(r), c, "GET after POST")
 
-@test()
-def status_404_unknown_route(api):
+def test_status_404_unknown_route(api):
     cid = api.create()["id"]
     for path in ("/api/v1/nope", "/api/v1/clientsx", cpath(cid) + "/nothing",
                  "/api/v1/clients/%s/a/b" % cid):
         expect_error(api.get(path), 404, "Not found")
 
-@test()
-def status_404_client_not_found(api):
+def test_status_404_client_not_found(api):
     cid = api.uid()
     expect_error(api.get(cpath(cid)), 404, "Client not found")
     expect_error(api.patch(cpath(cid), {"name": "x"}), 404, "Client not found")
     expect_error(api.get(cpath(cid)), 404, "Client not found")
 
-@test()
-def status_405_item(api):
+def test_status_405_item(api):
     cid = api.create()["id"]
     for method in ("PUT", "POST"):
         r = api.call(method, cpath(cid), {"name": "x"})
         expect_error(r, 405, "Method not allowed")
         allow_has(r, ITEM_ALLOW)
 
-@test()
-def status_405_collection(api):
+def test_status_405_collection(api):
     for method in ("PUT", "PATCH"):
         r = api.call(method, CLIENTS, {"name": "x"})
         expect_error(r, 405, "Method not allowed")
@@ -263,8 +250,7 @@ def allow_is(r, methods):
     allow = {m.strip().upper() for m in (r.header("Allow") or "").split(",") if m.strip()}
     eq(allow, set(methods), "Allow of " + r.where())
 
-@test()
-def status_405_allow_per_route(api):
+def test_status_405_allow_per_route(api):
     cid = api.create()["id"]
     for route, path_of, allowed in ROUTE_ALLOW:
         for method in ALL_METHODS:
@@ -292,8 +278,7 @@ def head_like_get(api, path, status, **kw):
     if h.header("Content-Length") is not None:
         eq(h.header("Content-Length"), str(len(g.raw)), "Content-Length of HEAD " + path)
 
-@test()
-def head_answers_like_get(api):
+def test_head_answers_like_get(api):
     ag = api.uid("ag")
     cid = api.create(agency_id=ag)["id"]
     head_like_get(api, "/api/v1/health", 200, auth=None)
@@ -310,14 +295,12 @@ def head_answers_like_get(api):
     head_like_get(api, cpath(cid), 401, auth=None)
     head_like_get(api, CLIENTS, 401, auth=None)
 
-@test()
-def order_method_before_id(api):
+def test_order_method_before_id(api):
     r = api.call("PUT", CLIENTS + "/%20x", {"name": "x"})
     expect_error(r, 405, "Method not allowed")
     allow_has(r, ITEM_ALLOW)
 
-@test()
-def order_id_type_size_json_fields(api):
+def test_order_id_type_size_json_fields(api):
     bad, cid = CLIENTS + "/a%2Fb", api.create()["id"]
     expect_error(api.patch(bad, "x", ctype="text/plain"), 400, "Invalid client id", ID_DETAILS)
     r = api.patch(cpath(cid), b"x" * (BODY_LIMIT + 1), ctype="text/plain")
@@ -329,8 +312,7 @@ def order_id_type_size_json_fields(api):
 
 # ---- create -------------------------------------------------------------------
 
-@test()
-def status_201_create_shape(api):
+def test_status_201_create_shape(api):
     cid = api.uid()
     r = api.post(CLIENTS, {"id": cid, "name": "Acme"})
     d = expect_client(r, 201)
@@ -344,8 +326,7 @@ def status_201_create_shape(api):
     check(d["publishable_key"][3:] != d["secret_key"][3:], "keys share their random part")
     eq(api.fetch(cid)[0], d, "GET after create")
 
-@test()
-def create_all_fields(api):
+def test_create_all_fields(api):
     cid, dom, g = api.uid(), api.uid("d").lower().replace("_", "-") + ".example.com", api.uid("g")
     body = {"id": cid, "name": "Full", "status": False, "domain": dom,
             "email": "a.b+c@example.com", "phone": "+1-555-0123",
@@ -357,8 +338,7 @@ def create_all_fields(api):
     for k, v in body.items():
         eq(d[k], v, "created " + k)
 
-@test()
-def create_normalises(api):
+def test_create_normalises(api):
     dom = api.uid("d").replace("_", "-")
     d = api.create(name="  Trim Me  ", domain="WWW.%s.Example.COM" % dom.upper(),
                    phone="  +44 20 7946 0958  ")
@@ -366,20 +346,17 @@ def create_normalises(api):
     eq(d["domain"], "www.%s.example.com" % dom.lower(), "lowercased domain")
     eq(d["phone"], "+44 20 7946 0958", "trimmed phone")
 
-@test()
-def create_required_members(api):
+def test_create_required_members(api):
     expect_invalid(api.post(CLIENTS, {"status": True}), ("id", "required"), ("name", "required"))
     expect_invalid(api.post(CLIENTS, {"id": api.uid()}), ("name", "required"))
     expect_invalid(api.post(CLIENTS, {"name": "n"}), ("id", "required"))
 
-@test()
-def create_invalid_id(api):
+def test_create_invalid_id(api):
     for bad in ("", "a b", "a.b", "x" * 256, "é"):
         expect_invalid(api.post(CLIENTS, {"id": bad, "name": "n"}), ("id", "invalid_format"))
     expect_invalid(api.post(CLIENTS, {"id": 5, "name": "n"}), ("id", "invalid_type"))
 
-@test()
-def create_read_only_and_unknown(api):
+def test_create_read_only_and_unknown(api):
     cid = api.uid()
     r = api.post(CLIENTS, {"id": cid, "name": "n", "publishable_key": "pk_" + "0" * 32,
                            "created_at": "2020-01-01T00:00:00.000Z", "zz": 1, "aa": 2})
@@ -387,8 +364,7 @@ def create_read_only_and_unknown(api):
                    ("zz", "unknown_field"), ("aa", "unknown_field"))
     expect_error(api.get(cpath(cid)), 404, "Client not found")
 
-@test()
-def more_problems_than_listed_are_counted(api):
+def test_more_problems_than_listed_are_counted(api):
     """A body with 70 unknown members: 64 problems listed, then one saying
     how many more were found; nothing is written."""
     cid = api.uid()
@@ -401,8 +377,7 @@ def more_problems_than_listed_are_counted(api):
           % r.body["details"][64])
     expect_error(api.get(cpath(cid)), 404, "Client not found")
 
-@test()
-def status_409_create_duplicate_id(api):
+def test_status_409_create_duplicate_id(api):
     c = api.create()
     r = api.post(CLIENTS, {"id": c["id"], "name": "other"})
     expect_error(r, 409, "Conflict", [("id", "duplicate")])
@@ -415,21 +390,18 @@ def duplicate_on_create(api, field, value, sent):
     expect_error(r, 409, "Conflict", [(field, "duplicate")])
     expect_error(api.get(cpath(cid)), 404, "Client not found")
 
-@test()
-def status_409_create_duplicate_domain(api):
+def test_status_409_create_duplicate_domain(api):
     dom = api.uid("d").replace("_", "-") + ".example.com"
     duplicate_on_create(api, "domain", dom, dom.upper())
 
-@test()
-def status_409_create_duplicate_global_name(api):
+def test_status_409_create_duplicate_global_name(api):
     g = api.uid("g")
     duplicate_on_create(api, "global_name", g, g)
 
 
 # ---- PATCH semantics -----------------------------------------------------------
 
-@test()
-def status_200_patch_partial(api):
+def test_status_200_patch_partial(api):
     c = api.create(email="old@example.com", company_id="co1")
     r = api.update(c["id"], {"email": "new@example.com"})
     d = r.data
@@ -439,8 +411,7 @@ def status_200_patch_partial(api):
             eq(d[f], c[f], "untouched " + f)
     eq(api.fetch(c["id"]), (d, r.etag), "GET after PATCH (data, ETag)")
 
-@test()
-def patch_null_clears(api):
+def test_patch_null_clears(api):
     c = api.create(domain=api.uid("d").replace("_", "-") + ".example.org",
                    email="x@example.com", phone="+1-555-0123", website="http://example.com",
                    timezone="UTC", global_name=api.uid("g"), company_id="c", agency_id="a",
@@ -451,8 +422,7 @@ def patch_null_clears(api):
     eq(d["api_metadata"], {}, "api_metadata after null")
     eq((d["name"], d["status"]), (c["name"], c["status"]), "name and status kept")
 
-@test()
-def patch_null_name_status_rejected(api):
+def test_patch_null_name_status_rejected(api):
     c = api.create()
     field_rejected(api, c["id"], "name", None, "null_not_allowed")
     field_rejected(api, c["id"], "status", None, "null_not_allowed")
@@ -460,14 +430,12 @@ def patch_null_name_status_rejected(api):
     expect_invalid(r, ("name", "null_not_allowed"), ("status", "null_not_allowed"))
     eq(api.fetch(c["id"])[0], c, "client after rejected nulls")
 
-@test()
-def patch_no_valid_fields(api):
+def test_patch_no_valid_fields(api):
     cid = api.create()["id"]
     expect_error(api.patch(cpath(cid), {}), 400, "No valid fields provided")
     expect_error(api.patch(cpath(cid), "  { }  "), 400, "No valid fields provided")
 
-@test()
-def patch_unknown_and_read_only(api):
+def test_patch_unknown_and_read_only(api):
     c = api.create()
     cid = c["id"]
     body = {"zz": 1, "updated_at": "2020-01-01T00:00:00.000Z", "secret_key": "sk_" + "1" * 32,
@@ -480,8 +448,7 @@ def patch_unknown_and_read_only(api):
         expect_invalid(api.patch(cpath(cid), {f: c[f]}), (f, "read_only_field"))
     eq(api.fetch(cid)[0], c, "client after rejected members")
 
-@test()
-def patch_all_or_nothing(api):
+def test_patch_all_or_nothing(api):
     c = api.create(email="keep@example.com")
     before, etag = api.fetch(c["id"])
     body = {"proxy_api_key": "has space", "name": "Good Name", "zzz": 1, "email": "nope",
@@ -496,8 +463,7 @@ def patch_all_or_nothing(api):
                    ("proxy_api_key", "invalid_format"), ("zzz", "unknown_field"))
     expect_unchanged(api, c["id"], before, etag)
 
-@test()
-def patch_invalid_types(api):
+def test_patch_invalid_types(api):
     c = api.create()
     r = api.patch(cpath(c["id"]), {"api_metadata": "x", "company_id": 12, "email": 5,
                                     "domain": True, "name": ["a"], "timezone": {}})
@@ -515,18 +481,15 @@ def duplicate_on_patch(api, field, value, sent, other):
     expect_error(r, 409, "Conflict", [(field, "duplicate")])
     expect_unchanged(api, cid, before, etag)
 
-@test()
-def status_409_patch_duplicate_domain(api):
+def test_status_409_patch_duplicate_domain(api):
     dom = api.uid("d").replace("_", "-") + ".example.net"
     duplicate_on_patch(api, "domain", dom, dom.upper(), {"name": "Changed"})
 
-@test()
-def status_409_patch_duplicate_global_name(api):
+def test_status_409_patch_duplicate_global_name(api):
     g = api.uid("g")
     duplicate_on_patch(api, "global_name", g, g, {"email": "changed@example.com"})
 
-@test()
-def patch_own_unique_values_no_conflict(api):
+def test_patch_own_unique_values_no_conflict(api):
     dom, g = api.uid("d").replace("_", "-") + ".example.com", api.uid("g")
     c = api.create(domain=dom, global_name=g)
     r = api.update(c["id"], {"domain": dom.upper(), "global_name": g, "name": "Renamed"})
@@ -535,8 +498,7 @@ def patch_own_unique_values_no_conflict(api):
 
 # ---- ETag, If-Match, updated_at ------------------------------------------------
 
-@test()
-def etag_strong_and_stable(api):
+def test_etag_strong_and_stable(api):
     r = api.post(CLIENTS, {"id": api.uid(), "name": "E"})
     d = expect_client(r, 201)
     check(not r.etag.startswith("W/"), "weak ETag on POST")
@@ -544,8 +506,7 @@ def etag_strong_and_stable(api):
     eq(r2.etag, r.etag, "ETag of GET right after POST")
     eq(api.get(cpath(d["id"])).etag, r.etag, "ETag of a second GET")
 
-@test()
-def noop_patch_keeps_updated_at_and_etag(api):
+def test_noop_patch_keeps_updated_at_and_etag(api):
     dom = api.uid("d").replace("_", "-") + ".example.com"
     c = api.create(name="Same", domain=dom, phone="+1-555-0123", api_metadata={"a": {"b": 1}})
     _, etag = api.fetch(c["id"])
@@ -558,8 +519,7 @@ def noop_patch_keeps_updated_at_and_etag(api):
         eq(r.data, c, "client after no-op PATCH %s" % json.dumps(body))
         eq(r.etag, etag, "ETag after no-op PATCH %s" % json.dumps(body))
 
-@test()
-def real_change_bumps_updated_at_and_etag(api):
+def test_real_change_bumps_updated_at_and_etag(api):
     c = api.create(name="Before")
     _, etag = api.fetch(c["id"])
     time.sleep(0.02)
@@ -573,8 +533,7 @@ def real_change_bumps_updated_at_and_etag(api):
     check(r2.data["updated_at"] > r.data["updated_at"] and r2.etag != r.etag,
           "api_metadata change did not bump updated_at/ETag")
 
-@test()
-def status_412_stale_if_match(api):
+def test_status_412_stale_if_match(api):
     c = api.create(name="V1")
     _, old = api.fetch(c["id"])
     api.update(c["id"], {"name": "V2"}, headers={"If-Match": old})
@@ -584,8 +543,7 @@ def status_412_stale_if_match(api):
         expect_precondition_failed(r, cur)
     expect_unchanged(api, c["id"], before, cur)
 
-@test()
-def if_match_star_and_list(api):
+def test_if_match_star_and_list(api):
     c = api.create(name="V1")
     api.update(c["id"], {"name": "V2"}, headers={"If-Match": "*"})
     _, cur = api.fetch(c["id"])
@@ -595,8 +553,7 @@ def if_match_star_and_list(api):
 
 # ---- api_metadata merge (RFC 7396) ---------------------------------------------
 
-@test()
-def metadata_merge_patch(api):
+def test_metadata_merge_patch(api):
     c = api.create(api_metadata={"a": {"b": 1, "c": {"d": 2, "e": 3}}, "arr": [1, 2],
                                  "s": "x", "keep": True})
     r = api.update(c["id"], {"api_metadata": {"a": {"c": {"d": None, "f": 4}, "g": [5]},
@@ -607,14 +564,12 @@ def metadata_merge_patch(api):
     eq(r.data["api_metadata"], {"a": "scalar", "arr": {"o": 1}, "keep": True, "new": {}},
        "api_metadata after replacing values")
 
-@test()
-def metadata_null_means_empty(api):
+def test_metadata_null_means_empty(api):
     c = api.create(api_metadata={"a": 1})
     eq(api.update(c["id"], {"api_metadata": None}).data["api_metadata"], {}, "after null")
     eq(api.create(api_metadata=None)["api_metadata"], {}, "created with null")
 
-@test()
-def metadata_size_limit(api):
+def test_metadata_size_limit(api):
     c = api.create()
     big = {"p": "x" * (META_LIMIT - 8)}          # {"p":"xxx..."} is exactly 16384 bytes
     eq(len(json.dumps(big, separators=(",", ":"))), META_LIMIT, "test's own arithmetic")
@@ -623,16 +578,14 @@ def metadata_size_limit(api):
     field_rejected(api, c["id"], "api_metadata", {"p": "x" * (META_LIMIT - 7)}, "too_large")
     api.update(c["id"], {"api_metadata": {"p": None, "q": 1}})
 
-@test()
-def metadata_depth_limit(api):
+def test_metadata_depth_limit(api):
     c = api.create()
     eq(api.update(c["id"], {"api_metadata": nest(8)}).data["api_metadata"], nest(8), "depth 8")
     field_rejected(api, c["id"], "api_metadata", {"k": nest(8)}, "too_deep")   # merged: 9
     other = api.create()["id"]
     field_rejected(api, other, "api_metadata", nest(9), "too_deep")
 
-@test()
-def metadata_keys(api):
+def test_metadata_keys(api):
     c = api.create()
     r = api.patch(cpath(c["id"]), {"api_metadata": {"": 1}})
     expect_invalid(r, ("api_metadata*", "invalid_key"))
@@ -644,8 +597,7 @@ def metadata_keys(api):
 
 # ---- bodies: size, content type, JSON -----------------------------------------
 
-@test()
-def status_413_body_limit(api):
+def test_status_413_body_limit(api):
     cid = api.create()["id"]
     r = api.patch(cpath(cid), padded_body({"name": "Exactly 64K"}, BODY_LIMIT))
     eq(expect_client(r)["name"], "Exactly 64K", "name after a 65536-byte body")
@@ -657,21 +609,18 @@ def status_413_body_limit(api):
     expect_error(api.get(cpath(nid)), 404, "Client not found")
     eq(api.fetch(cid)[0]["name"], "Exactly 64K", "name after the 413")
 
-@test()
-def content_type_json_charset_ok(api):
+def test_content_type_json_charset_ok(api):
     cid = api.uid()
     ct = "application/json; charset=utf-8"
     eq(expect_client(api.post(CLIENTS, {"id": cid, "name": "n"}, ctype=ct), 201)["id"], cid, "id")
     eq(expect_client(api.patch(cpath(cid), {"name": "m"}, ctype=ct))["name"], "m", "name")
 
-@test()
-def content_type_merge_patch_on_patch_ok(api):
+def test_content_type_merge_patch_on_patch_ok(api):
     cid = api.create()["id"]
     r = api.patch(cpath(cid), {"name": "merged"}, ctype="application/merge-patch+json")
     eq(expect_client(r)["name"], "merged", "name")
 
-@test()
-def status_415_patch(api):
+def test_status_415_patch(api):
     c = api.create()
     for ct in ("text/plain", None, "application/x-www-form-urlencoded", "application/jsonx"):
         r = api.patch(cpath(c["id"]), {"name": "x"}, ctype=ct)
@@ -679,8 +628,7 @@ def status_415_patch(api):
         accept_patch_ok(r)
     eq(api.fetch(c["id"])[0], c, "client after 415s")
 
-@test()
-def status_415_post(api):
+def test_status_415_post(api):
     for ct in ("text/plain", None, "application/merge-patch+json"):
         cid = api.uid()
         r = api.post(CLIENTS, {"id": cid, "name": "x"}, ctype=ct)
@@ -697,41 +645,34 @@ def _invalid_json(api, bodies):
             raise AssertionError("body %r: %s" % (body[:40], e))
     eq(api.fetch(c["id"])[0], c, "client after invalid JSON")
 
-@test()
-def invalid_json_empty_body(api):
+def test_invalid_json_empty_body(api):
     _invalid_json(api, [b"", b"   "])
     expect_error(api.post(CLIENTS, b""), 400, "Invalid JSON", JSON_DETAILS)
 
-@test()
-def invalid_json_not_object(api):
+def test_invalid_json_not_object(api):
     _invalid_json(api, [b"[]", b'[{"name":"x"}]', b'"name"', b"null", b"1", b"true"])
 
-@test()
-def invalid_json_duplicate_keys(api):
+def test_invalid_json_duplicate_keys(api):
     _invalid_json(api, [b'{"name":"a","name":"b"}', b'{"api_metadata":{"k":1,"k":2}}'])
     cid = api.uid()
     r = api.post(CLIENTS, '{"id":"%s","name":"a","id":"%s"}' % (cid, cid))
     expect_error(r, 400, "Invalid JSON", JSON_DETAILS)
 
-@test()
-def invalid_json_trailing_garbage(api):
+def test_invalid_json_trailing_garbage(api):
     _invalid_json(api, [b'{"name":"a"} x', b'{"name":"a"}{}', b'{"name":"a"},',
                         b'{"name":"a"}\x00'])
 
-@test()
-def invalid_json_bad_utf8(api):
+def test_invalid_json_bad_utf8(api):
     _invalid_json(api, [b'{"name":"\xff"}', b'{"name":"\xc3"}', b'{"name":"\xed\xa0\x80"}',
                         b'{"\xfe":1}', b'{"name":"\\ud800"}', b'{"name":"\\u0000x"}'])
 
-@test()
-def invalid_json_syntax(api):
+def test_invalid_json_syntax(api):
     _invalid_json(api, [b'{"name":', b"{name: 1}", b"{'name': 'x'}", b'{"name":"a",}', b"{"])
 
 
 # ---- path ids ------------------------------------------------------------------
 
-@test()
-def bad_id_400(api):
+def test_bad_id_400(api):
     for raw in ("abc%2Fdef", "%20x", "a.b", "a%20b", "x%2E", "%C3%A9", "a+b", "a~b"):
         for method in ("GET", "PATCH"):
             body = {"name": "x"} if method == "PATCH" else None
@@ -741,8 +682,7 @@ def bad_id_400(api):
             except AssertionError as e:
                 raise AssertionError("id %r: %s" % (raw, e))
 
-@test()
-def id_percent_decoded(api):
+def test_id_percent_decoded(api):
     cid = api.create(id=api.uid("abc"))["id"]
     enc = "ab%63" + cid[3:]
     eq(expect_client(api.get("%s/%s" % (CLIENTS, enc)))["id"], cid, "id via %63")
@@ -751,8 +691,7 @@ def id_percent_decoded(api):
     r = api.patch("%s/%s" % (CLIENTS, enc), {"name": "pct"})
     eq(expect_client(r)["name"], "pct", "PATCH via encoded id")
 
-@test()
-def id_length_limit(api):
+def test_id_length_limit(api):
     cid = api.create(id=(api.uid("L") + "_" * 255)[:255])["id"]
     eq(api.fetch(cid)[0]["id"], cid, "255-char id read back")
     expect_error(api.get(cpath("a" * 255)), 404, "Client not found")
@@ -762,8 +701,7 @@ def id_length_limit(api):
 
 # ---- validation rules through HTTP ---------------------------------------------
 
-@test()
-def validate_name(api):
+def test_validate_name(api):
     cid = api.create()["id"]
     field_accepted(api, cid, "name", "é" * 255)
     field_accepted(api, cid, "name", " " + "😀" * 255 + "  ", "😀" * 255)
@@ -773,8 +711,7 @@ def validate_name(api):
     for bad in ("a\u0007b", "tab\there", "new\nline", "del\u007f", "\tx"):
         field_rejected(api, cid, "name", bad, "invalid_characters")
 
-@test()
-def validate_domain(api):
+def test_validate_domain(api):
     cid = api.create()["id"]
     r = api.uid("d").lower().replace("_", "-")
     field_accepted(api, cid, "domain", "Sub.%s.Example.COM" % r, "sub.%s.example.com" % r)
@@ -788,8 +725,7 @@ def validate_domain(api):
                 ".a.com", "x" * 64 + ".com", longest + "d"):
         field_rejected(api, cid, "domain", bad, "invalid_domain")
 
-@test()
-def validate_phone(api):
+def test_validate_phone(api):
     cid = api.create()["id"]
     for good in ("+1-555-0123", "+44 20 7946 0958", "+1.555.012.3456", "+1234567",
                  "+123456789012345"):
@@ -800,8 +736,7 @@ def validate_phone(api):
                 "+1 (555) (012) 3456", "+1 (555 0123", "++15550123"):
         field_rejected(api, cid, "phone", bad, "invalid_phone")
 
-@test()
-def validate_email(api):
+def test_validate_email(api):
     cid = api.create()["id"]
     dom254 = "a" * 63 + "." + "b" * 63 + "." + "c" * 57 + ".com"        # 189 chars
     dom255 = "a" * 63 + "." + "b" * 63 + "." + "c" * 58 + ".com"
@@ -812,8 +747,7 @@ def validate_email(api):
                 "x" * 65 + "@example.com", "l" * 64 + "@" + dom255, "", "a<b>@c.com"):
         field_rejected(api, cid, "email", bad, "invalid_email")
 
-@test()
-def validate_website(api):
+def test_validate_website(api):
     cid = api.create()["id"]
     longest = "https://example.com/" + "a" * (2048 - 20)
     for good in ("https://example.com", "http://example.com:8080/p?q=1#f", longest):
@@ -823,8 +757,7 @@ def validate_website(api):
                 longest + "a", "https://example.com/\u0001"):
         field_rejected(api, cid, "website", bad, "invalid_url")
 
-@test()
-def validate_timezone(api):
+def test_validate_timezone(api):
     cid = api.create()["id"]
     for good in ("US/Pacific", "America/Los_Angeles", "UTC", "Europe/Paris"):
         field_accepted(api, cid, "timezone", good)
@@ -832,8 +765,7 @@ def validate_timezone(api):
                 "Mars/Olympus", "", "America/Los Angeles", "America/"):
         field_rejected(api, cid, "timezone", bad, "invalid_timezone")
 
-@test()
-def validate_global_name(api):
+def test_validate_global_name(api):
     cid = api.create()["id"]
     field_accepted(api, cid, "global_name", api.uid("g"))
     field_accepted(api, cid, "global_name", "$" + api.uid("g"))
@@ -843,24 +775,21 @@ def validate_global_name(api):
     for bad in ("1abc", "a-b", "", "é", "a b", (api.uid("G") + "9" * 256)[:256]):
         field_rejected(api, cid, "global_name", bad, "invalid_format")
 
-@test()
-def validate_status_type(api):
+def test_validate_status_type(api):
     cid = api.create()["id"]
     field_accepted(api, cid, "status", False)
     field_accepted(api, cid, "status", True)
     for bad in (1, 0, "true", "false"):
         field_rejected(api, cid, "status", bad, "invalid_type")
 
-@test()
-def validate_id_like_fields(api):
+def test_validate_id_like_fields(api):
     cid = api.create()["id"]
     for f in ("company_id", "agency_id", "ghl_location_id"):
         field_accepted(api, cid, f, "Z" * 255)
         for bad in ("a b", "", "x" * 256, "a.b", "é"):
             field_rejected(api, cid, f, bad, "invalid_format")
 
-@test()
-def validate_proxy_api_key(api):
+def test_validate_proxy_api_key(api):
     cid = api.create()["id"]
     field_accepted(api, cid, "proxy_api_key", "~" * 255)
     for bad in ("has space", "", "x" * 256, "tab\tx", "é", "\u007f"):
@@ -902,8 +831,7 @@ def bad_query_code_in(r, field, codes):
     check(len(got) == 1 and got[0][0] == field and got[0][1] in codes,
           "details: expected %s with a code in %s, got %s" % (field, codes, got))
 
-@test()
-def list_pagination(api):
+def test_list_pagination(api):
     ag = api.uid("ag")
     group = [api.create(agency_id=ag) for _ in range(5)]
     items, count = expect_clients(listing(api, agency_id=ag))
@@ -920,8 +848,7 @@ def list_pagination(api):
         pages += listed(api, agency_id=ag, limit=2, offset=offset)[0]
     eq(pages, ids, "pages of 2 put together")
 
-@test()
-def list_limit_edges_unfiltered(api):
+def test_list_limit_edges_unfiltered(api):
     items, count = expect_clients(listing(api))
     for _ in range(max(0, 51 - count)):
         api.create()
@@ -934,8 +861,7 @@ def list_limit_edges_unfiltered(api):
     eq(ids_of(items200)[:50], ids_of(items), "first 50 of limit=200 and of the default")
     eq(listed(api, offset=count200), ([], count200), "offset = count")
 
-@test()
-def list_bad_page_400(api):
+def test_list_bad_page_400(api):
     for params, field in (
             ({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"limit": -1}, "limit"),
             ({"limit": "abc"}, "limit"), ({"limit": ""}, "limit"), ({"limit": "1.5"}, "limit"),
@@ -950,8 +876,7 @@ def list_bad_page_400(api):
     bad_query(listing(api, limit=201, offset=-1), ("limit", "invalid_value"),
               ("offset", "invalid_value"))
 
-@test()
-def list_filters_alone(api):
+def test_list_filters_alone(api):
     ag, co, dom = api.uid("ag"), api.uid("co"), domain_name(api)
     a1 = api.create(agency_id=ag)
     a2 = api.create(agency_id=ag, company_id=co, status=False)
@@ -973,8 +898,7 @@ def list_filters_alone(api):
     eq(totals["true"] + totals["false"], expect_clients(listing(api))[1],
        "count(status=true) + count(status=false) vs count()")
 
-@test()
-def list_filters_combined(api):
+def test_list_filters_combined(api):
     ag, co, dom = api.uid("ag"), api.uid("co"), domain_name(api)
     a1 = api.create(agency_id=ag)
     a2 = api.create(agency_id=ag, company_id=co, status=False)
@@ -998,8 +922,7 @@ def list_filters_combined(api):
     eq(listed(api, status="false", agency_id=ag, limit=1, offset=1),
        (ids_of(in_list_order([a2, a4]))[1:], 2), "second page of status=false&agency_id")
 
-@test()
-def list_unknown_parameters_ignored(api):
+def test_list_unknown_parameters_ignored(api):
     ag = api.uid("ag")
     group = in_list_order([api.create(agency_id=ag) for _ in range(2)])
     r = api.get(CLIENTS + "?sort=-id&agency_id=%s&foo=bar&q=&page=9" % ag)
@@ -1007,8 +930,7 @@ def list_unknown_parameters_ignored(api):
     r = api.get(CLIENTS + "?admin_key=%s&agency_id=%s" % (api.cfg.admin_key, ag), auth=None)
     eq(expect_clients(r), (group, 2), "list authenticated by ?admin_key")
 
-@test()
-def list_bad_filters_400(api):
+def test_list_bad_filters_400(api):
     for params, field, code in (
             ({"status": "TRUE"}, "status", "invalid_value"),
             ({"status": "1"}, "status", "invalid_value"),
@@ -1040,8 +962,7 @@ def list_bad_filters_400(api):
               ("status", "invalid_value"), ("agency_id", "invalid_format"),
               ("company_id", "invalid_format"), ("domain", "invalid_domain"))
 
-@test()
-def list_order_created_then_id(api):
+def test_list_order_created_then_id(api):
     ag = api.uid("ag")
     made = []
     for prefix in ("z", "y", "x", "w", "v", "u"):   # ids in descending order
@@ -1070,8 +991,7 @@ def only_changed(before, after, changed, what):
         if f not in changed and f != "updated_at":
             eq(after[f], before[f], "%s: untouched %s" % (what, f))
 
-@test()
-def delete_soft_by_default(api):
+def test_delete_soft_by_default(api):
     for query in ("", "?hard=false", "?foo=1"):
         c = api.create(name="Soft", agency_id="ag1")
         _, etag = api.fetch(c["id"])
@@ -1084,8 +1004,7 @@ def delete_soft_by_default(api):
         check(etag2 != etag, "ETag unchanged by a soft delete")
         eq(audit_count(api, c["id"]), 2, "audit entries after create + soft delete")
 
-@test()
-def delete_soft_of_soft_deleted_writes_nothing(api):
+def test_delete_soft_of_soft_deleted_writes_nothing(api):
     cid = api.create()["id"]
     expect_deleted(api.delete(cpath(cid)), False)
     before, etag = api.fetch(cid)
@@ -1099,8 +1018,7 @@ def delete_soft_of_soft_deleted_writes_nothing(api):
     expect_unchanged(api, c["id"], c, etag)
     eq(audit_count(api, c["id"]), 1, "audit entries after soft-deleting an inactive client")
 
-@test()
-def delete_soft_then_hard_then_404(api):
+def test_delete_soft_then_hard_then_404(api):
     c = api.create(domain=domain_name(api), global_name=api.uid("g"))
     cid = c["id"]
     _, etag1 = api.fetch(cid)
@@ -1123,16 +1041,14 @@ def delete_soft_then_hard_then_404(api):
     check(r.etag not in (etag1, etag2), "re-created client reuses ETag %s" % r.etag)
     eq(audit_count(api, cid), 4, "audit entries after re-creating the id")
 
-@test()
-def delete_hard_of_active_client(api):
+def test_delete_hard_of_active_client(api):
     cid = api.create()["id"]
     expect_deleted(api.delete(cpath(cid) + "?hard=true"), True)
     expect_error(api.get(cpath(cid)), 404, "Client not found")
     entries, count = expect_list(api.get(apath(cid)))
     eq(([e["action"] for e in entries], count), (["hard_delete", "create"], 2), "audit")
 
-@test()
-def delete_bad_hard_400(api):
+def test_delete_bad_hard_400(api):
     cid = api.create()["id"]
     before, etag = api.fetch(cid)
     for value in ("1", "0", "yes", "TRUE", "True", "", "true ", "truex", "x" * 300):
@@ -1144,8 +1060,7 @@ def delete_bad_hard_400(api):
     expect_unchanged(api, cid, before, etag)
     eq(audit_count(api, cid), 1, "audit entries after rejected DELETEs")
 
-@test()
-def delete_404_and_bad_id(api):
+def test_delete_404_and_bad_id(api):
     expect_error(api.delete(cpath(api.uid())), 404, "Client not found")
     expect_error(api.delete(cpath(api.uid()) + "?hard=true"), 404, "Client not found")
     for raw in ("a%2Fb", "a.b", "%20x", "x" * 256):
@@ -1159,8 +1074,7 @@ KEY_MEMBERS = {"publishable": "publishable_key", "secret": "secret_key"}
 def rotate(api, cid, body=None, **kw):
     return api.post(rpath(cid), body, **kw)
 
-@test()
-def rotate_keys_changes_exactly_the_requested_keys(api):
+def test_rotate_keys_changes_exactly_the_requested_keys(api):
     both = ("publishable_key", "secret_key")
     for body, changed in ((None, both), ({"keys": ["secret"]}, ("secret_key",)),
                           ({"keys": ["publishable"]}, ("publishable_key",)),
@@ -1182,8 +1096,7 @@ def rotate_keys_changes_exactly_the_requested_keys(api):
         eq(api.fetch(c["id"]), (d, r.etag), what + ": GET afterwards (data, ETag)")
         eq(audit_count(api, c["id"]), 2, what + ": audit entries")
 
-@test()
-def rotate_keys_bad_bodies(api):
+def test_rotate_keys_bad_bodies(api):
     c = api.create()
     cid = c["id"]
     _, etag = api.fetch(cid)
@@ -1206,8 +1119,7 @@ def rotate_keys_bad_bodies(api):
     expect_unchanged(api, cid, c, etag)
     eq(audit_count(api, cid), 1, "audit entries after rejected rotations")
 
-@test()
-def rotate_keys_404_and_bad_id(api):
+def test_rotate_keys_404_and_bad_id(api):
     expect_error(rotate(api, api.uid()), 404, "Client not found")
     expect_error(rotate(api, api.uid(), {"keys": ["secret"]}), 404, "Client not found")
     expect_error(rotate(api, "a.b"), 400, "Invalid client id", ID_DETAILS)
@@ -1232,16 +1144,14 @@ def stale_then_current(api, send, what):
     eq(audit_count(api, c["id"]), 2, what + ": audit entries after the 412s")
     return c["id"], cur, send(c["id"], cur)
 
-@test()
-def if_match_patch(api):
+def test_if_match_patch(api):
     cid, cur, r = stale_then_current(
         api, lambda cid, tag: api.patch(cpath(cid), {"name": "V3"}, headers={"If-Match": tag}),
         "PATCH")
     eq(expect_client(r)["name"], "V3", "name after PATCH with the current ETag")
     check(r.etag != cur, "ETag unchanged by the PATCH")
 
-@test()
-def if_match_delete_soft(api):
+def test_if_match_delete_soft(api):
     cid, cur, r = stale_then_current(
         api, lambda cid, tag: api.delete(cpath(cid), headers={"If-Match": tag}), "soft DELETE")
     expect_deleted(r, False)
@@ -1249,16 +1159,14 @@ def if_match_delete_soft(api):
     eq(d["status"], False, "status after soft DELETE with the current ETag")
     check(etag != cur, "ETag unchanged by the soft delete")
 
-@test()
-def if_match_delete_hard(api):
+def test_if_match_delete_hard(api):
     cid, cur, r = stale_then_current(
         api, lambda cid, tag: api.delete(cpath(cid) + "?hard=true", headers={"If-Match": tag}),
         "hard DELETE")
     expect_deleted(r, True)
     expect_error(api.get(cpath(cid)), 404, "Client not found")
 
-@test()
-def if_match_rotate_keys(api):
+def test_if_match_rotate_keys(api):
     cid, cur, r = stale_then_current(
         api, lambda cid, tag: rotate(api, cid, {"keys": ["secret"]}, headers={"If-Match": tag}),
         "rotate-keys")
@@ -1308,8 +1216,7 @@ def audit_page(api, cid, **params):
     q = urllib.parse.urlencode(params)
     return expect_list(api.get(apath(cid) + ("?" + q if q else "")))
 
-@test()
-def audit_create_patch_rotate_hard_delete(api):
+def test_audit_create_patch_rotate_hard_delete(api):
     cid, dom = api.uid(), domain_name(api)
     rids = [api.rid() for _ in range(4)]
     writes = [api.post(CLIENTS, {"id": cid, "name": "Audited", "domain": dom.upper(),
@@ -1358,8 +1265,7 @@ def audit_create_patch_rotate_hard_delete(api):
         r = api.get(apath(cid) + "?" + urllib.parse.urlencode(params))
         bad_query(r, (field, "invalid_value"))
 
-@test()
-def audit_no_row_for_noop_writes(api):
+def test_audit_no_row_for_noop_writes(api):
     c = api.create(name="Same", email="s@example.com")
     cid = c["id"]
     api.update(cid, {"name": "Same", "email": "s@example.com", "api_metadata": {}})
@@ -1375,8 +1281,7 @@ def audit_no_row_for_noop_writes(api):
     eq(changes_of(entries[0]), {"status": {"old": True, "new": False}}, "changes of the delete")
     eq(changes_of(entries[1]), {"name": {"old": "Same", "new": "Other"}}, "changes of the update")
 
-@test()
-def audit_404_never_existing(api):
+def test_audit_404_never_existing(api):
     expect_error(api.get(apath(api.uid())), 404, "Client not found")
     expect_error(api.get(apath(api.uid()) + "?limit=5&offset=0"), 404, "Client not found")
     expect_error(api.get(CLIENTS + "/a.b/audit"), 400, "Invalid client id", ID_DETAILS)
@@ -1385,8 +1290,7 @@ def audit_404_never_existing(api):
     expect_invalid(r, ("name", "invalid_type"))
     expect_error(api.get(apath(cid)), 404, "Client not found")
 
-@test(needs="ctl")
-def clientsctl_audit_matches_api(api):
+def test_clientsctl_audit_matches_api(api):
     c = api.create(proxy_api_key="px-" + api.uid(), email="ctl@example.com")
     cid = c["id"]
     api.update(cid, {"name": "Ctl \"quoted\" é", "api_metadata": {"x": [1, {"y": None}]}})
@@ -1409,28 +1313,13 @@ def clientsctl_audit_matches_api(api):
 
 # ---- process pool and concurrency -----------------------------------------------
 
-def pool_workers(master):
-    """Live (non-zombie) direct children of master, from /proc/*/stat."""
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
-        if int(ppid) == master and state != "Z":
-            kids.append(int(d))
-    return sorted(kids)
-
-@test(timeout=30, needs="pool")
-def worker_sigkill_replaced(api):
-    with open(api.cfg.pool_pidfile) as f:
-        master = int(f.read().split()[0])
+@pytest.mark.timeout(30)
+def test_worker_sigkill_replaced(api):
+    if not api.cfg.pool_pidfile:
+        pytest.skip("needs the standalone pool (mod_fcgid runs no master)")
+    master = read_pid(api.cfg.pool_pidfile)
     cid = api.create()["id"]
-    before = pool_workers(master)
+    before = children(master)
     check(before, "master %d has no workers" % master)
     victim = before[0]
     killed_at = time.monotonic()
@@ -1445,7 +1334,7 @@ def worker_sigkill_replaced(api):
             bad.append("#%d: %s: %s" % (i, type(e).__name__, e))
     check(not bad, "%d of 50 requests failed after SIGKILL; first: %s" % (len(bad), bad[:1]))
     while True:
-        now = pool_workers(master)
+        now = children(master)
         if len(now) == len(before) and victim not in now:
             break
         check(time.monotonic() - killed_at < 5,
@@ -1471,8 +1360,8 @@ def patch_together(api, cid, bodies):
         t.join(40)
     return [x for x in out if x is not None]
 
-@test(timeout=60)
-def concurrent_metadata_patches(api):
+@pytest.mark.timeout(60)
+def test_concurrent_metadata_patches(api):
     for rnd in range(3):
         cid = api.create(api_metadata={"base": rnd})["id"]
         bad = patch_together(api, cid, [{"api_metadata": {"k%d" % i: i}} for i in range(24)])
@@ -1480,8 +1369,8 @@ def concurrent_metadata_patches(api):
         want = dict({"k%d" % i: i for i in range(24)}, base=rnd)
         eq(api.fetch(cid)[0]["api_metadata"], want, "round %d api_metadata" % rnd)
 
-@test(timeout=40)
-def concurrent_different_members(api):
+@pytest.mark.timeout(40)
+def test_concurrent_different_members(api):
     for rnd in range(5):
         cid = api.create(name="N0", email="e0@example.com")["id"]
         name, email = "Name %d" % rnd, "e%d@example.com" % (rnd + 1)
@@ -1497,8 +1386,7 @@ def sql_str(s):
     check(re.match(r"^[A-Za-z0-9_.:\- ]*$", s), "sql_str: unexpected characters in %r" % s)
     return "'%s'" % s
 
-@test(needs="sql")
-def list_order_ties_by_id(api):
+def test_list_order_ties_by_id(api):
     """Clients sharing a created_at are ordered by id (inserted directly, since
     the API cannot be made to create two in the same millisecond)."""
     ag, pre = api.uid("ag"), api.uid("t")
@@ -1581,8 +1469,8 @@ def paging_plan_problems(lines):
             bad.append("offset walk reads rows: " + ln)
     return bad
 
-@test(timeout=90, needs=("sql", "ctl"))
-def list_queries_use_indexes(api):
+@pytest.mark.timeout(90)
+def test_list_queries_use_indexes(api):
     run = api.cfg.run_id
     api.sql(seed_sql(run, SEED_ROWS))
     try:
@@ -1606,25 +1494,18 @@ def list_queries_use_indexes(api):
 
 # ---- the database going away (last: it stops and starts MariaDB) ----------
 
-def db_control(api, action):
-    r = subprocess.run(shlex.split(api.cfg.db_control) + [action], capture_output=True,
-                       text=True, timeout=40)
-    check(r.returncode == 0, "db-control %s exited %d: %s" % (action, r.returncode,
-                                                              short(r.stderr)))
-
 def expect_unavailable(r):
     expect_error(r, 503, "Service unavailable")
     check(r.header("Retry-After") and r.header("Retry-After").isdigit(),
           "503 without a numeric Retry-After: %r" % r.header("Retry-After"))
 
-@test(timeout=60, needs="db")
-def database_down_503_then_recovers(api):
+@pytest.mark.timeout(60)
+def test_database_down_503_then_recovers(api):
     cid = api.create()["id"]
     workers = None
     if api.cfg.pool_pidfile:
-        with open(api.cfg.pool_pidfile) as f:
-            master = int(f.read().split()[0])
-        workers = sorted(pool_workers(master))
+        master = read_pid(api.cfg.pool_pidfile)
+        workers = sorted(children(master))
     db_control(api, "stop")
     try:
         expect_unavailable(api.get(cpath(cid)))
@@ -1634,24 +1515,9 @@ def database_down_503_then_recovers(api):
     finally:
         db_control(api, "start")
     # The same workers reconnect: no restart of the pool or of Apache.
-    deadline = time.monotonic() + 15
-    while api.get("/api/v1/health", auth=None).status != 200:
-        check(time.monotonic() < deadline, "health not 200 within 15 s of the restart")
-        time.sleep(0.2)
+    wait_healthy(api)
     r = api.patch(cpath(cid), {"name": "after restart"})
     expect_client(r)
     eq(r.data["name"], "after restart", "name after the database came back")
     if workers is not None:
-        eq(sorted(pool_workers(master)), workers, "pool workers (none restarted)")
-
-
-# ---- main -------------------------------------------------------------------------
-
-def main():
-    a = suite_args("Black-box HTTP tests of the clients API.", "api", 110).parse_args()
-    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
-    suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()
+        eq(sorted(children(master)), workers, "pool workers (none restarted)")

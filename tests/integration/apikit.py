@@ -1,12 +1,12 @@
-"""apikit - the small toolkit behind api_test.py.
+"""apikit - the HTTP client of the tests and the assertions they share.
 
-One Api object per test: it sends requests (one fresh connection each),
-checks what every response must carry (JSON envelope, Content-Type,
-Cache-Control, X-Request-Id), and offers the assertions the tests share.
-Standard library only.
+One Api object per test (the `api` fixture of conftest.py): it sends
+requests (one fresh connection each), checks what every response must
+carry (JSON envelope, Content-Type, Cache-Control, X-Request-Id) and
+validates each against doc/openapi.yaml (openapi_check), and notes the
+secrets it saw for secrets_test.py.
 """
 
-import argparse
 import http.client
 import itertools
 import json
@@ -14,10 +14,11 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 import threading
-import time
 import urllib.parse
 
+from kit import Answer, Failure, check, eq, short, wait_for  # noqa: F401 - tests import them here
 from openapi_check import Contract
 
 CLIENTS = "/api/v1/clients"
@@ -42,54 +43,36 @@ _counter = itertools.count(1)
 _counter_lock = threading.Lock()
 
 
-class Failure(AssertionError):
-    """A test expectation that did not hold."""
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-def eq(actual, expected, what):
-    if actual != expected:
-        raise Failure("%s: expected %s, got %s" % (what, short(expected), short(actual)))
-
-def short(v, limit=160):
-    s = v if isinstance(v, str) else repr(v)
-    s = s.replace("\n", "\\n")
-    return s if len(s) <= limit else s[:limit] + "...(%d chars)" % len(s)
-
 def _next():
     with _counter_lock:
         return next(_counter)
 
 
 class Config:
-    """What the command line gave us; shared read-only by every test."""
+    """What a test file gets from its set-up (conftest.py's cfg fixture):
+    host, port and prefix of base_url, the admin key, the label (the
+    set-up's name), the run id (the prefix of every id a test file
+    creates), and more (ctl, sql, db_control, ...) as keywords.  Shared
+    read-only by the file's tests."""
 
-    def __init__(self, base_url, admin_key, label, ctl, pool_pidfile, run_id,
-                 db_control=None, sql=None):
+    def __init__(self, base_url, admin_key, label, run_id, **more):
         u = urllib.parse.urlsplit(base_url)
-        check(u.scheme == "http" and u.hostname, "--base-url must be http://host:port")
+        check(u.scheme == "http" and u.hostname, "base_url must be http://host:port")
         self.host, self.port, self.prefix = u.hostname, u.port or 80, u.path.rstrip("/")
+        self.base_url = base_url
         self.admin_key, self.label, self.run_id = admin_key, label, run_id
-        self.ctl, self.pool_pidfile = ctl, pool_pidfile
-        self.db_control, self.sql = db_control, sql
+        self.__dict__.update(more)
 
 
-class Resp:
-    """One response: status, headers (lower-case names), raw body, parsed JSON."""
+class Resp(Answer):
+    """One response to an Api call: an Answer that knows its request
+    (method, path), with the body parsed as JSON only when it says it is
+    JSON (_check_common), its members in order (pairs) and the ETag."""
 
     def __init__(self, method, path, status, headers, raw):
-        self.method, self.path, self.status, self.headers, self.raw = \
-            method, path, status, headers, raw
+        super().__init__(status, headers, raw)
+        self.method, self.path = method, path
         self.body = self.pairs = None
-
-    def header(self, name):
-        return self.headers.get(name.lower())
-
-    @property
-    def data(self):
-        return self.body.get("data") if isinstance(self.body, dict) else None
 
     @property
     def etag(self):
@@ -389,43 +372,64 @@ def expect_unchanged(api, cid, before, before_etag):
     eq(etag, before_etag, "ETag of %s after a rejected request" % cid)
 
 
-# ---- the runner -----------------------------------------------------------
+# ---- the database taken away and back (cfg.db_control) ---------------------------
 
-class Test:
-    def __init__(self, fn, timeout, needs):
-        self.fn, self.name, self.timeout, self.needs = fn, fn.__name__, timeout, needs
+def db_control(api, action):
+    """Stops or starts the set-up's database."""
+    p = subprocess.run(shlex.split(api.cfg.db_control) + [action], capture_output=True,
+                       text=True, timeout=40)
+    check(p.returncode == 0, "db-control %s exited %d: %s" % (action, p.returncode,
+                                                              short(p.stderr)))
 
 
-REGISTRY = []
+def wait_healthy(api, seconds=15):
+    """Until /health answers 200 again (the database is back)."""
+    wait_for(lambda: api.get("/api/v1/health", auth=None).status == 200, seconds,
+             "health not 200 after the restart", 0.2)
 
-def test(timeout=20, needs=None):
-    """Decorator: registers a test function taking one Api argument.
-    needs: "ctl", "pool", "db" or "sql" (or a tuple of them) when the test
-    needs --ctl, --pool-pidfile, --db-control or --sql."""
-    def deco(fn):
-        REGISTRY.append(Test(fn, timeout, needs))
-        return fn
-    return deco
 
-def _run_one(t, cfg, timeout):
-    """Runs t in a daemon thread; returns None or a one-line failure reason."""
-    outcome = {}
+# ---- a row locked by a session of the test's -------------------------------------
 
-    def body():
-        try:
-            t.fn(Api(cfg, t.name))
-            outcome["ok"] = True
-        except Failure as e:
-            outcome["err"] = str(e)
-        except Exception as e:      # connection refused, socket timeout, bugs
-            outcome["err"] = "%s: %s" % (type(e).__name__, e)
+def sql_session(api):
+    """A MariaDB session of its own (cfg.sql) in the background: SQL goes to
+    its stdin, its errors to .err."""
+    err = tempfile.TemporaryFile(mode="w+")
+    p = subprocess.Popen(shlex.split(api.cfg.sql), stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=err, text=True)
+    p.err = err
+    return p
 
-    th = threading.Thread(target=body, daemon=True)
-    th.start()
-    th.join(timeout)
-    if th.is_alive():
-        return "timeout after %.0f s" % timeout
-    return None if outcome.get("ok") else outcome.get("err", "unknown error")
+def lock_row(api, cid):
+    """A session holding cid's row locked until unlock_row()."""
+    eq(api.sql("SELECT COUNT(*) FROM clients WHERE id = '%s'" % cid).split()[-1], "1",
+       "rows of %s before locking it" % cid)
+    locker = sql_session(api)
+    locker.stdin.write("START TRANSACTION;\nSELECT id FROM clients WHERE id = '%s' FOR UPDATE;\n"
+                       "SELECT SLEEP(40);\nROLLBACK;\n" % cid)
+    locker.stdin.flush()
+    # The locking read has returned once the session sleeps.  (Waiting for
+    # information_schema.innodb_trx to show a locked row instead was seen to
+    # time out twice under ASan behind mod_fcgid while the session slept.)
+    try:
+        wait_for(lambda: api.sql(
+            "SELECT COUNT(*) FROM information_schema.processlist "
+            "WHERE info LIKE 'SELECT SLEEP(%'").split()[-1] != "0", 30,
+            "never happened: the test's lock on " + cid)
+    except AssertionError as e:
+        locker.err.seek(0)
+        raise AssertionError("%s; locker: %s; sessions: %s" % (e, short(locker.err.read()),
+                             short(api.sql("SELECT id, command, time, state, LEFT(info, 60) "
+                                           "FROM information_schema.processlist"), 800)))
+    return locker
+
+def unlock_row(api, locker):
+    ids = api.sql("SELECT id FROM information_schema.processlist "
+                  "WHERE info LIKE 'SELECT SLEEP(%'").split()[1:]
+    for i in ids:
+        api.sql("KILL %d" % int(i))
+    locker.stdin.close()
+    locker.wait(20)
+
 
 def validate_raw(method, target, req_headers, req_body, status, headers, raw):
     """For tests that talk to the server without Api.call (malformed requests on
@@ -433,77 +437,3 @@ def validate_raw(method, target, req_headers, req_body, status, headers, raw):
     headers: the response's, names in any case."""
     CONTRACT.check(method, target, req_headers, req_body, status,
                    {k.lower(): v for k, v in headers.items()}, raw)
-
-def openapi_summary(label):
-    """Prints how many responses were validated against doc/openapi.yaml and
-    which operation/status pairs they covered; appends them to the file
-    $CLIENTSD_OPENAPI_COVERAGE when set (./dev test adds up the suites)."""
-    print(CONTRACT.summary(label), flush=True)
-    out = os.environ.get("CLIENTSD_OPENAPI_COVERAGE")
-    if out:
-        CONTRACT.dump(out, label)
-
-def run_all(cfg, pattern, budget):
-    """Runs the registered tests in order; returns (passed, failed)."""
-    deadline = time.monotonic() + budget
-    passed = failed = 0
-    for t in REGISTRY:
-        if pattern and pattern not in t.name:
-            continue
-        options = {"ctl": ("ctl", cfg.ctl), "pool": ("pool-pidfile", cfg.pool_pidfile),
-                   "db": ("db-control", cfg.db_control), "sql": ("sql", cfg.sql)}
-        needs = (t.needs,) if isinstance(t.needs, str) else t.needs or ()
-        missing = [options[n][0] for n in needs if not options[n][1]]
-        if missing:
-            print("skip %s %s: needs --%s" % (cfg.label, t.name, " --".join(missing)),
-                  flush=True)
-            continue
-        left = deadline - time.monotonic()
-        if left < 1:
-            reason = "not run: time budget of %d s used up" % budget
-        else:
-            reason = _run_one(t, cfg, min(t.timeout, left))
-        if reason is None:
-            passed += 1
-            print("ok   %s %s" % (cfg.label, t.name), flush=True)
-        else:
-            failed += 1
-            print("FAIL %s %s: %s" % (cfg.label, t.name, reason.replace("\n", " ")), flush=True)
-    openapi_summary(cfg.label)
-    return passed, failed
-
-
-# --- a suite's command line: what ./dev's suite helper passes to every suite
-
-def suite_args(description, label, budget):
-    """A parser with the options ./dev passes every suite (its suite
-    helper), this suite's default label and time budget.  The caller adds
-    its own options, parses, and hands the result to suite_config."""
-    ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
-    ap.add_argument("--admin-key-file", required=True, help="file holding an admin key")
-    ap.add_argument("--label", default=label, help="word printed on every result line")
-    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
-    ap.add_argument("--pool-pidfile", help="pid file of the standalone clientsd master")
-    ap.add_argument("--db-control", help='command taking "stop" or "start" for the database')
-    ap.add_argument("--sql", help='command running the SQL on its stdin in the service\'s '
-                    'database as admin, e.g. "./dev sql test"')
-    ap.add_argument("-k", dest="pattern", help="run only tests whose name contains this")
-    ap.add_argument("--budget", type=int, default=budget, help="seconds for the whole run")
-    return ap
-
-
-def suite_config(a):
-    """The Config of parsed suite_args, with the admin key read from its
-    file and a fresh run id (the prefix of every id the run creates)."""
-    with open(a.admin_key_file) as f:
-        key = f.read().strip()
-    return Config(a.base_url, key, a.label, a.ctl, a.pool_pidfile, os.urandom(4).hex(),
-                  a.db_control, a.sql)
-
-
-def suite_exit(passed, failed):
-    """Prints the RESULT line ./dev adds up and exits, without waiting for
-    the threads of tests that timed out."""
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """client_test.py - a client generated from the served OpenAPI document works.
 
 What an integrator with a code generator would do: fetch GET
@@ -10,22 +9,26 @@ cursor, delete.  The generator and the compiler are pinned in
 tests/client/package.json and package-lock.json and installed by `npm ci`
 into tests/client/node_modules the first time.
 
-Where npm cannot reach its registry (and nothing is installed yet) the test
-cannot run: it prints one "skip" line saying so and counts nothing; any
-other failure (npm ci failing with the registry reachable, the generator,
-the compiler, a step of the scenario) fails.  Prints ok/FAIL lines and a
-RESULT line; the options are the suite's (apikit.suite_args).
+Where npm cannot reach its registry (and nothing is installed yet) the tests
+cannot run: they are skipped, saying so, and count nothing; any other
+failure (npm ci failing with the registry reachable, the generator, the
+compiler, a step of the scenario) fails.  Four tests, one a step, each
+skipped when the step before it failed; through nginx in the plain run (the
+client, not clientsd's memory, is what it checks).
 """
 
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.request
 
-sys.dont_write_bytecode = True
-from apikit import suite_args, suite_config, suite_exit
+import pytest
+
+import kit
+from kit import Failure
+
+pytestmark = [pytest.mark.setups(["nginx"]), pytest.mark.budget(300), pytest.mark.timeout(300)]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.normpath(os.path.join(HERE, "..", "client"))
@@ -65,71 +68,71 @@ def tools(label):
     return "fail", "npm ci in tests/client failed: " + (tail(p) if p else "timed out")
 
 
-def main():
-    a = suite_args("A client generated from the served OpenAPI document.", "client",
-                   300).parse_args()
-    cfg = suite_config(a)
-    base = a.base_url.rstrip("/")
-    passed = failed = 0
-
-    def result(ok, name, detail):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-        print("%s %s %s: %s" % ("ok  " if ok else "FAIL", cfg.label, name, detail), flush=True)
-
+@pytest.fixture(scope="module")
+def work(cfg):
+    """The pinned tools (installed if need be) and a scratch directory; the
+    steps passed so far."""
     why = tools(cfg.label)
     if why is not None and why[0] == "skip":
-        print("skip %s generated client: %s; the generated-client scenario did NOT run"
-              % (cfg.label, why[1]), flush=True)
-        suite_exit(0, 0)
+        pytest.skip("generated client: %s; the generated-client scenario did NOT run" % why[1])
     if why is not None:
-        result(False, "tools", why[1])
-        suite_exit(passed, failed)
-
+        pytest.fail("tools: " + why[1], pytrace=False)
     with tempfile.TemporaryDirectory(prefix="clientsd-ts-") as tmp:
-        doc = os.path.join(tmp, "openapi.json")
-        try:
-            with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=30) as r:
-                body = r.read()
-            with open(doc, "wb") as f:
-                f.write(body)
-            result(True, "served document", "%d bytes from GET /api/v1/openapi.json" % len(body))
-        except OSError as e:
-            result(False, "served document", str(e))
-            suite_exit(passed, failed)
-
-        gen = os.path.join(tmp, "gen")
-        p = run([os.path.join(BIN, "openapi-ts"), "-i", doc, "-o", gen], tmp, 180)
-        ok = p.returncode == 0 and os.path.exists(os.path.join(gen, "sdk.gen.ts"))
-        result(ok, "generate", "@hey-api/openapi-ts -> gen/sdk.gen.ts" if ok else tail(p))
-        if not ok:
-            suite_exit(passed, failed)
-
-        shutil.copy(os.path.join(TOOLS, "scenario.ts"), tmp)
-        p = run([os.path.join(BIN, "tsc"), "--strict", "--noEmitOnError", "--target", "es2022",
-                 "--module", "commonjs", "--moduleResolution", "node10",
-                 "--ignoreDeprecations", "5.0", "--lib", "es2022,dom,dom.iterable", "--skipLibCheck",
-                 "--outDir", os.path.join(tmp, "js"), "scenario.ts"], tmp, 180)
-        ok = p.returncode == 0
-        result(ok, "compile", "tsc --strict: no error" if ok else tail(p))
-        if not ok:
-            suite_exit(passed, failed)
-
-        env = dict(os.environ, CLIENTSD_BASE_URL=base + "/api/v1",
-                   CLIENTSD_ADMIN_KEY=cfg.admin_key, CLIENTSD_RUN_ID=cfg.run_id)
-        p = run(["node", os.path.join(tmp, "js", "scenario.js")], tmp, 120, env)
-        steps = [ln for ln in p.stdout.splitlines() if ln.startswith(("ok", "FAIL"))]
-        for ln in steps:
-            print("     %s scenario: %s" % (cfg.label, ln), flush=True)
-        bad = [ln for ln in steps if ln.startswith("FAIL")]
-        ok = p.returncode == 0 and len(steps) >= 10 and not bad
-        result(ok, "scenario", "%d steps, %d failed" % (len(steps), len(bad)) if steps
-               else tail(p))
-    suite_exit(passed, failed)
+        yield {"tmp": tmp, "passed": set()}
 
 
-if __name__ == "__main__":
-    main()
+def step(work, name, after):
+    """Runs step name once the step after has passed (else it is skipped)."""
+    if after and after not in work["passed"]:
+        pytest.skip("the %s step did not pass" % after)
+    return work["tmp"]
+
+
+def passed(work, name):
+    work["passed"].add(name)
+
+
+def test_served_document(work, cfg):
+    tmp = step(work, "served document", None)
+    with urllib.request.urlopen(cfg.base_url.rstrip("/") + "/api/v1/openapi.json",
+                                timeout=30) as r:
+        body = r.read()
+    with open(os.path.join(tmp, "openapi.json"), "wb") as f:
+        f.write(body)
+    kit.info(cfg.label, "client: %d bytes from GET /api/v1/openapi.json" % len(body))
+    passed(work, "served document")
+
+
+def test_generate(work):
+    tmp = step(work, "generate", "served document")
+    gen = os.path.join(tmp, "gen")
+    p = run([os.path.join(BIN, "openapi-ts"), "-i", os.path.join(tmp, "openapi.json"),
+             "-o", gen], tmp, 180)
+    if p.returncode != 0 or not os.path.exists(os.path.join(gen, "sdk.gen.ts")):
+        raise Failure("@hey-api/openapi-ts: " + tail(p))
+    passed(work, "generate")
+
+
+def test_compile(work):
+    tmp = step(work, "compile", "generate")
+    shutil.copy(os.path.join(TOOLS, "scenario.ts"), tmp)
+    p = run([os.path.join(BIN, "tsc"), "--strict", "--noEmitOnError", "--target", "es2022",
+             "--module", "commonjs", "--moduleResolution", "node10",
+             "--ignoreDeprecations", "5.0", "--lib", "es2022,dom,dom.iterable", "--skipLibCheck",
+             "--outDir", os.path.join(tmp, "js"), "scenario.ts"], tmp, 180)
+    if p.returncode != 0:
+        raise Failure("tsc --strict: " + tail(p))
+    passed(work, "compile")
+
+
+def test_scenario(work, cfg):
+    tmp = step(work, "scenario", "compile")
+    env = dict(os.environ, CLIENTSD_BASE_URL=cfg.base_url.rstrip("/") + "/api/v1",
+               CLIENTSD_ADMIN_KEY=cfg.admin_key, CLIENTSD_RUN_ID=cfg.run_id)
+    p = run(["node", os.path.join(tmp, "js", "scenario.js")], tmp, 120, env)
+    steps = [ln for ln in p.stdout.splitlines() if ln.startswith(("ok", "FAIL"))]
+    for ln in steps:
+        kit.info(cfg.label, "client scenario: " + ln)
+    bad = [ln for ln in steps if ln.startswith("FAIL")]
+    if p.returncode != 0 or len(steps) < 10 or bad:
+        raise Failure("%d steps, %d failed" % (len(steps), len(bad)) if steps else tail(p))

@@ -1,11 +1,11 @@
-#!/usr/bin/env python3
-"""cluster_test.py - clientsd on a real 3-node MariaDB Galera cluster, run by `./dev test --cluster` after `./dev cluster up`-like set-up.
+"""cluster_test.py - clientsd on a real 3-node MariaDB Galera cluster, run by `./dev test --cluster`.
 
 Two pools (A: nodes 1, 2, 3 in that order; B: nodes 2, 3, 1), each behind its
 own nginx server block; a third pool (C) reaches node 1 through a TCP proxy of
 this file that cuts the connection around COMMIT; a fourth (S) runs on a single,
-non-Galera MariaDB for the throughput comparison.  The suite starts and stops
-the pools itself; ./dev starts the nodes, nginx and the single server.
+non-Galera MariaDB for the throughput comparison.  The drills start and stop
+the pools themselves; the ctx fixture has the shell library (tools/instance
+drills up) start the nodes, nginx and the single server, fresh.
 
 The drills, each checked against what the database holds afterwards (read on a
 node with wsrep_sync_wait = 1):
@@ -17,9 +17,8 @@ node with wsrep_sync_wait = 1):
   throughput_cluster_vs_single PATCH req/s, printed
 A drill FAILS on a lost acknowledged write, on a 503 (or any non-2xx) whose
 write had committed, on a 500, and on what each drill names; rates
-(503s, retries) are printed as "info" lines, not asserted (on two shared
-cores they are noise; correctness is not).  Output: "ok"/"FAIL"/"skip"/"info" lines, then
-"RESULT passed=N failed=M"; exit 1 if any test failed.
+(503s, retries) are "info" lines, not asserted (on two shared cores they are
+noise; correctness is not).  The drills' sizes: CLUSTER_ARGS (options()).
 
 Without `[database] hosts` support, A runs on node 1 only and B on node 2
 only: the drills then measure that baseline (and fail where they must).
@@ -35,51 +34,26 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import traceback
 
-sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
-import fcgikit                      # noqa: E402
-from poolkit import conf_with       # noqa: E402
+import pytest
+
+import fcgikit
+import kit
+from kit import Answer, Failure, check, wait_for
+from poolkit import (TOOL, alive, conf_value, conf_with, instance_env, read_pid, tool,
+                     write_private)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.setups("before"), pytest.mark.budget(600),
+              pytest.mark.timeout(600)]
 
 CLIENTS = "/api/v1/clients"
 
 
-class Failure(AssertionError):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
 def info(ctx, text):
-    print("info %s %s" % (ctx.a.label, text), flush=True)
-
-
-# ---- configuration files ---------------------------------------------------
-
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
+    kit.info(ctx.a.label, text)
 
 
 class Pool:
@@ -97,9 +71,7 @@ class Pool:
              ("server", "workers"): "4", ("server", "pool"): "pool-" + name,
              ("server", "pm"): "static"}
         s.update(sets)
-        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(conf_with(base, s))
+        write_private(self.conf, conf_with(base, s))
         self.proc = None
 
     def start(self):
@@ -143,25 +115,6 @@ class Pool:
 
 # ---- HTTP ------------------------------------------------------------------
 
-class Answer:
-    def __init__(self, status, headers, raw, t0, t1):
-        self.status, self.headers, self.raw, self.t0, self.t1 = status, headers, raw, t0, t1
-        try:
-            self.body = json.loads(raw) if raw else None
-        except ValueError:
-            self.body = None
-
-    def header(self, name):
-        return self.headers.get(name.lower())
-
-    @property
-    def data(self):
-        return self.body.get("data") if isinstance(self.body, dict) else None
-
-    def where(self):
-        return "%d %s" % (self.status, self.raw[:200].decode("utf-8", "replace"))
-
-
 class Http:
     """One keep-alive connection to one nginx port; reconnects on failure."""
 
@@ -188,7 +141,9 @@ class Http:
                 hdrs = {k.lower(): v for k, v in r.getheaders()}
                 if r.getheader("Connection", "").lower() == "close":
                     self.close()
-                return Answer(r.status, hdrs, raw, t0, time.monotonic())
+                a = Answer(r.status, hdrs, raw)
+                a.t0, a.t1 = t0, time.monotonic()
+                return a
             except (http.client.RemoteDisconnected, BrokenPipeError,
                     ConnectionResetError) as e:
                 # A kept connection nginx closed meanwhile: once more, fresh.
@@ -437,7 +392,7 @@ class Ctx:
         self.node_port = {n: b + 10 * n for n in (1, 2, 3)}
         self.port = {"a": b + 40, "b": b + 41, "c": b + 42, "s": b + 43}
         self.multi = self.probe_multi()
-        self.request_timeout = conf_value(a.conf, "server", "request_timeout", 30)
+        self.request_timeout = int(conf_value(a.conf, "server", "request_timeout") or 30)
 
     def node(self, n):
         return "127.0.0.1:%d" % self.node_port[n]
@@ -503,30 +458,9 @@ class Ctx:
         return Http(self.port[name], key or self.key)
 
 
-def conf_value(path, section, key, default):
-    """The integer value of [section] key in the INI file at path."""
-    cur = None
-    with open(path) as f:
-        for line in f:
-            st = line.strip()
-            if st.startswith("["):
-                cur = st.strip("[]").strip()
-            elif cur == section and st.split("=", 1)[0].strip() == key:
-                return int(st.split("=", 1)[1])
-    return default
-
-
 def second_user(ctx):
     """clients_b: the runtime user's twin (same password, same DML grants)."""
-    pwfile = None
-    section = None
-    with open(ctx.a.conf) as f:
-        for line in f:
-            st = line.strip()
-            if st.startswith("["):
-                section = st.strip("[]").strip()
-            elif section == "database" and st.split("=", 1)[0].strip() == "password_file":
-                pwfile = st.split("=", 1)[1].strip()
+    pwfile = conf_value(ctx.a.conf, "database", "password_file")
     check(pwfile, "no [database] password_file in %s" % ctx.a.conf)
     with open(pwfile) as f:
         pw = f.read().strip()
@@ -550,16 +484,7 @@ def create_clients(ctx, prefix, n, port="a"):
 
 # ---- the drills -------------------------------------------------------------------
 
-TESTS = []
-
-
-def drill(fn):
-    TESTS.append(fn)
-    return fn
-
-
-@drill
-def merge_patches_across_pools(ctx):
+def test_merge_patches_across_pools(ctx):
     cids = create_clients(ctx, "mp", 5)
     mark = log_mark(ctx)
     load = Load(ctx, "mp", [ctx.port["a"], ctx.port["b"]], cids, threads=24,
@@ -596,8 +521,7 @@ def poll_health(ctx, port, stop, out):
     h.close()
 
 
-@drill
-def kill_preferred_node(ctx):
+def test_kill_preferred_node(ctx):
     # 30 clients: each takes at most a few hundred keys (16 KiB of
     # api_metadata) during the drill.
     cids = create_clients(ctx, "kn", 30)
@@ -815,8 +739,7 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))] * 1000 if xs else float("nan")
 
 
-@drill
-def causal_reads_across_pools(ctx):
+def test_causal_reads_across_pools(ctx):
     stale, errors, times = pairs(ctx, "cr", ctx.a.pairs, 4)
     info(ctx, "causal_reads_across_pools (causal_reads = %s): %d pairs, stale %d, errors %d; "
          "GET on B p50 %.1f ms p99 %.1f ms"
@@ -967,8 +890,7 @@ class CommitCutter:
             ls.close()
 
 
-@drill
-def commit_cut_by_proxy(ctx):
+def test_commit_cut_by_proxy(ctx):
     # Proxies before nodes 1 and 2: pool C goes through them only.
     proxy = CommitCutter([ctx.node_port[1], ctx.node_port[2]])
     try:
@@ -1065,8 +987,7 @@ def commit_cut_by_proxy(ctx):
         proxy.close()
 
 
-@drill
-def idempotency_across_pools(ctx):
+def test_idempotency_across_pools(ctx):
     a, b = ctx.http("a"), ctx.http("b")
     key = "idem-%s-1" % ctx.run
     cid = "idem_%s" % ctx.run
@@ -1316,8 +1237,7 @@ def verify_creates(ctx, load, what):
     return by_status
 
 
-@drill
-def keyed_creates_two_pools(ctx):
+def test_keyed_creates_two_pools(ctx):
     """Keyed creates through pool A (node 1) and pool B (node 2) at once:
     the two nodes certify against each other on every row both touch."""
     if ctx.a.counters != "node":
@@ -1364,15 +1284,15 @@ def cluster_size(ctx, n):
 
 
 def wait_synced(ctx, n, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def synced():
         try:
-            if node_state(ctx, n) == "Synced" and cluster_size(ctx, n) == 3:
-                return True
+            return node_state(ctx, n) == "Synced" and cluster_size(ctx, n) == 3
         except (Failure, subprocess.TimeoutExpired):
-            pass
-        time.sleep(0.5)
-    return False
+            return False
+    try:
+        return wait_for(synced, timeout, "node %d Synced" % n, 0.5)
+    except Failure:
+        return False
 
 
 def first_2xx_after(load, port, t, ok):
@@ -1383,8 +1303,7 @@ def first_2xx_after(load, port, t, ok):
     return min(times) - t if times else None
 
 
-@drill
-def stalled_node(ctx):
+def test_stalled_node(ctx):
     """Node 2 (pool B's first) stops answering for 15 s (SIGSTOP: its
     connections stay open) under PATCH and keyed-create load through both
     pools.  Every answer is checked against every node once it is back:
@@ -1446,8 +1365,7 @@ def stalled_node(ctx):
               % (what, t, evicted, ctx.request_timeout))
 
 
-@drill
-def keyed_creates_node_killed(ctx):
+def test_keyed_creates_node_killed(ctx):
     """Keyed creates through pools A and B while node 1 (A's first) is
     killed with -9 and started again: each answer against every node."""
     load = CreateLoad(ctx, "kk", [ctx.port["a"], ctx.port["b"]], threads=6).start()
@@ -1471,8 +1389,7 @@ def keyed_creates_node_killed(ctx):
     verify_creates(ctx, load, "keyed_creates_node_killed")
 
 
-@drill
-def throughput_cluster_vs_single(ctx):
+def test_throughput_cluster_vs_single(ctx):
     single = os.path.join(ctx.a.run_dir, "pool-s.base.conf")
     with open(single, "w") as f:
         f.write(open(ctx.a.single_conf).read())
@@ -1513,23 +1430,11 @@ def throughput_cluster_vs_single(ctx):
              % (label, max(rates), max(rates) / s))
 
 
-# ---- runner ------------------------------------------------------------------------
+# ---- the set-up ---------------------------------------------------------------------
 
-def main():
-    ap = argparse.ArgumentParser(description="clientsd on a 3-node Galera cluster.")
-    ap.add_argument("--base-url", required=True, help="pool A's nginx (base port + 40)")
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="cluster")
-    ap.add_argument("--ctl", help="admin CLI prefix (unused: the set-up made the key)")
-    ap.add_argument("--cluster", required=True, help='"./dev cluster" (kill/start/sql N)')
-    ap.add_argument("--base-port", type=int, required=True)
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--conf", required=True, help="the cluster's clientsd.conf (node 1)")
-    ap.add_argument("--run-dir", required=True)
-    ap.add_argument("--log-dir", required=True)
-    ap.add_argument("--single-conf", required=True)
-    ap.add_argument("--single-key-file", required=True)
-    ap.add_argument("--only", help="run the drills whose name contains this")
+def options():
+    """The drills' sizes, from CLUSTER_ARGS (./dev test --cluster)."""
+    ap = argparse.ArgumentParser(prog="CLUSTER_ARGS=", description="the drills' sizes")
     ap.add_argument("--merges", type=int, default=2000)
     ap.add_argument("--pairs", type=int, default=500)
     ap.add_argument("--bench", type=int, default=1500)
@@ -1539,50 +1444,48 @@ def main():
     ap.add_argument("--counters", choices=("node", "connection", "hot"), default="node",
                     help="keyed_creates_two_pools: count creates on node-local shards (the "
                     "schema's), per-connection shards, or one row")
-    a = ap.parse_args()
-    ctx = Ctx(a)
-    check(a.base_url.rstrip("/").endswith(":%d" % ctx.port["a"]),
-          "--base-url is not pool A's port %d" % ctx.port["a"])
-    if ctx.multi:
-        info(ctx, "clientsd takes [database] hosts: pool A over nodes 1, 2, 3, pool B over "
-             "2, 3, 1 (policy failover, galera, causal_reads, failback_s 2)")
-    else:
-        info(ctx, "this clientsd has no [database] hosts (%s): pool A on node 1 only, pool B "
-             "on node 2 only: the baseline" % ctx.probe_error.replace("\n", " "))
-    passed = failed = 0
+    return ap.parse_args(shlex.split(os.environ.get("CLUSTER_ARGS", "")))
+
+
+@pytest.fixture(scope="module")
+def ctx(build):
+    """A fresh cluster, single server and nginx (tools/instance drills up),
+    pools A and B started; everything stopped at the end."""
     t_all = time.monotonic()
+    c = None
     try:
-        second_user(ctx)
-        ctx.pool("a", [ctx.node(1), ctx.node(2), ctx.node(3)])
-        ctx.pool("b", [ctx.node(2), ctx.node(3), ctx.node(1)])
-        for fn in TESTS:
-            if a.only and not any(x in fn.__name__ for x in a.only.split(",")):
-                continue
-            t0 = time.monotonic()
-            try:
-                fn(ctx)
-                passed += 1
-                print("ok   %s %s (%.1f s)" % (a.label, fn.__name__, time.monotonic() - t0),
-                      flush=True)
-            except Skip as e:
-                print("skip %s %s: %s" % (a.label, fn.__name__, e), flush=True)
-            except Exception as e:      # noqa: BLE001 - every failure is reported
-                failed += 1
-                detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
-                print("FAIL %s %s (%.1f s): %s" % (a.label, fn.__name__,
-                                                   time.monotonic() - t0,
-                                                   detail.replace("\n", " ")), flush=True)
-            # A drill that left a node down brings it back for the next.
-            for n in sorted(ctx.down):
-                run_quiet(lambda: cluster(ctx, "start", n))
-                ctx.down.discard(n)
+        tool("drills", "up", build)
+        env, single = instance_env("cluster"), instance_env("clsingle")
+        kit.LOGS.extend([os.path.join(env["H_RUN"], "galera", "n%d" % n, "mysqld.log")
+                         for n in (1, 2, 3)] + [os.path.join(env["H_LOG"], x) for x in (
+                             "cluster-pool-a.log", "cluster-pool-b.log", "nginx-error.log")])
+        a = options()
+        a.label, a.cluster, a.base_port = "cluster", TOOL + " cluster", int(env["CL_BASE"])
+        a.admin_key_file, a.bin, a.conf = env["H_KEYFILE"], env["H_BIN"], env["H_CONF"]
+        a.run_dir, a.log_dir = env["H_RUN"], env["H_LOG"]
+        a.single_conf, a.single_key_file = single["H_CONF"], single["H_KEYFILE"]
+        c = Ctx(a)
+        if c.multi:
+            info(c, "clientsd takes [database] hosts: pool A over nodes 1, 2, 3, pool B over "
+                 "2, 3, 1 (policy failover, galera, causal_reads, failback_s 2)")
+        else:
+            info(c, "this clientsd has no [database] hosts (%s): pool A on node 1 only, pool B "
+                 "on node 2 only: the baseline" % c.probe_error.replace("\n", " "))
+        second_user(c)
+        c.pool("a", [c.node(1), c.node(2), c.node(3)])
+        c.pool("b", [c.node(2), c.node(3), c.node(1)])
+        yield c
     finally:
-        for p in list(ctx.pools.values()):
+        for p in list(c.pools.values()) if c else ():
             p.stop()
-    info(ctx, "drills took %.0f s" % (time.monotonic() - t_all))
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
+        tool("drills", "down", check=False)
+        kit.info("cluster", "drills took %.0f s" % (time.monotonic() - t_all))
 
 
-if __name__ == "__main__":
-    main()
+@pytest.fixture(autouse=True)
+def nodes_back(ctx):
+    """A drill that left a node down brings it back for the next."""
+    yield
+    for n in sorted(ctx.down):
+        run_quiet(lambda: cluster(ctx, "start", n))
+        ctx.down.discard(n)

@@ -1,13 +1,10 @@
-#!/usr/bin/env python3
 """data_test.py - data stewardship through the real service:
 erasure, audit retention, backup and restore.
 
-Runs through any web server in front of clientsd (--base-url).  Prints
-"ok   <label> <name>", "FAIL <label> <name>: <reason>", "skip ..." and
-"info <label> <name>: ..." (measurements), then "RESULT passed=N failed=M".
-
-The slow tests (retention on 100,000 audit rows, the backup round trip)
-run only with --heavy; ./dev test gives it in the nginx pass of the plain build.
+Runs through every web server set-up (the sanitizer run: nginx and Apache
++ mod_fcgid); measurements are "info" lines.  The slow tests (retention on
+100,000 audit rows, the backup round trip, ~25 s) run once: through nginx
+in the plain run (cfg.heavy).
 """
 
 import os
@@ -15,15 +12,18 @@ import re
 import shlex
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
-import apikit
+import pytest
+
+import kit
 from apikit import (Api, Config, check, cpath, eq, expect_client, expect_error, expect_list,
-                    expect_status, run_all, short, suite_args, suite_config, suite_exit, test)
+                    expect_status, short)
+
+pytestmark = [pytest.mark.setups("all", sanitize=["nginx", "apache-fcgid"]),
+              pytest.mark.budget(400)]
 
 ERASED = "<erased>"
 # The members erasure overwrites (doc/api-guide.md, "Erasure"); the others are kept.
@@ -33,7 +33,13 @@ KEPT = ("id", "status", "publishable_key", "secret_key", "timezone", "agency_id"
 
 
 def info(api, text):
-    print("info %s %s: %s" % (api.cfg.label, api.test, text), flush=True)
+    kit.info(api.cfg.label, "%s: %s" % (api.test, text))
+
+
+def heavy(api):
+    """The slow tests run once (cfg.heavy: through nginx in the plain run)."""
+    if not api.cfg.heavy:
+        pytest.skip("a heavy test: once, through nginx in the plain run")
 
 
 def run(command, *args, stdin=None, timeout=120, ok=True):
@@ -106,8 +112,7 @@ def check_history_erased(entries, cid):
 
 # ---- erasure ---------------------------------------------------------------------
 
-@test()
-def erase_query_errors(api):
+def test_erase_query_errors(api):
     c = api.create()
     cid = c["id"]
     for query, fields in (("erase=true", ["erase"]), ("hard=false&erase=true", ["erase"]),
@@ -128,8 +133,8 @@ def erase_query_errors(api):
                  [("id", "invalid_format")])
 
 
-@test(timeout=40, needs="sql")
-def erase_leaves_no_personal_value(api):
+@pytest.mark.timeout(40)
+def test_erase_leaves_no_personal_value(api):
     tok = token(api)
     cid = api.uid("er")
     body = personal_body(tok, cid)
@@ -176,8 +181,7 @@ def erase_leaves_no_personal_value(api):
     check(created["agency_id"] in text, "agency_id (kept) is gone from the dump")
 
 
-@test()
-def erase_after_hard_delete_and_repeat(api):
+def test_erase_after_hard_delete_and_repeat(api):
     tok = token(api)
     cid = api.uid("eh")
     expect_client(api.post("/api/v1/clients", personal_body(tok, cid)), 201)
@@ -199,8 +203,7 @@ def erase_after_hard_delete_and_repeat(api):
     expect_error(api.delete(erase_path(api.uid("none"))), 404, "Client not found")
 
 
-@test()
-def erase_if_match(api):
+def test_erase_if_match(api):
     tok = token(api)
     cid = api.uid("em")
     r = api.post("/api/v1/clients", personal_body(tok, cid))
@@ -218,8 +221,7 @@ def erase_if_match(api):
                  "Precondition failed", [(None, "precondition_failed")])
 
 
-@test(needs="ctl")
-def clientsctl_erase(api):
+def test_clientsctl_erase(api):
     tok = token(api)
     cid = api.uid("ec")
     expect_client(api.post("/api/v1/clients", personal_body(tok, cid)), 201)
@@ -239,8 +241,8 @@ def clientsctl_erase(api):
           % p.stderr)
 
 
-@test(timeout=60, needs="sql")
-def erase_races_patch(api):
+@pytest.mark.timeout(60)
+def test_erase_races_patch(api):
     """Erasure and PATCH of the same client at once: one wins, the history
     is never half erased."""
     rounds, patch_first = 12, 0
@@ -291,8 +293,8 @@ def erase_races_patch(api):
                                                              rounds - patch_first))
 
 
-@test(timeout=60, needs="sql")
-def erase_races_create(api):
+@pytest.mark.timeout(60)
+def test_erase_races_create(api):
     """Erasure of a hard-deleted client while a POST brings the id back:
     the erase comes wholly before the create or wholly after it."""
     recreated = 0
@@ -366,8 +368,8 @@ def ctl_with(api, conf_extra, *args):
         os.unlink(path)
 
 
-@test(timeout=40, needs=("sql", "ctl"))
-def retention_days_and_before(api):
+@pytest.mark.timeout(40)
+def test_retention_days_and_before(api):
     cid = api.uid("rd")
     api.sql("""
 INSERT INTO client_audit (client_id, action, admin_key_id, request_id, at, changes)
@@ -404,7 +406,9 @@ SELECT '{cid}', 'update', NULL, CONCAT('new-', seq),
     eq(expect_list(api.get(cpath(cid) + "/audit?limit=2"))[1], 5, "count after the purge")
 
 
-PURGE_ROWS = 100000     # --purge-rows changes it for one-off measurements
+# The audit rows the purge test seeds: a multiple of 1000 (DATA_PURGE_ROWS,
+# for one-off measurements; its timeout grows with it).
+PURGE_ROWS = int(os.environ.get("DATA_PURGE_ROWS", "100000"))
 
 
 def seed_old_rows(api, run_id, n):
@@ -419,8 +423,10 @@ FROM seq_1_to_{n};
 """.format(run=run_id, n=n))
 
 
-@test(timeout=150, needs=("sql", "ctl"))
-def retention_purge_100k_in_batches(api):
+@pytest.mark.timeout(max(150, 150 * PURGE_ROWS // 100000))
+def test_retention_purge_100k_in_batches(api):
+    heavy(api)
+    check(PURGE_ROWS >= 1000 and PURGE_ROWS % 1000 == 0, "DATA_PURGE_ROWS: a multiple of 1000")
     run_id = api.cfg.run_id
     cid = "rt_" + run_id
     expect_client(api.post("/api/v1/clients", {"id": cid, "name": "Retention"}), 201)
@@ -522,8 +528,9 @@ class Writer:
                 self.ops.append((sent, time.monotonic(), kind, cid, r.header("X-Request-Id")))
 
 
-@test(timeout=150, needs=("sql",))
-def backup_restore_round_trip(api):
+@pytest.mark.timeout(150)
+def test_backup_restore_round_trip(api):
+    heavy(api)
     cfg = api.cfg
     pre = []
     for i in range(20):
@@ -563,7 +570,7 @@ def backup_restore_round_trip(api):
         check(before and after, "the writers did not write before and after the backup")
 
         rcfg = Config("http://127.0.0.1:%d" % port, cfg.admin_key, cfg.label + "-restored",
-                      None, None, cfg.run_id)
+                      cfg.run_id)
         rapi = Api(rcfg, api.test)
         # The admin key works there (every request below uses it); others do not.
         expect_error(rapi.get(cpath(pre[0]), auth="Bearer ak_" + "0" * 64), 401, "Unauthorized")
@@ -612,47 +619,3 @@ def backup_restore_round_trip(api):
     # not outlive the test (a usage error here once left it running).
     check(stopped.returncode == 0, "%s stop exited %d: %s" % (
         cfg.restore, stopped.returncode, short(stopped.stderr, 600)))
-
-
-# ---- main -------------------------------------------------------------------------
-
-def main():
-    global PURGE_ROWS
-    ap = suite_args("Erasure, retention and backup tests.", "data", 400)
-    ap.add_argument("--dump", help='command writing a mariadb-dump of the database '
-                    '("./dev dump test")')
-    ap.add_argument("--backup", help='command taking a directory: a prepared backup there '
-                    '("./dev backup test")')
-    ap.add_argument("--restore", help='command taking DIR PORT: serve the backup on PORT; '
-                    'or "stop" ("./dev restore build")')
-    ap.add_argument("--heavy", action="store_true",
-                    help="also the 100k-row purge and the backup round trip")
-    ap.add_argument("--purge-rows", type=int, default=PURGE_ROWS,
-                    help="audit rows the purge test seeds (a multiple of 1000)")
-    a = ap.parse_args()
-    cfg = suite_config(a)
-    cfg.dump, cfg.backup, cfg.restore, cfg.heavy = a.dump, a.backup, a.restore, a.heavy
-    if not a.dump:
-        # The dump is how erasure is proven: without it those tests cannot run.
-        for t in list(apikit.REGISTRY):
-            if t.name in ("erase_leaves_no_personal_value", "erase_races_patch"):
-                print("skip %s %s: needs --dump" % (a.label, t.name), flush=True)
-                apikit.REGISTRY.remove(t)
-    check(a.purge_rows >= 1000 and a.purge_rows % 1000 == 0, "--purge-rows: a multiple of 1000")
-    PURGE_ROWS = a.purge_rows
-    for t in apikit.REGISTRY:
-        if t.name == "retention_purge_100k_in_batches":
-            t.timeout = max(t.timeout, t.timeout * PURGE_ROWS // 100000)
-    heavy = {"retention_purge_100k_in_batches": a.heavy,
-             "backup_restore_round_trip": a.heavy and a.backup and a.restore}
-    for t in list(apikit.REGISTRY):
-        if not heavy.get(t.name, True):
-            print("skip %s %s: needs --heavy%s" % (a.label, t.name, " --backup --restore"
-                                                  if "backup" in t.name else ""), flush=True)
-            apikit.REGISTRY.remove(t)
-    passed, failed = run_all(cfg, a.pattern, a.budget)
-    suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()

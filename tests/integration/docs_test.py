@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """docs_test.py - the documents against the code: nothing a reader is told
 can drift from what the code does without this test failing.
 
-It reads files and sends no request (./dev runs it through nginx only, for
-its command line).  Four checks, each also run once on a copy it damages on
-purpose, which must fail (so a check that cannot fail is caught):
+It reads files and sends no request (it runs while nginx is up, in the plain
+run).  Four checks, each also run once on a copy it damages on purpose,
+which must fail (so a check that cannot fail is caught): eight tests.
 
 config_keys
     The key table of lib/core/config.c (the entries of `keys[]`: STR(...),
@@ -48,17 +47,18 @@ links
     Every relative Markdown link of README.md, doc/*.md and bench/*.md
     points to a file of the repository.
 
-Prints ok/FAIL lines and a RESULT line.
 """
 
 import os
 import re
 import subprocess
-import sys
 
-sys.dont_write_bytecode = True
+import pytest
 import yaml                                            # python3-yaml
-from apikit import suite_args, suite_exit
+
+from kit import Failure
+
+pytestmark = [pytest.mark.setups(["nginx"]), pytest.mark.budget(120), pytest.mark.timeout(120)]
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -329,56 +329,62 @@ def link_problems(docs):
     return probs
 
 
-# ---- the runner -----------------------------------------------------------------
+# ---- the tests: each check, and each check on a damaged copy ---------------------
+
+def none_of(probs):
+    if probs:
+        raise Failure("%d problem(s):\n  %s" % (len(probs), "\n  ".join(probs[:40])))
 
 
-def main():
-    a = suite_args("The documents against the code.", "docs", 120).parse_args()
-    passed = failed = 0
+def fails(probs):
+    """The self-check: the same check on a damaged copy must fail."""
+    if not probs:
+        raise Failure("a damaged copy passed: the check cannot fail")
 
-    def report(name, probs, damaged):
-        nonlocal passed, failed
-        if probs:
-            failed += 1
-            print("FAIL %s %s: %d problem(s)" % (a.label, name, len(probs)), flush=True)
-            for p in probs[:40]:
-                print("       " + p, flush=True)
-        else:
-            passed += 1
-            print("ok   %s %s" % (a.label, name), flush=True)
-        # The self-check: the same check on a damaged copy must fail.
-        if damaged:
-            passed += 1
-            print("ok   %s %s: fails on a damaged copy, as it must" % (a.label, name), flush=True)
-        else:
-            failed += 1
-            print("FAIL %s %s: a damaged copy passed: the check cannot fail" % (a.label, name),
-                  flush=True)
 
-    code, man, sample = read("lib/core/config.c"), read("man/clientsd.conf.5"), read("conf/clientsd.conf")
-    report("config_keys", config_problems(code, man, sample),
-           config_problems(code, man.replace(".It Cm retries Li =", ".It Cm retrys Li =", 1),
-                           sample))
+def config_sources():
+    return read("lib/core/config.c"), read("man/clientsd.conf.5"), read("conf/clientsd.conf")
 
+
+def test_config_keys():
+    none_of(config_problems(*config_sources()))
+
+
+def test_config_keys_fails_on_a_damaged_copy():
+    code, man, sample = config_sources()
+    fails(config_problems(code, man.replace(".It Cm retries Li =", ".It Cm retrys Li =", 1),
+                          sample))
+
+
+def guide_document():
     with open(os.path.join(ROOT, "doc", "openapi.yaml"), encoding="utf-8") as f:
-        d = Document(yaml.safe_load(f))
-    guide = read("doc/api-guide.md")
+        return read("doc/api-guide.md"), Document(yaml.safe_load(f))
+
+
+def test_api_guide():
+    none_of(guide_problems(*guide_document()))
+
+
+def test_api_guide_fails_on_a_damaged_copy():
+    guide, d = guide_document()
     damaged = re.sub(r"(?m)^(Answers:.*?), [1-5][0-9]{2}\.?$", r"\1.", guide, count=1)
     damaged = re.sub(r"(?m)^\| `too_deep` \|.*\n", "", damaged, count=1)
-    report("api_guide", guide_problems(guide, d),
-           damaged != guide and guide_problems(damaged, d))
+    fails(damaged != guide and guide_problems(damaged, d))
 
+
+def test_no_history():
+    none_of(history_problems(tracked(), text_of))
+
+
+def test_no_history_fails_on_a_damaged_copy():
+    fails(history_problems(["README.md"], lambda f: "see issue " + "12 in /" + "work/x\n"))
+
+
+def test_links():
     files = tracked()
-    planted = "README.md"
-    report("no_history", history_problems(files, text_of),
-           history_problems([planted], lambda f: "see issue " + "12 in /" + "work/x\n"))
-
-    docs = {f: text_of(f) for f in files
-            if f == "README.md" or (f.startswith(("doc/", "bench/")) and f.endswith(".md"))}
-    report("links", link_problems(docs),
-           link_problems({"README.md": "[x](doc/no-such-file.md)\n"}))
-    suite_exit(passed, failed)
+    none_of(link_problems({f: text_of(f) for f in files if f == "README.md" or (
+        f.startswith(("doc/", "bench/")) and f.endswith(".md"))}))
 
 
-if __name__ == "__main__":
-    main()
+def test_links_fail_on_a_damaged_copy():
+    fails(link_problems({"README.md": "[x](doc/no-such-file.md)\n"}))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """edge_test - what the web server in front of clientsd answers by itself.
 
 Malformed and hostile requests, sent over raw sockets (http.client would
@@ -12,22 +11,26 @@ Cache-Control: no-store, no admin key echoed and no server version.
 
 Server-agnostic: what legitimately differs between servers (nginx answers
 431 for a big header where Apache says 400, ...) is the EXPECT table,
-keyed by --server (default: --label); an unknown server gets the union of
-every row.  Usage as api_test.py, plus --server and --upstream-control.
+keyed by the set-up (cfg.server); an unknown server gets the union of
+every row.  Through every set-up (the sanitizer run: nginx and Apache +
+mod_fcgid).
 """
 
 import json
-import os
 import select
 import shlex
 import socket
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import apikit  # noqa: E402
-from apikit import Failure, check, eq, short, test  # noqa: E402
+import pytest
+
+import apikit
+import kit
+from kit import Answer, Failure, check, eq
+
+pytestmark = [pytest.mark.setups("all", sanitize=["nginx", "apache-fcgid"]),
+              pytest.mark.budget(200)]
 
 JSON_CT = apikit.JSON_CT
 # The connection closes without an answer (nginx's timeouts do that).
@@ -170,44 +173,6 @@ def expected(cfg, case):
 
 # ---- raw HTTP ------------------------------------------------------------------
 
-class Answer:
-    def __init__(self, raw):
-        self.raw = raw
-        self.status, self.headers, self.body = None, {}, b""
-        head, sep, rest = raw.partition(b"\r\n\r\n")
-        if not raw or not sep:
-            return
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        check(len(parts) >= 2 and parts[0].startswith("HTTP/") and parts[1].isdigit(),
-              "bad status line %r" % lines[0])
-        self.status = int(parts[1])
-        for ln in lines[1:]:
-            k, _, v = ln.partition(":")
-            k, v = k.strip().lower(), v.strip()
-            self.headers[k] = self.headers[k] + ", " + v if k in self.headers else v
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            self.body = dechunk(rest)
-        elif "content-length" in self.headers:
-            self.body = rest[:int(self.headers["content-length"])]
-        else:
-            self.body = rest
-
-    def where(self):
-        return short(self.raw.decode("latin-1"), 300)
-
-
-def dechunk(data):
-    out = b""
-    while data:
-        size, _, data = data.partition(b"\r\n")
-        n = int(size.split(b";")[0] or b"0", 16)
-        if n == 0:
-            break
-        out, data = out + data[:n], data[n + 2:]
-    return out
-
-
 def exchange(cfg, head, body=b"", pause=0.0, timeout=30):
     """Sends head (and body, after pause seconds, stopping early when the
     server has answered), then reads until the server closes."""
@@ -238,7 +203,7 @@ def exchange(cfg, head, body=b"", pause=0.0, timeout=30):
             raw += chunk
     finally:
         s.close()
-    return Answer(raw)
+    return Answer.parse(raw)
 
 
 def request(cfg, method, path, headers=(), body=b"", version="HTTP/1.1", auth=True, **kw):
@@ -249,7 +214,7 @@ def request(cfg, method, path, headers=(), body=b"", version="HTTP/1.1", auth=Tr
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     a = exchange(cfg, head, body, **kw)
     apikit.record_secrets("Bearer " + cfg.admin_key if auth else None, path,
-                          body[:65536], a.raw)
+                          body[:65536], a.wire)
     return a
 
 
@@ -261,17 +226,17 @@ def verify(cfg, case, a):
         check(CLOSE in want, "%s: no answer, expected %s (got %r)" % (case, want, a.where()))
         return
     check(a.status in want, "%s: status %s, expected %s: %s" % (case, a.status, want, a.where()))
-    check(cfg.admin_key.encode() not in a.raw, "%s: the admin key is echoed: %s"
+    check(cfg.admin_key.encode() not in a.wire, "%s: the admin key is echoed: %s"
           % (case, a.where()))
     if case in PLAIN.get(cfg.server, ()):
         ct = a.headers.get("content-type", "")
         check(ct.startswith("text/plain"),
               "%s: %s now answers %r, not plain text: drop it from PLAIN: %s"
               % (case, cfg.server, ct, a.where()))
-        check(cfg.admin_key.encode() not in a.body and len(a.body) < 200,
+        check(cfg.admin_key.encode() not in a.raw and len(a.raw) < 200,
               "%s: plain-text body: %s" % (case, a.where()))
-        print("note %s %s: known difference: %d in %s's plain text, not the envelope"
-              % (cfg.label, case, a.status, cfg.server), flush=True)
+        kit.info(cfg.label, "%s: known difference: %d in %s's plain text, not the envelope"
+                 % (case, a.status, cfg.server))
         return
     eq(a.headers.get("content-type"), JSON_CT, "%s: Content-Type" % case)
     check("no-store" in a.headers.get("cache-control", ""),
@@ -282,7 +247,7 @@ def verify(cfg, case, a):
     check(not any(c.isdigit() for c in server),
           "%s: Server header gives a version: %r" % (case, server))
     try:
-        b = json.loads(a.body.decode("utf-8"))
+        b = json.loads(a.raw.decode("utf-8"))
     except ValueError:
         raise Failure("%s: body is not JSON: %s" % (case, a.where()))
     check(isinstance(b, dict), "%s: body is not an object" % case)
@@ -326,37 +291,31 @@ def cpath(cfg, rest):
 
 # ---- the cases -----------------------------------------------------------------
 
-@test()
-def bad_escape(api):
+def test_bad_escape(api):
     verify(api.cfg, "bad_escape", request(api.cfg, "GET", cpath(api.cfg, "bi%ZZ")))
 
-@test()
-def nul_in_path(api):
+def test_nul_in_path(api):
     verify(api.cfg, "nul_in_path", request(api.cfg, "GET", cpath(api.cfg, "bi%00x")))
 
-@test()
-def header_10k(api):
+def test_header_10k(api):
     verify(api.cfg, "header_10k", request(api.cfg, "GET", cpath(api.cfg, "x"),
                                           ["X-Big: " + "a" * 10240]))
 
-@test()
-def two_authorization(api):
+def test_two_authorization(api):
     a = request(api.cfg, "GET", cpath(api.cfg, "x"),
                 ["Authorization: Bearer " + api.cfg.admin_key])
     verify(api.cfg, "two_authorization", a)
 
-@test()
-def trace(api):
+def test_trace(api):
     a = request(api.cfg, "TRACE", cpath(api.cfg, "x"), ["X-Probe: trace-echo-probe"])
     verify(api.cfg, "trace", a)
-    check(b"trace-echo-probe" not in a.raw, "TRACE echoed the request: " + a.where())
+    check(b"trace-echo-probe" not in a.wire, "TRACE echoed the request: " + a.where())
 
-@test()
-def uri_too_long(api):
+def test_uri_too_long(api):
     verify(api.cfg, "uri_too_long", request(api.cfg, "GET", cpath(api.cfg, "a" * 9000)))
 
-@test(timeout=40)
-def body_over_cap(api):
+@pytest.mark.timeout(40)
+def test_body_over_cap(api):
     """2 MiB, over both snippets' 1 MiB cap (and clientsd's 64 KiB)."""
     size = 2 * 1024 * 1024
     a = request(api.cfg, "PATCH", cpath(api.cfg, "x"),
@@ -364,8 +323,8 @@ def body_over_cap(api):
                 b"{" * size)
     verify(api.cfg, "body_over_cap", a)
 
-@test(timeout=40)
-def chunked_over_cap(api):
+@pytest.mark.timeout(40)
+def test_chunked_over_cap(api):
     """2 MiB in chunks (no Content-Length to refuse it by): the cap still
     holds, with a 413."""
     size = 2 * 1024 * 1024
@@ -376,8 +335,7 @@ def chunked_over_cap(api):
                 ["Content-Type: application/json", "Transfer-Encoding: chunked"], body)
     verify(api.cfg, "chunked_over_cap", a)
 
-@test()
-def body_without_length(api):
+def test_body_without_length(api):
     """A body with neither Content-Length nor Transfer-Encoding: the server
     sees no body (400 from clientsd) or demands a length (411)."""
     body = json.dumps({"id": api.uid("nolen"), "name": "x"}).encode()
@@ -385,8 +343,7 @@ def body_without_length(api):
                 ["Content-Type: application/json"], body)
     verify(api.cfg, "body_without_length", a)
 
-@test()
-def chunked_body(api):
+def test_chunked_body(api):
     cid = api.uid("chunked")
     body = json.dumps({"id": cid, "name": "x"}).encode()
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
@@ -394,40 +351,37 @@ def chunked_body(api):
                 ["Content-Type: application/json", "Transfer-Encoding: chunked"], chunked)
     verify(api.cfg, "chunked_body", a)
     if a.status == 201:
-        eq(json.loads(a.body)["data"]["id"], cid, "id created from a chunked body")
+        eq(json.loads(a.raw)["data"]["id"], cid, "id created from a chunked body")
 
-@test()
-def unknown_transfer_coding(api):
+def test_unknown_transfer_coding(api):
     a = request(api.cfg, "POST", api.cfg.prefix + apikit.CLIENTS,
                 ["Content-Type: application/json", "Transfer-Encoding: gzip"], b"")
     verify(api.cfg, "unknown_transfer_coding", a)
 
-@test()
-def bad_http_version(api):
+def test_bad_http_version(api):
     verify(api.cfg, "bad_http_version",
            request(api.cfg, "GET", api.cfg.prefix + "/api/v1/health", version="HTTP/2.0",
                    auth=False))
 
-@test()
-def unknown_path(api):
+def test_unknown_path(api):
     verify(api.cfg, "unknown_path", request(api.cfg, "GET", api.cfg.prefix + "/nothing/here"))
 
-@test(timeout=40)
-def slow_headers(api):
+@pytest.mark.timeout(40)
+def test_slow_headers(api):
     """Half a request, then silence: the server's header timeout."""
     head = ("GET %s/api/v1/health HTTP/1.1\r\nHost: x\r\n" % api.cfg.prefix).encode()
     verify(api.cfg, "slow_headers", exchange(api.cfg, head, timeout=30))
 
-@test(timeout=40)
-def slow_body(api):
+@pytest.mark.timeout(40)
+def test_slow_body(api):
     """A promised body that never comes: the server's body timeout."""
     a = request(api.cfg, "PATCH", cpath(api.cfg, "x"),
                 ["Content-Type: application/json", "Content-Length: 100"], b'{"na',
                 timeout=30)
     verify(api.cfg, "slow_body", a)
 
-@test(timeout=40, needs="upstream")
-def pool_down(api):
+@pytest.mark.timeout(40)
+def test_pool_down(api):
     cfg = api.cfg
     if NA in expected(cfg, "pool_down"):
         return
@@ -440,8 +394,8 @@ def pool_down(api):
     verify(cfg, "pool_down", a)
     wait_healthy(cfg)
 
-@test(timeout=60, needs="upstream")
-def pool_stalled(api):
+@pytest.mark.timeout(60)
+def test_pool_stalled(api):
     """Every clientsd process stopped (SIGSTOP): the server's upstream read
     timeout (10 s in the test set-up) answers."""
     cfg = api.cfg
@@ -455,36 +409,3 @@ def pool_stalled(api):
     verify(cfg, "pool_stalled", a)
     check(took < 25, "the stalled request took %.1f s" % took)
     wait_healthy(cfg)
-
-
-# ---- main -------------------------------------------------------------------------
-
-def main():
-    ap = apikit.suite_args("The web server's own answers.", "edge", 200)
-    ap.add_argument("--server", help="row of the EXPECT table (default: --label)")
-    ap.add_argument("--upstream-control", help='command taking down|up|stall|resume, '
-                    'e.g. "./dev upstream test"; exit 3: does not apply')
-    a = ap.parse_args()
-    cfg = apikit.suite_config(a)
-    cfg.server = a.server or a.label
-    cfg.upstream_control = a.upstream_control
-    # run_all knows the options tests may need; add ours.
-    for t in apikit.REGISTRY:
-        if t.needs == "upstream":
-            t.needs = () if cfg.upstream_control else ("upstream_missing",)
-    passed, failed = run(cfg, a.pattern, a.budget)
-    apikit.suite_exit(passed, failed)
-
-
-def run(cfg, pattern, budget):
-    """apikit.run_all, with tests needing --upstream-control skipped
-    (and said so) when it is not given."""
-    for t in list(apikit.REGISTRY):
-        if t.needs == ("upstream_missing",):
-            print("skip %s %s: needs --upstream-control" % (cfg.label, t.name), flush=True)
-            apikit.REGISTRY.remove(t)
-    return apikit.run_all(cfg, pattern, budget)
-
-
-if __name__ == "__main__":
-    main()

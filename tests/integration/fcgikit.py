@@ -1,15 +1,17 @@
-"""fcgikit - a small FastCGI client that talks to the clientsd socket itself.
+"""fcgikit - the tests' one FastCGI client: it talks to a clientsd socket
+itself.
 
 No web server in between, as kcgi's regress suite does: the tests decide
 when each record goes out (the params, then the body later, or a body
-shorter than CONTENT_LENGTH) and see exactly what clientsd answers.
-Standard library only.
+shorter than CONTENT_LENGTH) and see exactly what clientsd answers, as a
+kit.Answer (with .stderr: the FCGI_STDERR stream).
 """
 
 import json
 import socket
 import struct
-import time
+
+from kit import Answer, Failure, wait_for
 
 FCGI_VERSION = 1
 BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = 1, 3, 4, 5, 6, 7
@@ -17,7 +19,11 @@ RESPONDER = 1
 
 
 class FcgiError(Exception):
-    """The connection ended without a whole answer."""
+    """The connection ended without a whole answer; stdout: what came."""
+
+    def __init__(self, msg, stdout=b""):
+        super().__init__(msg)
+        self.stdout = stdout
 
 
 def _record(rtype, content, request_id=1):
@@ -43,25 +49,19 @@ def _params(pairs):
     return out
 
 
-class Answer:
-    """What clientsd wrote: status, headers (lower-case names), body bytes."""
-
-    def __init__(self, raw, stderr):
-        head, _, self.raw = raw.partition(b"\r\n\r\n")
-        self.headers = {}
-        for line in head.decode("latin-1").split("\r\n"):
-            if ":" in line:
-                k, v = line.split(":", 1)
-                self.headers[k.strip().lower()] = v.strip()
-        self.status = int(self.headers.get("status", "200").split()[0])
-        self.stderr = stderr
-
-    @property
-    def body(self):
-        return json.loads(self.raw.decode("utf-8"))
-
-    def where(self):
-        return "%d %s" % (self.status, self.raw[:200])
+def _answer(out, err):
+    """The Answer in a responder's stdout (CGI: headers, a blank line, the
+    body; no Status header means 200)."""
+    head, _, raw = out.partition(b"\r\n\r\n")
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        if ":" in line:
+            k, v = line.split(":", 1)
+            k, v = k.strip().lower(), v.strip()
+            headers[k] = headers[k] + ", " + v if k in headers else v
+    a = Answer(int(headers.get("status", "200").split()[0]), headers, raw, out)
+    a.stderr = err
+    return a
 
 
 class Request:
@@ -87,7 +87,9 @@ class Request:
         self.s.sendall(_record(BEGIN_REQUEST, struct.pack("!HB5x", RESPONDER, 0)))
 
     def send_params(self, method, uri, headers=None, body_length=None, ctype=None,
-                    remote_addr="127.0.0.1"):
+                    remote_addr="127.0.0.1", params=None):
+        """headers become HTTP_* parameters; params (FastCGI names) are
+        sent as they are, over the ones made here."""
         path, _, query = uri.partition("?")
         env = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "SCRIPT_NAME": path,
                "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1",
@@ -98,6 +100,7 @@ class Request:
             env["CONTENT_TYPE"] = ctype
         for k, v in (headers or {}).items():
             env["HTTP_" + k.upper().replace("-", "_")] = v
+        env.update(params or {})
         self.s.sendall(_record(PARAMS, _params(env)) + _record(PARAMS, b""))
 
     def send_body(self, data, end=True):
@@ -121,14 +124,14 @@ class Request:
                     elif rtype == STDERR:
                         err += content
                     elif rtype == END_REQUEST:
-                        return Answer(out, err)
+                        return _answer(out, err)
                 try:
                     chunk = self.s.recv(65536)
                 except ConnectionResetError:
                     chunk = b""     # the process holding it died: the same
                 if not chunk:
                     raise FcgiError("connection closed before END_REQUEST (%d bytes of "
-                                    "stdout)" % len(out))
+                                    "stdout)" % len(out), out)
                 buf += chunk
         finally:
             self.s.close()
@@ -151,12 +154,12 @@ def call(sock_path, method, uri, body=None, headers=None, ctype=None, timeout=15
 
 def wait_answering(sock_path, seconds):
     """Until GET /api/v1/ping answers 200 on the socket; True when it did."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def pong():
         try:
-            if call(sock_path, "GET", "/api/v1/ping", timeout=2).status == 200:
-                return True
+            return call(sock_path, "GET", "/api/v1/ping", timeout=2).status == 200
         except (OSError, FcgiError):
-            pass
-        time.sleep(0.1)
-    return False
+            return False
+    try:
+        return wait_for(pong, seconds, "ping", interval=0.1)
+    except Failure:
+        return False

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """idempotency_test.py - Idempotency-Key (doc/api-guide.md, "Idempotency-Key").
 
 Through the web server: a repeat gets the stored answer (same status, body,
@@ -10,25 +9,24 @@ purge-idempotency deletes expired rows.  On copies of clientsd (spawned mode, on
 their own socket, fcgikit) with their own config: a short idempotency_ttl_s
 expires a key, and a 5xx (the deadline passing on a locked row) stores nothing
 and frees the key.  Every answer is checked against what the database holds.
-
-Same conventions as api_test.py: "ok"/"FAIL"/"skip" lines, then
-"RESULT passed=N failed=M"; exit 1 if any test failed.
+Through nginx and Apache + mod_fcgid, in both runs.
 """
 
 import os
-import shlex
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
+import pytest
+
 import fcgikit
-from apikit import (CLIENTS, check, cpath, eq, expect_client, expect_error, run_all, short,
-                    suite_args, suite_config, suite_exit, test)
+from apikit import (CLIENTS, check, cpath, eq, expect_client, expect_error, lock_row, short,
+                    unlock_row)
+from kit import wait_for
+from poolkit import conf_with, spawned, stop_spawned, write_private
+
+pytestmark = [pytest.mark.setups(["nginx", "apache-fcgid"], sanitize=["nginx", "apache-fcgid"]),
+              pytest.mark.budget(300)]
 
 REPLAYED = "Idempotent-Replayed"
 
@@ -63,8 +61,7 @@ def expect_fresh(r, what):
 
 # ---- replay -------------------------------------------------------------------------
 
-@test(needs="sql")
-def create_replayed_once(api):
+def test_create_replayed_once(api):
     key, cid = key_of(api), api.uid()
     body = {"id": cid, "name": "Acme", "api_metadata": {"plan": "pro"}}
     first = api.post(CLIENTS, body, headers=idem(key))
@@ -80,8 +77,7 @@ def create_replayed_once(api):
     # Without the key the same body is a new request: the id is taken.
     expect_error(api.post(CLIENTS, body), 409, "Conflict", [("id", "duplicate")])
 
-@test(needs="sql")
-def patch_replayed_once(api):
+def test_patch_replayed_once(api):
     c = api.create()
     key = key_of(api)
     first = api.patch(cpath(c["id"]), {"api_metadata": {"n": 1}, "name": "once"},
@@ -98,8 +94,7 @@ def patch_replayed_once(api):
     eq(audit_actions(api, c["id"]), ["create", "update", "update"],
        "audit rows: the keyed PATCH once, the plain one once")
 
-@test(needs="sql")
-def rotate_keys_replayed_once(api):
+def test_rotate_keys_replayed_once(api):
     c = api.create()
     key = key_of(api)
     first = api.post(cpath(c["id"]) + "/rotate-keys", headers=idem(key))
@@ -111,8 +106,7 @@ def rotate_keys_replayed_once(api):
        "stored secret_key: rotated once")
     eq(audit_actions(api, c["id"]), ["create", "rotate_keys"], "audit rows")
 
-@test(needs="sql")
-def delete_replayed_once(api):
+def test_delete_replayed_once(api):
     # DELETE too: a soft delete, its repeat; the same key for a hard delete is
     # another request (422); a hard delete's repeat is its 200, not a 404.
     c = api.create()
@@ -133,8 +127,7 @@ def delete_replayed_once(api):
     eq(audit_actions(api, c["id"]), ["create", "delete", "hard_delete"], "audit rows")
     eq(rows_of(api, k2), [("200", c["id"])], "stored row of the hard delete")
 
-@test(needs="sql")
-def erase_with_key_replayed(api):
+def test_erase_with_key_replayed(api):
     c = api.create(email="e@example.com")
     key = key_of(api)
     first = api.delete(cpath(c["id"]) + "?hard=true&erase=true", headers=idem(key))
@@ -146,8 +139,7 @@ def erase_with_key_replayed(api):
     eq(audit_actions(api, c["id"]), ["create", "erase"], "audit rows")
 
 
-@test(needs="sql")
-def error_answers_replayed(api):
+def test_error_answers_replayed(api):
     # Non-5xx answers are stored too: a 404, then the client appears; the
     # repeat still gets the 404.
     key, cid = key_of(api), api.uid()
@@ -158,8 +150,7 @@ def error_answers_replayed(api):
     expect_replay(again, first, "repeat of the 404")
     eq(rows_of(api, key), [("404", cid)], "stored row of the 404")
 
-@test(needs="sql")
-def validation_400_replayed(api):
+def test_validation_400_replayed(api):
     key, cid = key_of(api), api.uid()
     body = {"id": cid, "name": ""}
     first = api.post(CLIENTS, body, headers=idem(key))
@@ -171,8 +162,7 @@ def validation_400_replayed(api):
 
 # ---- mismatch, separation, the header -----------------------------------------------
 
-@test(needs="sql")
-def same_key_other_request_422(api):
+def test_same_key_other_request_422(api):
     key, cid = key_of(api), api.uid()
     first = api.post(CLIENTS, {"id": cid, "name": "a"}, headers=idem(key))
     expect_client(first, 201)
@@ -191,8 +181,7 @@ def same_key_other_request_422(api):
     expect_replay(api.post(CLIENTS, {"id": cid, "name": "a"}, headers=idem(key)), first,
                   "the first request after the 422s")
 
-@test(needs=("sql", "ctl"))
-def keys_are_per_admin_key(api):
+def test_keys_are_per_admin_key(api):
     out = api.ctl("admin-key", "create", "--name", "idem-" + api.cfg.run_id)
     other = [w for w in out.split() if w.startswith("ak_")]
     check(len(other) == 1, "no key in clientsctl's output")
@@ -212,8 +201,7 @@ def keys_are_per_admin_key(api):
                   "the first admin key's repeat")
     eq(len(rows_of(api, key)), 2, "one row per admin key")
 
-@test(needs="sql")
-def bad_header_400(api):
+def test_bad_header_400(api):
     cid = api.uid()
     for value in ("has space", "x" * 256, "caf\u00e9".encode("utf-8").decode("latin-1"),
                   "tab\there"):
@@ -227,51 +215,8 @@ def bad_header_400(api):
 
 # ---- a repeat while the first still runs: 409 ---------------------------------------
 
-def sql_session(api):
-    err = tempfile.TemporaryFile(mode="w+")
-    p = subprocess.Popen(shlex.split(api.cfg.sql), stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=err, text=True)
-    p.err = err
-    return p
-
-def wait_for(what, fn, seconds=10):
-    deadline = time.monotonic() + seconds
-    while not fn():
-        check(time.monotonic() < deadline, "never happened: " + what)
-        time.sleep(0.05)
-
-def lock_row(api, cid):
-    """A session holding cid's row locked until unlock_row()."""
-    eq(api.sql("SELECT COUNT(*) FROM clients WHERE id = '%s'" % cid).split()[-1], "1",
-       "rows of %s before locking it" % cid)
-    locker = sql_session(api)
-    locker.stdin.write("START TRANSACTION;\nSELECT id FROM clients WHERE id = '%s' FOR UPDATE;\n"
-                       "SELECT SLEEP(40);\nROLLBACK;\n" % cid)
-    locker.stdin.flush()
-    # The locking read has returned once the session sleeps.  (Waiting for
-    # information_schema.innodb_trx to show a locked row instead was seen to
-    # time out twice under ASan behind mod_fcgid while the session slept.)
-    try:
-        wait_for("the test's lock on " + cid, lambda: api.sql(
-            "SELECT COUNT(*) FROM information_schema.processlist "
-            "WHERE info LIKE 'SELECT SLEEP(%'").split()[-1] != "0", 30)
-    except AssertionError as e:
-        locker.err.seek(0)
-        raise AssertionError("%s; locker: %s; sessions: %s" % (e, short(locker.err.read()),
-                             short(api.sql("SELECT id, command, time, state, LEFT(info, 60) "
-                                           "FROM information_schema.processlist"), 800)))
-    return locker
-
-def unlock_row(api, locker):
-    ids = api.sql("SELECT id FROM information_schema.processlist "
-                  "WHERE info LIKE 'SELECT SLEEP(%'").split()[1:]
-    for i in ids:
-        api.sql("KILL %d" % int(i))
-    locker.stdin.close()
-    locker.wait(20)
-
-@test(timeout=90, needs="sql")
-def repeat_while_running_409(api):
+@pytest.mark.timeout(90)
+def test_repeat_while_running_409(api):
     c = api.create()
     key = key_of(api)
     body = {"name": "held"}
@@ -282,7 +227,8 @@ def repeat_while_running_409(api):
             cpath(c["id"]), body, headers=idem(key), timeout=40)))
         t.start()
         # The first request's marker is committed before it waits for the row.
-        wait_for("the first request's marker", lambda: rows_of(api, key) == [("NULL", c["id"])])
+        wait_for(lambda: rows_of(api, key) == [("NULL", c["id"])], 10,
+                 "never happened: the first request's marker")
         r = api.patch(cpath(c["id"]), body, headers=idem(key))
         expect_error(r, 409, "Conflict", [(None, "idempotency_in_progress")])
         check((r.header("Retry-After") or "").isdigit(), "409 without a numeric Retry-After")
@@ -298,8 +244,8 @@ def repeat_while_running_409(api):
                   "a repeat after the first finished")
     eq(audit_actions(api, c["id"]), ["create", "update"], "audit rows: one update")
 
-@test(timeout=30, needs="sql")
-def concurrent_first_requests_one_wins(api):
+@pytest.mark.timeout(30)
+def test_concurrent_first_requests_one_wins(api):
     # Eight identical requests at once: exactly one runs (201), the others are
     # 409 in progress or replays of it; one client, one audit row.
     key, cid = key_of(api), api.uid()
@@ -327,8 +273,7 @@ def concurrent_first_requests_one_wins(api):
 
 # ---- erasure, expiry, purge ---------------------------------------------------------
 
-@test(needs="sql")
-def erase_deletes_stored_answers(api):
+def test_erase_deletes_stored_answers(api):
     key1, key2, cid = key_of(api), key_of(api), api.uid()
     body = {"id": cid, "name": "Erika", "email": "erika@example.com"}
     first = api.post(CLIENTS, body, headers=idem(key1))
@@ -347,8 +292,7 @@ def erase_deletes_stored_answers(api):
     expect_fresh(again, "the repeat after the erasure")
     check(created["secret_key"] != first.data["secret_key"], "old secret_key replayed")
 
-@test(needs=("sql", "ctl"))
-def purge_deletes_expired_rows(api):
+def test_purge_deletes_expired_rows(api):
     keys = [key_of(api) for _ in range(3)]
     for k in keys:
         expect_client(api.post(CLIENTS, {"id": api.uid(), "name": "p"}, headers=idem(k)), 201)
@@ -367,40 +311,18 @@ def spawn(api, tmp, name, settings):
     """A copy of clientsd in spawned mode (as mod_fcgid runs it) on its own socket,
     with settings [(section, key, value)] over the suite's config; returns
     (process, socket path, stderr path)."""
-    ctl = shlex.split(api.cfg.ctl)
-    clientsd = os.path.join(os.path.dirname(ctl[0]), "clientsd")
-    conf = ctl[ctl.index("-c") + 1]
-    with open(conf) as f:
-        lines = f.read().splitlines(True)
-    keys = {k for _, k, _ in settings}
-    text = "".join(l for l in lines if l.split("=")[0].strip() not in keys)
-    for section, key, value in settings:
-        head = "[%s]\n" % section
-        check(head in text, "no %s in %s" % (head.strip(), conf))
-        text = text.replace(head, "%s%s = %s\n" % (head, key, value), 1)
     path = os.path.join(tmp, "clientsd-%s.conf" % name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    write_private(path, conf_with(api.cfg.conf, {(sec, k): v for sec, k, v in settings}))
     sock = os.path.join(tmp, "%s.sock" % name)
-    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    lsock.bind(sock)
-    lsock.listen(8)
     errpath = os.path.join(tmp, "%s.stderr" % name)
     env = dict(os.environ)
     env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":detect_leaks=1").lstrip(":")
-    with open(errpath, "w") as err:
-        proc = subprocess.Popen([clientsd, "-c", path], stdin=lsock.fileno(),
-                                stdout=subprocess.DEVNULL, stderr=err, env=env)
-    lsock.close()
+    proc = spawned(api.cfg.bin, path, sock, errpath, env)
     check(fcgikit.wait_answering(sock, 10), "the copy of clientsd never answered")
     return proc, sock, errpath
 
 def stop(proc, errpath):
-    proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(30)
-    with open(errpath) as f:
-        err = f.read()
+    rc, err = stop_spawned(proc, errpath)
     check("Sanitizer" not in err, "sanitizer report: " + short(err, 600))
     eq(rc, 0, "exit status of the copy (stderr: %s)" % short(err, 300))
 
@@ -410,8 +332,8 @@ def fcgi(api, sock, method, uri, body=None, key=None, timeout=15):
         headers["Idempotency-Key"] = key
     return fcgikit.call(sock, method, uri, body, headers, timeout=timeout)
 
-@test(timeout=40, needs=("sql", "ctl"))
-def short_ttl_expires(api):
+@pytest.mark.timeout(40)
+def test_short_ttl_expires(api):
     key, cid = key_of(api), api.uid()
     body = {"id": cid, "name": "short"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -434,8 +356,8 @@ def short_ttl_expires(api):
             stop(proc, errpath)
     eq(audit_actions(api, cid), ["create"], "audit rows: one create")
 
-@test(timeout=60, needs=("sql", "ctl"))
-def answer_5xx_not_stored(api):
+@pytest.mark.timeout(60)
+def test_answer_5xx_not_stored(api):
     # The first PATCH waits on a locked row until its deadline passes (request
     # timeout 3 s on this copy): 503, its marker deleted.  The repeat, once
     # the row is free, runs (200), and that answer is stored.
@@ -462,13 +384,3 @@ def answer_5xx_not_stored(api):
             stop(proc, errpath)
     eq(rows_of(api, key), [("200", c["id"])], "the 200, stored")
     eq(audit_actions(api, c["id"]), ["create", "update"], "audit rows")
-
-
-def main():
-    a = suite_args("HTTP tests of Idempotency-Key.", "idempotency", 300).parse_args()
-    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
-    suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """nodes_test - several database endpoints on one server ([database] hosts).
 
 Starts throw-away standalone pools of the clientsd under test on the
@@ -19,24 +18,25 @@ connection cut, new ones refused) and starts again.  Shown here:
   never 500; galera = false keeps /health 200;
 - a host name (localhost) in the list is resolved by a sandboxed worker.
 
-The 3-node Galera drills are tests/integration/cluster_test.py's.
+The 3-node Galera drills are tests/integration/cluster_test.py's.  Runs
+while nginx is up, in both runs; the web server plays no part.
 """
 
 import os
 import re
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import apikit  # noqa: E402
-import fcgikit  # noqa: E402
-from poolkit import PrivatePool  # noqa: E402
-from apikit import check, eq, short, test  # noqa: E402
+import pytest
+
+import fcgikit
+from kit import check, eq, short, wait_for
+from poolkit import PrivatePool, conf_value, terminate
+
+pytestmark = [pytest.mark.setups(["nginx"], sanitize=["nginx"]), pytest.mark.budget(400)]
 
 
 # ---- a database node that can die: TCP -> the run's Unix socket ------------
@@ -140,15 +140,9 @@ ENDPOINT_KEYS = ("socket", "host", "port", "hosts")
 
 
 def db_socket(conf):
-    section = None
-    with open(conf) as f:
-        for ln in f:
-            t = ln.strip()
-            if t.startswith("["):
-                section = t.strip("[]").strip()
-            elif section == "database" and t.startswith("socket") and "=" in t:
-                return t.split("=", 1)[1].strip()
-    raise apikit.Failure("no [database] socket in " + conf)
+    sock = conf_value(conf, "database", "socket")
+    check(sock, "no [database] socket in " + conf)
+    return sock
 
 
 def conf_sets(server, database, log_level):
@@ -168,11 +162,11 @@ class Pool(PrivatePool):
         super().__init__(cfg.bin, cfg.conf, conf_sets({"workers": str(workers)}, database,
                                                       log_level), "nodes", cfg.log_dir)
         self.workers = workers
-        deadline = time.monotonic() + 20
-        while "ready: pool" not in self.text():
+
+        def ready():
             check(self.proc.poll() is None, "the pool exited: " + self.tail())
-            check(time.monotonic() < deadline, "the pool did not start: " + self.tail())
-            time.sleep(0.1)
+            return "ready: pool" in self.text()
+        wait_for(ready, 20, lambda: "the pool did not start: " + self.tail(), 0.1)
 
     def tail(self, n=900):
         return short(self.text()[-n:], n)
@@ -180,13 +174,8 @@ class Pool(PrivatePool):
     def wait_log(self, pattern, seconds=5):
         """The first match of the regex pattern in the log (lines come
         through the master's pipe, a moment after the answer)."""
-        deadline = time.monotonic() + seconds
-        while True:
-            m = re.search(pattern, self.text())
-            if m or time.monotonic() > deadline:
-                check(m, "pool log lacks /%s/: %s" % (pattern, self.tail()))
-                return m
-            time.sleep(0.05)
+        return wait_for(lambda: re.search(pattern, self.text()), seconds,
+                        lambda: "pool log lacks /%s/: %s" % (pattern, self.tail()))
 
     def call(self, method, uri, key=None, body=None):
         headers = {"Authorization": "Bearer " + key} if key else None
@@ -227,8 +216,8 @@ def unavailable(r, what):
 
 # ---- the tests ---------------------------------------------------------------
 
-@test(timeout=60)
-def closed_port_first_fails_over(api):
+@pytest.mark.timeout(60)
+def test_closed_port_first_fails_over(api):
     """hosts = a closed port, the real socket: every worker starts on the
     socket, says why, and serves."""
     sock, port = db_socket(api.cfg.conf), closed_port()
@@ -243,8 +232,8 @@ def closed_port_first_fails_over(api):
         pool.stop()
 
 
-@test(timeout=60)
-def preferred_first_nothing_changes(api):
+@pytest.mark.timeout(60)
+def test_preferred_first_nothing_changes(api):
     """failover with the real server first: no switch, no probe of the
     others, even past failback_s."""
     sock, port = db_socket(api.cfg.conf), closed_port()
@@ -261,8 +250,8 @@ def preferred_first_nothing_changes(api):
         pool.stop()
 
 
-@test(timeout=90)
-def lost_node_fails_over_and_back(api):
+@pytest.mark.timeout(90)
+def test_lost_node_fails_over_and_back(api):
     """The preferred node (a forwarder) dies under a connected worker: the
     next requests succeed on the socket and the log says why; when it
     answers again the worker goes back to it within failback_s."""
@@ -298,8 +287,8 @@ def lost_node_fails_over_and_back(api):
         pool.stop()
 
 
-@test(timeout=60)
-def balance_spreads_workers(api):
+@pytest.mark.timeout(60)
+def test_balance_spreads_workers(api):
     """policy = balance: the pool's slots start at different nodes, so both
     nodes get workers; failover puts them all on the first."""
     sock = db_socket(api.cfg.conf)
@@ -328,8 +317,8 @@ def balance_spreads_workers(api):
         b.stop()
 
 
-@test(timeout=60)
-def galera_true_on_a_plain_server_is_not_synced(api):
+@pytest.mark.timeout(60)
+def test_galera_true_on_a_plain_server_is_not_synced(api):
     """galera = true against a server without wsrep: the node is not
     synced, so /health and every request answer 503 + Retry-After, never
     500, and the log says why."""
@@ -352,8 +341,8 @@ def galera_true_on_a_plain_server_is_not_synced(api):
         pool.stop()
 
 
-@test(timeout=60)
-def host_name_resolved_in_the_sandbox(api):
+@pytest.mark.timeout(60)
+def test_host_name_resolved_in_the_sandbox(api):
     """A host name in hosts is resolved at each connect, also by a worker
     under seccomp: its fail-back probes run after the sandbox is on.  The
     name goes over TCP (Connector/C alone would take "localhost" for its
@@ -471,13 +460,7 @@ class TlsServer:
         return int(self.sql("SHOW GLOBAL STATUS LIKE 'Ssl_accepts'").split()[1])
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 60)
         subprocess.run(["rm", "-rf", self.dir])
 
 
@@ -496,8 +479,8 @@ def tls_pool(api, srv, **keys):
     return Pool(api.cfg, db)
 
 
-@test(timeout=120)
-def tls_to_the_database(api):
+@pytest.mark.timeout(120)
+def test_tls_to_the_database(api):
     """tls = verify with the server's CA connects, also when a sandboxed
     worker reconnects (the TLS handshake and the CA file read inside the
     seccomp list); without TLS, or with another CA, the server is not
@@ -540,19 +523,3 @@ def tls_to_the_database(api):
             pool.stop()
     finally:
         srv.stop()
-
-
-def main():
-    ap = apikit.suite_args("Several database endpoints.", "nodes", 400)
-    ap.add_argument("--bin", required=True, help="the clientsd binary to run")
-    ap.add_argument("--conf", required=True, help="the run's clientsd.conf (database)")
-    ap.add_argument("--log-dir", help="where the pools' logs go (else a temp dir)")
-    a = ap.parse_args()
-    cfg = apikit.suite_config(a)
-    cfg.bin, cfg.conf, cfg.log_dir = os.path.abspath(a.bin), a.conf, a.log_dir
-    passed, failed = apikit.run_all(cfg, a.pattern, a.budget)
-    apikit.suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()

@@ -17,7 +17,8 @@ requirement when no Authorization header is sent: the document describes it as
 the service's switch (x-clientsd-query-key), on in the test set-up.
 
 It counts validated responses and the distinct (operation, status) pairs they
-covered; summary() gives the line the suites print.
+covered; summary() gives the line the run ends with (conftest.py), dump() adds
+them to the run's log directory.
 """
 
 import json
@@ -345,36 +346,11 @@ class Contract:
                     label, self.validated, len(covered), len(self.declared), other))
 
     def dump(self, path, label):
-        """Appends this run's pairs to a JSON-lines file (for a total over suites)."""
-        with open(path, "a", encoding="utf-8") as f:
+        """Appends this run's pairs to a JSON-lines file, mode 0640 like
+        every log of the run."""
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        with open(fd, "a", encoding="utf-8") as f:
             f.write(json.dumps({"label": label, "validated": self.validated,
                                 "declared": sorted("%s %s" % p for p in self.declared),
                                 "pairs": {"%s %s" % p: n for p, n in self.pairs.items()}})
                     + "\n")
-
-
-def total(path):
-    """The line ./dev test prints: all suites of a run together."""
-    validated, pairs, declared = 0, set(), set()
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                run = json.loads(line)
-                validated += run["validated"]
-                declared |= set(run["declared"])
-                pairs |= set(run["pairs"])
-    except FileNotFoundError:
-        pass
-    covered = pairs & declared
-    print("openapi total: %d responses validated against doc/openapi.yaml; %d of %d "
-          "declared operation/status pairs covered" % (validated, len(covered), len(declared)))
-    if declared:
-        print("openapi pairs never answered: " + ", ".join(sorted(declared - covered)))
-
-
-if __name__ == "__main__":
-    import sys
-    if len(sys.argv) == 3 and sys.argv[1] == "--total":
-        total(sys.argv[2])
-    else:
-        sys.exit("usage: openapi_check.py --total COVERAGE.jsonl")

@@ -1,23 +1,26 @@
-#!/usr/bin/env python3
 """openapi_test.py - the API as a document, over HTTP.
 
 GET /api/v1/openapi.json serves doc/openapi.yaml as JSON with an ETag and
 If-None-Match; errors teach (412 carries the current ETag, 415 names the
 types, Invalid JSON says where and why, Invalid client id states the rule);
 and the checker apikit runs on every response really fails on a response the
-document does not allow.  Options and output as api_test.py.
+document does not allow.  Through every set-up (the sanitizer run: nginx and
+Apache + mod_fcgid); it stops the database once.
 """
 
 import json
 import os
 import sys
-import time
 
-sys.dont_write_bytecode = True
+import pytest
 import yaml                                            # python3-yaml
+
 from apikit import (CLIENTS, CONTRACT, Failure, check, cpath, eq, expect_client, expect_error,
-                    expect_status, run_all, suite_args, suite_config, suite_exit, test)
+                    expect_status, db_control, wait_healthy)
 from openapi_check import ContractError
+
+pytestmark = [pytest.mark.setups("all", sanitize=["nginx", "apache-fcgid"]),
+              pytest.mark.budget(60)]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOC_YAML = os.path.join(HERE, "..", "..", "doc", "openapi.yaml")
@@ -31,8 +34,7 @@ def the_yaml():
         return plain(yaml.safe_load(f))
 
 
-@test()
-def openapi_json_served_without_key(api):
+def test_openapi_json_served_without_key(api):
     r = api.get(DOC_PATH, auth=None)
     expect_status(r, 200)
     eq(r.body, the_yaml(), "served document against doc/openapi.yaml")
@@ -43,8 +45,7 @@ def openapi_json_served_without_key(api):
     expect_status(h, 200)
     eq(h.etag, r.etag, "ETag of HEAD")
 
-@test()
-def openapi_json_if_none_match(api):
+def test_openapi_json_if_none_match(api):
     etag = api.get(DOC_PATH, auth=None).etag
     for inm in (etag, "W/" + etag, '"other", ' + etag, "*"):
         r = api.get(DOC_PATH, auth=None, headers={"If-None-Match": inm})
@@ -57,14 +58,12 @@ def openapi_json_if_none_match(api):
     expect_status(r, 200)
     check(len(r.raw) > 1000, "a stale If-None-Match gets the document")
 
-@test()
-def openapi_json_other_methods_405(api):
+def test_openapi_json_other_methods_405(api):
     r = api.post(DOC_PATH, {"x": 1})
     expect_error(r, 405, "Method not allowed")
     eq(r.header("Allow"), "GET, HEAD", "Allow")
 
-@test()
-def precondition_failed_names_current_etag(api):
+def test_precondition_failed_names_current_etag(api):
     c = api.create(name="V1")
     _, old = api.fetch(c["id"])
     api.update(c["id"], {"name": "V2"})
@@ -77,8 +76,7 @@ def precondition_failed_names_current_etag(api):
     r = api.patch(cpath(c["id"]), {"name": "V3"}, headers={"If-Match": r.etag})
     eq(expect_client(r)["name"], "V3", "name after the retry")
 
-@test()
-def unsupported_media_type_names_types(api):
+def test_unsupported_media_type_names_types(api):
     cid = api.create()["id"]
     r = api.patch(cpath(cid), "name=x", ctype="application/x-www-form-urlencoded")
     expect_error(r, 415, "Unsupported media type", [(None, "unsupported_media_type")])
@@ -91,8 +89,7 @@ def unsupported_media_type_names_types(api):
     check("application/json" in msg and "merge-patch" not in msg,
           "415 of POST names only application/json: %r" % msg)
 
-@test()
-def invalid_json_says_where_and_why(api):
+def test_invalid_json_says_where_and_why(api):
     cid = api.create()["id"]
     cases = [
         (b'{"name": "x",\n "email": }', ("line 2, column ", "unexpected token")),
@@ -112,16 +109,14 @@ def invalid_json_says_where_and_why(api):
     expect_error(r, 400, "Invalid JSON", [(None, "invalid_json")])
     check("empty" in r.body["details"][0]["message"], "empty body message")
 
-@test()
-def invalid_client_id_states_rule(api):
+def test_invalid_client_id_states_rule(api):
     for path in (cpath("a.b"), cpath("a%2Fb") + "/audit", cpath("x" * 256) + "/rotate-keys"):
         r = api.get(path) if "rotate" not in path else api.post(path)
         expect_error(r, 400, "Invalid client id", [("id", "invalid_format")])
         check("^[a-zA-Z0-9_-]{1,255}$" in r.body["details"][0]["message"],
               "rule not stated: %r" % r.body["details"][0]["message"])
 
-@test()
-def every_detail_is_an_instruction(api):
+def test_every_detail_is_an_instruction(api):
     """Many problems at once: each message reads "must ..." (the schema says so
     for every response; this shows it on the widest answer there is)."""
     bad = {"id": "x", "publishable_key": "pk", "name": "", "status": "yes", "domain": "-a",
@@ -135,8 +130,7 @@ def every_detail_is_an_instruction(api):
     for d in details:
         check(d["message"].startswith("must "), "%s: %r" % (d["field"], d["message"]))
 
-@test()
-def contract_checker_catches_drift(api):
+def test_contract_checker_catches_drift(api):
     """The checker fails on what the document does not allow (else it proves nothing)."""
     good = api.get(cpath(api.create()["id"]))
     h = dict(good.headers)
@@ -179,8 +173,7 @@ def contract_checker_catches_drift(api):
             b'{"colour": "red"}')
 
 
-@test()
-def every_keyed_operation_401(api):
+def test_every_keyed_operation_401(api):
     """Each operation that needs a key answers 401 with the challenge."""
     cid = api.create()["id"]
     for method, path in (("GET", CLIENTS), ("POST", CLIENTS), ("GET", cpath(cid)),
@@ -192,22 +185,14 @@ def every_keyed_operation_401(api):
         eq(r.header("WWW-Authenticate"), 'Bearer realm="admin"', "challenge of " + r.where())
 
 
-@test()
-def status_bad_query_400(api):
+def test_status_bad_query_400(api):
     for q, field in (("full=yes", "full"), ("format=xml", "format")):
         r = api.get("/api/v1/status?" + q)
         expect_error(r, 400, "Invalid query parameters", [(field, "invalid_value")])
 
 
-def db_control(api, action):
-    import shlex
-    import subprocess
-    p = subprocess.run(shlex.split(api.cfg.db_control) + [action], capture_output=True,
-                       text=True, timeout=40)
-    check(p.returncode == 0, "db-control %s exited %d: %s" % (action, p.returncode, p.stderr))
-
-@test(timeout=60, needs="db")
-def every_database_operation_503(api):
+@pytest.mark.timeout(60)
+def test_every_database_operation_503(api):
     """With the database down, each operation that needs it answers 503 with
     Retry-After (and the documents that need none still answer)."""
     cid = api.create()["id"]
@@ -233,17 +218,4 @@ def every_database_operation_503(api):
         expect_status(api.get("/api/v1/ping", auth=None), 200)
     finally:
         db_control(api, "start")
-    deadline = time.monotonic() + 15
-    while api.get("/api/v1/health", auth=None).status != 200:
-        check(time.monotonic() < deadline, "health not 200 within 15 s of the restart")
-        time.sleep(0.2)
-
-
-def main():
-    a = suite_args("The API as a document.", "openapi", 60).parse_args()
-    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
-    suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()
+    wait_healthy(api)

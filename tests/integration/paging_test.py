@@ -1,21 +1,22 @@
-#!/usr/bin/env python3
 """paging_test.py - keyset paging, counts and statement budgets.
 
 Black-box HTTP tests through any server in front of clientsd: cursors
 (`next`, `?after=`) on the list and the audit history, `?count=false`, the
-offset walk, and, with --sql, exact counts and statements per request.
-Prints "ok"/"FAIL"/"skip" lines and "RESULT passed=N failed=M", like
-api_test.py (same options).
+offset walk, exact counts and statements per request.  Through every set-up
+(the sanitizer run: nginx and Apache + mod_fcgid).
 """
 
-import sys
 import threading
 import time
 import urllib.parse
 
-sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
+import pytest
+
 from apikit import (CLIENTS, check, cpath, eq, expect_clients, expect_error, expect_list,
-                    expect_status, run_all, suite_args, suite_config, suite_exit, test)
+                    expect_status)
+
+pytestmark = [pytest.mark.setups("all", sanitize=["nginx", "apache-fcgid"]),
+              pytest.mark.budget(240)]
 
 BAD_QUERY = "Invalid query parameters"
 
@@ -52,8 +53,8 @@ def bad_after(r, what):
     expect_error(r, 400, BAD_QUERY, [("after", "invalid_value")])
 
 
-@test(timeout=60)
-def cursor_walk_under_concurrent_inserts(api):
+@pytest.mark.timeout(60)
+def test_cursor_walk_under_concurrent_inserts(api):
     """No row twice; no row that existed before the first page skipped;
     the filters carried; the order kept (created_at, id)."""
     ag = api.uid("ag")
@@ -86,8 +87,7 @@ def cursor_walk_under_concurrent_inserts(api):
     check(set(ids) <= want | set(added), "rows that are no clients of the filter")
     check(pages >= 6, "only %d pages for %d rows" % (pages, len(ids)))
 
-@test()
-def cursor_pages_equal_offset_pages(api):
+def test_cursor_pages_equal_offset_pages(api):
     ag = api.uid("ag")
     for _ in range(7):
         api.create(agency_id=ag)
@@ -115,8 +115,7 @@ def cursor_pages_equal_offset_pages(api):
     r = listing(api, agency_id=ag, offset=100)
     eq((expect_clients(r)[0], r.body["next"]), ([], None), "page past the end")
 
-@test()
-def count_false_leaves_out_the_total(api):
+def test_count_false_leaves_out_the_total(api):
     ag = api.uid("ag")
     for _ in range(3):
         api.create(agency_id=ag)
@@ -134,8 +133,7 @@ def count_false_leaves_out_the_total(api):
         expect_error(listing(api, agency_id=ag, count=bad), 400, BAD_QUERY,
                      [("count", "invalid_value")])
 
-@test()
-def cursor_tampered_400(api):
+def test_cursor_tampered_400(api):
     ag = api.uid("ag")
     for _ in range(3):
         api.create(agency_id=ag)
@@ -153,8 +151,7 @@ def cursor_tampered_400(api):
     # the untouched cursor still works
     expect_clients(listing(api, agency_id=ag, limit=1, after=cur))
 
-@test()
-def cursor_foreign_or_mismatched_400(api):
+def test_cursor_foreign_or_mismatched_400(api):
     ag, ag2 = api.uid("ag"), api.uid("ag")
     c = [api.create(agency_id=ag) for _ in range(3)]
     api.create(agency_id=ag2)
@@ -177,8 +174,7 @@ def cursor_foreign_or_mismatched_400(api):
     if ucur:
         bad_after(listing(api, status="true", limit=1, after=ucur), "unfiltered on status")
 
-@test()
-def after_with_offset_400(api):
+def test_after_with_offset_400(api):
     ag = api.uid("ag")
     for _ in range(2):
         api.create(agency_id=ag)
@@ -190,8 +186,8 @@ def after_with_offset_400(api):
     expect_error(listing(api, cpath(cid) + "/audit", offset=0, after="x.y"), 400, BAD_QUERY,
                  [("after", "invalid_value")])
 
-@test(timeout=60)
-def audit_cursor_walk_under_concurrent_writes(api):
+@pytest.mark.timeout(60)
+def test_audit_cursor_walk_under_concurrent_writes(api):
     cid = api.create()["id"]
     for i in range(9):
         api.update(cid, {"name": "v%d" % i})
@@ -231,8 +227,7 @@ def sql_rows(api, text):
     out = api.sql(text).strip().splitlines()
     return [ln.split("\t") for ln in out[1:]]
 
-@test(needs="sql")
-def counts_exact_with_sharded_counters(api):
+def test_counts_exact_with_sharded_counters(api):
     """The unfiltered and status counts (kept by triggers) equal COUNT(*),
     through creates, soft and hard deletes and status changes."""
     def truth():
@@ -292,8 +287,8 @@ def fewest_statements(api, send, tries=8):
         best = n if best is None else min(best, n)
     return best
 
-@test(timeout=120, needs="sql")
-def statements_per_request(api):
+@pytest.mark.timeout(120)
+def test_statements_per_request(api):
     """Warm worker, warm admin-key cache: 1 statement per GET, 4 per PATCH
     (SELECT ... FOR UPDATE, UPDATE, audit INSERT, COMMIT: no START
     TRANSACTION, no key lookup), 2 per list page with count, 1 without."""
@@ -315,8 +310,8 @@ def statements_per_request(api):
     eq(got, {"GET": 1, "PATCH": 4, "list": 2, "list count=false": 1, "list after": 1},
        "statements per request")
 
-@test(timeout=60, needs=("ctl", "sql"))
-def auth_cache_revocation_within_bound(api):
+@pytest.mark.timeout(60)
+def test_auth_cache_revocation_within_bound(api):
     """A revoked key stops working on every worker within auth_cache_s."""
     key = api.ctl("admin-key", "create", "--name", api.uid("cache")).strip()
     kid = [ln.split("\t")[0] for ln in api.ctl("admin-key", "list").splitlines()[1:]
@@ -334,13 +329,3 @@ def auth_cache_revocation_within_bound(api):
     time.sleep(max(0.0, AUTH_CACHE_S + 0.2 - (time.monotonic() - t0)))
     for _ in range(12):
         expect_error(api.get(path, auth="Bearer " + key), 401, "Unauthorized")
-
-
-def main():
-    a = suite_args("Paging and count tests of the clients API.", "paging", 240).parse_args()
-    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
-    suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()

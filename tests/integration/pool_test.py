@@ -1,17 +1,14 @@
-#!/usr/bin/env python3
 """pool_test - the clientsd pool under signals, failures and load.
 
 Drives the real clientsd binary: the pool behind the web server (through
 HTTP, with apikit), and private instances started here on their own
 sockets (through FastCGI directly, with fcgikit), so that a test can stop,
 kill or starve a master without disturbing the others.  Every answer is
-checked against what the database really holds.
-
-Prints "ok NAME" / "FAIL NAME: why" lines and a final
-"RESULT passed=N failed=M" line.
+checked against what the database really holds.  Through nginx (the
+standalone pool) and Apache + mod_fcgid (the tests marked fcgid_too), in
+both runs; no test has a timeout of its own, the file's budget bounds them.
 """
 
-import argparse
 import json
 import os
 import re
@@ -23,19 +20,17 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import apikit  # noqa: E402
-import fcgikit  # noqa: E402
-from poolkit import conf_with  # noqa: E402
-from apikit import Failure, check, eq  # noqa: E402
+import pytest
 
-TESTS = []
+import apikit
+import fcgikit
+import kit
+from kit import Failure, check, eq, wait_for
+from poolkit import alive, children, conf_with, processes_of, read_pid, write_private
 
-
-class Skip(Exception):
-    """A test that cannot run in this tree: printed, counted neither way."""
+pytestmark = [pytest.mark.setups(["nginx", "apache-fcgid"], sanitize=["nginx", "apache-fcgid"]),
+              pytest.mark.budget(900), pytest.mark.timeout(900)]
 
 STATUS_KEYS = ["accepted", "active_workers", "idle_workers", "listen_queue", "master_pid",
                "max_active_workers", "max_listen_queue", "max_workers_reached", "pool",
@@ -45,23 +40,20 @@ WORKER_KEYS = ["cpu_ms", "duration_us", "method", "path", "pid", "request_id", "
                "started", "state"]
 
 
-def test(modes=("standalone",)):
-    def wrap(fn):
-        TESTS.append((fn.__name__, modes, fn))
-        return fn
-    return wrap
+def fcgid_too(fn):
+    """The test runs under mod_fcgid too (the others: the standalone pool's)."""
+    fn.fcgid_too = True
+    return fn
 
 
 class Ctx:
-    """The command line, shared by every test."""
+    """The set-up (a: the file's cfg), shared by every test; the private
+    instances a test started, stopped after it."""
 
-    def __init__(self, a):
-        with open(a.admin_key_file) as f:
-            self.key = f.read().strip()
-        self.a = a
-        self.mode = a.mode
-        self.cfg = apikit.Config(a.base_url, self.key, a.label, None, a.pool_pidfile,
-                                 os.urandom(4).hex(), None, a.sql)
+    def __init__(self, cfg):
+        self.key = cfg.admin_key
+        self.a = self.cfg = cfg
+        self.mode = cfg.mode
         self.instances = []
 
     def api(self, name):
@@ -77,43 +69,17 @@ class Ctx:
         return p.stdout
 
 
+@pytest.fixture
+def ctx(cfg, request):
+    if cfg.mode == "fcgid" and not getattr(request.function, "fcgid_too", False):
+        pytest.skip("a test of the standalone pool")
+    c = Ctx(cfg)
+    yield c
+    for inst in c.instances:
+        inst.stop()
+
+
 # ---- processes ------------------------------------------------------------
-
-def alive(pid):
-    """True while pid runs (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            out.append(int(d))
-    return sorted(out)
-
-
-def processes_of(exe):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                if os.readlink("/proc/%s/exe" % d) in (exe, exe + " (deleted)") and alive(int(d)):
-                    out.append(int(d))
-            except OSError:
-                pass
-    return sorted(out)
-
 
 def all_threads_stopped(pid):
     for tid in os.listdir("/proc/%d/task" % pid):
@@ -130,22 +96,6 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for(cond, seconds, what):
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            raise Failure("%s: not within %.1f s" % (what, seconds))
-        time.sleep(0.05)
-
-
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 class Instance:
@@ -165,9 +115,7 @@ class Instance:
         s = {("server", "listen"): self.sock, ("server", "pid_file"): self.pidfile,
              ("server", "workers"): "2"}
         s.update(sets or {})
-        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(conf_with(a.conf, s))
+        write_private(self.conf, conf_with(a.conf, s))
         self.env = dict(os.environ)
         self.env.pop("CLIENTSD_CONFIG", None)
         self.env.update(env or {})
@@ -272,21 +220,21 @@ def in_thread(fn, *args):
 
 # ---- the pool behind the web server -----------------------------------------
 
-@test(modes=("standalone", "fcgid"))
-def ping_needs_no_key(ctx):
+@fcgid_too
+def test_ping_needs_no_key(ctx):
     r = ctx.api("ping").get("/api/v1/ping", auth=None)
     apikit.expect_status(r, 200)
     eq(r.body, {"success": True, "data": {"pong": True}}, "ping body")
 
 
-@test(modes=("standalone", "fcgid"))
-def status_needs_the_admin_key(ctx):
+@fcgid_too
+def test_status_needs_the_admin_key(ctx):
     r = ctx.api("status401").get("/api/v1/status", auth=None)
     apikit.expect_error(r, 401, "Unauthorized")
 
 
-@test(modes=("standalone", "fcgid"))
-def status_fields_and_counters(ctx):
+@fcgid_too
+def test_status_fields_and_counters(ctx):
     api = ctx.api("status")
     d = status(api)
     eq(sorted(d), STATUS_KEYS, "status members")
@@ -319,8 +267,8 @@ def status_fields_and_counters(ctx):
         check("?" not in w["path"], "a worker's path carries a query: %r" % w["path"])
 
 
-@test(modes=("standalone", "fcgid"))
-def openmetrics_parses_strictly(ctx):
+@fcgid_too
+def test_openmetrics_parses_strictly(ctx):
     sys.path.append("/usr/lib/python3/dist-packages")   # Debian's python3-prometheus-client
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
     status_code, headers, body = _raw_get(ctx, "/api/v1/status?format=openmetrics")
@@ -350,8 +298,8 @@ def _raw_get(ctx, path):
         c.close()
 
 
-@test(modes=("standalone", "fcgid"))
-def term_to_a_busy_worker_finishes_its_request(ctx):
+@fcgid_too
+def test_term_to_a_busy_worker_finishes_its_request(ctx):
     """A worker told to stop (the master's TERM, mod_fcgid's TERM) while a
     PATCH waits on a locked row still answers it, and the write is there."""
     api = ctx.api("termbusy")
@@ -388,8 +336,7 @@ def term_to_a_busy_worker_finishes_its_request(ctx):
     del before
 
 
-@test()
-def respawn_counted_after_a_worker_dies(ctx):
+def test_respawn_counted_after_a_worker_dies(ctx):
     api = ctx.api("respawn")
     d = status(api, "?full=true")
     victim = d["workers"][0]["pid"]
@@ -401,8 +348,7 @@ def respawn_counted_after_a_worker_dies(ctx):
           "the master did not log the killed worker")
 
 
-@test()
-def short_body_is_never_parsed(ctx):
+def test_short_body_is_never_parsed(ctx):
     """CONTENT_LENGTH says more than the stream brings: 400, nothing written."""
     cid = "pt_short_%s" % os.urandom(4).hex()
     body = json.dumps({"id": cid, "name": "Short"}).encode()
@@ -440,8 +386,7 @@ def short_body_is_never_parsed(ctx):
     eq(out.split()[-1], "1", "rows created by a body of unknown length")
 
 
-@test()
-def slow_body_across_hup_usr2_term(ctx):
+def test_slow_body_across_hup_usr2_term(ctx):
     """The params first, the body 0.6 s later, and a signal to the master in
     between: HUP, then USR2, then TERM.  Each POST gets its 201."""
     inst = Instance(ctx, "slow").start()
@@ -476,8 +421,7 @@ def slow_body_across_hup_usr2_term(ctx):
         check(line in log, "log lacks %r" % line)
 
 
-@test()
-def quit_and_int_stop_gracefully(ctx):
+def test_quit_and_int_stop_gracefully(ctx):
     for sig in (signal.SIGQUIT, signal.SIGINT):
         inst = Instance(ctx, "stop-" + sig.name).start()
         master = inst.master()
@@ -490,8 +434,7 @@ def quit_and_int_stop_gracefully(ctx):
         check("%s: stopping" % sig.name in inst.log_text(), "%s not logged" % sig.name)
 
 
-@test()
-def kill9_master_second_instance_stale_socket(ctx):
+def test_kill9_master_second_instance_stale_socket(ctx):
     inst = Instance(ctx, "k9").start()
     master = inst.master()
     workers = children(master)
@@ -549,8 +492,7 @@ pid_t fork(void)
 """
 
 
-@test()
-def fork_failing_backs_off(ctx):
+def test_fork_failing_backs_off(ctx):
     d = tempfile.mkdtemp(prefix="failfork-", dir=ctx.a.run_dir)
     src, so, flag = (os.path.join(d, n) for n in ("failfork.c", "failfork.so", "flag"))
     with open(src, "w") as f:
@@ -568,7 +510,7 @@ def fork_failing_backs_off(ctx):
     time.sleep(5)
     cpu = cpu_seconds(master) - cpu0
     lines = [ln for ln in inst.log_text().splitlines() if "fork:" in ln]
-    print("  fork failing for 5 s: %d log lines, master CPU %.2f s" % (len(lines), cpu))
+    kit.info(ctx.a.label, "fork failing for 5 s: %d log lines, master CPU %.2f s" % (len(lines), cpu))
     check(1 <= len(lines) <= 10, "%d fork lines in 5 s" % len(lines))
     check(cpu < 0.5, "master used %.2f s of CPU in 5 s" % cpu)
     eq(children(master), [], "no workers while fork fails")
@@ -577,12 +519,11 @@ def fork_failing_backs_off(ctx):
     inst.stop()
 
 
-@test()
-def workers_dying_at_birth_back_off(ctx):
+def test_workers_dying_at_birth_back_off(ctx):
     """A worker that cannot start (no such user) dies at once: the master
     backs off exponentially instead of forking in a loop."""
     if os.geteuid() != 0:
-        raise Skip("needs root (a user to switch to)")
+        pytest.skip("needs root (a user to switch to)")
     inst = Instance(ctx, "crashloop", {("server", "user"): "no-such-user-pt"}).start(wait=False)
     wait_for(lambda: inst.master() is not None, 10, "the master writes its pid file")
     master = inst.master()
@@ -592,15 +533,14 @@ def workers_dying_at_birth_back_off(ctx):
     log = inst.log_text()
     backoffs = log.count("a worker died while starting: next worker start in")
     births = log.count("user no-such-user-pt: no such user")
-    print("  dying at birth for 4 s: %d back-off lines, %d worker starts, master CPU %.2f s"
+    kit.info(ctx.a.label, "dying at birth for 4 s: %d back-off lines, %d worker starts, master CPU %.2f s"
           % (backoffs, births, cpu))
     check(1 <= backoffs <= 10, "%d back-off lines in 4 s" % backoffs)
     check(births <= 25, "%d workers started in 4 s" % births)
     check(cpu < 0.5, "master used %.2f s of CPU" % cpu)
 
 
-@test()
-def max_requests_recycles(ctx):
+def test_max_requests_recycles(ctx):
     inst = Instance(ctx, "maxreq", {("server", "workers"): "1",
                                     ("server", "max_requests"): "3"}).start()
     pids = []
@@ -617,8 +557,7 @@ def max_requests_recycles(ctx):
     inst.stop()
 
 
-@test()
-def request_timeout_kills_a_stuck_worker(ctx):
+def test_request_timeout_kills_a_stuck_worker(ctx):
     """A worker stuck in a request outside the database (here: stopped with
     SIGSTOP while it waits on a stalled MariaDB, before the database watch
     would cut the wait): the master's watchdog kills it after
@@ -667,8 +606,7 @@ def request_timeout_kills_a_stuck_worker(ctx):
     inst.stop()
 
 
-@test()
-def request_timeout_kills_a_worker_stuck_in_a_body(ctx):
+def test_request_timeout_kills_a_worker_stuck_in_a_body(ctx):
     """The same watchdog, whatever the data layer does: a request whose body
     never comes holds its worker until request_timeout, then it is killed."""
     inst = Instance(ctx, "watchdog2", {("server", "workers"): "1",
@@ -695,8 +633,7 @@ def request_timeout_kills_a_worker_stuck_in_a_body(ctx):
     check(fcgikit.wait_answering(inst.sock, 10), "the pool serves after the kill")
 
 
-@test()
-def stalled_database_answers_503_before_the_deadline(ctx):
+def test_stalled_database_answers_503_before_the_deadline(ctx):
     """MariaDB stops answering (SIGSTOP) while its connections stay open:
     the wait is cut at the request's deadline minus its margin, the answer
     is 503 + Retry-After (never a hang until the master's watchdog kills
@@ -731,8 +668,7 @@ def stalled_database_answers_503_before_the_deadline(ctx):
     inst.stop()
 
 
-@test()
-def notify_messages_arrive(ctx):
+def test_notify_messages_arrive(ctx):
     path = os.path.join(ctx.a.run_dir, "pt-notify-%s" % os.urandom(3).hex())
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(path)
@@ -759,8 +695,7 @@ def notify_messages_arrive(ctx):
         os.unlink(path)
 
 
-@test()
-def socket_activation(ctx):
+def test_socket_activation(ctx):
     sock = os.path.join(ctx.a.run_dir, "pt-activated.sock")
     if os.path.exists(sock):
         os.unlink(sock)
@@ -776,8 +711,7 @@ def socket_activation(ctx):
     os.unlink(sock)
 
 
-@test()
-def reload_and_upgrade_under_load(ctx):
+def test_reload_and_upgrade_under_load(ctx):
     """16 connections for 16 s through the web server; SIGHUP x3 and SIGUSR2
     x1 to the master: zero non-2xx, zero connection errors, new workers."""
     api = ctx.api("load")
@@ -816,7 +750,7 @@ def reload_and_upgrade_under_load(ctx):
         os.kill(read_pid(ctx.a.pool_pidfile), sig)
     for t in threads:
         t.join(60)
-    print("  load: %d requests, %d non-2xx, %d connection errors" %
+    kit.info(ctx.a.label, "load: %d requests, %d non-2xx, %d connection errors" %
           (counts["ok"] + counts["bad"] + counts["err"], counts["bad"], counts["err"]))
     check(counts["bad"] == 0 and counts["err"] == 0, "failures under reload/upgrade: %s"
           % bad[:5])
@@ -829,8 +763,7 @@ def reload_and_upgrade_under_load(ctx):
     check(not (before & after), "old worker pids still serve: %s" % (before & after))
 
 
-@test()
-def command_line(ctx):
+def test_command_line(ctx):
     b = ctx.a.bin
     p = subprocess.run([b, "-V"], capture_output=True, text=True, timeout=10)
     check(p.returncode == 0 and p.stdout.startswith("clientsd "), "-V: %r" % p.stdout)
@@ -862,10 +795,9 @@ def command_line(ctx):
         check(p.returncode == 0 and "usage: clientsctl" in p.stdout, "clientsctl --help")
 
 
-@test()
-def workers_refuse_root_unless_allowed(ctx):
+def test_workers_refuse_root_unless_allowed(ctx):
     if os.geteuid() != 0:
-        print("  (not root: nothing to refuse)")
+        kit.info(ctx.a.label, "workers_refuse_root_unless_allowed: not root: nothing to refuse")
         return
     inst = Instance(ctx, "asroot", {("server", "user"): "", ("server", "group"): ""})
     p = subprocess.run(inst.argv, capture_output=True, text=True, timeout=15, env=inst.env)
@@ -887,8 +819,7 @@ def workers_refuse_root_unless_allowed(ctx):
         check(uid != "0", "a worker runs as root although user is set")
 
 
-@test()
-def hup_with_a_bad_config_keeps_running_then_rebinds(ctx):
+def test_hup_with_a_bad_config_keeps_running_then_rebinds(ctx):
     inst = Instance(ctx, "reload").start()
     master = inst.master()
     workers = children(master)
@@ -918,8 +849,7 @@ def hup_with_a_bad_config_keeps_running_then_rebinds(ctx):
     check(not os.path.exists(new_sock), "socket left after the stop")
 
 
-@test()
-def usr1_reopens_the_log_file(ctx):
+def test_usr1_reopens_the_log_file(ctx):
     path = os.path.join(os.path.abspath(ctx.a.log_dir), "pool-test-target.log")
     for p in (path, path + ".1"):
         if os.path.exists(p):
@@ -947,8 +877,7 @@ def held_patch(ctx, inst, cid, seconds, name="held"):
     return lock, t, box, rid
 
 
-@test()
-def dynamic_pm_and_slowlog(ctx):
+def test_dynamic_pm_and_slowlog(ctx):
     inst = Instance(ctx, "dynamic", {("server", "pm"): "dynamic", ("server", "workers"): "3",
                                      ("server", "min_spare"): "1", ("server", "max_spare"): "1",
                                      ("server", "start_workers"): "1",
@@ -978,8 +907,7 @@ def dynamic_pm_and_slowlog(ctx):
           "slow_requests on the status page")
 
 
-@test()
-def max_workers_reached_counts(ctx):
+def test_max_workers_reached_counts(ctx):
     """The only worker busy: the status page counts the pool as full."""
     inst = Instance(ctx, "full", {("server", "workers"): "1"}).start()
     cid = new_client(inst)
@@ -996,8 +924,7 @@ def max_workers_reached_counts(ctx):
     check(d["accepted"] >= d0["accepted"] + 2, "accepted counts the PATCH")
 
 
-@test()
-def ondemand_pm(ctx):
+def test_ondemand_pm(ctx):
     inst = Instance(ctx, "ondemand", {("server", "pm"): "ondemand", ("server", "workers"): "2",
                                       ("server", "idle_timeout"): "1"}).start()
     master = inst.master()
@@ -1009,8 +936,7 @@ def ondemand_pm(ctx):
     wait_for(lambda: children(master) == [], 6, "and it goes after idle_timeout")
 
 
-@test()
-def stop_timeout_bounds_a_stop(ctx):
+def test_stop_timeout_bounds_a_stop(ctx):
     inst = Instance(ctx, "stoptimeout", {("server", "stop_timeout"): "1"}).start()
     cid = new_client(inst)
     lock, t, box, rid = held_patch(ctx, inst, cid, 4)
@@ -1028,8 +954,7 @@ def stop_timeout_bounds_a_stop(ctx):
     lock.join(30)
 
 
-@test()
-def locked_row_patch_answers_503_within_the_deadline(ctx):
+def test_locked_row_patch_answers_503_within_the_deadline(ctx):
     """The data layer honours request_timeout (the store's own deadline,
     not the watchdog's): a PATCH waiting on a locked row answers 503 + Retry-After
     before the deadline, never after 20 s."""
@@ -1037,7 +962,7 @@ def locked_row_patch_answers_503_within_the_deadline(ctx):
                            "clientsd.conf")) as f:
         sample = f.read()
     if "lock_wait_timeout" not in sample:
-        raise Skip("this tree's data layer has no deadline yet ([database] "
+        pytest.skip("this tree's data layer has no deadline yet ([database] "
                    "lock_wait_timeout is missing)")
     inst = Instance(ctx, "deadline", {("server", "request_timeout"): "4"}).start()
     cid = new_client(inst)
@@ -1055,8 +980,7 @@ def locked_row_patch_answers_503_within_the_deadline(ctx):
 
 
 
-@test()
-def tcp_listen_allowed_and_queue(ctx):
+def test_tcp_listen_allowed_and_queue(ctx):
     """A TCP listen: listen_allowed closes other peers; the status page
     reports the accept queue (Linux gives it for TCP only)."""
     s = socket.socket()
@@ -1082,8 +1006,7 @@ def tcp_listen_allowed_and_queue(ctx):
     inst.stop()
 
 
-@test()
-def upgrade_checks_the_new_binary_first(ctx):
+def test_upgrade_checks_the_new_binary_first(ctx):
     """SIGUSR2 with a binary that fails -t: logged, the running master stays;
     with a good one: a new master."""
     d = tempfile.mkdtemp(prefix="upgrade-", dir=ctx.a.run_dir)
@@ -1113,8 +1036,7 @@ def upgrade_checks_the_new_binary_first(ctx):
     eq(inst.call("GET", "/api/v1/ping", auth=False).status, 200, "the new master serves")
 
 
-@test()
-def nginx_logs_the_upstream_request_id(ctx):
+def test_nginx_logs_the_upstream_request_id(ctx):
     api = ctx.api("rid")
     rid = "pt-nginx-rid-%s" % os.urandom(3).hex()
     api.get("/api/v1/ping", auth=None, rid=rid)
@@ -1126,54 +1048,3 @@ def nginx_logs_the_upstream_request_id(ctx):
     made = r.header("X-Request-Id")
     wait_for(lambda: "rid=%s" % made in open(path, errors="replace").read(), 5,
              "the generated id in nginx's access log")
-
-# ---- main -------------------------------------------------------------------
-
-def run_all(ctx, pattern):
-    passed = failed = 0
-    for name, modes, fn in TESTS:
-        if ctx.mode not in modes or (pattern and pattern not in name):
-            continue
-        t0 = time.monotonic()
-        try:
-            fn(ctx)
-            passed += 1
-            print("ok %s %s (%.1f s)" % (ctx.a.label, name, time.monotonic() - t0), flush=True)
-        except Skip as e:
-            print("skip %s %s: %s" % (ctx.a.label, name, e), flush=True)
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            failed += 1
-            detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
-            print("FAIL %s %s: %s" % (ctx.a.label, name, detail), flush=True)
-        finally:
-            for inst in ctx.instances:
-                inst.stop()
-            ctx.instances = []
-    return passed, failed
-
-
-def main():
-    ap = argparse.ArgumentParser(description="The clientsd pool under signals and load.")
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="pool")
-    ap.add_argument("--mode", choices=("standalone", "fcgid"), default="standalone")
-    ap.add_argument("--pool-pidfile", help="pid file of the pool behind the web server")
-    ap.add_argument("--socket", help="its FastCGI socket")
-    ap.add_argument("--conf", required=True, help="clientsd.conf the private instances copy")
-    ap.add_argument("--bin", required=True, help="the clientsd binary")
-    ap.add_argument("--run-dir", required=True, help="where private sockets and pid files go")
-    ap.add_argument("--log-dir", required=True)
-    ap.add_argument("--db-pidfile", help="pid file of the test MariaDB")
-    ap.add_argument("--sql", required=True)
-    ap.add_argument("--ctl", help='admin CLI prefix, e.g. "clientsctl -c clientsd.conf"')
-    ap.add_argument("-k", dest="pattern")
-    a = ap.parse_args()
-    passed, failed = run_all(Ctx(a), a.pattern)
-    apikit.openapi_summary(a.label)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
-
-
-if __name__ == "__main__":
-    main()

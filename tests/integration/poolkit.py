@@ -1,56 +1,96 @@
-"""poolkit - the clientsd pools the suites start themselves.
+"""poolkit - the clientsd processes the tests start themselves, and the
+process table read the ways they need it.
 
-The suites that run a clientsd of their own (pool, nodes, sandbox,
-store, cluster) start from the run's configuration and change a few
-keys (conf_with); nodes and sandbox run a whole private pool
-(PrivatePool). Standard library only.
+The tests that run a clientsd of their own (pool, nodes, sandbox, store,
+idempotency, cluster) start from the run's configuration and change a few
+keys (conf_with: tools/ini.py, the project's one INI editor); nodes and
+sandbox run a whole private pool (PrivatePool). Standard library only.
 """
 
 import os
 import signal
+import socket
 import subprocess
+import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools"))
+from ini import conf_with, value as conf_value  # noqa: E402,F401 - the INI editor
 
-def conf_with(base, sets):
-    """The INI text of the file base with {(section, key): value} applied.
 
-    A key already there, commented out or not, is replaced in place (its
-    first line; later ones are dropped); a key not there is added at the end
-    of its section, and a missing section at the end of the text. A value
-    of None drops the key: clientsd's default applies."""
-    out, section, done = [], None, set()
+# ---- processes ------------------------------------------------------------------
 
-    def flush(sec):
-        for (s, k), v in sets.items():
-            if s == sec and (s, k) not in done and v is not None:
-                out.append("%s = %s" % (k, v))
-                done.add((s, k))
+def _stat(pid):
+    """The fields of /proc/PID/stat after the command name (state first)."""
+    with open("/proc/%s/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
 
-    with open(base) as f:
-        for line in f.read().splitlines():
-            st = line.strip()
-            if st.startswith("[") and st.endswith("]"):
-                flush(section)
-                section = st[1:-1].strip()
-                out.append(line)
-                continue
-            name = st.lstrip("#;").strip().split("=", 1)[0].strip() if "=" in st else None
-            if name and (section, name) in sets:
-                if (section, name) not in done and sets[(section, name)] is not None:
-                    out.append("%s = %s" % (name, sets[(section, name)]))
-                    done.add((section, name))
-                continue
-            out.append(line)
-    flush(section)
-    missing = {}
-    for (s, k), v in sets.items():
-        if (s, k) not in done and v is not None:
-            missing.setdefault(s, []).append("%s = %s" % (k, v))
-    for s, lines in missing.items():
-        out.append("[%s]" % s)
-        out += lines
-    return "\n".join(out) + "\n"
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        return _stat(pid)[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def children(pid):
+    """The live children of pid, in pid order."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            fields = _stat(d)
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            out.append(int(d))
+    return sorted(out)
+
+
+def processes_of(exe):
+    """The live processes running the program exe, in pid order."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.readlink("/proc/%s/exe" % d) in (exe, exe + " (deleted)") and alive(int(d)):
+                    out.append(int(d))
+            except OSError:
+                pass
+    return sorted(out)
+
+
+def terminate(proc, seconds, group=False):
+    """SIGTERM to a process of ours, then SIGKILL (to its whole process
+    group: a pool's workers too) when it has not gone after seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            if group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+            proc.wait()
+
+
+def write_private(path, text):
+    """text into path, mode 0600 (a configuration holds passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 class PrivatePool:
@@ -74,9 +114,7 @@ class PrivatePool:
         all_sets = dict(sets)
         all_sets.update({("server", "listen"): self.sock, ("server", "pid_file"): self.pidfile,
                          ("server", "listen_mode"): "0600"})
-        with open(conf, "w") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(conf_with(base_conf, all_sets))
+        write_private(conf, conf_with(base_conf, all_sets))
         penv = dict(os.environ, **(env or {}))
         penv.pop("CLIENTSD_CONFIG", None)
         fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -91,14 +129,53 @@ class PrivatePool:
 
     def end(self):
         """SIGTERM, then SIGKILL to the whole group after 30 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        terminate(self.proc, 30, group=True)
 
     def stop(self):
         self.end()
         subprocess.run(["rm", "-rf", self.dir])
+
+
+# ---- clientsd in spawned mode ------------------------------------------------------
+
+def spawned(binary, conf, sock, errpath, env=None):
+    """A clientsd in spawned mode (as mod_fcgid runs it: its listening
+    socket, a new one at sock, on stdin), its stderr in errpath; returns
+    the process."""
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(sock)
+    lsock.listen(8)
+    with open(errpath, "w") as err:
+        proc = subprocess.Popen([binary, "-c", conf], stdin=lsock.fileno(),
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+    lsock.close()
+    return proc
+
+
+def stop_spawned(proc, errpath):
+    """SIGTERM, then (exit status, what it wrote on stderr)."""
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(30)
+    with open(errpath) as f:
+        return rc, f.read()
+
+
+# ---- the shell library's command line (tools/instance) ----------------------------
+
+TOOL = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                     "tools", "instance"))
+
+
+def tool(*args, env=None, check=True, timeout=600):
+    """tools/instance ARGS (its stderr goes to ours); its stdout.  Raises
+    RuntimeError when it fails and check is true."""
+    p = subprocess.run([TOOL] + list(args), stdout=subprocess.PIPE, text=True,
+                       timeout=timeout, env=dict(os.environ, **(env or {})))
+    if check and p.returncode != 0:
+        raise RuntimeError("tools/instance %s exited %d" % (" ".join(args), p.returncode))
+    return p.stdout
+
+
+def instance_env(name):
+    """{H_VAR: ..., H_LOG: ..., ...}: the paths of instance name."""
+    return dict(line.split("=", 1) for line in tool("env", name).splitlines() if "=" in line)

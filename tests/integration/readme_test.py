@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """readme_test.py - the examples of README.md and doc/api-guide.md, run
 against a live stack, and what the README promises about itself.
 
 Every ```sh block of those files that holds a line starting with `curl` is
 run as one shell script (its variables carry over from line to line), with
-`http://127.0.0.1:8080` replaced by --base-url and `var/admin-key` by
---admin-key-file.  Each command line starting with `curl` is expected to get
+`http://127.0.0.1:8080` replaced by the set-up's address and `var/admin-key`
+by its admin key's file.  Each command line starting with `curl` is expected to get
 the status written after "→" in the comment line just above it (a 2xx when
 that comment names none); its answer is also checked against
 doc/openapi.yaml like every other answer the suite receives.  So the
@@ -14,20 +13,22 @@ examples cannot rot.  A file with no such block fails.
 The README is the way in, so its promises about itself are checked too: at
 most 250 lines; its first shell block starts with the two commands, `./dev
 up` and `./dev test`; CI (.ci/run) runs `./dev test`; and each headline
-figure links to the results file.  Prints "ok"/"FAIL" per check and a
-RESULT line.
+figure links to the results file.  One test a promise and one a curl
+command line; through every set-up in the plain run, nginx in the sanitizer
+run.
 """
 
-import argparse
 import os
 import re
 import subprocess
-import sys
 import tempfile
 
-sys.dont_write_bytecode = True
-from apikit import Failure, openapi_summary, validate_raw
+import pytest
+
+from apikit import Failure, validate_raw
 from openapi_check import ContractError
+
+pytestmark = [pytest.mark.setups("all", sanitize=["nginx"]), pytest.mark.budget(900)]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -115,35 +116,6 @@ def read_head(path):
     return status, headers
 
 
-def main():
-    ap = argparse.ArgumentParser(description="Runs the README's and the API guide's examples.")
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--admin-key-file", required=True)
-    ap.add_argument("--label", default="readme")
-    for opt in ("--ctl", "--pool-pidfile", "--db-control", "--sql", "-k", "--budget"):
-        ap.add_argument(opt, help="accepted for the suite runner; unused")
-    a = ap.parse_args()
-    passed = failed = 0
-    with open(README, encoding="utf-8") as f:
-        readme = f.read()
-    for name, problem in front_door(readme):
-        if problem:
-            failed += 1
-            print("FAIL %s README.md %s: %s" % (a.label, name, problem), flush=True)
-        else:
-            passed += 1
-            print("ok   %s README.md %s" % (a.label, name), flush=True)
-    for rel in EXAMPLES:
-        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
-            text = f.read()
-        p, f_ = run_examples(a, rel, text)
-        passed += p
-        failed += f_
-    openapi_summary(a.label)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    sys.exit(1 if failed else 0)
-
-
 def front_door(readme):
     """(check name, problem or None) for what the README says of itself."""
     lines = readme.splitlines()
@@ -186,56 +158,87 @@ def front_door(readme):
     return out
 
 
-def run_examples(a, rel, text):
-    """Runs the curl blocks of one file: (passed, failed)."""
-    passed = failed = 0
-    found = blocks(text)
-    if not found:
-        print("FAIL %s %s: no ```sh block with curl" % (a.label, rel), flush=True)
-        failed += 1
-    for block in found:
-        cmds, script = commands(block)
-        script = localise(script, a.base_url.rstrip("/"), os.path.abspath(a.admin_key_file))
-        with tempfile.TemporaryDirectory() as rt:
-            p = subprocess.run(["sh", "-c", PRELUDE + script], capture_output=True, text=True,
-                               timeout=120, env=dict(os.environ, RT=rt))
-            got = {}
-            for ln in p.stdout.splitlines():
-                if ln.startswith("@@ "):
-                    _, n, rest = ln.split(" ", 2)
-                    got[int(n)] = rest
-            for n, (no, want, cmd) in enumerate(cmds, 1):
-                name = "%s:%d %s" % (rel, no, cmd[:70])
-                try:
-                    if n not in got:
-                        raise Failure("not run (the block stopped: %s)" % p.stderr.strip()[-200:])
-                    if got[n].startswith("curl-failed"):
-                        raise Failure(got[n])
-                    method, url = got[n].split(" ", 1)
-                    status, headers = read_head(os.path.join(rt, "%d.head" % n))
-                    try:
-                        with open(os.path.join(rt, "%d.body" % n), "rb") as f:
-                            body = f.read()
-                    except FileNotFoundError:
-                        body = b""          # curl writes no file for an empty body
-                    while body.startswith(b"HTTP/") and b"\r\n\r\n" in body:
-                        body = body.split(b"\r\n\r\n", 1)[1]     # curl -i
-                    ok = status == want if want is not None else 200 <= status < 300
-                    if not ok:
-                        raise Failure("got %d, the example says %s: %s" % (
-                            status, want or "2xx", body[:200].decode("utf-8", "replace")))
-                    target = url[len(a.base_url.rstrip("/")):] if url.startswith(
-                        a.base_url.rstrip("/")) else url
-                    validate_raw(method, target, None, None, status, headers, body)
-                except (Failure, ContractError, ValueError, OSError) as e:
-                    failed += 1
-                    print("FAIL %s %s: %s" % (a.label, name, str(e).replace("\n", " ")),
-                          flush=True)
-                    continue
-                passed += 1
-                print("ok   %s %s -> %d" % (a.label, name, status), flush=True)
-    return passed, failed
+def examples():
+    """[(file, block number, command number, line, expected status, command)]
+    of every file; a file with no block gives one case (file, None, ...)."""
+    out = []
+    for rel in EXAMPLES:
+        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+            found = blocks(f.read())
+        if not found:
+            out.append((rel, None, None, 0, None, "no ```sh block with curl"))
+        for b, block in enumerate(found):
+            for n, (no, want, cmd) in enumerate(commands(block)[0], 1):
+                out.append((rel, b, n, no, want, cmd))
+    return out
 
 
-if __name__ == "__main__":
-    main()
+def run_block(cfg, rel, b, rt):
+    """Runs block b of rel in a shell, its answers' files in rt: (the shell's
+    result, {command number: its "@@" line})."""
+    with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+        _, script = commands(blocks(f.read())[b])
+    script = localise(script, cfg.base_url.rstrip("/"), os.path.abspath(cfg.keyfile))
+    p = subprocess.run(["sh", "-c", PRELUDE + script], capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, RT=rt))
+    got = {}
+    for ln in p.stdout.splitlines():
+        if ln.startswith("@@ "):
+            _, n, rest = ln.split(" ", 2)
+            got[int(n)] = rest
+    return p, got
+
+
+@pytest.fixture(scope="module")
+def ran(cfg):
+    """Each block, run once on first use: {(file, block): (rt, p, got)}."""
+    done = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        def get(rel, b):
+            if (rel, b) not in done:
+                rt = os.path.join(tmp, "%s-%d" % (rel.replace("/", "-"), b))
+                os.mkdir(rt)
+                done[(rel, b)] = (rt,) + run_block(cfg, rel, b, rt)
+            return done[(rel, b)]
+        yield get
+
+
+with open(README, encoding="utf-8") as f:
+    PROMISES = front_door(f.read())
+
+
+@pytest.mark.parametrize("name,problem", PROMISES, ids=[n for n, _ in PROMISES])
+def test_readme_promise(name, problem):
+    if problem:
+        raise Failure("README.md %s: %s" % (name, problem))
+
+
+@pytest.mark.parametrize("rel,b,n,no,want,cmd", examples(),
+                         ids=["%s:%d" % (e[0], e[3]) for e in examples()])
+def test_example(ran, cfg, rel, b, n, no, want, cmd):
+    if b is None:
+        raise Failure("%s: %s" % (rel, cmd))
+    rt, p, got = ran(rel, b)
+    if n not in got:
+        raise Failure("not run (the block stopped: %s)" % p.stderr.strip()[-200:])
+    if got[n].startswith("curl-failed"):
+        raise Failure(got[n])
+    method, url = got[n].split(" ", 1)
+    status, headers = read_head(os.path.join(rt, "%d.head" % n))
+    try:
+        with open(os.path.join(rt, "%d.body" % n), "rb") as f:
+            body = f.read()
+    except FileNotFoundError:
+        body = b""          # curl writes no file for an empty body
+    while body.startswith(b"HTTP/") and b"\r\n\r\n" in body:
+        body = body.split(b"\r\n\r\n", 1)[1]     # curl -i
+    ok = status == want if want is not None else 200 <= status < 300
+    if not ok:
+        raise Failure("%s: got %d, the example says %s: %s" % (
+            cmd[:70], status, want or "2xx", body[:200].decode("utf-8", "replace")))
+    base = cfg.base_url.rstrip("/")
+    target = url[len(base):] if url.startswith(base) else url
+    try:
+        validate_raw(method, target, None, None, status, headers, body)
+    except ContractError as e:
+        raise Failure(str(e))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """sandbox_test - the seccomp sandbox kills a worker that steps outside it.
 
 Starts a throw-away standalone pool (one worker) of the clientsd under
@@ -11,25 +10,26 @@ serves; with sandbox = none the same probe must succeed (so the probe
 really makes the call and this test can fail).  The pool is spoken to in
 FastCGI directly, without a web server.
 
---running-bin PATH also checks that every process of the main run that
-serves requests with that binary (pool workers, mod_fcgid's children) is
-in seccomp filter mode ("Seccomp: 2" in /proc/PID/status).
+It also checks that every process of the run that serves requests with the
+set-up's binary (cfg.running_bin: mod_fcgid's children here) is in seccomp
+filter mode ("Seccomp: 2" in /proc/PID/status).  Through Apache + mod_fcgid,
+in both runs.
 """
 
-import argparse
 import os
 import signal
-import socket
-import struct
 import subprocess
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import apikit  # noqa: E402
-from poolkit import PrivatePool  # noqa: E402
-from apikit import check, eq, short, test  # noqa: E402
+import pytest
+
+import fcgikit
+from kit import check, eq, short, wait_for
+from poolkit import PrivatePool
+
+pytestmark = [pytest.mark.setups(["apache-fcgid"], sanitize=["apache-fcgid"]),
+              pytest.mark.budget(200)]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIGSYS = int(signal.SIGSYS)
@@ -37,55 +37,33 @@ SIGSYS = int(signal.SIGSYS)
 SYSCALL = {"execve": ("execve", 59), "open-write": ("openat", 257)}
 
 
-# ---- a minimal FastCGI client ------------------------------------------------
-
-def _record(rtype, content, rid=1):
-    return struct.pack("!BBHHBx", 1, rtype, rid, len(content), 0) + content
-
-
-def _nv(name, value):
-    def ln(n):
-        return struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
-    n, v = name.encode(), value.encode()
-    return ln(len(n)) + ln(len(v)) + n + v
-
-
-def fcgi_get(sock_path, uri, extra=None, timeout=15):
-    """GET uri: returns (stdout bytes, ended) where ended says whether an
-    END_REQUEST record came (False: the worker died mid-request)."""
-    path, _, query = uri.partition("?")
-    params = {"REQUEST_METHOD": "GET", "REQUEST_URI": uri, "SCRIPT_NAME": path,
-              "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": "0"}
-    params.update(extra or {})
-    body = b"".join(_nv(k, v) for k, v in params.items())
-    msg = (_record(1, struct.pack("!HB5x", 1, 0)) + _record(4, body) + _record(4, b"")
-           + _record(5, b""))
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    out, ended, buf = b"", False, b""
+@pytest.fixture(scope="module", autouse=True)
+def probe(cfg):
+    """tests/integration/sandbox_probe.c built (cfg.probe: the library)."""
+    work = tempfile.mkdtemp(prefix="clientsd-probe-")
+    os.chmod(work, 0o755)
+    cfg.probe = os.path.join(work, "sandbox_probe.so")
+    p = subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", cfg.probe,
+                        os.path.join(HERE, "sandbox_probe.c"), "-ldl"],
+                       capture_output=True, text=True)
     try:
-        s.connect(sock_path)
-        s.sendall(msg)
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-            while len(buf) >= 8:
-                _, rtype, _, clen, plen = struct.unpack("!BBHHB", buf[:7])
-                if len(buf) < 8 + clen + plen:
-                    break
-                content, buf = buf[8:8 + clen], buf[8 + clen + plen:]
-                if rtype == 6:
-                    out += content
-                elif rtype == 3:
-                    ended = True
+        check(p.returncode == 0, "build the probe: " + p.stderr.strip())
+        yield cfg.probe
     finally:
-        s.close()
-    return out, ended
+        subprocess.run(["rm", "-rf", work])
+
+
+def fcgi_get(sock_path, uri, params=None, timeout=15):
+    """GET uri with these FastCGI parameters: returns (stdout bytes, ended)
+    where ended says whether an END_REQUEST record came (False: the worker
+    died mid-request)."""
+    r = fcgikit.Request(sock_path, timeout)
+    r.send_params("GET", uri, body_length=0, params=params)
+    r.send_body(b"")
+    try:
+        return r.answer().wire, True
+    except fcgikit.FcgiError as e:
+        return e.stdout, False
 
 
 # ---- a throw-away pool -------------------------------------------------------
@@ -99,11 +77,11 @@ class Pool(PrivatePool):
                                     "verify_asan_link_order=0") if x)
         super().__init__(cfg.bin, cfg.conf, sets, "sandbox", cfg.log_dir,
                          {"LD_PRELOAD": cfg.probe, "ASAN_OPTIONS": asan})
-        deadline = time.monotonic() + 20
-        while not (os.path.exists(self.sock) and self.workers()):
+
+        def started():
             check(self.proc.poll() is None, "the probe pool exited: " + self.tail())
-            check(time.monotonic() < deadline, "the probe pool did not start: " + self.tail())
-            time.sleep(0.1)
+            return os.path.exists(self.sock) and self.workers()
+        wait_for(started, 20, lambda: "the probe pool did not start: " + self.tail(), 0.1)
 
     def workers(self):
         """Pids of the master's children."""
@@ -117,14 +95,8 @@ class Pool(PrivatePool):
         return short(self.text()[-600:], 600)
 
     def wait_new_worker(self, old, seconds=15):
-        deadline = time.monotonic() + seconds
-        while True:
-            now = [p for p in self.workers() if p != old]
-            if now:
-                return now[0]
-            check(time.monotonic() < deadline, "no new worker after %d s: %s"
-                  % (seconds, self.tail()))
-            time.sleep(0.1)
+        return wait_for(lambda: [p for p in self.workers() if p != old], seconds,
+                        lambda: "no new worker: " + self.tail(), 0.1)[0]
 
 
 def health_ok(pool):
@@ -174,16 +146,16 @@ def probe_kills(api, probe):
 
 # ---- the tests ---------------------------------------------------------------
 
-@test(timeout=60)
-def sandbox_execve_kills_worker(api):
+@pytest.mark.timeout(60)
+def test_sandbox_execve_kills_worker(api):
     probe_kills(api, "execve")
 
-@test(timeout=60)
-def sandbox_open_for_writing_kills_worker(api):
+@pytest.mark.timeout(60)
+def test_sandbox_open_for_writing_kills_worker(api):
     probe_kills(api, "open-write")
 
-@test(timeout=60)
-def sandbox_none_lets_the_probe_through(api):
+@pytest.mark.timeout(60)
+def test_sandbox_none_lets_the_probe_through(api):
     """The control: without the sandbox the same probe creates its file and
     the worker goes on serving."""
     pool = Pool(api.cfg, "none")
@@ -207,8 +179,8 @@ def sandbox_none_lets_the_probe_through(api):
     finally:
         pool.stop()
 
-@test(timeout=60)
-def default_config_refuses_query_key(api):
+@pytest.mark.timeout(60)
+def test_default_config_refuses_query_key(api):
     """Not the sandbox, but its throw-away pool: with admin_key_query left
     at its default (the run's config turns it on for api_test.py's query
     tests), ?admin_key= is not a credential; the header still is."""
@@ -226,8 +198,7 @@ def default_config_refuses_query_key(api):
     finally:
         pool.stop()
 
-@test()
-def sandbox_on_in_every_serving_process(api):
+def test_sandbox_on_in_every_serving_process(api):
     """Every process of the main run that serves with --running-bin (pool
     workers, mod_fcgid's children) runs under the filter."""
     path = api.cfg.running_bin
@@ -266,37 +237,3 @@ def sandbox_on_in_every_serving_process(api):
                 eq(mode, 2, "Seccomp mode of serving process %d" % pid)
                 break
             time.sleep(0.2)
-
-
-def main():
-    ap = apikit.suite_args("The seccomp sandbox.", "sandbox", 200)
-    ap.add_argument("--bin", required=True, help="the clientsd binary to run")
-    ap.add_argument("--conf", required=True, help="the run's clientsd.conf (database)")
-    ap.add_argument("--running-bin", help="binary of the run's serving processes")
-    ap.add_argument("--log-dir", help="where the probe pools' logs go (else a temp dir)")
-    ap.add_argument("--cc", default="cc")
-    for opt in ("--server", "--upstream-control"):
-        ap.add_argument(opt, help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    cfg = apikit.suite_config(a)
-    cfg.bin, cfg.conf, cfg.running_bin = os.path.abspath(a.bin), a.conf, a.running_bin
-    cfg.log_dir = a.log_dir
-    work = tempfile.mkdtemp(prefix="clientsd-probe-")
-    os.chmod(work, 0o755)
-    cfg.probe = os.path.join(work, "sandbox_probe.so")
-    p = subprocess.run([a.cc, "-shared", "-fPIC", "-O1", "-o", cfg.probe,
-                        os.path.join(HERE, "sandbox_probe.c"), "-ldl"],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        print("FAIL %s build the probe: %s" % (a.label, p.stderr.strip()), flush=True)
-        print("RESULT passed=0 failed=1", flush=True)
-        os._exit(1)
-    try:
-        passed, failed = apikit.run_all(cfg, a.pattern, a.budget)
-    finally:
-        subprocess.run(["rm", "-rf", work])
-    apikit.suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """secrets_test - no secret of the run in any of its logs; logs not readable by all.
 
-Runs after every server of `./dev test` has stopped.  Reads the secrets
-the run used: every admin key created or sent (apikit and the harness
-append them to CM_SECRETS_FILE), every publishable_key, secret_key and
+Runs after every server of `./dev test` has stopped (the "after" phase of
+conftest.py).  Reads the secrets the run used: every admin key created or
+sent (apikit and tools/instance append them to CM_SECRETS_FILE), every publishable_key, secret_key and
 proxy_api_key seen in a request or response, and the database password;
 then greps every file of the run's log directory (clientsd, nginx access
 and error, Apache access and error, MariaDB, clientsctl, the sandbox
@@ -18,17 +17,26 @@ scratch log must be found (in each form), and a clean log must pass, so
 this test can fail.
 """
 
-import argparse
 import json
 import os
 import stat
-import sys
 import tempfile
 import urllib.parse
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import apikit  # noqa: E402
-from apikit import check, test  # noqa: E402
+import pytest
+
+import apikit
+import kit
+from kit import check
+
+pytestmark = [pytest.mark.setups("after", sanitize="after"), pytest.mark.budget(200)]
+
+
+@pytest.fixture(scope="module")
+def cfg(stopped):
+    """The run's log directory, the secrets it noted, its database password."""
+    return apikit.Config("http://127.0.0.1:1", "", "secrets", "s", log_dir=stopped.log,
+                         secrets_files=[stopped.secrets_file], password_file=stopped.pwfile)
 
 # Shorter values (proxy_api_key "secret", "x") would match ordinary words.
 MIN_LEN = 8
@@ -80,8 +88,7 @@ def masked(s):
     return s[:6] + "..." + "(%d chars)" % len(s)
 
 
-@test()
-def secret_grep_self_check(api):
+def test_secret_grep_self_check(api):
     """The grep finds a planted secret in every form, and nothing in a clean log."""
     planted = "ak_" + os.urandom(32).hex()
     proxy = "px/" + os.urandom(6).hex() + " &\"="
@@ -100,8 +107,7 @@ def secret_grep_self_check(api):
                         ("leak3.log", 2)], "self-check hits: %s" % found)
 
 
-@test()
-def secrets_collected(api):
+def test_secrets_collected(api):
     """The run really recorded its secrets (else the grep proves nothing)."""
     secrets = load_secrets(api.cfg)
     kinds = {k: sum(1 for s in secrets if s.startswith(k)) for k in ("ak_", "pk_", "sk_")}
@@ -109,8 +115,8 @@ def secrets_collected(api):
     check(len(secrets) >= 20, "only %d secrets recorded" % len(secrets))
 
 
-@test(timeout=120)
-def no_secret_in_any_log(api):
+@pytest.mark.timeout(120)
+def test_no_secret_in_any_log(api):
     cfg = api.cfg
     secrets = load_secrets(cfg)
     logs = [n for _, _, fs in os.walk(cfg.log_dir) for n in fs]
@@ -120,11 +126,10 @@ def no_secret_in_any_log(api):
     hits = scan(cfg.log_dir, secrets, skip=lambda n: n.startswith("suite-"))
     check(not hits, "%d secret(s) in logs, e.g. %s" % (
         len(hits), "; ".join("%s:%d %s" % (p, n, masked(s)) for p, n, s in hits[:5])))
-    print("     (%d secrets, %d log files)" % (len(secrets), len(logs)), flush=True)
+    kit.info("secrets", "%d secrets, %d log files" % (len(secrets), len(logs)))
 
 
-@test()
-def logs_not_world_readable(api):
+def test_logs_not_world_readable(api):
     d = api.cfg.log_dir
     mode = stat.S_IMODE(os.stat(d).st_mode)
     check(mode & 0o027 == 0, "%s is %04o (want 0750 or tighter)" % (d, mode))
@@ -141,26 +146,3 @@ def logs_not_world_readable(api):
             if m & 0o137:
                 loose.append("%s %04o" % (name, m))
     check(not loose, "logs looser than 0640: %s" % ", ".join(sorted(loose)))
-
-
-def main():
-    ap = argparse.ArgumentParser(description="Secrets in the run's logs.")
-    ap.add_argument("--log-dir", required=True)
-    ap.add_argument("--secrets-file", action="append", required=True)
-    ap.add_argument("--password-file", required=True)
-    ap.add_argument("--label", default="secrets")
-    ap.add_argument("-k", dest="pattern")
-    ap.add_argument("--budget", type=int, default=200)
-    for opt in ("--base-url", "--admin-key-file", "--ctl", "--pool-pidfile", "--db-control",
-                "--sql", "--server", "--upstream-control"):
-        ap.add_argument(opt, help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    cfg = apikit.Config("http://127.0.0.1:1", "", a.label, None, None, "s")
-    cfg.log_dir, cfg.secrets_files, cfg.password_file = a.log_dir, a.secrets_file, a.password_file
-    passed, failed = apikit.run_all(cfg, a.pattern, a.budget)
-    print("RESULT passed=%d failed=%d" % (passed, failed), flush=True)
-    os._exit(1 if failed else 0)
-
-
-if __name__ == "__main__":
-    main()

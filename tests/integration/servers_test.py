@@ -1,30 +1,28 @@
-#!/usr/bin/env python3
 """servers_test.py - what the web server in front of clientsd must get right.
 
 Run by ./dev test through every set-up (nginx, Apache + mod_fcgid, Apache +
-mod_proxy_fcgi, lighttpd, Caddy), with --label naming the set-up.  These are
+mod_proxy_fcgi, lighttpd, Caddy), in both runs.  These are
 the checks that depend on the web server's snippet rather than on clientsd:
 its body cap and the JSON 413 above it, %2F reaching clientsd, TRACE never
 echoing the request, no CGI "Status:" header leaking, the JSON envelope on
 the answers the server makes itself, no query string in its access log
-(the file named by $CLIENTSD_TEST_ACCESS_LOG), the arrival time it passes
-clientsd (seen in clientsd's log, $CLIENTSD_TEST_LOG), and a timeout toward
-clientsd longer than clientsd's own deadline.
-
-Prints "ok   <label> <name>", "FAIL <label> <name>: <reason>" or "skip ...",
-then "RESULT passed=N failed=M".  Exits 1 if any test failed.
+(cfg.access_log), the arrival time it passes clientsd (seen in clientsd's
+log, cfg.clientsd_log), and a timeout toward clientsd longer than clientsd's
+own deadline.
 """
 
 import json
 import os
 import re
 import socket
-import sys
 import time
 
-sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
-from apikit import (CLIENTS, JSON_CT, REGISTRY, Failure, check, cpath, eq, expect_client,
-                    expect_error, run_all, short, suite_args, suite_config, suite_exit, test)
+import pytest
+
+from apikit import (CLIENTS, JSON_CT, Answer, Failure, check, cpath, eq, expect_client,
+                    expect_error, short)
+
+pytestmark = [pytest.mark.setups("all", sanitize="all"), pytest.mark.budget(120)]
 
 SERVER_CAP = 1048576        # every snippet's body cap: 1 MiB
 SERVERS = ("nginx", "apache-fcgid", "apache-proxy", "lighttpd", "caddy")
@@ -33,7 +31,7 @@ SERVERS = ("nginx", "apache-fcgid", "apache-proxy", "lighttpd", "caddy")
 # malformed-request checks of every set-up are edge_test.py's too (there
 # Caddy's plain-text 400, from Go's HTTP server for a request it cannot
 # parse, is a checked known difference).  A test listed here runs only
-# through these set-ups and prints "skip" elsewhere.
+# through these set-ups and is skipped elsewhere (only()).
 ONLY = {
     # nginx: its snippet's `return 404` answers text/html (edge_test.py's).
     "outside_the_api_is_json_404": {"apache-proxy", "lighttpd", "caddy"},
@@ -50,42 +48,16 @@ JSON_TRACE = set(SERVERS)
 
 
 def server(api):
-    """The set-up under test: the --label, less any variant suffix."""
+    """The set-up under test: the label, less any variant suffix."""
     name = api.cfg.label.split(":")[0]
-    check(name in SERVERS, "--label must name one of %s, not %r" % (SERVERS, name))
+    check(name in SERVERS, "the label must name one of %s, not %r" % (SERVERS, name))
     return name
 
 
-class Raw:
-    """One answer read off a socket: status, headers (lower-case), body."""
-
-    def __init__(self, data):
-        head, _, self.body = data.partition(b"\r\n\r\n")
-        lines = head.decode("iso-8859-1").split("\r\n")
-        check(lines and lines[0].startswith("HTTP/1."), "not an HTTP answer: %s" % short(data))
-        self.status = int(lines[0].split()[1])
-        self.headers = {}
-        for ln in lines[1:]:
-            k, _, v = ln.partition(":")
-            k = k.strip().lower()
-            self.headers[k] = self.headers[k] + ", " + v.strip() if k in self.headers \
-                else v.strip()
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            self.body = dechunk(self.body)
-
-    def where(self):
-        return "%d %s %s" % (self.status, self.headers, short(self.body))
-
-
-def dechunk(b):
-    out = b""
-    while b:
-        size, _, rest = b.partition(b"\r\n")
-        n = int(size.split(b";")[0], 16)
-        if n == 0:
-            break
-        out, b = out + rest[:n], rest[n + 2:]
-    return out
+def only(api):
+    """Skips a test of ONLY through the set-ups it does not list."""
+    if api.test in ONLY and server(api) not in ONLY[api.test]:
+        pytest.skip("not made in JSON by this server (see ONLY)")
 
 
 def raw(api, data, body=b"", timeout=15):
@@ -118,14 +90,15 @@ def raw(api, data, body=b"", timeout=15):
                 break
             got += b
             if b"\r\n\r\n" in got and not got.startswith(b"HTTP/1.1 100"):
-                r = Raw(got)
+                r = Answer.parse(got)
                 n = r.headers.get("content-length")
-                if n is not None and len(r.body) >= int(n):
+                if n is not None and len(r.raw) >= int(n):
                     break
     finally:
         s.close()
     check(got, "no answer to %s" % short(data, 80))
-    return Raw(got)
+    check(got.startswith(b"HTTP/1."), "not an HTTP answer: %s" % short(got))
+    return Answer.parse(got)
 
 
 def request_head(api, method, path, headers=()):
@@ -143,7 +116,7 @@ def expect_server_error(r, status, error):
     check("no-store" in r.headers.get("cache-control", ""),
           "no Cache-Control: no-store in " + r.where())
     try:
-        body = json.loads(r.body.decode("utf-8"))
+        body = json.loads(r.raw.decode("utf-8"))
     except ValueError:
         raise Failure("body is not JSON: " + r.where())
     eq(body, {"success": False, "data": None, "error": error, "count": 0},
@@ -161,8 +134,8 @@ def padded(fields, size):
 
 # ---- the body cap -------------------------------------------------------------
 
-@test(timeout=40)
-def body_over_server_cap_is_json_413(api):
+@pytest.mark.timeout(40)
+def test_body_over_server_cap_is_json_413(api):
     cid = api.create()["id"]
     before = api.fetch(cid)
     body = padded({"name": "Too big"}, SERVER_CAP + 4096)
@@ -180,8 +153,8 @@ def body_over_server_cap_is_json_413(api):
     expect_server_error(r, 413, "Payload too large")
     expect_error(api.get(cpath(nid)), 404, "Client not found")
 
-@test(timeout=40)
-def body_at_server_cap_reaches_clientsd(api):
+@pytest.mark.timeout(40)
+def test_body_at_server_cap_reaches_clientsd(api):
     # Exactly 1 MiB passes the server; clientsd's own 64 KiB limit answers
     # (its answer carries the X-Request-Id the server's would not).
     cid = api.create()["id"]
@@ -192,14 +165,12 @@ def body_at_server_cap_reaches_clientsd(api):
 
 # ---- what reaches clientsd unchanged --------------------------------------------
 
-@test()
-def encoded_slash_reaches_clientsd(api):
+def test_encoded_slash_reaches_clientsd(api):
     for path in (CLIENTS + "/a%2Fb", CLIENTS + "/a%2fb/rotate-keys"):
         r = api.get(path) if "rotate" not in path else api.post(path)
         expect_error(r, 400, "Invalid client id", [("id", "invalid_format")])
 
-@test()
-def no_cgi_status_header(api):
+def test_no_cgi_status_header(api):
     # clientsd sends "Status:" only for answers other than 200 (CGI's
     # default); no server may pass it on as an HTTP header.
     cid = api.uid()
@@ -212,8 +183,7 @@ def no_cgi_status_header(api):
     for r in answers:
         check(r.header("Status") is None, "a Status header: " + r.where())
 
-@test()
-def bodiless_post_needs_no_content_type(api):
+def test_bodiless_post_needs_no_content_type(api):
     # Caddy's FastCGI transport sends CONTENT_TYPE
     # application/x-www-form-urlencoded when the request has none.
     c = api.create()
@@ -222,8 +192,7 @@ def bodiless_post_needs_no_content_type(api):
     check(d["secret_key"] != c["secret_key"] and d["publishable_key"] != c["publishable_key"],
           "rotate-keys without a body renews both keys: " + r.where())
 
-@test()
-def authorization_reaches_clientsd(api):
+def test_authorization_reaches_clientsd(api):
     # Apache withholds it from FastCGI unless told (CGIPassAuth,
     # FcgidPassHeader): every request would be 401.
     cid = api.create()["id"]
@@ -233,27 +202,26 @@ def authorization_reaches_clientsd(api):
 
 # ---- answers the server makes itself ------------------------------------------------
 
-@test()
-def trace_is_never_echoed(api):
+def test_trace_is_never_echoed(api):
     name = server(api)
     marker = "trace-marker-" + api.uid()
     r = raw(api, request_head(api, "TRACE", CLIENTS, (
         "Authorization: Bearer " + api.cfg.admin_key, "X-Marker: " + marker)))
     check(r.status in (405, 501), "TRACE answered %s" % r.where())
-    check(marker.encode() not in r.body and api.cfg.admin_key.encode() not in r.body,
+    check(marker.encode() not in r.raw and api.cfg.admin_key.encode() not in r.raw,
           "TRACE echoed the request: " + r.where())
     check("message/http" not in r.headers.get("content-type", ""), "TRACE echo: " + r.where())
     if name in JSON_TRACE:
         expect_server_error(r, 405, "Method not allowed")
 
-@test()
-def outside_the_api_is_json_404(api):
+def test_outside_the_api_is_json_404(api):
+    only(api)
     for path in ("/", "/api/v1", "/api/v10/clients", "/index.html"):
         r = raw(api, request_head(api, "GET", path))
         expect_server_error(r, 404, "Not found")
 
-@test()
-def bad_request_is_json_400(api):
+def test_bad_request_is_json_400(api):
+    only(api)
     host = "Host: %s:%d\r\n" % (api.cfg.host, api.cfg.port)
     for req in ("BLAH\r\n\r\n",
                 "GET /api/v1/health HTTP/1.1\r\n" + host + "Bad header line\r\n\r\n"):
@@ -261,12 +229,13 @@ def bad_request_is_json_400(api):
         expect_server_error(r, 400, "Bad request")
 
 
-@test(timeout=40)
-def pool_down_is_json(api):
+@pytest.mark.timeout(40)
+def test_pool_down_is_json(api):
     # The socket renamed away: the server cannot connect (ENOENT), as
     # while the pool restarts; then it comes back.
-    sock = os.environ.get("CLIENTSD_TEST_SOCKET")
-    check(sock and os.path.exists(sock), "CLIENTSD_TEST_SOCKET names no socket: %r" % sock)
+    only(api)
+    sock = api.cfg.socket
+    check(sock and os.path.exists(sock), "cfg.socket names no socket: %r" % sock)
     status, error = POOL_DOWN[server(api)]
     os.rename(sock, sock + ".down")
     try:
@@ -312,8 +281,7 @@ def default_request_timeout():
     return int(m.group(1))
 
 
-@test()
-def snippet_waits_longer_than_clientsd(api):
+def test_snippet_waits_longer_than_clientsd(api):
     """The shipped snippet gives clientsd more than its default deadline:
     a web server that gives up first answers 504 for a write clientsd may
     still make."""
@@ -326,11 +294,10 @@ def snippet_waits_longer_than_clientsd(api):
           "%d s = %d s" % (name, found[0], MARGIN_S, want))
 
 
-def clientsd_line(rid):
+def clientsd_line(api, rid):
     """clientsd's access line for request id rid (its log is
-    $CLIENTSD_TEST_LOG: the pool's, or Apache's error log under mod_fcgid)."""
-    log = os.environ.get("CLIENTSD_TEST_LOG")
-    check(log, "CLIENTSD_TEST_LOG is not set (./dev test sets it per server)")
+    cfg.clientsd_log: the pool's, or Apache's error log under mod_fcgid)."""
+    log = api.cfg.clientsd_log
     deadline = time.monotonic() + 5
     while True:
         with open(log, "rb") as f:
@@ -343,15 +310,14 @@ def clientsd_line(rid):
     return lines[0]
 
 
-@test()
-def server_stamps_arrival_time(api):
+def test_server_stamps_arrival_time(api):
     """The snippet tells clientsd when the server received the request
     (X-Request-Start), replacing any value the client sent: a client's
     t=1 (1970) would be 503 unanswered, a missing stamp wait_us=-1."""
     rid = "arrival-" + api.uid()
     r = api.get("/api/v1/health", auth=None, rid=rid, headers={"X-Request-Start": "t=1"})
     eq(r.status, 200, "GET /health with a client's X-Request-Start of 1970: " + r.where())
-    line = clientsd_line(rid)
+    line = clientsd_line(api, rid)
     m = re.search(r" wait_us=(-?\d+)", line)
     check(m, "no wait_us in clientsd's line: %s" % line)
     waited = int(m.group(1))
@@ -361,10 +327,8 @@ def server_stamps_arrival_time(api):
 
 # ---- the access log ---------------------------------------------------------------------
 
-@test()
-def access_log_has_no_query_string(api):
-    log = os.environ.get("CLIENTSD_TEST_ACCESS_LOG")
-    check(log, "CLIENTSD_TEST_ACCESS_LOG is not set (./dev test sets it per server)")
+def test_access_log_has_no_query_string(api):
+    log = api.cfg.access_log
     marker = "querymarker" + api.uid()
     cid = api.uid()
     # The header key authenticates; the query one is never looked at.
@@ -379,24 +343,3 @@ def access_log_has_no_query_string(api):
         time.sleep(0.2)
     check(cid.encode() in text, "the request for %s is not in %s" % (cid, log))
     check(marker.encode() not in text, "the query string is in %s" % log)
-
-
-def main():
-    # --label is the set-up: one of SERVERS (checked below).
-    ap = suite_args("Web server checks, through any set-up.", "", 120)
-    a = ap.parse_args()
-    cfg = suite_config(a)
-    name = a.label.split(":")[0]
-    if name not in SERVERS:
-        ap.error("--label must name one of " + ", ".join(SERVERS))
-    for t in list(REGISTRY):
-        if t.name in ONLY and name not in ONLY[t.name]:
-            print("skip %s %s: not made in JSON by this server (see ONLY)" % (a.label, t.name),
-                  flush=True)
-            REGISTRY.remove(t)
-    passed, failed = run_all(cfg, a.pattern, a.budget)
-    suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """store_test.py - black-box HTTP tests of the data layer's hardening (errors
 classified by number, numbers that round-trip) and of its deadline.
 
@@ -7,26 +6,24 @@ that round-trip, valid JSON that Jansson cannot hold answered as a validation
 problem, a locked row answered 503 + Retry-After within the lock-wait budget,
 and a COMMIT that fails (an LD_PRELOAD shim around mysql_commit, driving a copy of
 the real clientsd on its own FastCGI socket) leaving no leak and no write.
-
-Same conventions as api_test.py: "ok"/"FAIL"/"skip" lines, then
-"RESULT passed=N failed=M"; exit 1 if any test failed.
+Through nginx and Apache + mod_fcgid, in both runs.
 """
 
 import json
 import os
-import shlex
-import signal
-import socket
-import struct
 import subprocess
-import sys
 import tempfile
 import time
 
-sys.dont_write_bytecode = True      # leave no __pycache__ in the source tree
+import pytest
+
+import fcgikit
 from apikit import (CLIENTS, check, cpath, eq, expect_client, expect_error, expect_invalid,
-                    run_all, short, suite_args, suite_config, suite_exit, test)
-from poolkit import conf_with
+                    lock_row, short, unlock_row)
+from poolkit import conf_with, spawned, stop_spawned, write_private
+
+pytestmark = [pytest.mark.setups(["nginx", "apache-fcgid"], sanitize=["nginx", "apache-fcgid"]),
+              pytest.mark.budget(200)]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 META_LIMIT = 16384
@@ -55,8 +52,7 @@ def exact_id(api, cid):
     hard_delete(api, cid)
     return cid
 
-@test()
-def duplicate_id_ending_in_key(api):
+def test_duplicate_id_ending_in_key(api):
     # The value used to end the message in "_key'": a fake deadlock, then 503.
     for cid in (exact_id(api, "x_key"), api.uid() + "_key", api.uid() + "_publishable_key"):
         t0 = time.monotonic()
@@ -67,8 +63,7 @@ def duplicate_id_ending_in_key(api):
 def expect_invalid_conflict(r, details):
     expect_error(r, 409, "Conflict", details)
 
-@test()
-def duplicate_id_named_like_a_key(api):
+def test_duplicate_id_named_like_a_key(api):
     # The value used to contain "uq_clients_domain": a 409 naming domain.
     for cid in (exact_id(api, "uq_clients_domain"), exact_id(api, "uq_clients_global_name"),
                 api.uid("uq_clients_domain")):
@@ -76,8 +71,7 @@ def duplicate_id_named_like_a_key(api):
         expect_invalid_conflict(again, [("id", "duplicate")])
         eq(api.fetch(cid)[0], first, "client %s after the 409" % cid)
 
-@test()
-def duplicate_values_that_look_like_messages(api):
+def test_duplicate_values_that_look_like_messages(api):
     # A domain/global_name whose text mentions other keys still names its member.
     dom = "uq-clients-global-name-%s.example" % api.cfg.run_id
     gname = "PRIMARY_%s_key" % api.cfg.run_id
@@ -91,8 +85,7 @@ def duplicate_values_that_look_like_messages(api):
     r = api.patch(cpath(other), {"global_name": gname})
     expect_invalid_conflict(r, [("global_name", "duplicate")])
 
-@test()
-def duplicate_every_member_named(api):
+def test_duplicate_every_member_named(api):
     # id, domain and global_name all taken (by two other clients): one 409 naming each,
     # in the order of the client object's members.
     a = api.create(domain="a-%s.example" % api.cfg.run_id)
@@ -119,8 +112,7 @@ def raw_member(r, name):
         j += 1
     return text[i:j]
 
-@test()
-def numbers_round_trip_shortest(api):
+def test_numbers_round_trip_shortest(api):
     meta = ('{"a":0.1,"b":1e300,"c":-2.5e-8,"d":123456.789,"e":1.0,'
             '"i":9223372036854775807,"j":-9223372036854775808,"k":12345678901234567,'
             '"z":0.30000000000000004}')
@@ -141,8 +133,7 @@ def numbers_round_trip_shortest(api):
     out = api.sql("SELECT api_metadata FROM clients WHERE id = '%s'" % cid)
     check('0.1' in out and '0.10000000000000001' not in out, "stored text: " + short(out))
 
-@test()
-def metadata_size_counts_the_shortest_form(api):
+def test_metadata_size_counts_the_shortest_form(api):
     # 1,300 members of 0.1: 15,601 bytes written shortest, 36,401 with %.17g.
     meta = "{" + ",".join('"k%04d":0.1' % i for i in range(1300)) + "}"
     n = len(meta)
@@ -162,8 +153,7 @@ def expect_meta_problem(api, cid, meta_text, code):
     now, etag2 = api.fetch(cid)
     eq((now, etag2), (before, etag), "client after a rejected api_metadata")
 
-@test()
-def metadata_out_of_range_numbers(api):
+def test_metadata_out_of_range_numbers(api):
     cid = api.create()["id"]
     for text in ('{"a":9223372036854775808}', '{"a":-9223372036854775809}',
                  '{"a":1e400}', '{"a":-1e400}', '{"a":[1,{"b":1E+999}]}',
@@ -183,14 +173,12 @@ def deep(n):
     """A JSON value nested n levels (arrays)."""
     return "[" * n + "]" * n
 
-@test()
-def metadata_nested_past_the_body_limit(api):
+def test_metadata_nested_past_the_body_limit(api):
     cid = api.create()["id"]
     for n in (64, 65, 100, 3000, 20000):
         expect_meta_problem(api, cid, '{"a":%s}' % deep(n), "too_deep")
 
-@test()
-def other_members_out_of_range_or_deep(api):
+def test_other_members_out_of_range_or_deep(api):
     c = api.create()
     cid = c["id"]
     r = api.patch(cpath(cid), '{"name":1e400,"status":99999999999999999999,"email":%s}'
@@ -203,8 +191,7 @@ def other_members_out_of_range_or_deep(api):
     expect_invalid(r, ("nosuch", "unknown_field"))
     eq(api.fetch(cid)[0], c, "client after rejected bodies")
 
-@test()
-def invalid_json_stays_invalid(api):
+def test_invalid_json_stays_invalid(api):
     # Out-of-range numbers or depth do not make broken JSON acceptable.
     c = api.create()
     for body in ('{"api_metadata":{"a":1e400},}', '{"api_metadata":{"a":1e400}',
@@ -223,41 +210,6 @@ def invalid_json_stays_invalid(api):
 
 # ---- a locked row: 503 + Retry-After within the lock-wait budget -----------------
 
-def sql_session(api, text):
-    """Runs text in its own MariaDB session (--sql) in the background."""
-    return subprocess.Popen(shlex.split(api.cfg.sql), stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-
-def wait_locked(api, cid, seconds=10):
-    deadline = time.monotonic() + seconds
-    while True:
-        out = api.sql("SELECT COUNT(*) FROM information_schema.innodb_trx "
-                      "WHERE trx_rows_locked > 0 AND trx_mysql_thread_id <> CONNECTION_ID()")
-        if out.split()[-1] != "0":
-            return
-        check(time.monotonic() < deadline, "the test's lock on %s never showed" % cid)
-        time.sleep(0.1)
-
-def kill_sleepers(api):
-    ids = api.sql("SELECT id FROM information_schema.processlist "
-                  "WHERE info LIKE 'SELECT SLEEP(%'").split()[1:]
-    for i in ids:
-        api.sql("KILL %d" % int(i))
-
-def lock_row(api, cid):
-    """A session holding cid's row locked (SELECT ... FOR UPDATE, then SLEEP)."""
-    locker = sql_session(api, None)
-    locker.stdin.write("START TRANSACTION;\nSELECT id FROM clients WHERE id = '%s' FOR UPDATE;\n"
-                       "SELECT SLEEP(40);\nROLLBACK;\n" % cid)
-    locker.stdin.flush()
-    wait_locked(api, cid)
-    return locker
-
-def unlock_row(api, locker):
-    kill_sleepers(api)
-    locker.stdin.close()
-    locker.wait(20)
-
 def timed_503(path, method, uri, body, headers, low, high, what):
     t0 = time.monotonic()
     status, out = fcgi_request(path, method, uri, body, headers, timeout=40)
@@ -266,8 +218,8 @@ def timed_503(path, method, uri, body, headers, low, high, what):
     check(low <= took <= high, "%s: 503 after %.1f s (expected %.1f-%.1f s)"
           % (what, took, low, high))
 
-@test(timeout=90, needs=("sql", "ctl"))
-def locked_row_answers_503_in_time(api):
+@pytest.mark.timeout(90)
+def test_locked_row_answers_503_in_time(api):
     # Conflict retries are bounded by the request's deadline, and
     # [database] retries is only a cap within it.  Two copies of clientsd on
     # their own sockets (the shim preloaded but idle), lock_wait_timeout = 2
@@ -294,7 +246,7 @@ def locked_row_answers_503_in_time(api):
                     timed_503(path, "POST", cpath(cid) + "/rotate-keys", b"", bare,
                               low, high, "rotate-keys, " + what)
                 finally:
-                    rc, err = stop_and_read(proc, errpath)
+                    rc, err = stop_spawned(proc, errpath)
                 check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
                       "sanitizer report: " + short(err, 600))
     finally:
@@ -306,56 +258,15 @@ def locked_row_answers_503_in_time(api):
 
 # ---- COMMIT failing: an LD_PRELOAD shim around mysql_commit ----------------------
 
-def fcgi_record(rtype, content, req_id=1):
-    return struct.pack("!BBHHBB", 1, rtype, req_id, len(content), 0, 0) + content
-
-def fcgi_params(pairs):
-    out = b""
-    for k, v in pairs.items():
-        k, v = k.encode(), v.encode()
-        for n in (len(k), len(v)):
-            out += struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
-        out += k + v
-    return out
-
 def fcgi_request(path, method, uri, body, headers, timeout=30):
-    """One FastCGI request to the Unix socket at path: returns (status, body)."""
-    params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "QUERY_STRING": "",
-              "CONTENT_LENGTH": str(len(body)), "SERVER_PROTOCOL": "HTTP/1.1",
-              "SCRIPT_NAME": "", "PATH_INFO": uri}
-    params.update(headers)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    msg = fcgi_record(1, struct.pack("!HB5x", 1, 0))          # BEGIN_REQUEST, responder
-    msg += fcgi_record(4, fcgi_params(params)) + fcgi_record(4, b"")
-    if body:
-        msg += fcgi_record(5, body)
-    msg += fcgi_record(5, b"")
-    s.sendall(msg)
-    out, buf = b"", b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-        done = False
-        while len(buf) >= 8:
-            _, rtype, _, clen, plen, _ = struct.unpack("!BBHHBB", buf[:8])
-            if len(buf) < 8 + clen + plen:
-                break
-            if rtype == 6:
-                out += buf[8:8 + clen]
-            elif rtype == 3:
-                done = True
-            buf = buf[8 + clen + plen:]
-        if done:
-            break
-    s.close()
-    head, _, payload = out.partition(b"\r\n\r\n")
-    # CGI: a response without a Status line is a 200 (clientsd sends none).
-    status = int(head.split(b"Status: ", 1)[1][:3]) if b"Status: " in head else 200
-    return status, payload
+    """One FastCGI request to the Unix socket at path, with the FastCGI
+    parameters headers: returns (status, body)."""
+    r = fcgikit.Request(path, timeout)
+    r.send_params(method, uri, body_length=len(body), params=dict(
+        {"QUERY_STRING": "", "SCRIPT_NAME": "", "PATH_INFO": uri}, **headers))
+    r.send_body(body)
+    a = r.answer()
+    return a.status, a.raw
 
 def build_shim(tmp):
     src = os.path.join(HERE, "shim_commit.c")
@@ -367,54 +278,31 @@ def build_shim(tmp):
     check(p.returncode == 0, "building the shim: " + short(p.stderr, 400))
     return so
 
-def conf_file(conf, tmp, name, settings):
-    """A copy of the config file conf in tmp with each (section, key, value) of
-    settings set; returns its path."""
-    text = conf_with(conf, {(section, key): value for section, key, value in settings})
-    out = os.path.join(tmp, "clientsd-%s.conf" % name)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    return out
-
 def spawn_clientsd(api, tmp, so, mode, extra_env=None, conf_set=()):
     """A copy of the real clientsd in spawned mode (as mod_fcgid runs it) on its own
     socket, with the shim preloaded (SHIM_COMMIT=mode; a mode it does not know leaves
     COMMIT alone) and conf_set's (section, key, value) settings; returns (process,
     socket path, stderr path)."""
-    ctl = shlex.split(api.cfg.ctl)
-    clientsd = os.path.join(os.path.dirname(ctl[0]), "clientsd")
-    conf = ctl[ctl.index("-c") + 1]
+    conf = api.cfg.conf
     conf_set = list(conf_set)
     if extra_env and "SHIM_KEYDUP" in extra_env:
         # The shim writes its file from inside the worker: the seccomp
         # sandbox (lib/sandbox/sandbox.c) would kill it for that, as it should.
         conf_set.append(("server", "sandbox", "none"))
     if conf_set:
-        conf = conf_file(conf, tmp, mode, conf_set)
+        conf = os.path.join(tmp, "clientsd-%s.conf" % mode)
+        write_private(conf, conf_with(api.cfg.conf, {(section, key): value
+                                                     for section, key, value in conf_set}))
     path = os.path.join(tmp, "s-%s.sock" % mode)
-    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    lsock.bind(path)
-    lsock.listen(8)
     errpath = os.path.join(tmp, "stderr-%s.log" % mode)
     env = dict(os.environ, LD_PRELOAD=so, SHIM_COMMIT=mode, **(extra_env or {}))
     # The shim comes before the sanitizer runtime in the library list.
     env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
                            ":detect_leaks=1").lstrip(":")
-    with open(errpath, "w") as err:
-        proc = subprocess.Popen([clientsd, "-c", conf], stdin=lsock.fileno(),
-                                stdout=subprocess.DEVNULL, stderr=err, env=env)
-    lsock.close()
-    return proc, path, errpath
+    return spawned(api.cfg.bin, conf, path, errpath, env), path, errpath
 
-def stop_and_read(proc, errpath):
-    proc.send_signal(signal.SIGTERM)
-    rc = proc.wait(30)
-    with open(errpath) as f:
-        return rc, f.read()
-
-@test(timeout=90, needs="ctl")
-def commit_failure_leaves_no_leak(api):
+@pytest.mark.timeout(90)
+def test_commit_failure_leaves_no_leak(api):
     auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
             "CONTENT_TYPE": "application/json"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -434,7 +322,7 @@ def commit_failure_leaves_no_leak(api):
                                         {"HTTP_AUTHORIZATION": auth["HTTP_AUTHORIZATION"]})
             eq(status, 503, "rotate-keys with the connection dropped before COMMIT")
         finally:
-            rc, err = stop_and_read(proc, errpath)
+            rc, err = stop_spawned(proc, errpath)
         check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
               "sanitizer report after COMMIT failed: " + short(err, 600))
         eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
@@ -461,7 +349,7 @@ def commit_failure_leaves_no_leak(api):
             status, body = fcgi_request(path, "PATCH", cpath(cid), b'{"name":"again"}', auth)
             eq(status, 200, "PATCH after a 1213 at COMMIT: %s" % short(body))
         finally:
-            rc, err = stop_and_read(proc, errpath)
+            rc, err = stop_spawned(proc, errpath)
         check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
               "sanitizer report after a 1213 at COMMIT: " + short(err, 600))
         eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
@@ -482,8 +370,8 @@ def tokens_unique(api, cid):
                   "WHERE client_id = '%s'" % cid).split()
     eq(out[-2], out[-1], "audit rows of %s and their distinct tokens" % cid)
 
-@test(timeout=90, needs=("ctl", "sql"))
-def commit_answer_lost_is_resolved_by_token(api):
+@pytest.mark.timeout(90)
+def test_commit_answer_lost_is_resolved_by_token(api):
     # Every COMMIT reaches the server and commits, then the
     # connection is cut before the answer is read (SHIM_COMMIT=lost).  The
     # worker reconnects, finds the transaction's token in its audit row and
@@ -523,7 +411,7 @@ def commit_answer_lost_is_resolved_by_token(api):
                 eq(status, 200, "%s: hard delete whose COMMIT answer was lost: %s"
                    % (mode, short(body)))
             finally:
-                rc, err = stop_and_read(proc, errpath)
+                rc, err = stop_spawned(proc, errpath)
             check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
                   "sanitizer report (%s): %s" % (mode, short(err, 600)))
             eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
@@ -539,8 +427,8 @@ def commit_answer_lost_is_resolved_by_token(api):
                       % short(err, 400))
 
 
-@test(timeout=60, needs=("ctl", "sql"))
-def version_checked_writes_run_again(api):
+@pytest.mark.timeout(60)
+def test_version_checked_writes_run_again(api):
     # The UPDATE and DELETE carry the version the transaction
     # read.  The shim (SHIM_VERSION=bump) bumps the version on the same
     # connection just before the first of each, as a write through another
@@ -563,7 +451,7 @@ def version_checked_writes_run_again(api):
                                          "QUERY_STRING": "hard=true"})
             eq(status, 200, "hard DELETE after a version miss: %s" % short(body))
         finally:
-            rc, err = stop_and_read(proc, errpath)
+            rc, err = stop_spawned(proc, errpath)
         check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
               "sanitizer report: " + short(err, 600))
         check("shim: bump failed" not in err, "the shim's bump: " + short(err, 400))
@@ -576,8 +464,8 @@ def version_checked_writes_run_again(api):
     check('"old":"v1"' in out and '"new":"v2"' in out, "update's audit row: " + short(out))
 
 
-@test(timeout=60, needs="ctl")
-def generated_key_collision_draws_new_keys(api):
+@pytest.mark.timeout(60)
+def test_generated_key_collision_draws_new_keys(api):
     # A generated key that collides reruns the transaction with NEW keys: on
     # create and on rotate-keys (which used to draw them outside the retry).
     auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
@@ -603,7 +491,7 @@ def generated_key_collision_draws_new_keys(api):
             eq(status, 200, "rotate-keys after a generated key collided: %s" % short(body))
             rotated = json.loads(body)["data"]
         finally:
-            rc, err = stop_and_read(proc, errpath)
+            rc, err = stop_spawned(proc, errpath)
         check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
               "sanitizer report: " + short(err, 600))
         with open(keyfile) as f:
@@ -617,13 +505,3 @@ def generated_key_collision_draws_new_keys(api):
         eq(api.fetch(c["id"])[0]["secret_key"], rotated["secret_key"], "stored secret_key")
         eq(api.get(cpath(cid) + "/audit").body["count"], 1, "audit rows of the create")
         eq(api.get(cpath(c["id"]) + "/audit").body["count"], 2, "audit rows: create, rotate")
-
-
-def main():
-    a = suite_args("HTTP tests of the data layer's hardening.", "store", 200).parse_args()
-    passed, failed = run_all(suite_config(a), a.pattern, a.budget)
-    suite_exit(passed, failed)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,12 +9,14 @@
 #    that way: the check can fail.
 # 3. A scratch data-layer file including an HTTP header fails to compile
 #    with the data layer's include path.
+# One TAP line a check (automake's tap-driver.sh counts them).
 set -u
 lib=$builddir/lib
 tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
 printf 'int main(void) { return 0; }\n' >"$tmp/main.c"
 failed=0
+n=0
 
 # link NAME ARCHIVE BELOW...: ARCHIVE whole, then the layers below it.
 link()
@@ -29,13 +31,15 @@ link()
 
 ok()
 {
-	echo "ok - $1"
+	n=$((n + 1))
+	echo "ok $n - $1"
 }
 
 fail()
 {
-	echo "FAIL - $1"
-	sed 's/^/    /' "$2" | head -n 20
+	n=$((n + 1))
+	echo "not ok $n - $1"
+	sed 's/^/# /' "$2" | head -n 20
 	failed=1
 }
 
@@ -96,4 +100,5 @@ if grep -l '#include "\(http\|openapi\|routes\|call\)\.h"' \
 else
 	ok "no lib/db, lib/domain or lib/core file includes an HTTP header"
 fi
+echo "1..$n"
 exit "$failed"

@@ -1,28 +1,11 @@
 -- bench/peers/wrk/get.lua - wrk: GET /api/v1/clients/c<random> as an admin,
 -- for clientsd, the PHP-FPM peer and bench/trivial.c alike.
--- Environment: ADMIN_KEY, CLIENTS (ids c1..cN, 10000), PREFIX
--- (/api/v1/clients/).  Prints one line: non2xx, p50, p99, requests/s.
+-- Settings and report: common.lua.
 
-local key = os.getenv("ADMIN_KEY") or "peer-admin-key"
-local clients = tonumber(os.getenv("CLIENTS") or "10000")
-local prefix = os.getenv("PREFIX") or "/api/v1/clients/"
-
-function setup(thread)
-  thread:set("seed", math.random(1, 1000000))
-end
-
-function init(args)
-  math.randomseed(seed)
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 function request()
   return wrk.format("GET", prefix .. "c" .. math.random(1, clients), {
     ["Authorization"] = "Bearer " .. key,
   })
-end
-
-function done(summary, latency, requests)
-  io.write(string.format("non2xx=%d p50_ms=%.2f p99_ms=%.2f rps=%.1f\n",
-    summary.errors.status, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.requests / (summary.duration / 1e6)))
 end

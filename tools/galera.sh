@@ -1,6 +1,7 @@
-# cluster.sh - a 3-node MariaDB Galera cluster on 127.0.0.1 for
-# `./dev cluster …` and `./dev test --cluster`.  Sourced by
-# harness.sh (POSIX sh); uses its h_* helpers.
+# galera.sh - a 3-node MariaDB Galera cluster on 127.0.0.1 for
+# `./dev cluster …` and the cluster drills (`./dev test --cluster`).  Part
+# of the shell library: sourced by daemons.sh (POSIX sh); uses its h_*
+# helpers.
 #
 # Node N (1..3) listens on CLUSTER_BASE_PORT + 10*N (MySQL), +1 (Galera's
 # group communication), +2 (IST), +3 (SST).  CLUSTER_BASE_PORT defaults to
@@ -18,7 +19,7 @@ CL_PROVIDER=/usr/lib/galera/libgalera_smm.so
 CL_TIMEOUT=${CL_TIMEOUT:-120}
 
 # cl_init: the "cluster" instance's paths (H_*) and the nodes' directory.
-# shellcheck disable=SC2034 # harness.sh uses them
+# shellcheck disable=SC2034 # daemons.sh uses them
 cl_init()
 {
 	h_instance cluster
@@ -278,4 +279,72 @@ cl_status()
 			printf 'node %s 127.0.0.1:%s down\n' "$cs_n" "$(cl_port "$cs_n")"
 		fi
 	done
+}
+
+# --- the drills' set-up (tests/integration/cluster_test.py) -----------
+
+# The nginx server blocks of the drills: one per pool, on
+# CLUSTER_BASE_PORT + 40 + i (a: node 1 first, b: node 2 first, c: behind
+# the drills' COMMIT-cutting proxy, s: the single server).
+CL_POOLS="a b c s"
+
+# cl_nginx: one nginx, one server block of conf/nginx-clientsd.conf per
+# pool of CL_POOLS, each passing to $H_RUN/pool-X.sock (the drills start
+# the pools themselves).
+cl_nginx()
+{
+	cg_i=0
+	cg_conf=$H_NGINX/clientsd-cluster.conf
+	mkdir -p "$H_NGINX/tmp" || return 1
+	: >"$cg_conf" || return 1
+	for cg_p in $CL_POOLS; do
+		cg_port=$((CL_BASE + 40 + cg_i))
+		h_private_log "$H_LOG/nginx-$cg_p-access.log" || return 1
+		h_subst "$REPO/conf/nginx-clientsd.conf" \
+		    "HTTP_LISTEN=127.0.0.1:$cg_port" \
+		    "CLIENTSD_SOCKET=$H_RUN/pool-$cg_p.sock" \
+		    "ACCESS_LOG=$H_LOG/nginx-$cg_p-access.log" |
+		    if [ "$cg_i" -eq 0 ]; then cat; else
+			# log_format and map live in http{}: once.
+			sed -n '/^server {/,/^}/p'
+		    fi >>"$cg_conf" || return 1
+		cg_i=$((cg_i + 1))
+	done
+	# h_nginx_start writes nginx.conf around its own one-server snippet;
+	# that snippet is replaced by ours before the start.
+	H_SOCK=$H_RUN/pool-a.sock
+	H_NGINX_SNIPPET=$cg_conf h_nginx_start "$((CL_BASE + 40))"
+}
+
+# cl_test_down: the drills' pools, nginx, the cluster and the single server
+# stopped.
+cl_test_down()
+{
+	cl_init
+	for cc_p in $CL_POOLS; do
+		h_stop "clientsd pool $cc_p" "$H_RUN/pool-$cc_p.pid" "$H_BIN"
+	done
+	h_stop_all
+	cl_down
+	(h_instance clsingle && h_stop_all)
+}
+
+# cl_test_up BUILDDIR: what the drills run on: a fresh cluster, a fresh
+# single MariaDB with the cluster's durability setting (the throughput
+# comparison, instance "clsingle"), nginx.
+cl_test_up()
+{
+	cl_test_down
+	if ! (h_instance clsingle && rm -rf "$H_VAR" "$H_RUN" && h_rundir &&
+	    h_backend "$1" fresh --innodb-flush-log-at-trx-commit=2 \
+	    --innodb-buffer-pool-size=128M &&
+	    h_new_admin_key "$1" single); then
+		return 1
+	fi
+	cl_init
+	rm -rf "$H_VAR" "$H_RUN"
+	if ! cl_up "$1" || ! h_install_bin "$1/app/clientsd" || ! cl_nginx; then
+		h_tail "$H_LOG/nginx-error.log"
+		return 1
+	fi
 }

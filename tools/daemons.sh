@@ -1,8 +1,11 @@
-# harness.sh - start and stop the parts of a private clientsd instance:
-# MariaDB, the clientsd FastCGI pool, nginx, and Apache + mod_fcgid.
-# Sourced by ./dev (POSIX sh), which sets REPO.  Nothing here writes outside
-# the checkout's var/ and the instance's runtime directory under /tmp; /etc
-# is only read.
+# daemons.sh - the project's shell library: start and stop the parts of a
+# private clientsd instance (MariaDB, the clientsd FastCGI pool, nginx,
+# Apache with mod_fcgid or mod_proxy_fcgi, lighttpd, Caddy, a Galera
+# cluster in galera.sh) and write their configuration files.  Sourced (POSIX
+# sh) by ./dev, by tools/instance (the command the tests' fixtures call), by
+# bench/run and by packaging/build, each of which sets REPO.  Nothing here
+# writes outside the checkout's var/ and the instance's runtime directory
+# under /tmp; /etc is only read.
 #
 # An instance ("dev" for ./dev up, "test" for ./dev test) has
 #   H_VAR   var/ or var/test: MariaDB datadir, logs, config, admin key
@@ -14,6 +17,8 @@
 # the log that explains it.
 
 H_TIMEOUT=${H_TIMEOUT:-30}
+# The throw-away databases ("test", "restore") trade durability for speed.
+H_DB_TEST_OPTIONS=--innodb-flush-log-at-trx-commit=0
 H_APACHE_MODULES=/usr/lib/apache2/modules
 
 h_say()
@@ -105,7 +110,7 @@ h_private_log()
 	done
 }
 
-# h_private_logs: the log directory (0750) and every log the harness
+# h_private_logs: the log directory (0750) and every log the library
 # writes or has a server write.
 h_private_logs()
 {
@@ -347,80 +352,12 @@ h_migrate()
 # --- clientsd.conf ---------------------------------------------------
 
 # h_conf_set SRC DST: copies the INI file SRC to DST, applying the
-# "section key value" lines read from stdin: the first `key =` line of
-# that section, commented out (#, ;) or not, takes the value; any later
-# uncommented one is dropped; a key the section lacks is added at its end.
+# "section key value" lines read from stdin (tools/ini.py, the one INI
+# editor: the first `key =` line of that section, commented out or not,
+# takes the value; a key the section lacks is added at its end).
 h_conf_set()
 {
-	H_SETS=$(cat) awk '
-	function flush(s,   a, m, j, k) {
-		m = split(keys[s], a, " ")
-		for (j = 1; j <= m; j++) {
-			k = s SUBSEP a[j]
-			if (!(k in done)) {
-				print a[j] " = " val[k]
-				done[k] = 1
-			}
-		}
-		seen[s] = 1
-	}
-	BEGIN {
-		n = split(ENVIRON["H_SETS"], lines, "\n")
-		for (i = 1; i <= n; i++) {
-			if (split(lines[i], f, " ") < 2)
-				continue
-			v = lines[i]
-			sub(/^[ \t]*[^ \t]+[ \t]+[^ \t]+[ \t]*/, "", v)
-			val[f[1] SUBSEP f[2]] = v
-			keys[f[1]] = keys[f[1]] " " f[2]
-		}
-	}
-	# Blank lines wait, so that added keys go before the gap that ends
-	# a section.
-	/^[ \t]*$/ {
-		blanks = blanks "\n"
-		next
-	}
-	/^[ \t]*\[[A-Za-z0-9_.-]+\][ \t]*$/ {
-		flush(sec)
-		printf "%s", blanks
-		blanks = ""
-		sec = $0
-		gsub(/[ \t]/, "", sec)
-		sec = substr(sec, 2, length(sec) - 2)
-		print
-		next
-	}
-	{
-		printf "%s", blanks
-		blanks = ""
-	}
-	match($0, /^[ \t]*[#;]?[ \t]*[A-Za-z0-9_]+[ \t]*=/) {
-		key = substr($0, 1, RLENGTH)
-		commented = key ~ /^[ \t]*[#;]/
-		gsub(/[#; \t=]/, "", key)
-		k = sec SUBSEP key
-		if (k in val) {
-			if (!(k in done)) {
-				print key " = " val[k]
-				done[k] = 1
-				next
-			}
-			if (!commented)
-				next
-		}
-	}
-	{ print }
-	END {
-		flush(sec)
-		printf "%s", blanks
-		for (s in keys)
-			if (!(s in seen)) {
-				print ""
-				print "[" s "]"
-				flush(s)
-			}
-	}' "$1" >"$2"
+	python3 "$REPO/tools/ini.py" "$1" "$2"
 }
 
 # The web servers here give up on the pool after H_WEB_TIMEOUT seconds
@@ -528,7 +465,7 @@ h_nginx_start()
 	h_nuser=
 	h_is_root && h_nuser="user $H_USER $H_GROUP;"
 	cat >"$H_NGINX/nginx.conf" <<EOF
-# Written by tests/integration/harness.sh: the minimal wrapper.
+# Written by tools/daemons.sh: the minimal wrapper.
 $h_nuser
 worker_processes 2;
 pid "$H_NGINX/nginx.pid";
@@ -575,7 +512,7 @@ h_apache_conf()
 	h_port=$1 h_errlog=$2 h_acclog=$3 h_level=$4
 	shift 4
 	cat <<EOF
-# Written by tests/integration/harness.sh: the minimal wrapper.
+# Written by tools/daemons.sh: the minimal wrapper.
 ServerRoot /etc/apache2
 ServerName 127.0.0.1
 Listen 127.0.0.1:$h_port
@@ -774,7 +711,7 @@ h_lighttpd_start()
 	h_is_root && h_luser="server.username = \"$H_USER\"
 server.groupname = \"$H_GROUP\""
 	cat >"$h_ldir/lighttpd.conf" <<EOF
-# Written by tests/integration/harness.sh: the minimal wrapper.
+# Written by tools/daemons.sh: the minimal wrapper.
 server.bind = "127.0.0.1"
 server.port = $1
 server.document-root = "$h_ldir/htdocs"
@@ -816,7 +753,7 @@ h_caddy_start()
 	    sed "s/read_timeout 60s/read_timeout ${H_WEB_TIMEOUT}s/" >"$h_cdir/clientsd.conf" ||
 	    return 1
 	cat >"$h_cdir/Caddyfile" <<EOF
-# Written by tests/integration/harness.sh: the minimal wrapper.
+# Written by tools/daemons.sh: the minimal wrapper.
 {
 	admin off
 	auto_https off
@@ -903,6 +840,44 @@ h_setup_stop()
 	h_stop lighttpd "$H_LIGHTTPD/lighttpd.pid" /usr/sbin/lighttpd
 	h_stop caddy "$H_CADDY/caddy.pid" /usr/bin/caddy
 	h_stop_pool
+}
+
+# h_setup_up NAME BUILDDIR: starts the set-up on TEST_<NAME>_PORT when
+# set, else on a free port (picked again, up to three times, when the
+# server cannot start: another program may take a free port before the
+# server binds it), and waits for /api/v1/health.  Sets SETUP_PORT.
+h_setup_up()
+{
+	case $1 in
+	nginx)		su_fixed=${TEST_NGINX_PORT:-} ;;
+	apache-fcgid)	su_fixed=${TEST_APACHE_PORT:-} ;;
+	apache-proxy)	su_fixed=${TEST_APACHE_PROXY_PORT:-} ;;
+	lighttpd)	su_fixed=${TEST_LIGHTTPD_PORT:-} ;;
+	caddy)		su_fixed=${TEST_CADDY_PORT:-} ;;
+	*)		h_err "no set-up $1"; return 1 ;;
+	esac
+	su_try=1
+	while :; do
+		SETUP_PORT=$su_fixed
+		if [ -z "$SETUP_PORT" ]; then
+			SETUP_PORT=$(h_free_port) || return 1
+		fi
+		h_say "$1 on 127.0.0.1:$SETUP_PORT"
+		if h_setup_start "$1" "$SETUP_PORT" "$2" &&
+		    h_poll "$H_TIMEOUT" h_http_ok \
+		    "http://127.0.0.1:$SETUP_PORT/api/v1/health"; then
+			return 0
+		fi
+		h_setup_stop
+		if [ -n "$su_fixed" ] || [ "$su_try" -ge 3 ]; then
+			h_err "$1 does not answer 200 at" \
+			    "http://127.0.0.1:$SETUP_PORT/api/v1/health"
+			h_tail "$(h_setup_error_log "$1")"
+			h_tail "$H_LOG/clientsd.log"
+			return 1
+		fi
+		su_try=$((su_try + 1))
+	done
 }
 
 # --- packages and build ----------------------------------------------
@@ -992,7 +967,7 @@ h_new_admin_key()
 		return 1
 	fi
 	mv -f "$H_KEYFILE.new" "$H_KEYFILE" || return 1
-	# ./dev test: secrets_test.py looks for every key in every log.
+	# The tests: secrets_test.py looks for every key in every log.
 	if [ -n "${CM_SECRETS_FILE:-}" ]; then
 		cat "$H_KEYFILE" >>"$CM_SECRETS_FILE" || return 1
 	fi
@@ -1000,4 +975,4 @@ h_new_admin_key()
 
 # --- a Galera cluster (./dev cluster, ./dev test --cluster) -----------
 
-. "$REPO/tests/integration/cluster.sh"
+. "$REPO/tools/galera.sh"
