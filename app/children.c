@@ -290,8 +290,9 @@ watchdog(struct master *m)
 		    m->cfg.request_timeout, (long)m->child[i].pid,
 		    copy.request_id, copy.method, copy.path,
 		    (now - since) / 1000);
+		/* Not asked to stop: its death is a respawn, and said. */
 		m->child[i].timed_out = true;
-		signal_child(m, i, SIGKILL);
+		kill(m->child[i].pid, SIGKILL);
 	}
 }
 

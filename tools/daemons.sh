@@ -73,15 +73,22 @@ h_instance()
 	H_APACHE=$H_RUN/apache
 	H_LIGHTTPD=$H_RUN/lighttpd
 	H_CADDY=$H_RUN/caddy
-	# Who the web servers' workers and the clientsd workers run as.  When
-	# not root nobody can be switched to: everything runs as the caller.
+	# Who the web servers' workers run as (H_USER, and mod_fcgid's
+	# clientsd, which Apache starts as its own user) and who a pool's
+	# workers run as (H_APP_USER): users of their own, so that neither
+	# can read the other's memory or files.  When not root nobody can be
+	# switched to: everything runs as the caller.
 	if h_is_root; then
 		H_USER=nobody
 		H_GROUP=nogroup
+		H_APP_USER=clientsd
+		H_APP_GROUP=clientsd
 		H_DBADMIN=root
 	else
 		H_USER=$(id -un)
 		H_GROUP=$(id -gn)
+		H_APP_USER=$H_USER
+		H_APP_GROUP=$H_GROUP
 		H_DBADMIN=$H_USER
 	fi
 }
@@ -367,10 +374,22 @@ h_conf_set()
 H_WEB_TIMEOUT=10
 H_REQUEST_TIMEOUT=8
 
+# h_app_user: the system user a pool's workers run as (the one the
+# packages create too), made when missing.
+h_app_user()
+{
+	h_is_root || return 0
+	getent passwd "$H_APP_USER" >/dev/null && return 0
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin --comment "Clients Management API (clientsd)" \
+	    "$H_APP_USER"
+}
+
 # h_write_conf: renders $H_CONF and $H_MCONF (mode 0600: they hold the
-# passwords).
+# passwords).  The socket is the pool's and the web servers' group's.
 h_write_conf()
 {
+	h_app_user || return 1
 	if [ ! -f "$REPO/conf/clientsd.conf" ]; then
 		h_err "conf/clientsd.conf is missing"
 		return 1
@@ -379,12 +398,12 @@ h_write_conf()
 	(umask 077 && h_conf_set "$REPO/conf/clientsd.conf" "$H_CONF.new" \
 	    <<EOF
 server listen $H_SOCK
-server listen_owner $H_USER
+server listen_owner $H_APP_USER
 server listen_group $H_GROUP
 server listen_mode 0660
 server workers 4
-server user $H_USER
-server group $H_GROUP
+server user $H_APP_USER
+server group $H_APP_GROUP
 server pid_file $H_POOLPID
 database socket $H_DBSOCK
 database name clients

@@ -623,6 +623,33 @@ rewrite(const struct scan *sc, size_t *outlen)
 	return b.p;
 }
 
+/* Whether v holds a real that is 0 or below a double's normal range. */
+static bool
+has_tiny_real(const json_t *v)
+{
+	const char	*key;
+	json_t		*x;
+	size_t		 i;
+
+	switch (json_typeof(v)) {
+	case JSON_REAL:
+		return fabs(json_real_value(v)) < DBL_MIN;
+	case JSON_OBJECT:
+		/* The iteration API takes a non-const object; it only reads. */
+		json_object_foreach((json_t *)v, key, x)
+			if (has_tiny_real(x))
+				return true;
+		return false;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, x)
+			if (has_tiny_real(x))
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
 json_t *
 cm_json_parse_body(const char *buf, size_t len, int max_depth)
 {
@@ -632,14 +659,20 @@ cm_json_parse_body(const char *buf, size_t len, int max_depth)
 	char		*text;
 	size_t		 tlen;
 
-	if ((v = cm_json_parse_object(buf, len, max_depth)) != NULL)
+	/*
+	 * Jansson takes 1e-400 as 0 without a word: a body holding a real
+	 * that is 0 or subnormal is scanned for the literal that underflowed.
+	 */
+	if ((v = cm_json_parse_object(buf, len, max_depth)) != NULL &&
+	    !has_tiny_real(v))
 		return v;
 	/* Not what Jansson takes as it is: valid JSON nonetheless? */
 	if (buf == NULL || len == 0 || !scan_body(&sc, max_depth) ||
 	    sc.nul || sc.nspans == 0) {
 		free(sc.spans);
-		return NULL;
+		return v;	/* NULL, or a body without an underflow */
 	}
+	json_decref(v);
 	text = rewrite(&sc, &tlen);
 	free(sc.spans);
 	if (text == NULL)

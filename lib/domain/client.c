@@ -107,7 +107,8 @@ static const struct cm_verdict v_too_deep = {
 };
 static const struct cm_verdict v_out_of_range = {
 	"invalid_value", "must hold only numbers in range: integers that fit "
-	"in 64 bits, other numbers in a double"
+	"in 64 bits, other numbers 0 or between 2.2e-308 and 1.8e308 in "
+	"magnitude (a double's normal range)"
 };
 
 const char *

@@ -12,10 +12,13 @@ import itertools
 import json
 import os
 import re
+import select
 import shlex
+import socket
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.parse
 
 from kit import Answer, Failure, check, eq, short, wait_for  # noqa: F401 - tests import them here
@@ -437,3 +440,51 @@ def validate_raw(method, target, req_headers, req_body, status, headers, raw):
     headers: the response's, names in any case."""
     CONTRACT.check(method, target, req_headers, req_body, status,
                    {k.lower(): v for k, v in headers.items()}, raw)
+
+
+# ---- raw HTTP: requests http.client cannot make (a header twice, a bad line) ------
+
+def raw_exchange(cfg, head, body=b"", pause=0.0, timeout=30):
+    """Sends head (and body, after pause seconds, stopping early when the
+    server has answered), then reads until the server closes."""
+    s = socket.create_connection((cfg.host, cfg.port), timeout=timeout)
+    raw = b""
+    try:
+        s.sendall(head)
+        if pause:
+            time.sleep(pause)
+        sent = 0
+        try:
+            while sent < len(body):
+                if select.select([s], [], [], 0)[0]:
+                    break       # an answer already: stop sending
+                sent += s.send(body[sent:sent + 65536])
+        except OSError:
+            pass                # the server stopped reading: read its answer
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            raw += chunk
+    finally:
+        s.close()
+    return Answer.parse(raw)
+
+
+def raw_request(cfg, method, path, headers=(), body=b"", version="HTTP/1.1", auth=True, **kw):
+    """One request written by hand: headers is a list of "Name: value"
+    lines (a name may come twice); the admin key unless auth is false."""
+    lines = ["%s %s %s" % (method, path, version), "Host: %s:%d" % (cfg.host, cfg.port)]
+    if auth:
+        lines.append("Authorization: Bearer " + cfg.admin_key)
+    lines += list(headers) + ["Connection: close"]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    a = raw_exchange(cfg, head, body, **kw)
+    record_secrets("Bearer " + cfg.admin_key if auth else None, path, body[:65536], a.wire)
+    return a

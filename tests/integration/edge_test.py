@@ -17,9 +17,7 @@ mod_fcgid).
 """
 
 import json
-import select
 import shlex
-import socket
 import subprocess
 import time
 
@@ -171,51 +169,10 @@ def expected(cfg, case):
     return tuple(sorted(union, key=str))
 
 
-# ---- raw HTTP ------------------------------------------------------------------
+# ---- raw HTTP (apikit.raw_exchange, apikit.raw_request) ---------------------------
 
-def exchange(cfg, head, body=b"", pause=0.0, timeout=30):
-    """Sends head (and body, after pause seconds, stopping early when the
-    server has answered), then reads until the server closes."""
-    s = socket.create_connection((cfg.host, cfg.port), timeout=timeout)
-    raw = b""
-    try:
-        s.sendall(head)
-        if pause:
-            time.sleep(pause)
-        sent = 0
-        try:
-            while sent < len(body):
-                if select.select([s], [], [], 0)[0]:
-                    break       # an answer already: stop sending
-                sent += s.send(body[sent:sent + 65536])
-        except OSError:
-            pass                # the server stopped reading: read its answer
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            raw += chunk
-    finally:
-        s.close()
-    return Answer.parse(raw)
-
-
-def request(cfg, method, path, headers=(), body=b"", version="HTTP/1.1", auth=True, **kw):
-    lines = ["%s %s %s" % (method, path, version), "Host: %s:%d" % (cfg.host, cfg.port)]
-    if auth:
-        lines.append("Authorization: Bearer " + cfg.admin_key)
-    lines += list(headers) + ["Connection: close"]
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    a = exchange(cfg, head, body, **kw)
-    apikit.record_secrets("Bearer " + cfg.admin_key if auth else None, path,
-                          body[:65536], a.wire)
-    return a
+exchange = apikit.raw_exchange
+request = apikit.raw_request
 
 
 def verify(cfg, case, a):

@@ -103,7 +103,7 @@ class PrivatePool:
 
     def __init__(self, binary, base_conf, sets, name, log_dir=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="clientsd-%s-" % name)
-        os.chmod(self.dir, 0o1777)      # the workers (nobody) may create files in it
+        os.chmod(self.dir, 0o1777)      # the workers (another user) may create files in it
         self.sock = os.path.join(self.dir, "sock")
         self.pidfile = os.path.join(self.dir, "pid")
         PrivatePool.count += 1
