@@ -127,11 +127,19 @@ START_TEST(body_marks_numbers_out_of_range)
 	    CM_JSON_MARK_NONE);
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "x")), 1);
 	json_decref(v);
-	/* The limits themselves fit. */
+	/* The limits themselves fit: the smallest normal double among them. */
 	v = body("{\"a\":9223372036854775807,\"b\":-9223372036854775808,"
-	    "\"c\":1.7976931348623157e308,\"d\":1e-400}", 64);
+	    "\"c\":1.7976931348623157e308,\"d\":2.2250738585072014e-308}", 64);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_int_eq(cm_json_marked(v), CM_JSON_MARK_NONE);
+	json_decref(v);
+	/* A real that underflows would be stored as 0: out of range too. */
+	v = body("{\"d\":1e-400,\"e\":1}", 64);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(cm_json_marked(json_object_get(v, "d")),
+	    CM_JSON_MARK_RANGE);
+	ck_assert_int_eq(cm_json_marked(json_object_get(v, "e")),
+	    CM_JSON_MARK_NONE);
 	json_decref(v);
 }
 END_TEST
