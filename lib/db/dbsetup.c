@@ -18,7 +18,13 @@ const struct cm_grant cm_runtime_grants[] = {
 	{ "idempotency_keys",	"SELECT, INSERT, UPDATE, DELETE" },
 	/* Erasure rewrites changes; nothing else of history is rewritten. */
 	{ "client_audit",	"SELECT, INSERT, UPDATE (changes)" },
+	/*
+	 * Reads keys, and records their use: that one column, nothing else
+	 * of a key (its own row: granted apart, so that a -d of migrations
+	 * before the column's still grants the read).
+	 */
 	{ "admin_keys",		"SELECT" },
+	{ "admin_keys",		"UPDATE (last_used_at)" },
 	/* Written by the triggers on clients, as their definer. */
 	{ "client_counts",	"SELECT" },
 	{ "installation_secrets", "SELECT" },

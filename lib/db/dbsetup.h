@@ -14,8 +14,8 @@
 
 /*
  * The runtime user's privileges, one table at a time: what a worker's
- * requests need and nothing more.  It reads admin_keys but never writes
- * them; it adds history (client_audit) and may overwrite only the column
+ * requests need and nothing more.  It reads admin_keys and writes only
+ * when a key was last used (one column); it adds history (client_audit) and may overwrite only the column
  * erasure rewrites, never delete it.  Key management, retention purges and
  * the schema are the migration user's (clientsctl).  The list ends with a
  * NULL table.

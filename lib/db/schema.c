@@ -14,6 +14,7 @@ const struct cm_migration cm_schema_known[] = {
 	{ "010_transaction_tokens", CM_MIGRATION_EXPAND },
 	{ "011_idempotency", CM_MIGRATION_EXPAND },
 	{ "012_node_counters", CM_MIGRATION_EXPAND },
+	{ "013_key_scopes", CM_MIGRATION_EXPAND },
 	{ NULL, CM_MIGRATION_EXPAND }
 };
 

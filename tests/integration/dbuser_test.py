@@ -1,10 +1,12 @@
 """dbuser_test.py - the runtime database user (clientsd.conf's [database]
 user), with the grants `clientsctl migrate` gave it table by table, has
-what the service's requests need and no more: it reads admin keys but
-cannot mint, change or delete one; it adds history but cannot rewrite it
-(beyond the column erasure overwrites) or delete it; it has no DDL.  One
-test a statement, on the run's fresh database, once before the web server
-set-ups, in both runs.
+what the service's requests need and no more: it reads admin keys and
+writes one column of them, when a key was last used (a column grant), but
+cannot mint, change, revoke or delete one (not its scopes, binding or
+expiry either); it adds history but cannot rewrite it (beyond the column
+erasure overwrites) or delete it; it has no DDL.  One test a statement,
+on the run's fresh database, once before the web server set-ups, in both
+runs.
 """
 
 import os
@@ -21,12 +23,20 @@ CHECKS = [
     ("ok", "DELETE FROM clients WHERE 1 = 0"),
     ("ok", "DELETE FROM idempotency_keys WHERE 1 = 0"),
     ("ok", "SELECT COUNT(*) FROM admin_keys"),
+    ("ok", "SELECT id, scopes, agency_id, expires_at, last_used_at FROM admin_keys"),
+    ("ok", "UPDATE admin_keys SET last_used_at = NOW(3) WHERE 1 = 0"),
     ("ok", "SELECT COUNT(*) FROM client_audit"),
     ("ok", "UPDATE client_audit SET changes = changes WHERE 1 = 0"),
     ("ok", "SELECT SUM(n) FROM client_counts"),
     ("denied", "INSERT INTO admin_keys (name, key_sha256, created_at) "
                "VALUES ('minted', REPEAT('0', 64), NOW(3))"),
     ("denied", "UPDATE admin_keys SET revoked_at = NULL WHERE 1 = 0"),
+    ("denied", "UPDATE admin_keys SET scopes = 'clients:read' WHERE 1 = 0"),
+    ("denied", "UPDATE admin_keys SET agency_id = NULL WHERE 1 = 0"),
+    ("denied", "UPDATE admin_keys SET expires_at = NULL WHERE 1 = 0"),
+    ("denied", "UPDATE admin_keys SET description = NULL WHERE 1 = 0"),
+    ("denied", "UPDATE admin_keys SET key_sha256 = REPEAT('0', 64) WHERE 1 = 0"),
+    ("denied", "UPDATE admin_keys SET last_used_at = NOW(3), name = 'x' WHERE 1 = 0"),
     ("denied", "DELETE FROM admin_keys WHERE 1 = 0"),
     ("denied", "UPDATE client_audit SET action = 'create' WHERE 1 = 0"),
     ("denied", "UPDATE client_audit SET admin_key_id = NULL WHERE 1 = 0"),

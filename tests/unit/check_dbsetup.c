@@ -74,21 +74,25 @@ START_TEST(runtime_account_only_migration_user_owns)
 }
 END_TEST
 
-/* The runtime grants: admin_keys read-only, history append-only. */
+/*
+ * The runtime grants: of admin_keys only reads and the last-use column,
+ * history append-only.
+ */
 START_TEST(runtime_grants_per_table)
 {
 	const struct cm_grant	*g;
 	char			 sql[512];
-	int			 seen = 0;
+	int			 seen = 0, keys = 0;
 
 	for (g = cm_runtime_grants; g->table != NULL; g++) {
 		ck_assert_int_eq(cm_dbsetup_grant_sql(sql, sizeof(sql), g,
 		    "clients", "10.0.0.%"), 0);
-		if (strcmp(g->table, "admin_keys") == 0) {
-			ck_assert_str_eq(sql, "GRANT SELECT ON `admin_keys` TO "
+		/* Keys: read, and one column written (when last used). */
+		if (strcmp(g->table, "admin_keys") == 0)
+			ck_assert_str_eq(sql, keys++ == 0 ?
+			    "GRANT SELECT ON `admin_keys` TO 'clients'@'10.0.0.%'" :
+			    "GRANT UPDATE (last_used_at) ON `admin_keys` TO "
 			    "'clients'@'10.0.0.%'");
-			seen++;
-		}
 		if (strcmp(g->table, "client_audit") == 0) {
 			ck_assert_str_eq(sql, "GRANT SELECT, INSERT, UPDATE "
 			    "(changes) ON `client_audit` TO 'clients'@'10.0.0.%'");
@@ -98,7 +102,8 @@ START_TEST(runtime_grants_per_table)
 		ck_assert_ptr_null(strstr(g->privileges, "ALTER"));
 		ck_assert_ptr_null(strstr(g->privileges, "DROP"));
 	}
-	ck_assert_int_eq(seen, 2);
+	ck_assert_int_eq(seen, 1);
+	ck_assert_int_eq(keys, 2);
 	ck_assert_int_eq(cm_dbsetup_grant_sql(sql, sizeof(sql),
 	    cm_runtime_grants, "x'y", "localhost"), -1);
 	ck_assert_int_eq(cm_dbsetup_grant_sql(sql, sizeof(sql),
