@@ -23,7 +23,7 @@ struct call {
 	struct cm_request	 req;
 	struct route_match	 route;
 	struct cm_response	 res;
-	unsigned long long	 admin_key_id;
+	struct cm_admin_key	 key;		/* who asks: id 0 before authentication */
 	/* If-Match, parsed; has_precondition: the header was sent. */
 	bool			 has_precondition;
 	struct cm_precondition	 precondition;
@@ -44,6 +44,20 @@ void	 call_store_error(struct call *, enum cm_db_status,
 	    const struct cm_problems *, const struct cm_stored *st);
 /* Who writes, and on which condition (If-Match). */
 struct cm_write call_writer(const struct call *);
+/*
+ * Whether the key holds scope (one enum cm_scope bit); false with the
+ * 403 set when it does not.
+ */
+bool	 call_scope(struct call *, unsigned scope);
+/* The key's agency binding for the data layer's calls: NULL when none. */
+const char *call_within(const struct call *);
+/*
+ * A bound key writes only its agency's clients: agency_id in input (a
+ * create's or a PATCH's checked members) must be that agency, and a
+ * create without one gets it (create: true).  false with the 403 naming
+ * agency_id set.
+ */
+bool	 call_agency_allowed(struct call *, json_t *input, bool create);
 void	 call_unavailable(struct call *);
 /*
  * The request body: NULL when there is none (*empty set) or when the

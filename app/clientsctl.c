@@ -7,10 +7,15 @@
  *
  *	clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]
  *	clientsctl [-c config] [-m migrate-config] migrate [-d dir] [--contract]
- *	clientsctl [-c config] admin-key create --name NAME
+ *	clientsctl [-c config] admin-key create --name NAME [--scope SCOPES]
+ *	    [--agency ID] [--expires DATE] [--description TEXT]
+ *	clientsctl [-c config] admin-key set ID [--scope SCOPES]
+ *	    [--agency ID | --no-agency] [--expires DATE | --no-expires]
+ *	    [--description TEXT]
  *	clientsctl [-c config] admin-key list
  *	clientsctl [-c config] admin-key revoke ID
  *	clientsctl [-c config] audit CLIENT_ID
+ *	clientsctl [-c config] audit --key ID
  *	clientsctl [-c config] audit purge [--before DATE] [--dry-run]
  *	clientsctl [-c config] erase CLIENT_ID
  *	clientsctl [-c config] explain-list
@@ -36,16 +41,22 @@
 #include "keys.h"
 #include "mem.h"
 #include "random.h"
+#include "scope.h"
 #include "steward.h"
 #include "validate.h"
 
 static const char usage_text[] =
 	    "usage: clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]\n"
 	    "       clientsctl [-c config] [-m migrate-config] migrate [-d dir] [--contract]\n"
-	    "       clientsctl [-c config] admin-key create --name NAME\n"
+	    "       clientsctl [-c config] admin-key create --name NAME [--scope SCOPES]\n"
+	    "                  [--agency ID] [--expires DATE] [--description TEXT]\n"
+	    "       clientsctl [-c config] admin-key set ID [--scope SCOPES]\n"
+	    "                  [--agency ID | --no-agency] [--expires DATE | --no-expires]\n"
+	    "                  [--description TEXT]\n"
 	    "       clientsctl [-c config] admin-key list\n"
 	    "       clientsctl [-c config] admin-key revoke ID\n"
 	    "       clientsctl [-c config] audit [--] CLIENT_ID\n"
+	    "       clientsctl [-c config] audit --key ID\n"
 	    "       clientsctl [-c config] audit purge [--before DATE] "
 	    "[--dry-run]\n"
 	    "       clientsctl [-c config] erase CLIENT_ID\n"
@@ -123,23 +134,134 @@ migrate(struct cm_db *db, const char *runtime_user, int argc, char *argv[])
 	return 0;
 }
 
+/* Longest description, in characters (the column's). */
+#define DESCRIPTION_MAX	500
+
+/* A usage error about one option: says why, exits 2. */
+static void __attribute__((noreturn))
+bad_option(const char *option, const char *why)
+{
+	fprintf(stderr, "clientsctl: %s: %s\n", option, why);
+	exit(2);
+}
+
+static unsigned
+parse_scopes(const char *text)
+{
+	unsigned	scopes;
+	char		bad[64], why[160];
+
+	if (cm_scope_parse(text, false, &scopes, bad, sizeof(bad)) != 0) {
+		snprintf(why, sizeof(why), "\"%.64s\" is not a scope (see "
+		    "clientsctl(8): clients:read, clients:write, ..., or all)",
+		    bad);
+		bad_option("--scope", why);
+	}
+	if (scopes == 0)
+		bad_option("--scope", "name at least one scope");
+	return scopes;
+}
+
+/* DATE (UTC) as the column's literal, into buf; in the future only. */
+static const char *
+parse_expiry(const char *text, char *buf, size_t sz)
+{
+	char		now[32];
+	time_t		t = time(NULL);
+	struct tm	tm;
+
+	if (cm_steward_parse_date(text, buf, sz) != 0)
+		bad_option("--expires", "expected YYYY-MM-DD or "
+		    "YYYY-MM-DDTHH:MM:SSZ (UTC)");
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(now, sizeof(now), "%Y-%m-%d %H:%M:%S.000", &tm) == 0 ||
+	    strcmp(buf, now) <= 0)
+		bad_option("--expires", "must be in the future (revoke a key "
+		    "to stop it now)");
+	return buf;
+}
+
+/* Free text for people: UTF-8, nothing invisible, and no tab for the list. */
+static const char *
+parse_description(const char *text)
+{
+	json_t		*valid = json_string(text);	/* NULL: not UTF-8 */
+	unsigned long	 cp;
+	size_t		 pos;
+
+	if (valid == NULL)
+		bad_option("--description", "must be UTF-8");
+	json_decref(valid);
+	if (cm_utf8_codepoints(text, strlen(text)) > DESCRIPTION_MAX)
+		bad_option("--description", "at most 500 characters");
+	if (cm_text_forbidden(text, strlen(text), &cp, &pos))
+		bad_option("--description", "no control, format or "
+		    "bidirectional characters");
+	return text[0] != '\0' ? text : NULL;
+}
+
+/*
+ * The options of create (from argv[i]) or set into *k (expires points
+ * into expbuf); --name's value into *name when name is not NULL.
+ */
+static void
+key_options(int argc, char *argv[], int i, struct cm_key_settings *k,
+    const char **name, char *expbuf, size_t expsz)
+{
+	const char	*o;
+
+	memset(k, 0, sizeof(*k));
+	for (; i < argc; i++) {
+		o = argv[i];
+		if (name != NULL && strcmp(o, "--name") == 0 && i + 1 < argc)
+			*name = argv[++i];
+		else if (strcmp(o, "--scope") == 0 && i + 1 < argc) {
+			k->set_scopes = true;
+			k->scopes = parse_scopes(argv[++i]);
+		} else if (strcmp(o, "--agency") == 0 && i + 1 < argc) {
+			k->set_agency = true;
+			k->agency_id = argv[++i];
+			if (cm_check_token(k->agency_id,
+			    strlen(k->agency_id)) != NULL)
+				bad_option("--agency", "an agency id matches "
+				    "^[a-zA-Z0-9_-]{1,255}$");
+		} else if (name == NULL && strcmp(o, "--no-agency") == 0) {
+			k->set_agency = true;
+			k->agency_id = NULL;
+		} else if (strcmp(o, "--expires") == 0 && i + 1 < argc) {
+			k->set_expires = true;
+			k->expires_at = parse_expiry(argv[++i], expbuf, expsz);
+		} else if (name == NULL && strcmp(o, "--no-expires") == 0) {
+			k->set_expires = true;
+			k->expires_at = NULL;
+		} else if (strcmp(o, "--description") == 0 && i + 1 < argc) {
+			k->set_description = true;
+			k->description = parse_description(argv[++i]);
+		} else
+			usage();
+	}
+}
+
 /* Prints the key once, on stdout alone; only its hash is stored. */
 static int
-key_create(struct cm_db *db, const char *name)
+key_create(struct cm_db *db, int argc, char *argv[])
 {
-	char			key[CM_ADMIN_KEY_LEN + 1];
+	struct cm_key_settings	k;
+	const char		*name = NULL;
+	char			key[CM_ADMIN_KEY_LEN + 1], expires[32];
 	char			hash[CM_SHA256_HEX_LEN + 1];
 	unsigned long long	id;
 	int			rc;
 
-	if (name[0] == '\0' || strlen(name) > 255)
+	key_options(argc, argv, 2, &k, &name, expires, sizeof(expires));
+	if (name == NULL || name[0] == '\0' || strlen(name) > 255)
 		usage();
 	if (cm_admin_key(key) != 0 ||
 	    cm_sha256_hex(key, strlen(key), hash) != 0) {
 		fprintf(stderr, "clientsctl: getrandom: %s\n", strerror(errno));
 		return 1;
 	}
-	rc = cm_db_admin_key_create(db, name, hash, &id);
+	rc = cm_db_admin_key_create(db, name, hash, &k, &id);
 	if (rc == CM_DB_OK) {
 		printf("%s\n", key);
 		fprintf(stderr, "created admin key %llu (%s); it is shown "
@@ -149,25 +271,55 @@ key_create(struct cm_db *db, const char *name)
 	return rc == CM_DB_OK ? 0 : failed(rc, "admin-key create");
 }
 
+static unsigned long long
+key_id(const char *text)
+{
+	char			*end;
+	unsigned long long	 id;
+
+	errno = 0;
+	id = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '\0' || text[0] < '0' || text[0] > '9')
+		usage();
+	return id;
+}
+
+/* Changes a key's settings; its secret stays. */
+static int
+key_set(struct cm_db *db, int argc, char *argv[])
+{
+	struct cm_key_settings	k;
+	unsigned long long	id = key_id(argv[2]);
+	char			expires[32];
+	int			rc;
+
+	key_options(argc, argv, 3, &k, NULL, expires, sizeof(expires));
+	if (!k.set_scopes && !k.set_agency && !k.set_expires &&
+	    !k.set_description)
+		usage();
+	if ((rc = cm_db_admin_key_set(db, id, &k)) != CM_DB_OK)
+		return failed(rc, "admin-key set");
+	printf("changed admin key %llu (in effect on every worker within "
+	    "[api] auth_cache_s)\n", id);
+	return 0;
+}
+
 static int
 admin_key(struct cm_db *db, int argc, char *argv[])
 {
-	char	*end;
 	unsigned long long id;
 	int	 rc;
 
-	if (argc == 4 && strcmp(argv[1], "create") == 0 &&
-	    strcmp(argv[2], "--name") == 0)
-		return key_create(db, argv[3]);
+	if (argc >= 2 && strcmp(argv[1], "create") == 0)
+		return key_create(db, argc, argv);
+	if (argc >= 4 && strcmp(argv[1], "set") == 0)
+		return key_set(db, argc, argv);
 	if (argc == 2 && strcmp(argv[1], "list") == 0) {
 		rc = cm_db_admin_key_list(db, stdout);
 		return rc == CM_DB_OK ? 0 : failed(rc, "admin-key list");
 	}
 	if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
-		errno = 0;
-		id = strtoull(argv[2], &end, 10);
-		if (errno != 0 || *end != '\0' || argv[2][0] == '\0')
-			usage();
+		id = key_id(argv[2]);
 		if ((rc = cm_db_admin_key_revoke(db, id)) != CM_DB_OK)
 			return failed(rc, "admin-key revoke");
 		printf("revoked admin key %llu\n", id);
@@ -177,11 +329,43 @@ admin_key(struct cm_db *db, int argc, char *argv[])
 	return 2;
 }
 
+/*
+ * What one admin key did: its audit rows, newest first, one JSON object
+ * a line, each naming its client (with admin-key list, which says what
+ * the key may do).
+ */
+static int
+audit_key(struct cm_db *db, const char *text)
+{
+	unsigned long long	 id = key_id(text), before = 0;
+	json_t			*items, *e;
+	char			*line;
+	size_t			 i, n;
+	int			 rc;
+
+	do {
+		if ((rc = cm_db_audit_by_key(db, id, before, 200, &items)) !=
+		    CM_DB_OK)
+			return failed(rc, "audit --key");
+		json_array_foreach(items, i, e) {
+			line = cm_json_compact(e);
+			printf("%s\n", line ? line : "");
+			free(line);
+			before = (unsigned long long)json_integer_value(
+			    json_object_get(e, "seq"));
+		}
+		n = json_array_size(items);
+		json_decref(items);
+	} while (n == 200);
+	return 0;
+}
+
 /* Every audit entry of a client, newest first, one JSON object a line. */
 static int
 audit(struct cm_db *db, const char *id)
 {
-	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 200, 0, NULL, true };
+	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 200, 0, NULL, true,
+				     NULL };
 	struct cm_page		 pg;
 	char			 after[CM_CURSOR_MAX];
 	json_t			*e;
@@ -300,7 +484,7 @@ erase(struct cm_db *db, const char *id)
 {
 	unsigned char	 r[6];
 	char		 rid[32];
-	struct cm_write	 w = { rid, 0, NULL, NULL };
+	struct cm_write	 w = { rid, 0, NULL, NULL, NULL };
 	bool		 deleted;
 	int		 rc;
 
@@ -466,6 +650,9 @@ main(int argc, char *argv[])
 	else if (strcmp(argv[0], "audit") == 0 && argc >= 2 &&
 	    strcmp(argv[1], "purge") == 0)
 		rc = audit_purge(db, &cfg, argc, argv);
+	else if (strcmp(argv[0], "audit") == 0 && argc == 3 &&
+	    strcmp(argv[1], "--key") == 0)
+		rc = audit_key(db, argv[2]);
 	else if (strcmp(argv[0], "audit") == 0 && argc == 3 &&
 	    strcmp(argv[1], "--") == 0)
 		rc = audit(db, argv[2]);	/* a client whose id is "purge" */

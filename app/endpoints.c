@@ -10,6 +10,7 @@
 #include "call.h"
 #include "json.h"
 #include "openapi.h"
+#include "scope.h"
 #include "validate.h"
 
 #define LIST_LIMIT_DEFAULT	50
@@ -32,7 +33,8 @@ ep_get_client(struct call *c)
 	struct cm_stored	st;
 	enum cm_db_status	rc;
 
-	if ((rc = cm_db_get(c->w->db, c->route.id, &st)) == CM_DB_OK)
+	if ((rc = cm_db_get(c->w->db, c->route.id, call_within(c), &st)) ==
+	    CM_DB_OK)
 		call_reply_client(c, 200, &st);
 	else
 		call_store_error(c, rc, NULL, NULL);
@@ -49,6 +51,11 @@ ep_patch_client(struct call *c)
 
 	if ((changes = call_client_input(c, CM_INPUT_PATCH)) == NULL)
 		return;
+	/* A bound key cannot move a client out of its agency. */
+	if (!call_agency_allowed(c, changes, false)) {
+		json_decref(changes);
+		return;
+	}
 	cm_problems_init(&probs);
 	w.idem = call_idem_write(c, 200, c->route.id);
 	rc = cm_db_patch(c->w->db, c->route.id, changes, &w, &st, &probs);
@@ -72,6 +79,10 @@ ep_create_client(struct call *c)
 	w.precondition = NULL;	/* nothing exists to match yet */
 	if ((input = call_client_input(c, CM_INPUT_CREATE)) == NULL)
 		return;
+	if (!call_agency_allowed(c, input, true)) {
+		json_decref(input);
+		return;
+	}
 	cm_problems_init(&probs);
 	w.idem = call_idem_write(c, 201,
 	    json_string_value(json_object_get(input, "id")));
@@ -205,7 +216,8 @@ bad_query(struct call *c, const struct cm_problems *probs)
 void
 ep_list_clients(struct call *c)
 {
-	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 0, 0, NULL, false };
+	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 0, 0, NULL, false,
+				     call_within(c) };
 	struct cm_problems	 probs;
 	struct cm_page		 pg;
 	char			 status[8], agency[CM_ID_MAX + 2];
@@ -312,6 +324,9 @@ ep_delete_client(struct call *c)
 		bad_query(c, &probs);
 		return;
 	}
+	/* Erasure needs its own scope besides the delete's (the route's). */
+	if (erase && !call_scope(c, CM_SCOPE_CLIENTS_ERASE))
+		return;
 	answer = deleted_body(is_hard, erase);
 	text = cm_json_compact(answer);
 	go = call_idem_begin_delete(c, is_hard, erase, text);
@@ -405,7 +420,8 @@ ep_rotate_keys(struct call *c)
 void
 ep_audit(struct call *c)
 {
-	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 0, 0, NULL, false };
+	struct cm_list_query	 q = { -1, NULL, NULL, NULL, 0, 0, NULL, false,
+				     call_within(c) };
 	struct cm_problems	 probs;
 	struct cm_page		 pg;
 	char			 after[CM_CURSOR_MAX + 1];

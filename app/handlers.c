@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "deadline.h"
+#include "scope.h"
 #include "http.h"
 #include "random.h"
 #include "json.h"
@@ -119,7 +120,7 @@ precondition_failed(struct call *c, const struct cm_stored *locked)
 	if (locked != NULL && locked->etag[0] != '\0')
 		cm_response_header(&c->res, "ETag", "%s", locked->etag);
 	else if (c->route.id_valid &&
-	    cm_db_get(c->w->db, c->route.id, &st) == CM_DB_OK) {
+	    cm_db_get(c->w->db, c->route.id, call_within(c), &st) == CM_DB_OK) {
 		cm_response_header(&c->res, "ETag", "%s", st.etag);
 		json_decref(st.client);
 	}
@@ -155,6 +156,21 @@ call_store_error(struct call *c, enum cm_db_status rc,
 }
 
 /*
+ * 401 with the challenge; an expired key is told why (a key unknown or
+ * revoked is not: that would tell a guesser which hashes exist).
+ */
+static void
+unauthorized(struct call *c, bool expired)
+{
+	cm_response_error(&c->res, 401, "Unauthorized", NULL);
+	cm_response_header(&c->res, "WWW-Authenticate", "Bearer realm=\"admin\"");
+	if (expired)
+		cm_response_detail(&c->res, NULL, "key_expired", "must use an "
+		    "admin key that has not expired: this one has (an operator "
+		    "can set a later expiry or make a new key)");
+}
+
+/*
  * The admin key comes from "Authorization: Bearer" or, when allowed and no
  * Authorization header was sent, from ?admin_key=.  Returns true when the
  * request may go on; otherwise the response is set.
@@ -178,27 +194,74 @@ authenticate(struct call *c)
 	if (len > 0 && cm_sha256_hex(tok, len, hash) != 0)
 		rc = CM_DB_FAILED;
 	else if (len > 0)
-		rc = cm_db_admin_key(c->w->db, hash, &c->admin_key_id);
+		rc = cm_db_admin_key(c->w->db, hash, &c->key);
 	explicit_bzero(query_key, sizeof(query_key));
 	if (rc == CM_DB_OK)
 		return true;
-	if (rc == CM_DB_NOT_FOUND) {
-		cm_response_error(&c->res, 401, "Unauthorized", NULL);
-		cm_response_header(&c->res, "WWW-Authenticate",
-		    "Bearer realm=\"admin\"");
-	} else
+	if (rc == CM_DB_NOT_FOUND || rc == CM_DB_EXPIRED)
+		unauthorized(c, rc == CM_DB_EXPIRED);
+	else
 		call_store_error(c, rc, NULL, NULL);
 	return false;
+}
+
+const char *
+call_within(const struct call *c)
+{
+	return c->key.agency_id[0] != '\0' ? c->key.agency_id : NULL;
 }
 
 struct cm_write
 call_writer(const struct call *c)
 {
-	struct cm_write	w = { c->req.request_id, c->admin_key_id,
+	struct cm_write	w = { c->req.request_id, c->key.id,
 			    c->has_precondition ? &c->precondition : NULL,
-			    NULL };
+			    NULL, call_within(c) };
 
 	return w;
+}
+
+/*
+ * Asked before anything of the request is read or looked up: the answer
+ * is the same whether the client exists or not, so a key learns nothing
+ * of clients it may not touch.
+ */
+bool
+call_scope(struct call *c, unsigned scope)
+{
+	char	msg[96];
+
+	if ((c->key.scopes & scope) == scope)
+		return true;
+	snprintf(msg, sizeof(msg), "must use a key with the scope %s",
+	    cm_scope_name(scope) ? cm_scope_name(scope) : "?");
+	cm_response_error(&c->res, 403, "Forbidden", NULL);
+	cm_response_detail(&c->res, NULL, "missing_scope", msg);
+	return false;
+}
+
+bool
+call_agency_allowed(struct call *c, json_t *input, bool create)
+{
+	const char	*within = call_within(c);
+	json_t		*v;
+	char		 msg[CM_AGENCY_MAX + 96];
+
+	if (within == NULL)
+		return true;
+	if ((v = json_object_get(input, "agency_id")) == NULL) {
+		if (create)
+			json_object_set_new(input, "agency_id",
+			    json_string(within));
+		return true;
+	}
+	if (json_is_string(v) && strcmp(json_string_value(v), within) == 0)
+		return true;
+	snprintf(msg, sizeof(msg), "must be %s or left out: this key is bound "
+	    "to that agency and writes only its clients", within);
+	cm_response_error(&c->res, 403, "Forbidden", NULL);
+	cm_response_detail(&c->res, "agency_id", "agency_not_allowed", msg);
+	return false;
 }
 
 /*
@@ -358,7 +421,8 @@ not_allowed(struct call *c, unsigned methods)
 
 /*
  * The order of checks is the contract's: authentication (but for the
- * open routes), route, method, id, then the endpoint's own.
+ * open routes), route, method, id, the key's scope, then the endpoint's
+ * own.
  */
 static void
 dispatch(struct call *c)
@@ -377,7 +441,8 @@ dispatch(struct call *c)
 		cm_response_error(&c->res, 400, "Invalid client id", NULL);
 		cm_response_detail(&c->res, "id", "invalid_format", "must match "
 		    "^[a-zA-Z0-9_-]{1,255}$ after percent-decoding");
-	} else if (read_precondition(c))
+	} else if ((m->route->open || call_scope(c, m->route->scope)) &&
+	    read_precondition(c))
 		m->route->serve(c);
 }
 
@@ -468,7 +533,7 @@ handle_request(struct worker *w, FCGX_Request *fcgi)
 	/* One access line: no query string, no key, only the key's id. */
 	LOG_INFO("request id=%s addr=%.64s key=%llu method=%.16s path=%s "
 	    "status=%d bytes=%zu us=%lld db_us=%lld wait_us=%lld",
-	    c.req.request_id, client_addr(&c), c.admin_key_id, c.req.method,
+	    c.req.request_id, client_addr(&c), c.key.id, c.req.method,
 	    path, c.res.status, len, us, st.db_us, w->waited_us);
 	slow = w->cfg->slowlog_ms > 0 && us >= w->cfg->slowlog_ms * 1000LL;
 	if (slow)

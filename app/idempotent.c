@@ -100,7 +100,7 @@ take_key(struct call *c, const char *path, const char *body, size_t len,
 		return false;
 	}
 	memset(idem, 0, sizeof(*idem));
-	idem->admin_key_id = c->admin_key_id;
+	idem->admin_key_id = c->key.id;
 	snprintf(idem->key, sizeof(idem->key), "%s", c->req.idempotency_key);
 	if (client_id != NULL)
 		snprintf(idem->client_id, sizeof(idem->client_id), "%s",

@@ -8,22 +8,33 @@
 
 #include "call.h"
 #include "routes.h"
+#include "scope.h"
 #include "validate.h"
 
 #define API_PREFIX	"/api/v1"
 
+/*
+ * DELETE's scope is the delete; erase=true needs clients:erase too, which
+ * ep_delete_client checks once it has read the query.
+ */
 const struct route routes[] = {
-	{ M_GET | M_HEAD, "/health", true, ep_health },
-	{ M_GET | M_HEAD, "/ping", true, ep_ping },
-	{ M_GET | M_HEAD, "/openapi.json", true, ep_openapi },
-	{ M_GET | M_HEAD, "/status", false, ep_status },
-	{ M_GET | M_HEAD, "/clients", false, ep_list_clients },
-	{ M_POST, "/clients", false, ep_create_client },
-	{ M_GET | M_HEAD, "/clients/{id}", false, ep_get_client },
-	{ M_PATCH, "/clients/{id}", false, ep_patch_client },
-	{ M_DELETE, "/clients/{id}", false, ep_delete_client },
-	{ M_POST, "/clients/{id}/rotate-keys", false, ep_rotate_keys },
-	{ M_GET | M_HEAD, "/clients/{id}/audit", false, ep_audit },
+	{ M_GET | M_HEAD, "/health", true, 0, ep_health },
+	{ M_GET | M_HEAD, "/ping", true, 0, ep_ping },
+	{ M_GET | M_HEAD, "/openapi.json", true, 0, ep_openapi },
+	{ M_GET | M_HEAD, "/status", false, CM_SCOPE_POOL_STATUS, ep_status },
+	{ M_GET | M_HEAD, "/clients", false, CM_SCOPE_CLIENTS_READ,
+	    ep_list_clients },
+	{ M_POST, "/clients", false, CM_SCOPE_CLIENTS_WRITE, ep_create_client },
+	{ M_GET | M_HEAD, "/clients/{id}", false, CM_SCOPE_CLIENTS_READ,
+	    ep_get_client },
+	{ M_PATCH, "/clients/{id}", false, CM_SCOPE_CLIENTS_WRITE,
+	    ep_patch_client },
+	{ M_DELETE, "/clients/{id}", false, CM_SCOPE_CLIENTS_DELETE,
+	    ep_delete_client },
+	{ M_POST, "/clients/{id}/rotate-keys", false, CM_SCOPE_KEYS_ROTATE,
+	    ep_rotate_keys },
+	{ M_GET | M_HEAD, "/clients/{id}/audit", false, CM_SCOPE_AUDIT_READ,
+	    ep_audit },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 

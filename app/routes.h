@@ -1,8 +1,9 @@
 /*
  * routes.h - the API's routes, in one table (routes.c): which methods a
- * path answers, whether it needs an admin key, and the endpoint that
- * serves it.  Routing, the 405's Allow, the open routes and the check
- * against the OpenAPI document all read it.
+ * path answers, whether it needs an admin key and which scope the key
+ * must hold, and the endpoint that serves it.  Routing, the 405's Allow,
+ * the open routes, the 403 and the check against the OpenAPI document
+ * (its security requirement per operation) all read it.
  */
 #ifndef CLIENTSD_ROUTES_H
 #define CLIENTSD_ROUTES_H
@@ -22,6 +23,7 @@ struct route {
 	unsigned	  methods;	/* enum route_method bits */
 	const char	 *pattern;	/* below /api/v1, as the OpenAPI document spells it */
 	bool		  open;		/* answered without an admin key */
+	unsigned	  scope;	/* the one enum cm_scope bit the key needs; 0 when open */
 	void		(*serve)(struct call *);
 };
 

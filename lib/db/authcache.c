@@ -17,31 +17,32 @@ cm_authcache_init(struct cm_authcache *c, unsigned ttl_s,
 	c->refused_ttl_ms = (uint64_t)refused_ttl_s * 1000;
 }
 
-bool
+enum cm_authcache_hit
 cm_authcache_get(struct cm_authcache *c, const char *sha256, uint64_t now_ms,
-    unsigned long long *id)
+    struct cm_admin_key *key)
 {
 	size_t	i;
 
 	if (c->ttl_ms == 0 || strlen(sha256) != 64)
-		return false;
+		return CM_AUTHCACHE_MISS;
 	for (i = 0; i < CM_AUTHCACHE_SLOTS; i++) {
 		if (c->slot[i].sha256[0] == '\0' ||
 		    CRYPTO_memcmp(c->slot[i].sha256, sha256, 64) != 0)
 			continue;
 		if (now_ms >= c->slot[i].expires_ms) {
 			c->slot[i].sha256[0] = '\0';
-			return false;
+			return CM_AUTHCACHE_MISS;
 		}
-		*id = c->slot[i].id;
-		return true;
+		*key = c->slot[i].key;
+		return now_ms >= c->slot[i].key_expires_ms ?
+		    CM_AUTHCACHE_EXPIRED : CM_AUTHCACHE_HIT;
 	}
-	return false;
+	return CM_AUTHCACHE_MISS;
 }
 
 void
 cm_authcache_put(struct cm_authcache *c, const char *sha256,
-    unsigned long long id, uint64_t now_ms)
+    const struct cm_admin_key *key, uint64_t key_expires_ms, uint64_t now_ms)
 {
 	size_t	i, victim = 0;
 
@@ -56,8 +57,9 @@ cm_authcache_put(struct cm_authcache *c, const char *sha256,
 			victim = i;
 	}
 	memcpy(c->slot[victim].sha256, sha256, 65);
-	c->slot[victim].id = id;
+	c->slot[victim].key = *key;
 	c->slot[victim].expires_ms = now_ms + c->ttl_ms;
+	c->slot[victim].key_expires_ms = key_expires_ms;
 }
 
 bool

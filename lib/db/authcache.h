@@ -2,8 +2,11 @@
  * authcache.h - a worker's memory of admin keys it has verified.
  *
  * A few slots, keyed by the SHA-256 (hex) of the presented key, each
- * valid for ttl_ms after the database said yes: a revoked key is refused
- * at most ttl_ms after revocation.
+ * valid for ttl_ms after the database said yes: a revoked key is refused,
+ * and a change of its scopes, binding or expiry seen, at most ttl_ms
+ * after the change.  A slot also holds when the key itself expires (its
+ * expires_at, as a time on this clock), so an expired key is refused to
+ * the millisecond even while it is remembered.
  *
  * And a bounded list of keys the database refused (unknown or revoked),
  * each for refused_ttl_ms, so the same bad token sent again and again
@@ -22,15 +25,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "db.h"
+
 #define CM_AUTHCACHE_SLOTS	8
 #define CM_AUTHCACHE_REFUSED	64
+/* A key without expires_at. */
+#define CM_AUTHCACHE_NEVER	UINT64_MAX
 
 struct cm_authcache {
 	uint64_t	ttl_ms;		/* 0: never remembers */
 	struct {
 		char			sha256[65];	/* "" empty */
-		unsigned long long	id;
-		uint64_t		expires_ms;
+		struct cm_admin_key	key;
+		uint64_t		expires_ms;	/* of the slot: look up again */
+		uint64_t		key_expires_ms;	/* of the key, or NEVER */
 	}		slot[CM_AUTHCACHE_SLOTS];
 	uint64_t	refused_ttl_ms;	/* 0: never remembers a refusal */
 	unsigned	next_refused;	/* the oldest entry: replaced next */
@@ -40,14 +48,25 @@ struct cm_authcache {
 	}		refused[CM_AUTHCACHE_REFUSED];
 };
 
+enum cm_authcache_hit {
+	CM_AUTHCACHE_MISS,	/* not remembered (or no longer): look it up */
+	CM_AUTHCACHE_HIT,	/* a valid key, in *key */
+	CM_AUTHCACHE_EXPIRED	/* remembered, and past its own expiry */
+};
+
 void	cm_authcache_init(struct cm_authcache *, unsigned ttl_s,
 	    unsigned refused_ttl_s);
-/* true with *id when sha256 was verified less than ttl ago. */
-bool	cm_authcache_get(struct cm_authcache *, const char *sha256,
-	    uint64_t now_ms, unsigned long long *id);
-/* Remembers an accepted key (replacing the slot that expires first). */
+/* What is remembered of sha256 at now_ms; *key set on a HIT and EXPIRED. */
+enum cm_authcache_hit cm_authcache_get(struct cm_authcache *,
+	    const char *sha256, uint64_t now_ms, struct cm_admin_key *key);
+/*
+ * Remembers a key the database accepted (replacing the slot that expires
+ * first), which itself expires at key_expires_ms (CM_AUTHCACHE_NEVER:
+ * never; at or before now_ms: already).
+ */
 void	cm_authcache_put(struct cm_authcache *, const char *sha256,
-	    unsigned long long id, uint64_t now_ms);
+	    const struct cm_admin_key *key, uint64_t key_expires_ms,
+	    uint64_t now_ms);
 /* true when sha256 was refused less than refused_ttl ago. */
 bool	cm_authcache_refused(struct cm_authcache *, const char *sha256,
 	    uint64_t now_ms);

@@ -77,15 +77,16 @@ cm_db_ping(struct cm_db *db)
 
 enum cm_db_status
 cm_db_admin_key(struct cm_db *db, const char *sha256_hex,
-    unsigned long long *id)
+    struct cm_admin_key *key)
 {
-	return store_admin_key(db->read, sha256_hex, id);
+	return store_admin_key(db->read, sha256_hex, key);
 }
 
 enum cm_db_status
-cm_db_get(struct cm_db *db, const char *id, struct cm_stored *out)
+cm_db_get(struct cm_db *db, const char *id, const char *within,
+    struct cm_stored *out)
 {
-	return store_get(db->read, id, out);
+	return store_get(db->read, id, within, out);
 }
 
 enum cm_db_status
@@ -212,9 +213,17 @@ cm_db_schema_level(const struct cm_db *db)
 
 enum cm_db_status
 cm_db_admin_key_create(struct cm_db *db, const char *name,
-    const char *sha256_hex, unsigned long long *id)
+    const char *sha256_hex, const struct cm_key_settings *set,
+    unsigned long long *id)
 {
-	return store_admin_key_create(db->write, name, sha256_hex, id);
+	return store_admin_key_create(db->write, name, sha256_hex, set, id);
+}
+
+enum cm_db_status
+cm_db_admin_key_set(struct cm_db *db, unsigned long long id,
+    const struct cm_key_settings *set)
+{
+	return store_admin_key_set(db->write, id, set);
 }
 
 enum cm_db_status
@@ -227,4 +236,11 @@ enum cm_db_status
 cm_db_admin_key_revoke(struct cm_db *db, unsigned long long id)
 {
 	return store_admin_key_revoke(db->write, id);
+}
+
+enum cm_db_status
+cm_db_audit_by_key(struct cm_db *db, unsigned long long key_id,
+    unsigned long long before, unsigned limit, json_t **items)
+{
+	return store_audit_by_key(db->read, key_id, before, limit, items);
 }

@@ -24,6 +24,7 @@
 #include "dbhosts.h"
 #include "precondition.h"
 #include "problems.h"
+#include "scope.h"
 
 /* What the data layer needs of the configuration ([database], [api]). */
 struct cm_db_config {
@@ -54,7 +55,26 @@ enum cm_db_status {
 	CM_DB_INVALID,		/* the problems say why (api_metadata, a cursor) */
 	CM_DB_UNAVAILABLE,	/* no database, or out of time: 503 */
 	CM_DB_FAILED,		/* anything else: 500, the cause in the log */
-	CM_DB_IDEM_BUSY		/* the Idempotency-Key is another request's now */
+	CM_DB_IDEM_BUSY,	/* the Idempotency-Key is another request's now */
+	CM_DB_EXPIRED		/* an admin key past its expires_at (cm_db_admin_key) */
+};
+
+/* The longest agency id (the id rule: 255 characters), and its NUL. */
+#define CM_AGENCY_MAX	256
+
+/*
+ * An admin key, as the one lookup that authenticates it found it: what
+ * it may do, and which clients it sees.
+ */
+struct cm_admin_key {
+	unsigned long long	 id;
+	unsigned		 scopes;	/* enum cm_scope bits (scope.h) */
+	/*
+	 * The agency the key is bound to, "" when none.  A bound key sees
+	 * and writes only that agency's clients: the calls below take it as
+	 * `within` (NULL: every client).
+	 */
+	char			 agency_id[CM_AGENCY_MAX];
 };
 
 /* A client as the API returns it, and its strong ETag. */
@@ -100,6 +120,11 @@ struct cm_write {
 	unsigned long long		 admin_key_id;
 	const struct cm_precondition	*precondition;	/* NULL: none */
 	const struct cm_idem		*idem;		/* NULL: no key */
+	/*
+	 * The writer's agency binding (NULL: none): a client of another
+	 * agency, or of none, is CM_DB_NOT_FOUND, as if it did not exist.
+	 */
+	const char			*within;
 };
 
 /* What one request cost the database: for the access and slow log lines. */
@@ -135,15 +160,24 @@ void	cm_db_stats_take(struct cm_db *, struct cm_db_stats *stats);
 enum cm_db_status cm_db_ping(struct cm_db *);
 
 /*
- * An active admin key by the SHA-256 (hex) of the presented token; an
- * accepted one is remembered for auth_cache_s seconds, a refused one for
- * auth_refused_cache_s (authcache.h).
+ * An active (not revoked) admin key by the SHA-256 (hex) of the
+ * presented token, into *key: CM_DB_OK, CM_DB_NOT_FOUND, or
+ * CM_DB_EXPIRED when it is past its expires_at (by the database's clock,
+ * to the millisecond, also while it is remembered).  An accepted or
+ * expired one is remembered for auth_cache_s seconds, a refused one for
+ * auth_refused_cache_s (authcache.h): a change of its scopes, binding or
+ * expiry, or its revocation, takes effect within auth_cache_s.  *key is
+ * set with CM_DB_OK, and with CM_DB_EXPIRED (its id names the key in the
+ * log line).  The lookup that reads a key also records its use
+ * (last_used_at) when the recorded one is a minute old or more: a write
+ * at most once a minute per key and worker, never one per request.
  */
 enum cm_db_status cm_db_admin_key(struct cm_db *, const char *sha256_hex,
-	    unsigned long long *id);
+	    struct cm_admin_key *key);
 
+/* within: the caller's agency binding (NULL: none), as cm_write's. */
 enum cm_db_status cm_db_get(struct cm_db *, const char *id,
-	    struct cm_stored *out);
+	    const char *within, struct cm_stored *out);
 
 /* input: normalised members from cm_client_check_input(CREATE). */
 enum cm_db_status cm_db_create(struct cm_db *, const json_t *input,
@@ -185,6 +219,13 @@ struct cm_list_query {
 	unsigned long long	 offset;	/* 0 when after is set */
 	const char		*after;		/* a next cursor, or NULL */
 	bool			 no_count;	/* no count query */
+	/*
+	 * The caller's agency binding (NULL: none): the list holds only that
+	 * agency's clients whatever the filters (an agency_id filter naming
+	 * another finds none), a client of another agency has no history,
+	 * and a cursor opens only for the binding it was made under.
+	 */
+	const char		*within;
 };
 
 struct cm_page {
@@ -297,10 +338,46 @@ enum cm_db_status cm_db_schema_check(struct cm_db *, char *level,
 	    size_t levelsz, char *why, size_t whysz);
 /* The newest migration the last schema check saw ("" before one). */
 const char	*cm_db_schema_level(const struct cm_db *);
+
+/*
+ * What clientsctl sets on an admin key: each part only when its set_
+ * flag is true (create: the others take their defaults, every scope and
+ * no binding, expiry or description).
+ */
+struct cm_key_settings {
+	bool		 set_scopes;
+	unsigned	 scopes;		/* enum cm_scope bits */
+	bool		 set_agency;
+	const char	*agency_id;		/* NULL: not bound */
+	bool		 set_expires;
+	const char	*expires_at;		/* "YYYY-MM-DD HH:MM:SS.000" UTC; NULL: never */
+	bool		 set_description;
+	const char	*description;		/* NULL: none */
+};
+
 enum cm_db_status cm_db_admin_key_create(struct cm_db *, const char *name,
-	    const char *sha256_hex, unsigned long long *id);
-/* "ID\tNAME\tCREATED_AT\tREVOKED_AT" lines, header first, to fp. */
+	    const char *sha256_hex, const struct cm_key_settings *,
+	    unsigned long long *id);
+/*
+ * Changes an active key's settings, never its secret: CM_DB_NOT_FOUND
+ * when there is no such key or it is revoked.
+ */
+enum cm_db_status cm_db_admin_key_set(struct cm_db *, unsigned long long id,
+	    const struct cm_key_settings *);
+/*
+ * Every key, one tab-separated line each after a header, to fp:
+ * ID NAME CREATED_AT REVOKED_AT SHA256_PREFIX SCOPES AGENCY_ID EXPIRES_AT
+ * LAST_USED_AT DESCRIPTION ("-" for none; the first four as before
+ * scopes existed, for scripts that read them).
+ */
 enum cm_db_status cm_db_admin_key_list(struct cm_db *, void *fp);
 enum cm_db_status cm_db_admin_key_revoke(struct cm_db *, unsigned long long id);
+/*
+ * What one admin key did: its audit rows, newest first, with seq below
+ * before (0: from the newest), at most limit of them, into *items (an
+ * array of entries as the history answers them, plus client_id).
+ */
+enum cm_db_status cm_db_audit_by_key(struct cm_db *, unsigned long long key_id,
+	    unsigned long long before, unsigned limit, json_t **items);
 
 #endif

@@ -120,8 +120,19 @@ erase_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 	j->deleted = false;
 	j->rows = 0;
 	j->answers = 0;
-	if ((row = store_load_client(s, j->id, true, &cur)) == ROW_ERROR)
+	if ((row = store_load_client(s, j->id, true, j->w->within, &cur)) ==
+	    ROW_ERROR)
 		goto out;
+	/*
+	 * A bound writer erases only a client it sees: one of its agency
+	 * that still exists (a history alone belongs to no agency it can
+	 * prove).
+	 */
+	if (row == ROW_NONE && j->w->within != NULL) {
+		*status = CM_DB_NOT_FOUND;
+		rc = TX_STOP;
+		goto out;
+	}
 	if (row == ROW_FOUND &&
 	    !cm_precondition_holds(j->w->precondition, cur.etag)) {
 		rc = precondition_failed(status);
@@ -143,7 +154,7 @@ erase_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 	 * A create committing after this look comes after the erase.
 	 */
 	if (cur.client == NULL &&
-	    (row = store_load_client(s, j->id, true, &cur)) != ROW_NONE) {
+	    (row = store_load_client(s, j->id, true, NULL, &cur)) != ROW_NONE) {
 		rc = row == ROW_FOUND ? TX_RETRY : TX_DB_ERROR;
 		goto out;
 	}

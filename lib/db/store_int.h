@@ -217,9 +217,12 @@ void		 store_set_etag(struct cm_stored *, unsigned long long version,
 		    const char *created_at);
 /* "2026-11-27 10:00:00.123" -> "2026-11-27T10:00:00.123Z" */
 json_t		*store_timestamp(const char *);
-/* One client by id; locked (FOR UPDATE, with NOW(3) in s->col[NCOLS]) or not. */
+/*
+ * One client by id; locked (FOR UPDATE, with NOW(3) in s->col[NCOLS]) or
+ * not.  ROW_NONE also for a client outside the agency within (NULL: any).
+ */
 enum row_rc	 store_load_client(struct cm_store *, const char *id,
-		    bool locked, struct cm_stored *);
+		    bool locked, const char *within, struct cm_stored *);
 
 /* ---- store_tx.c --------------------------------------------------- */
 
@@ -251,13 +254,16 @@ enum tx_rc	 store_one_row(MYSQL_STMT *, const char *id);
 /* ---- the jobs: db.c calls each on the connection it picks ---------- */
 
 enum cm_db_status store_get(struct cm_store *, const char *id,
-		    struct cm_stored *);
+		    const char *within, struct cm_stored *);
 enum cm_db_status store_admin_key(struct cm_store *, const char *sha256_hex,
-		    unsigned long long *id);
+		    struct cm_admin_key *);
 enum cm_db_status store_list(struct cm_store *, const struct cm_list_query *,
 		    struct cm_page *);
 enum cm_db_status store_audit(struct cm_store *, const char *id,
 		    const struct cm_list_query *, struct cm_page *);
+enum cm_db_status store_audit_by_key(struct cm_store *,
+		    unsigned long long key_id, unsigned long long before,
+		    unsigned limit, json_t **items);
 enum cm_db_status store_explain_list(struct cm_store *, void *fp);
 enum cm_db_status store_create(struct cm_store *, const json_t *input,
 		    const struct cm_write *, struct cm_stored *,
@@ -289,7 +295,10 @@ enum cm_db_status store_migrate(struct cm_store *,
 int		 store_schema_check(MYSQL *db, char *level, size_t levelsz,
 		    char *why, size_t whysz);
 enum cm_db_status store_admin_key_create(struct cm_store *, const char *name,
-		    const char *sha256_hex, unsigned long long *id);
+		    const char *sha256_hex, const struct cm_key_settings *,
+		    unsigned long long *id);
+enum cm_db_status store_admin_key_set(struct cm_store *, unsigned long long id,
+		    const struct cm_key_settings *);
 enum cm_db_status store_admin_key_list(struct cm_store *, void *fp);
 enum cm_db_status store_admin_key_revoke(struct cm_store *,
 		    unsigned long long id);

@@ -2,6 +2,7 @@
  * store_read.c - the reads: one client, an admin key, the client list and
  * audit history, and the query plans of the list for clientsctl.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 
 struct get_job {
 	const char		*id;
+	const char		*within;
 	struct cm_stored	*out;
 };
 
@@ -31,7 +33,7 @@ get_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
 	struct get_job	*j = arg;
 
-	switch (store_load_client(s, j->id, false, j->out)) {
+	switch (store_load_client(s, j->id, false, j->within, j->out)) {
 	case ROW_FOUND:
 		return TX_OK;
 	case ROW_NONE:
@@ -43,59 +45,146 @@ get_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 }
 
 enum cm_db_status
-store_get(struct cm_store *s, const char *id, struct cm_stored *out)
+store_get(struct cm_store *s, const char *id, const char *within,
+    struct cm_stored *out)
 {
-	struct get_job	j = { id, out };
+	struct get_job	j = { id, within, out };
 
 	out->client = NULL;
 	return store_read(s, get_once, &j);
 }
 
+/* How often a key's use is recorded, at most (seconds). */
+#define LAST_USED_EVERY_S	60
+#define STR_(x)	#x
+#define STR(x)	STR_(x)
+
 struct key_job {
 	const char		*hash;
-	unsigned long long	*id;
+	struct cm_admin_key	*key;
+	long long		 left_ms;	/* until it expires; LLONG_MAX: never */
 };
+
+/*
+ * Expiry is reckoned on the database's clock (the one every worker and
+ * host shares), as the milliseconds left; whether the recorded use is
+ * stale comes in the same row.
+ */
+static const char key_sql[] = "SELECT id, scopes, agency_id, "
+	"TIMESTAMPDIFF(MICROSECOND, NOW(3), expires_at) DIV 1000, "
+	"last_used_at IS NULL OR last_used_at < NOW(3) - INTERVAL "
+	STR(LAST_USED_EVERY_S) " SECOND FROM admin_keys "
+	"WHERE key_sha256 = ? AND revoked_at IS NULL";
+/* Racing workers: the condition lets one of them write, the others match nothing. */
+static const char key_used_sql[] = "UPDATE admin_keys SET last_used_at = "
+	"NOW(3) WHERE id = ? AND (last_used_at IS NULL OR last_used_at < "
+	"NOW(3) - INTERVAL " STR(LAST_USED_EVERY_S) " SECOND)";
+
+/*
+ * Records that the key was used.  Bookkeeping: a failure other than a
+ * lost connection (logged) does not refuse the key.
+ */
+static enum tx_rc
+note_use(struct cm_store *s, unsigned long long id)
+{
+	struct param	p = store_int((long long)id);
+
+	if (store_exec(s, key_used_sql, &p, 1) != NULL)
+		return TX_OK;
+	if (s->db == NULL || store_connection_lost(s->err))
+		return TX_DB_ERROR;
+	s->err = 0;
+	return TX_OK;
+}
+
+/* The row of key_sql in s->col, into the job. */
+static bool
+key_from_row(struct cm_store *s, struct key_job *j)
+{
+	char	bad[64];
+
+	memset(j->key, 0, sizeof(*j->key));
+	j->key->id = strtoull(s->col[0], NULL, 10);
+	/* A scope a later release added grants nothing here. */
+	if (cm_scope_parse(s->col[1], true, &j->key->scopes, bad,
+	    sizeof(bad)) != 0) {
+		LOG_ERR("admin key %llu: unreadable scopes", j->key->id);
+		return false;
+	}
+	if (!s->col_null[2])
+		snprintf(j->key->agency_id, sizeof(j->key->agency_id), "%s",
+		    s->col[2]);
+	j->left_ms = s->col_null[3] ? LLONG_MAX : strtoll(s->col[3], NULL, 10);
+	return true;
+}
 
 static enum tx_rc
 admin_key_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
-	static const char	 sql[] = "SELECT id FROM admin_keys "
-				     "WHERE key_sha256 = ? AND revoked_at IS NULL";
 	struct key_job		*j = arg;
 	struct param		 p = store_str(j->hash);
 	MYSQL_STMT		*st;
+	bool			 stale;
 
-	if ((st = store_exec(s, sql, &p, 1)) == NULL)
+	if ((st = store_exec(s, key_sql, &p, 1)) == NULL)
 		return TX_DB_ERROR;
-	switch (store_fetch_one(s, st, 1)) {
+	switch (store_fetch_one(s, st, 5)) {
 	case ROW_FOUND:
-		*j->id = strtoull(s->col[0], NULL, 10);
-		return TX_OK;
+		break;
 	case ROW_NONE:
 		*status = CM_DB_NOT_FOUND;
 		return TX_STOP;
 	default:
 		return TX_DB_ERROR;
 	}
+	stale = strcmp(s->col[4], "1") == 0;
+	if (!key_from_row(s, j)) {
+		*status = CM_DB_FAILED;
+		return TX_STOP;
+	}
+	/*
+	 * Here, when the key is looked up (once per auth_cache_s per worker,
+	 * not per request), and only when the recorded use is a minute old.
+	 */
+	return stale && j->left_ms > 0 ? note_use(s, j->key->id) : TX_OK;
+}
+
+/* The key's expiry as a time of the cache's clock. */
+static uint64_t
+key_expires_ms(long long left_ms, uint64_t now_ms)
+{
+	if (left_ms == LLONG_MAX)
+		return CM_AUTHCACHE_NEVER;
+	return left_ms > 0 ? now_ms + (uint64_t)left_ms : now_ms;
 }
 
 enum cm_db_status
 store_admin_key(struct cm_store *s, const char *sha256_hex,
-    unsigned long long *id)
+    struct cm_admin_key *key)
 {
-	struct key_job		j = { sha256_hex, id };
+	struct key_job		j = { sha256_hex, key, LLONG_MAX };
 	enum cm_db_status	rc;
+	uint64_t		now = cm_authcache_now_ms();
 
-	if (cm_authcache_get(&s->auth, sha256_hex, cm_authcache_now_ms(), id))
+	switch (cm_authcache_get(&s->auth, sha256_hex, now, key)) {
+	case CM_AUTHCACHE_HIT:
 		return CM_DB_OK;
-	if (cm_authcache_refused(&s->auth, sha256_hex, cm_authcache_now_ms()))
+	case CM_AUTHCACHE_EXPIRED:
+		return CM_DB_EXPIRED;
+	default:
+		break;
+	}
+	if (cm_authcache_refused(&s->auth, sha256_hex, now))
 		return CM_DB_NOT_FOUND;
-	if ((rc = store_read(s, admin_key_once, &j)) == CM_DB_OK)
-		cm_authcache_put(&s->auth, sha256_hex, *id,
-		    cm_authcache_now_ms());
-	else if (rc == CM_DB_NOT_FOUND)
-		cm_authcache_refuse(&s->auth, sha256_hex,
-		    cm_authcache_now_ms());
+	rc = store_read(s, admin_key_once, &j);
+	now = cm_authcache_now_ms();
+	if (rc == CM_DB_OK) {
+		cm_authcache_put(&s->auth, sha256_hex, key,
+		    key_expires_ms(j.left_ms, now), now);
+		if (j.left_ms <= 0)
+			rc = CM_DB_EXPIRED;
+	} else if (rc == CM_DB_NOT_FOUND)
+		cm_authcache_refuse(&s->auth, sha256_hex, now);
 	return rc;
 }
 
@@ -269,7 +358,18 @@ cursor_key(struct cm_store *s)
 	return TX_OK;
 }
 
-/* What a cursor is bound to: the list and its filters. */
+/*
+ * The binding a cursor was made under, after its list's scope: a bound
+ * key's cursors open for that binding only.  None for an unbound key, so
+ * its cursors are those of a release without bindings.
+ */
+static int
+within_scope(const char *within, char *buf, size_t sz)
+{
+	return within == NULL ? 0 : snprintf(buf, sz, "\x1fwithin=%s", within);
+}
+
+/* What a cursor is bound to: the list, its filters as sent, the binding. */
 static size_t
 list_scope(const struct cm_list_query *q, char *buf, size_t sz)
 {
@@ -279,14 +379,18 @@ list_scope(const struct cm_list_query *q, char *buf, size_t sz)
 	    q->status, q->agency_id ? '=' : '-', q->agency_id ? q->agency_id : "",
 	    q->company_id ? '=' : '-', q->company_id ? q->company_id : "",
 	    q->domain ? '=' : '-', q->domain ? q->domain : "");
+	if (n >= 0 && (size_t)n < sz)
+		n += within_scope(q->within, buf + n, sz - (size_t)n);
 	return n < 0 ? 0 : (size_t)n >= sz ? sz - 1 : (size_t)n;
 }
 
 static size_t
-audit_scope(const char *id, char *buf, size_t sz)
+audit_scope(const char *id, const char *within, char *buf, size_t sz)
 {
 	int	n = snprintf(buf, sz, "audit\x1f%s", id);
 
+	if (n >= 0 && (size_t)n < sz)
+		n += within_scope(within, buf + n, sz - (size_t)n);
 	return n < 0 ? 0 : (size_t)n >= sz ? sz - 1 : (size_t)n;
 }
 
@@ -356,7 +460,9 @@ clients_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
 }
 
 struct list_job {
-	const struct cm_list_query	*q;
+	const struct cm_list_query	*q;	/* as asked: the cursor's scope */
+	struct cm_list_query		 eff;	/* what is read: the binding applied */
+	bool				 none;	/* filtered outside the binding */
 	struct cm_page			*out;
 };
 
@@ -386,11 +492,11 @@ static enum tx_rc
 list_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
 	struct list_job		*j = arg;
-	const struct cm_list_query *q = j->q;
+	const struct cm_list_query *q = &j->eff;
 	struct position		 pos;
 	MYSQL_STMT		*st;
-	char			 scope[1024], last[CM_CURSOR_POS_MAX + 1];
-	size_t			 scopelen = list_scope(q, scope, sizeof(scope));
+	char			 scope[1400], last[CM_CURSOR_POS_MAX + 1];
+	size_t			 scopelen = list_scope(j->q, scope, sizeof(scope));
 	bool			 more = false;
 	enum row_rc		 rc;
 
@@ -402,6 +508,10 @@ list_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	    !open_position(s, scope, scopelen, q->after, &pos)) {
 		*status = CM_DB_INVALID;
 		return TX_STOP;
+	}
+	if (j->none) {
+		j->out->counted = !q->no_count;
+		return TX_OK;	/* count 0, no page */
 	}
 	if ((j->out->counted = !q->no_count)) {
 		if ((st = list_exec(s, q, K_COUNT, NULL, 0)) == NULL ||
@@ -428,9 +538,14 @@ enum cm_db_status
 store_list(struct cm_store *s, const struct cm_list_query *q,
     struct cm_page *out)
 {
-	struct list_job		j = { q, out };
+	struct list_job		j = { q, *q, false, out };
 	enum cm_db_status	rc;
 
+	if (q->within != NULL) {
+		j.none = q->agency_id != NULL &&
+		    strcmp(q->agency_id, q->within) != 0;
+		j.eff.agency_id = q->within;
+	}
 	out->items = json_array();
 	out->counted = false;
 	out->count = 0;
@@ -464,14 +579,25 @@ audit_exec(struct cm_store *s, int which, const struct param *p, size_t n)
 	return store_exec(s, audit_sql[which], p, n);
 }
 
-/* The fetched audit row: seq, action, admin_key_id, request_id, at, changes. */
+/*
+ * The fetched audit row: seq, action, admin_key_id, request_id, at,
+ * changes; with_client: and client_id, in column 6, named after seq.
+ */
 static json_t *
-audit_entry(struct cm_store *s)
+audit_entry(struct cm_store *s, bool with_client)
 {
 	json_t	*changes = json_loadb(s->col[5], s->col_len[5], 0, NULL);
 
 	if (changes == NULL)
 		return NULL;
+	if (with_client)
+		return json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o}",
+		    "seq", (json_int_t)strtoll(s->col[0], NULL, 10),
+		    "client_id", s->col[6], "action", s->col[1],
+		    "admin_key_id", s->col_null[2] ? json_null() :
+		    json_integer((json_int_t)strtoll(s->col[2], NULL, 10)),
+		    "request_id", s->col[3], "at", store_timestamp(s->col[4]),
+		    "changes", changes);
 	return json_pack("{s:I, s:s, s:o, s:s, s:o, s:o}",
 	    "seq", (json_int_t)strtoll(s->col[0], NULL, 10),
 	    "action", s->col[1],
@@ -506,7 +632,7 @@ entries_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
 			continue;
 		}
 		snprintf(last, lastsz, "%s", s->col[0]);
-		if ((e = audit_entry(s)) == NULL) {
+		if ((e = audit_entry(s, false)) == NULL) {
 			rc = ROW_ERROR;
 			break;
 		}
@@ -540,6 +666,23 @@ no_history(enum cm_db_status *status)
 	return TX_STOP;
 }
 
+/*
+ * Whether a bound caller sees the client's history: only while the
+ * client exists in its agency (one read; none without a binding).
+ */
+static enum row_rc
+visible(struct cm_store *s, const char *id, const char *within)
+{
+	struct cm_stored	cur = { NULL, 0, "" };
+	enum row_rc		rc;
+
+	if (within == NULL)
+		return ROW_FOUND;
+	rc = store_load_client(s, id, false, within, &cur);
+	json_decref(cur.client);
+	return rc;
+}
+
 static enum tx_rc
 audit_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
@@ -547,15 +690,18 @@ audit_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	const struct cm_list_query *q = j->q;
 	struct param		 p[3];
 	MYSQL_STMT		*st;
-	char			 scope[512], seq[CM_CURSOR_POS_MAX + 1];
+	char			 scope[800], seq[CM_CURSOR_POS_MAX + 1];
 	char			 last[32], *end;
-	size_t			 scopelen = audit_scope(j->id, scope, sizeof(scope));
+	size_t			 scopelen = audit_scope(j->id, q->within, scope,
+				     sizeof(scope));
 	unsigned long long	 count;
 	bool			 more = false;
 	enum row_rc		 rc;
 
 	json_array_clear(j->out->items);
 	j->out->next[0] = '\0';
+	if ((rc = visible(s, j->id, q->within)) != ROW_FOUND)
+		return rc == ROW_NONE ? no_history(status) : TX_DB_ERROR;
 	if (cursor_key(s) != TX_OK)
 		return TX_DB_ERROR;
 	if (q->after != NULL) {
@@ -627,6 +773,63 @@ store_audit(struct cm_store *s, const char *id,
 	return rc;
 }
 
+/* ---- what one admin key did ----------------------------------------------- */
+
+/* ix_audit_key (admin_key_id, seq): an index range, newest first. */
+static const char key_audit_sql[] = "SELECT seq, action, admin_key_id, "
+	"request_id, at, changes, client_id FROM client_audit "
+	"WHERE admin_key_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+
+struct key_audit_job {
+	unsigned long long	 key_id, before;
+	unsigned		 limit;
+	json_t			*items;
+};
+
+static enum tx_rc
+key_audit_once(struct cm_store *s, void *arg, enum cm_db_status *status)
+{
+	struct key_audit_job	*j = arg;
+	struct param		 p[3];
+	MYSQL_STMT		*st;
+	json_t			*e;
+	enum row_rc		 rc;
+
+	(void)status;
+	json_array_clear(j->items);
+	p[0] = store_int((long long)j->key_id);
+	p[1] = store_int(j->before > 0 && j->before < (unsigned long long)LLONG_MAX ?
+	    (long long)j->before : LLONG_MAX);
+	p[2] = store_int(j->limit);
+	if ((st = store_exec(s, key_audit_sql, p, 3)) == NULL ||
+	    store_bind_row(s, st, 7) != ROW_FOUND)
+		return TX_DB_ERROR;
+	while ((rc = store_next_row(s, st, 7)) == ROW_FOUND) {
+		if ((e = audit_entry(s, true)) == NULL) {
+			rc = ROW_ERROR;
+			break;
+		}
+		json_array_append_new(j->items, e);
+	}
+	store_free_result(s, st);
+	return rc == ROW_ERROR ? TX_DB_ERROR : TX_OK;
+}
+
+enum cm_db_status
+store_audit_by_key(struct cm_store *s, unsigned long long key_id,
+    unsigned long long before, unsigned limit, json_t **items)
+{
+	struct key_audit_job	j = { key_id, before, limit, json_array() };
+	enum cm_db_status	rc;
+
+	if ((rc = store_read(s, key_audit_once, &j)) != CM_DB_OK) {
+		json_decref(j.items);
+		j.items = NULL;
+	}
+	*items = j.items;
+	return rc;
+}
+
 /* "status,agency_id" for a shape; "-" for none. */
 static void
 shape_name(unsigned shape, char *buf, size_t sz)
@@ -656,7 +859,7 @@ explain_one(struct cm_store *s, unsigned shape, enum list_kind kind,
 				     (shape & F_AGENCY) ? "a" : NULL,
 				     (shape & F_COMPANY) ? "c" : NULL,
 				     (shape & F_DOMAIN) ? domain : NULL,
-				     50, 0, NULL, false };
+				     50, 0, NULL, false, NULL };
 	struct position		 pos = { "2025-01-01 00:00:00.000", "m" };
 	struct param		 p[10];
 	MYSQL_STMT		*st;

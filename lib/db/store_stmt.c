@@ -334,9 +334,17 @@ static const char get_sql[] = "SELECT " CLIENT_COLUMNS " FROM clients "
 static const char get_locked_sql[] = "SELECT " CLIENT_COLUMNS ", NOW(3) "
 	"FROM clients WHERE id = ? FOR UPDATE";
 
+/* Whether the fetched client row belongs to the agency within (NULL: any). */
+static bool
+in_agency(const struct cm_store *s, const char *within)
+{
+	return within == NULL || (!s->col_null[CM_F_AGENCY_ID] &&
+	    strcmp(s->col[CM_F_AGENCY_ID], within) == 0);
+}
+
 enum row_rc
 store_load_client(struct cm_store *s, const char *id, bool locked,
-    struct cm_stored *out)
+    const char *within, struct cm_stored *out)
 {
 	struct param	 p = store_str(id);
 	MYSQL_STMT	*st;
@@ -348,5 +356,8 @@ store_load_client(struct cm_store *s, const char *id, bool locked,
 	rc = store_fetch_one(s, st, locked ? NCOLS + 1 : NCOLS);
 	if (rc != ROW_FOUND)
 		return rc;
+	/* Another agency's client is, to a bound caller, no client at all. */
+	if (!in_agency(s, within))
+		return ROW_NONE;
 	return store_row_to_client(s, out);
 }

@@ -227,13 +227,14 @@ update_changed(struct cm_store *s, const char *id, unsigned long long version,
 
 /*
  * Reads the client locked, and *now, the time this write stamps; a
- * missing client stops the job with CM_DB_NOT_FOUND.
+ * missing client, or one outside the writer's agency, stops the job with
+ * CM_DB_NOT_FOUND (before If-Match is looked at: its 412 would tell).
  */
 static enum tx_rc
-lock_client(struct cm_store *s, const char *id, struct cm_stored *cur,
-    char now[32], enum cm_db_status *status)
+lock_client(struct cm_store *s, const char *id, const struct cm_write *w,
+    struct cm_stored *cur, char now[32], enum cm_db_status *status)
 {
-	switch (store_load_client(s, id, true, cur)) {
+	switch (store_load_client(s, id, true, w->within, cur)) {
 	case ROW_FOUND:
 		snprintf(now, 32, "%s", s->col[NCOLS]);
 		return TX_OK;
@@ -292,7 +293,7 @@ modify_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 	enum tx_rc		 rc;
 
 	stored_reset(j->out);
-	if ((rc = lock_client(s, j->id, &cur, now, status)) != TX_OK ||
+	if ((rc = lock_client(s, j->id, j->w, &cur, now, status)) != TX_OK ||
 	    (rc = check_precondition(j->w, &cur, j->out, status)) != TX_OK)
 		return rc;
 	if ((next = cm_patch_apply(cur.client, j->changes, &changed,
@@ -428,7 +429,7 @@ hard_delete_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 	char			 now[32];
 	enum tx_rc		 rc;
 
-	if ((rc = lock_client(s, j->id, &cur, now, status)) != TX_OK ||
+	if ((rc = lock_client(s, j->id, j->w, &cur, now, status)) != TX_OK ||
 	    (rc = check_precondition(j->w, &cur, j->out, status)) != TX_OK)
 		return rc;
 	/*
@@ -526,7 +527,7 @@ create_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 	 * Read back for the database's timestamps and version.  Not there:
 	 * the server rolled the transaction back under us; run it again.
 	 */
-	switch (store_load_client(s, id, false, j->out)) {
+	switch (store_load_client(s, id, false, NULL, j->out)) {
 	case ROW_FOUND:
 		break;
 	case ROW_NONE:

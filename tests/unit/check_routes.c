@@ -12,6 +12,7 @@
 #include "call.h"
 #include "openapi.h"
 #include "routes.h"
+#include "scope.h"
 #include "unit_run.h"
 
 /* The endpoints are not under test: the table only points at them. */
@@ -154,6 +155,39 @@ START_TEST(canonical_path)
 }
 END_TEST
 
+/* A route needs exactly one scope this build knows, unless it is open. */
+START_TEST(every_route_one_scope)
+{
+	size_t	i;
+
+	for (i = 0; i < routes_count; i++) {
+		if (routes[i].open) {
+			ck_assert_uint_eq(routes[i].scope, 0);
+			continue;
+		}
+		ck_assert_msg(cm_scope_name(routes[i].scope) != NULL,
+		    "%s: scope %#x is not one known scope", routes[i].pattern,
+		    routes[i].scope);
+	}
+	ck_assert_uint_eq(found("GET", "/api/v1/clients").route->scope,
+	    CM_SCOPE_CLIENTS_READ);
+	ck_assert_uint_eq(found("HEAD", "/api/v1/clients/a").route->scope,
+	    CM_SCOPE_CLIENTS_READ);
+	ck_assert_uint_eq(found("POST", "/api/v1/clients").route->scope,
+	    CM_SCOPE_CLIENTS_WRITE);
+	ck_assert_uint_eq(found("PATCH", "/api/v1/clients/a").route->scope,
+	    CM_SCOPE_CLIENTS_WRITE);
+	ck_assert_uint_eq(found("DELETE", "/api/v1/clients/a").route->scope,
+	    CM_SCOPE_CLIENTS_DELETE);
+	ck_assert_uint_eq(found("POST", "/api/v1/clients/a/rotate-keys")
+	    .route->scope, CM_SCOPE_KEYS_ROTATE);
+	ck_assert_uint_eq(found("GET", "/api/v1/clients/a/audit").route->scope,
+	    CM_SCOPE_AUDIT_READ);
+	ck_assert_uint_eq(found("GET", "/api/v1/status").route->scope,
+	    CM_SCOPE_POOL_STATUS);
+}
+END_TEST
+
 /* Rows of one path agree on whether it needs a key. */
 START_TEST(one_path_one_policy)
 {
@@ -225,6 +259,86 @@ START_TEST(table_matches_the_openapi_document)
 }
 END_TEST
 
+/*
+ * The scope the document requires of an operation: its security
+ * requirement (or the document's), [{bearerAuth: [scope]}], or [] for an
+ * open one.  Returns the scope's name, "" for open, NULL when the
+ * requirement has another shape.
+ */
+static const char *
+required_scope(json_t *api, json_t *op)
+{
+	json_t	*sec = json_object_get(op, "security"), *req, *names;
+
+	if (sec == NULL)
+		sec = json_object_get(api, "security");
+	if (json_array_size(sec) == 0)
+		return "";
+	if (json_array_size(sec) != 1 || json_object_size(req =
+	    json_array_get(sec, 0)) != 1 ||
+	    json_array_size(names = json_object_get(req, "bearerAuth")) != 1)
+		return NULL;
+	return json_string_value(json_array_get(names, 0));
+}
+
+/*
+ * The scope of every route and method is the one the document's security
+ * requirement names for that operation (the routes' HEAD included), and
+ * the open routes require none.
+ */
+START_TEST(scopes_match_the_openapi_document)
+{
+	json_error_t	 jerr;
+	const char	*doc, *want, *got;
+	json_t		*api, *item, *op;
+	size_t		 len, i, k;
+
+	doc = cm_openapi_json(&len);
+	ck_assert_ptr_nonnull(api = json_loadb(doc, len, 0, &jerr));
+	for (i = 0; i < routes_count; i++) {
+		item = json_object_get(json_object_get(api, "paths"),
+		    routes[i].pattern);
+		want = routes[i].open ? "" : cm_scope_name(routes[i].scope);
+		for (k = 0; k < 5; k++) {
+			if (!(routes[i].methods & (1u << k)) ||
+			    (op = json_object_get(item, method_key[k])) == NULL)
+				continue;
+			got = required_scope(api, op);
+			ck_assert_msg(got != NULL && strcmp(got, want) == 0,
+			    "%s %s: the document requires %s, the table %s",
+			    method_key[k], routes[i].pattern, got ? got : "?",
+			    want);
+		}
+	}
+	json_decref(api);
+}
+END_TEST
+
+/*
+ * The document lists the scopes (the bearer scheme's x-clientsd-scopes,
+ * each with what it allows): exactly those this build knows.
+ */
+START_TEST(document_lists_every_scope)
+{
+	json_error_t	 jerr;
+	const char	*doc;
+	json_t		*api, *list;
+	size_t		 len, i;
+
+	doc = cm_openapi_json(&len);
+	ck_assert_ptr_nonnull(api = json_loadb(doc, len, 0, &jerr));
+	list = json_object_get(json_object_get(json_object_get(json_object_get(
+	    api, "components"), "securitySchemes"), "bearerAuth"),
+	    "x-clientsd-scopes");
+	ck_assert_uint_eq(json_object_size(list), CM_SCOPE_COUNT);
+	for (i = 0; i < CM_SCOPE_COUNT; i++)
+		ck_assert_msg(json_string_length(json_object_get(list,
+		    cm_scope_name(1u << i))) > 0, "the document does not "
+		    "describe %s", cm_scope_name(1u << i));
+	json_decref(api);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -236,6 +350,9 @@ main(void)
 	tcase_add_test(tc, derived_from_the_table);
 	tcase_add_test(tc, canonical_path);
 	tcase_add_test(tc, one_path_one_policy);
+	tcase_add_test(tc, every_route_one_scope);
+	tcase_add_test(tc, scopes_match_the_openapi_document);
+	tcase_add_test(tc, document_lists_every_scope);
 	tcase_add_test(tc, table_matches_the_openapi_document);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
