@@ -2,8 +2,8 @@
  * handlers.c - the life of one request: reading the CGI environment,
  * authentication, routing to an endpoint (endpoints.c), mapping results
  * to statuses, the reply and its log line.  The order of checks is part
- * of the contract: authentication, route, method, id, Content-Type, size,
- * JSON, fields.
+ * of the contract: authentication, route, method, id, the key's scope,
+ * Content-Type, size, JSON, fields, a bound key's agency.
  */
 #include <stdio.h>
 #include <stdlib.h>
