@@ -130,4 +130,5 @@ def everything_works(instance, secret):
         rc, err = stop_spawned(proc, errpath)
         shutil.rmtree(work, ignore_errors=True)
     check("Sanitizer" not in err, "sanitizer report: " + short(err, 600))
+    check(secret not in err, "the admin key in the spawned clientsd's log")
     eq(rc, 0, "exit status of the spawned clientsd (stderr: %s)" % short(err, 300))
