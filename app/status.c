@@ -42,11 +42,27 @@ int_or_null(int v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
+/* An entry's request members made null (where the entry was made). */
 static json_t *
-workers_json(const struct scoreboard *sb)
+without_request(json_t *w)
+{
+	static const char *const members[] = { "request_id", "method", "path" };
+	size_t			  i;
+
+	for (i = 0; w != NULL && i < sizeof(members) / sizeof(members[0]); i++)
+		json_object_set_new(w, members[i], json_null());
+	return w;
+}
+
+/*
+ * hide_requests: for a key bound to an agency, which sees the workers but
+ * not what they serve (a path names a client, maybe another agency's).
+ */
+static json_t *
+workers_json(const struct scoreboard *sb, bool hide_requests)
 {
 	struct sb_slot	 s;
-	json_t		*a = json_array();
+	json_t		*a = json_array(), *w;
 	char		 started[32];
 	long long	 dur;
 	int		 i;
@@ -64,8 +80,7 @@ workers_json(const struct scoreboard *sb)
 		iso_time(s.started, started, sizeof(started));
 		dur = s.state == SB_BUSY ? sb_now_us() - s.req_start_us :
 		    s.duration_us;
-		json_array_append_new(a, json_pack(
-		    "{s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I}",
+		w = json_pack("{s:I, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I}",
 		    "pid", (json_int_t)s.pid,
 		    "state", s.stopping ? "stopping" : state_name[s.state],
 		    "started", started,
@@ -74,7 +89,8 @@ workers_json(const struct scoreboard *sb)
 		    "method", s.method,
 		    "path", s.path,
 		    "duration_us", (json_int_t)dur,
-		    "cpu_ms", (json_int_t)s.cpu_ms));
+		    "cpu_ms", (json_int_t)s.cpu_ms);
+		json_array_append_new(a, hide_requests ? without_request(w) : w);
 	}
 	return a;
 }
@@ -91,7 +107,7 @@ get(const unsigned long long *p)
  */
 static json_t *
 status_json(const struct scoreboard *sb, const struct totals *t, bool full,
-    const char *schema)
+    bool hide_requests, const char *schema)
 {
 	char	 start[32];
 	json_t	*d;
@@ -121,7 +137,7 @@ status_json(const struct scoreboard *sb, const struct totals *t, bool full,
 	json_object_set_new(d, "schema", schema != NULL && schema[0] != '\0' ?
 	    json_string(schema) : json_null());
 	if (full)
-		json_object_set_new(d, "workers", workers_json(sb));
+		json_object_set_new(d, "workers", workers_json(sb, hide_requests));
 	return d;
 }
 
@@ -259,7 +275,7 @@ ep_status(struct call *c)
 	t.queue = listen_queue(c->w->listen_fd);
 	if (!om) {
 		cm_response_data(&c->res, 200, status_json(sb, &t, full,
-		    cm_db_schema_level(c->w->db)));
+		    call_within(c) != NULL, cm_db_schema_level(c->w->db)));
 		return;
 	}
 	text = status_openmetrics(sb, &t, cm_db_schema_level(c->w->db));

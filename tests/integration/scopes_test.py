@@ -399,6 +399,21 @@ def test_bound_key_colliding_create(api):
     eq(api.fetch(cb["id"])[0], cb, "the other agency's client after the collisions")
 
 
+def test_bound_key_status_without_requests(api):
+    """/status?full=true to a bound key: the workers, not what they serve
+    (a path names a client, maybe another agency's)."""
+    key = make_key(api, scopes=["pool:status"], agency=api.uid("ag"))
+    r = api.get(STATUS + "?full=true", auth=key.auth)
+    expect_status(r, 200)
+    workers = r.body["data"]["workers"]
+    check(workers, "no workers: " + r.where())
+    eq({(w["request_id"], w["method"], w["path"]) for w in workers}, {(None, None, None)},
+       "the requests a bound key sees")
+    r = api.get(STATUS + "?full=true")
+    check(any(w["path"] == STATUS for w in r.body["data"]["workers"]),
+          "an unbound key does not see the status request itself: " + r.where())
+
+
 def test_bound_key_history_and_idempotency(api):
     """The history of its agency's existing clients only; Idempotency-Key
     answers per key."""
