@@ -103,9 +103,10 @@ sb_request_end(struct scoreboard *sb, int slot, long long duration_us,
 {
 	struct sb_slot	*s = &sb->slot[slot];
 	struct rusage	 ru;
-	long long	 cpu = 0;
+	long long	 cpu = s->cpu_ms;
 
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
+	/* The status page's CPU figure: a system call every 32 requests. */
+	if (s->requests % 32 == 0 && getrusage(RUSAGE_SELF, &ru) == 0)
 		cpu = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000LL +
 		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 	sb_write_begin(s);

@@ -51,7 +51,7 @@ backoff(struct cm_store *s, int attempt)
 	struct timespec	ts;
 
 	/* Jitter keeps two retrying writers from colliding in lock-step. */
-	(void)cm_random_bytes(&r, sizeof(r));
+	(void)cm_random_ids(&r, sizeof(r));
 	if ((ms = cm_backoff_ms(attempt, r, store_budget_ms(s))) < 0)
 		return false;
 	ts.tv_sec = ms / 1000;
@@ -417,7 +417,7 @@ store_write_tx(struct cm_store *s, store_job fn, void *arg,
 	int			attempt;
 
 	/* One token per call: a rerun carries it too (uq_audit_tx_token). */
-	if (cm_random_bytes(s->tx_token, sizeof(s->tx_token)) != 0) {
+	if (cm_random_ids(s->tx_token, sizeof(s->tx_token)) != 0) {
 		LOG_ERR("getrandom: %s", strerror(errno));
 		return CM_DB_FAILED;
 	}

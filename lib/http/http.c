@@ -181,7 +181,7 @@ cm_request_id_set(struct cm_request *req, const char *header)
 		memcpy(req->request_id, header, len + 1);
 		return;
 	}
-	if (cm_random_bytes(raw, sizeof(raw)) != 0)
+	if (cm_random_ids(raw, sizeof(raw)) != 0)
 		memset(raw, 0, sizeof(raw));
 	for (i = 0; i < sizeof(raw); i++)
 		snprintf(req->request_id + 2 * i, 3, "%02x", raw[i]);
