@@ -14,6 +14,7 @@ const struct cm_migration cm_schema_known[] = {
 	{ "010_transaction_tokens", CM_MIGRATION_EXPAND },
 	{ "011_idempotency", CM_MIGRATION_EXPAND },
 	{ "012_node_counters", CM_MIGRATION_EXPAND },
+	{ "014_update_procedure", CM_MIGRATION_EXPAND },
 	{ NULL, CM_MIGRATION_EXPAND }
 };
 
