@@ -224,6 +224,10 @@ children_reap(struct master *m)
 		s = &m->sb->slot[i];
 		c = &m->child[i];
 		at_birth = said_state(m, i) == SB_STARTING;
+		/* Killed in a request: it will not count itself out. */
+		if (said_state(m, i) == SB_BUSY &&
+		    __atomic_sub_fetch(&m->sb->busy_now, 1, __ATOMIC_RELAXED) < 0)
+			__atomic_store_n(&m->sb->busy_now, 0, __ATOMIC_RELAXED);
 		if (!c->asked && m->state != M_STOPPING) {
 			if (code != 0 || c->timed_out)
 				LOG_WARN("worker %ld exited (status %d, signal "

@@ -60,6 +60,8 @@ struct master {
 	bool			 all_busy;	/* for max_workers_reached */
 	/* pm = ondemand: a connection waits and nobody is idle. */
 	bool			 pending;
+	/* The last drain of the log pipe found lines: drain by the clock. */
+	bool			 log_busy;
 	/* pm = dynamic: start_workers were started for this generation. */
 	bool			 started_initial;
 	/* The worker counts last sent to systemd (STATUS=), and when. */

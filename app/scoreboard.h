@@ -47,6 +47,8 @@ struct scoreboard {
 	pid_t			master_pid;
 	unsigned long long	accepted;
 	unsigned long long	max_active;
+	/* Workers in a request now (atomic; max_active is its high mark). */
+	int			busy_now;
 	unsigned long long	max_workers_reached;
 	unsigned long long	slow_requests;
 	unsigned long long	respawns;

@@ -36,8 +36,36 @@ static struct {
 	enum cm_log_level	 last_level;
 	struct timespec		 since;
 	unsigned long		 repeats;
+	/* getpid() once per cm_log_open(), which a forked worker calls. */
+	pid_t			 pid;
+	/* Between cm_log_batch_begin() and _end(): lines gathered in out. */
+	bool			 batch;
+	size_t			 outlen;
+	char			 out[32768];
 } lg = { T_STDERR, CM_LOG_INFO, STDERR_FILENO, "", CM_LOG_REPEAT_S, "",
-	 CM_LOG_INFO, { 0, 0 }, 0 };
+	 CM_LOG_INFO, { 0, 0 }, 0, 0, false, 0, "" };
+
+/* The lines gathered, in one write(2): each whole, in order. */
+static void
+write_out(void)
+{
+	if (lg.outlen > 0)
+		(void)!write(lg.fd, lg.out, lg.outlen);
+	lg.outlen = 0;
+}
+
+void
+cm_log_batch_begin(void)
+{
+	lg.batch = lg.target != T_SYSLOG;
+}
+
+void
+cm_log_batch_end(void)
+{
+	write_out();
+	lg.batch = false;
+}
 
 static const char *const level_word[] = { "debug", "info", "warn", "error" };
 
@@ -65,6 +93,7 @@ cm_log_open(const char *target, enum cm_log_level level, char *err,
 	int	fd;
 
 	cm_log_flush();
+	lg.pid = getpid();
 	if (strcmp(target, "syslog") == 0 || strcmp(target, "stderr") == 0) {
 		if (lg.target == T_FILE)	/* a worker leaving the master's file */
 			close(lg.fd);
@@ -129,7 +158,16 @@ emit(enum cm_log_level level, const char *line, size_t len)
 		    p);
 		return;
 	}
-	/* One write(2) per line so lines of concurrent workers do not mix. */
+	/* One write(2) per line (or per batch of whole lines) so lines of
+	 * concurrent writers do not mix. */
+	if (lg.batch && len <= sizeof(lg.out)) {
+		if (lg.outlen + len > sizeof(lg.out))
+			write_out();
+		memcpy(lg.out + lg.outlen, line, len);
+		lg.outlen += len;
+		return;
+	}
+	write_out();
 	(void)!write(lg.fd, line, len);
 }
 
@@ -219,7 +257,8 @@ format_line(char *out, size_t outsz, enum cm_log_level level,
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(out, outsz, "%s.%03ldZ pid=%ld %s %s\n", stamp,
-	    (long)(tv.tv_usec / 1000), (long)getpid(), level_word[level], clean);
+	    (long)(tv.tv_usec / 1000), (long)(lg.pid != 0 ? lg.pid : getpid()),
+	    level_word[level], clean);
 	if (n < 0)
 		return 0;
 	if ((size_t)n >= outsz) {	/* cut long messages, keep the newline */

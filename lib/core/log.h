@@ -13,7 +13,9 @@
  * Repeated identical lines are rate-limited per process: the first one is
  * written, the repeats within CM_LOG_REPEAT_S seconds are counted, and one
  * summary line with the count is written per interval (and by
- * cm_log_flush()).  Not thread-safe: one thread per process.
+ * cm_log_flush()).  Not thread-safe: one thread per process.  A process
+ * that forks and logs calls cm_log_open() in the child (the pid on each
+ * line is read there, not at every line).
  */
 #ifndef CM_LOG_H
 #define CM_LOG_H
@@ -47,6 +49,12 @@ void	cm_log_flush(void);
  * quotes it, so a worker cannot pass a line off as another process's.
  */
 void	cm_log_forward(const char *line, size_t len, bool own_pid);
+/*
+ * Around many lines (the master forwarding what it drained): they are
+ * written together, in one write(2), at cm_log_batch_end().
+ */
+void	cm_log_batch_begin(void);
+void	cm_log_batch_end(void);
 /* The pid a line in this format claims ("TIME pid=N LEVEL ..."), or -1. */
 pid_t	cm_log_line_pid(const char *line, size_t len);
 /* For tests: the interval of the repeat limiter, in seconds (0 = off). */

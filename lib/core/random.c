@@ -1,4 +1,6 @@
 /* random.c - random bytes from getrandom(), hex, SHA-256 (random.h). */
+#include <sys/mman.h>
+
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -30,6 +32,48 @@ cm_random_bytes(void *buf, size_t n)
 		p += got;
 		n -= (size_t)got;
 	}
+	return 0;
+}
+
+/*
+ * The page of cm_random_ids(): how many bytes are left, then the bytes.
+ * XXX: process state, like the log's; a child gets it wiped, never copied.
+ */
+#define IDS_PAGE	4096
+struct ids_page {
+	size_t		left;
+	unsigned char	bytes[IDS_PAGE - sizeof(size_t)];
+};
+static struct ids_page	*ids;
+
+int
+cm_random_ids(void *buf, size_t n)
+{
+	void	*p;
+
+	if (n > sizeof(ids->bytes))
+		return cm_random_bytes(buf, n);
+	if (ids == NULL) {
+		p = mmap(NULL, IDS_PAGE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return cm_random_bytes(buf, n);
+		/* Without it (a kernel before 4.14), every call draws anew. */
+		if (madvise(p, IDS_PAGE, MADV_WIPEONFORK) != 0) {
+			munmap(p, IDS_PAGE);
+			return cm_random_bytes(buf, n);
+		}
+		ids = p;
+	}
+	if (ids->left < n) {
+		if (cm_random_bytes(ids->bytes, sizeof(ids->bytes)) != 0)
+			return -1;
+		ids->left = sizeof(ids->bytes);
+	}
+	ids->left -= n;
+	memcpy(buf, ids->bytes + ids->left, n);
+	/* What was handed out is not kept. */
+	explicit_bzero(ids->bytes + ids->left, n);
 	return 0;
 }
 

@@ -14,27 +14,30 @@
 #include "dbsetup.h"
 
 const struct cm_grant cm_runtime_grants[] = {
-	{ "clients",		"SELECT, INSERT, UPDATE, DELETE" },
-	{ "idempotency_keys",	"SELECT, INSERT, UPDATE, DELETE" },
+	{ "clients",		"SELECT, INSERT, UPDATE, DELETE", false },
+	{ "idempotency_keys",	"SELECT, INSERT, UPDATE, DELETE", false },
 	/* Erasure rewrites changes; nothing else of history is rewritten. */
-	{ "client_audit",	"SELECT, INSERT, UPDATE (changes)" },
+	{ "client_audit",	"SELECT, INSERT, UPDATE (changes)", false },
 	/*
 	 * Reads keys, and records their use: that one column, nothing else
 	 * of a key (its own row: granted apart, so that a -d of migrations
 	 * before the column's still grants the read).
 	 */
-	{ "admin_keys",		"SELECT" },
-	{ "admin_keys",		"UPDATE (last_used_at)" },
+	{ "admin_keys",		"SELECT", false },
+	{ "admin_keys",		"UPDATE (last_used_at)", false },
 	/* Written by the triggers on clients, as their definer. */
-	{ "client_counts",	"SELECT" },
-	{ "installation_secrets", "SELECT" },
-	{ "schema_migrations",	"SELECT" },
-	{ NULL, NULL }
+	{ "client_counts",	"SELECT", false },
+	{ "installation_secrets", "SELECT", false },
+	{ "schema_migrations",	"SELECT", false },
+	/* A change of a client in one call (014); INVOKER: the rights above. */
+	{ "cm_update_client",	"EXECUTE", true },
+	{ NULL, NULL, false }
 };
 
 #define DML	"SELECT, INSERT, UPDATE, DELETE"
 #define DDL	DML ", CREATE, ALTER, DROP, INDEX, REFERENCES, " \
-		"CREATE VIEW, SHOW VIEW, TRIGGER, LOCK TABLES"
+		"CREATE VIEW, SHOW VIEW, TRIGGER, LOCK TABLES, " \
+		"CREATE ROUTINE, ALTER ROUTINE, EXECUTE"
 
 /* Names are printed unquoted inside `...`: letters, digits, _ only. */
 static int
@@ -83,8 +86,9 @@ cm_dbsetup_grant_sql(char *out, size_t outsz, const struct cm_grant *g,
 
 	if (!plain_name(g->table) || !plain_name(user) || !plain_host(host))
 		return -1;
-	n = snprintf(out, outsz, "GRANT %s ON `%s` TO '%s'@'%s'",
-	    g->privileges, g->table, user, host);
+	n = snprintf(out, outsz, "GRANT %s ON %s`%s` TO '%s'@'%s'",
+	    g->privileges, g->procedure ? "PROCEDURE " : "", g->table, user,
+	    host);
 	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 

@@ -8,6 +8,7 @@
 #ifndef CM_DBSETUP_H
 #define CM_DBSETUP_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "db.h"
@@ -21,8 +22,9 @@
  * NULL table.
  */
 struct cm_grant {
-	const char	*table;
+	const char	*table;		/* or the procedure's name */
 	const char	*privileges;
+	bool		 procedure;	/* EXECUTE ON PROCEDURE */
 };
 extern const struct cm_grant cm_runtime_grants[];
 

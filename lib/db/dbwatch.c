@@ -24,7 +24,16 @@ static struct {
 	volatile long long	started_ms;	/* of that call */
 	volatile long long	limit_ms;	/* NO_LIMIT, or CLOCK_MONOTONIC ms */
 	volatile long long	cap_ms;
-} w = { -1, 0, 0, 0, NO_LIMIT, 0 };
+	/*
+	 * The timer runs from a request's start and is left running after
+	 * it: a worker under load never calls setitimer().  Idle for
+	 * IDLE_TICKS ticks, the handler stops it.
+	 */
+	volatile sig_atomic_t	timer_on;
+	volatile sig_atomic_t	idle_ticks;
+} w = { -1, 0, 0, 0, NO_LIMIT, 0, 0, 0 };
+
+#define IDLE_TICKS	4
 
 static long long
 mono_ms(void)
@@ -57,13 +66,20 @@ check(long long now)
 	}
 }
 
+static void set_timer(long);
+
 static void
 on_tick(int sig)
 {
 	int	saved = errno;
 
 	(void)sig;
-	check(mono_ms());
+	if (w.armed)
+		check(mono_ms());
+	else if (++w.idle_ticks >= IDLE_TICKS) {
+		set_timer(0);
+		w.timer_on = 0;
+	}
 	errno = saved;
 }
 
@@ -94,17 +110,19 @@ cm_dbwatch_start(const struct timespec *limit, long cap_ms)
 {
 	w.limit_ms = limit_of(limit);
 	w.cap_ms = cap_ms;
+	w.idle_ticks = 0;
+	/* armed first: a tick from here on no longer stops the timer. */
 	w.armed = 1;
-	set_timer(CM_DBWATCH_TICK_MS);
+	if (!w.timer_on) {
+		w.timer_on = 1;
+		set_timer(CM_DBWATCH_TICK_MS);
+	}
 }
 
 void
 cm_dbwatch_stop(void)
 {
-	if (!w.armed)
-		return;
 	w.armed = 0;
-	set_timer(0);
 }
 
 void

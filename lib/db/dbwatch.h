@@ -35,9 +35,11 @@
 void	cm_dbwatch_install(void);
 
 /*
- * Arms the timer: from now until cm_dbwatch_stop(), calls are cut past
+ * Arms the watch: from now until cm_dbwatch_stop(), calls are cut past
  * limit (CLOCK_MONOTONIC; NULL: no limit) or after cap_ms each.  A
- * process that never calls this (clientsctl) is never cut.
+ * process that never calls this (clientsctl) is never cut.  The timer
+ * keeps ticking after stop, and stops itself after a second without a
+ * watched call: back-to-back requests set it once.
  */
 void	cm_dbwatch_start(const struct timespec *limit, long cap_ms);
 void	cm_dbwatch_stop(void);

@@ -182,7 +182,7 @@ store_idem_begin(struct cm_store *s, struct cm_idem *idem, int ttl_s,
 	enum cm_db_status	rc;
 
 	memset(ans, 0, sizeof(*ans));
-	if (cm_random_bytes(idem->owner, sizeof(idem->owner)) != 0) {
+	if (cm_random_ids(idem->owner, sizeof(idem->owner)) != 0) {
 		LOG_ERR("getrandom: %s", strerror(errno));
 		return CM_DB_FAILED;
 	}

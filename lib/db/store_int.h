@@ -132,8 +132,11 @@ enum tx_rc {
 	TX_OK,		/* go on; from a job: commit */
 	TX_STOP,	/* roll back and answer the job's status */
 	TX_DB_ERROR,	/* a database error: s->err says which */
-	TX_RETRY	/* roll back and run again (a version that moved, a key
+	TX_RETRY,	/* roll back and run again (a version that moved, a key
 			   that collided): counts as a conflict */
+	TX_COMMITTED,	/* from a job: its last call committed on the server */
+	TX_UNKNOWN	/* from a job: that call's answer was lost (the token
+			   settles it, as a lost COMMIT's) */
 };
 
 /*
@@ -194,6 +197,20 @@ void		 store_stats_take(struct cm_store *, struct cm_db_stats *add);
 MYSQL_STMT	*store_stmt(struct cm_store *, const char *sql);
 /* Binds p and executes; 0 or TX_DB_ERROR. */
 enum tx_rc	 store_execute(struct cm_store *, MYSQL_STMT *,
+		    const struct param *, size_t nparam);
+/*
+ * Binds p and executes st, nothing more (store_execute() also checks the
+ * transaction's state after a write); 0 or TX_DB_ERROR.
+ */
+enum tx_rc	 store_execute_only(struct cm_store *, MYSQL_STMT *,
+		    const struct param *, size_t nparam);
+/*
+ * A statement that ends the transaction on the server (a procedure that
+ * COMMITs): TX_COMMITTED, TX_UNKNOWN when its answer was lost after the
+ * transaction wrote its token, TX_RETRY when the row changed since it was
+ * read (1020), else TX_DB_ERROR (s->err; duplicates are the caller's).
+ */
+enum tx_rc	 store_commit_call(struct cm_store *, MYSQL_STMT *,
 		    const struct param *, size_t nparam);
 /* store_stmt(), then store_execute(); NULL on error (s->err). */
 MYSQL_STMT	*store_exec(struct cm_store *, const char *sql,

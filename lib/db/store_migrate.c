@@ -265,7 +265,7 @@ grant_query(struct cm_store *s, const char *sql, unsigned ok_err)
 	if (store_query(s, sql, (unsigned long)strlen(sql)) == 0)
 		return 0;
 	err = mysql_errno(s->db) != 0 ? mysql_errno(s->db) : 2013;
-	if (err != ok_err && err != 1146 && err != 1054)
+	if (err != ok_err && err != 1146 && err != 1054 && err != 1305)
 		LOG_ERR("migrate: %s: %s (%u)", sql, mysql_error(s->db), err);
 	return err;
 }
@@ -304,11 +304,11 @@ grant_runtime(struct cm_store *s, const char *user)
 			return -1;
 		}
 		/*
-		 * 1146, 1054: a table or column of a migration not applied
-		 * yet (a -d of fewer).
+		 * 1146, 1054, 1305: a table, column or procedure of a
+		 * migration not applied yet (a -d of fewer).
 		 */
 		if ((err = grant_query(s, sql, 1142)) == 0 || err == 1146 ||
-		    err == 1054)
+		    err == 1054 || err == 1305)
 			continue;
 		/*
 		 * A set-up older than the grants per table: the migration

@@ -46,6 +46,22 @@ enum tx_rc
 store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
     size_t n)
 {
+	if (store_execute_only(s, st, p, n) != TX_OK)
+		return TX_DB_ERROR;
+	if (!s->tx_session)
+		return TX_OK;
+	if (mysql_stmt_field_count(st) != 0) {
+		s->tx_unverified = true;
+		return TX_OK;
+	}
+	s->tx_wrote = true;
+	return store_tx_intact(s) ? TX_OK : TX_DB_ERROR;
+}
+
+enum tx_rc
+store_execute_only(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
+    size_t n)
+{
 	MYSQL_BIND	b[PARAMS_MAX];
 	store_flag	is_null[PARAMS_MAX];
 	size_t		i;
@@ -77,14 +93,7 @@ store_execute(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 	store_call_end(s);
 	if (rc)
 		return store_fail(s, st, "execute");
-	if (!s->tx_session)
-		return TX_OK;
-	if (mysql_stmt_field_count(st) != 0) {
-		s->tx_unverified = true;
-		return TX_OK;
-	}
-	s->tx_wrote = true;
-	return store_tx_intact(s) ? TX_OK : TX_DB_ERROR;
+	return TX_OK;
 }
 
 static uint32_t

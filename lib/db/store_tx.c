@@ -51,7 +51,7 @@ backoff(struct cm_store *s, int attempt)
 	struct timespec	ts;
 
 	/* Jitter keeps two retrying writers from colliding in lock-step. */
-	(void)cm_random_bytes(&r, sizeof(r));
+	(void)cm_random_ids(&r, sizeof(r));
 	if ((ms = cm_backoff_ms(attempt, r, store_budget_ms(s))) < 0)
 		return false;
 	ts.tv_sec = ms / 1000;
@@ -241,6 +241,25 @@ commit(struct cm_store *s)
 	return s->tx_tokened ? COMMIT_UNKNOWN : COMMIT_FAILED;
 }
 
+enum tx_rc
+store_commit_call(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
+    size_t n)
+{
+	if (store_execute_only(s, st, p, n) == TX_OK) {
+		/* A CALL ends with a status of its own: read to the end. */
+		while (mysql_stmt_next_result(st) == 0)
+			;
+		store_tx_restart(s);
+		return TX_COMMITTED;
+	}
+	if (s->err == 1020)
+		return TX_RETRY;
+	if (!cm_dberr_commit_unknown(s->err) || !s->tx_tokened)
+		return TX_DB_ERROR;
+	store_lost(s);
+	return TX_UNKNOWN;
+}
+
 /* The runner's state across attempts (store_write_tx). */
 struct tx_run {
 	store_job	    fn;
@@ -270,8 +289,14 @@ attempt_once(struct cm_store *s, struct tx_run *r, long budget,
 
 	s->tx_tokened = false;
 	if ((rc = set_lock_wait(s, budget)) == TX_OK &&
-	    (rc = begin_tx(s)) == TX_OK &&
-	    (rc = r->fn(s, r->arg, status)) == TX_OK) {
+	    (rc = begin_tx(s)) == TX_OK)
+		rc = r->fn(s, r->arg, status);
+	/* The job's own call committed, or its outcome is the token's. */
+	if (rc == TX_COMMITTED)
+		return ATTEMPT_COMMITTED;
+	if (rc == TX_UNKNOWN)
+		return ATTEMPT_UNKNOWN;
+	if (rc == TX_OK) {
 		switch (commit(s)) {
 		case COMMIT_DONE:
 			return ATTEMPT_COMMITTED;
@@ -417,7 +442,7 @@ store_write_tx(struct cm_store *s, store_job fn, void *arg,
 	int			attempt;
 
 	/* One token per call: a rerun carries it too (uq_audit_tx_token). */
-	if (cm_random_bytes(s->tx_token, sizeof(s->tx_token)) != 0) {
+	if (cm_random_ids(s->tx_token, sizeof(s->tx_token)) != 0) {
 		LOG_ERR("getrandom: %s", strerror(errno));
 		return CM_DB_FAILED;
 	}

@@ -173,55 +173,55 @@ exec_write(struct cm_store *s, MYSQL_STMT *st, const struct param *p,
 	return TX_DB_ERROR;
 }
 
+/* The members cm_update_client() takes, in its order (014). */
+static const enum cm_field call_members[] = {
+	CM_F_NAME, CM_F_STATUS, CM_F_PUBLISHABLE_KEY, CM_F_SECRET_KEY,
+	CM_F_DOMAIN, CM_F_EMAIL, CM_F_PHONE, CM_F_WEBSITE, CM_F_TIMEZONE,
+	CM_F_GLOBAL_NAME, CM_F_COMPANY_ID, CM_F_AGENCY_ID, CM_F_API_METADATA,
+	CM_F_GHL_LOCATION_ID, CM_F_PROXY_API_KEY
+};
+#define CALL_MEMBERS	(sizeof(call_members) / sizeof(call_members[0]))
+
+static const char update_call_sql[] = "CALL cm_update_client(?, ?, ?, "
+	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
 /*
- * The UPDATE for one set of columns, from the statement cache: few sets
- * occur in practice, and a rare one costs one prepare.  It carries the
- * version the transaction read: SELECT ... FOR UPDATE locks only on the
- * local Galera node, so a write committed through another node in
- * between is caught here (no row matches) rather than overwritten.
+ * The change of a client as one call: the version-checked UPDATE of
+ * every member, the audit row and the COMMIT, run on the server
+ * (db/014_update_procedure.sql).  TX_COMMITTED when it committed; a
+ * duplicate names its members; else as store_commit_call().
  */
-static MYSQL_STMT *
-update_stmt(struct cm_store *s, uint32_t columns)
-{
-	char		 sql[1024];
-	size_t		 n;
-	int		 f;
-
-	n = (size_t)snprintf(sql, sizeof(sql), "UPDATE clients SET ");
-	for (f = 0; f < CM_F__COUNT; f++)
-		if (columns & CM_FIELD_BIT(f))
-			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s = ?, ",
-			    cm_field_name(f));
-	snprintf(sql + n, sizeof(sql) - n,
-	    "version = version + 1, updated_at = ? WHERE id = ? AND version = ?");
-	return store_stmt(s, sql);
-}
-
-/* UPDATE of exactly the changed columns, plus version and updated_at. */
 static enum tx_rc
-update_changed(struct cm_store *s, const char *id, unsigned long long version,
-    const json_t *next, uint32_t changed, const char *now,
-    struct cm_problems *probs, enum cm_db_status *status)
+update_call(struct cm_store *s, const char *id, unsigned long long version,
+    const json_t *next, const char *now, const char *action,
+    const struct cm_write *w, json_t *changes, struct cm_problems *probs,
+    enum cm_db_status *status)
 {
-	struct param	 p[CM_F__COUNT + 3];
-	char		*owned = NULL;
+	struct param	 p[3 + CALL_MEMBERS + 5];
+	char		*owned = NULL, *text = cm_json_compact(changes);
 	MYSQL_STMT	*st;
-	size_t		 n = 0;
+	size_t		 i, n = 0;
 	enum tx_rc	 rc;
-	int		 f;
 
-	for (f = 0; f < CM_F__COUNT; f++)
-		if (changed & CM_FIELD_BIT(f))
-			p[n++] = member_param(next, f, &owned);
-	p[n++] = store_str(now);
 	p[n++] = store_str(id);
 	p[n++] = store_int((long long)version);
-	if ((st = update_stmt(s, changed)) == NULL)
+	p[n++] = store_str(now);
+	for (i = 0; i < CALL_MEMBERS; i++)
+		p[n++] = member_param(next, call_members[i], &owned);
+	p[n++] = store_str(action);
+	p[n++] = w->admin_key_id ? store_int((long long)w->admin_key_id) :
+	    store_str(NULL);
+	p[n++] = store_str(w->request_id);
+	p[n++] = store_str(text);
+	p[n++] = store_token(s);
+	if ((st = store_stmt(s, update_call_sql)) == NULL)
 		rc = TX_DB_ERROR;
-	else if ((rc = exec_write(s, st, p, n, next, id, probs, status)) ==
-	    TX_OK)
-		rc = store_one_row(st, id);
+	else if ((rc = store_commit_call(s, st, p, n)) == TX_DB_ERROR &&
+	    cm_dberr_class(s->err) == CM_DBERR_DUPLICATE)
+		rc = duplicate(s, st, next, id, probs, status);
 	free(owned);
+	free(text);
+	json_decref(changes);
 	return rc;
 }
 
@@ -308,20 +308,19 @@ modify_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 		*j->out = cur;
 		return store_idem_answer(s, j->w, j->id, j->out, status);
 	}
-	if ((rc = update_changed(s, j->id, cur.version, next, changed, now,
-	    j->probs, status)) == TX_OK)
-		rc = store_write_audit(s, j->id, j->action, j->w,
-		    cm_audit_changes(cur.client, next, changed));
-	if (rc != TX_OK) {
-		json_decref(next);
-		goto out;
-	}
-	/* What the UPDATE wrote: version + 1 and updated_at = now. */
+	/*
+	 * What the call writes: version + 1 and updated_at = now.  The
+	 * Idempotency-Key answer (if any) is written first: the call
+	 * commits, and it must be in the same transaction.
+	 */
 	json_object_set_new(next, "updated_at", store_timestamp(now));
 	j->out->client = next;
 	store_set_etag(j->out, cur.version + 1,
 	    json_string_value(json_object_get(next, "created_at")));
-	rc = store_idem_answer(s, j->w, j->id, j->out, status);
+	if ((rc = store_idem_answer(s, j->w, j->id, j->out, status)) == TX_OK)
+		rc = update_call(s, j->id, cur.version, next, now, j->action,
+		    j->w, cm_audit_changes(cur.client, next, changed),
+		    j->probs, status);
 out:
 	json_decref(cur.client);
 	return rc;

@@ -173,7 +173,7 @@ void
 cm_request_id_set(struct cm_request *req, const char *header)
 {
 	unsigned char	raw[16];
-	size_t		i, len = header ? strlen(header) : 0;
+	size_t		len = header ? strlen(header) : 0;
 
 	if (len >= 1 && len <= CM_REQUEST_ID_MAX &&
 	    strspn(header, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -181,10 +181,9 @@ cm_request_id_set(struct cm_request *req, const char *header)
 		memcpy(req->request_id, header, len + 1);
 		return;
 	}
-	if (cm_random_bytes(raw, sizeof(raw)) != 0)
+	if (cm_random_ids(raw, sizeof(raw)) != 0)
 		memset(raw, 0, sizeof(raw));
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(req->request_id + 2 * i, 3, "%02x", raw[i]);
+	cm_hex_encode(raw, sizeof(raw), req->request_id);
 }
 
 /*

@@ -46,6 +46,8 @@ static const char *const allowed[] = {
 	"accept", "accept4", "read", "readv", "recvfrom", "recvmsg",
 	"write", "writev", "close", "shutdown", "poll", "ppoll", "select",
 	"pselect6",
+	/* the accept loop's wait (its epoll instance is made before) */
+	"epoll_pwait", "epoll_wait",
 	/* reconnects: the address is behind a pointer (see landlock.c) */
 	"connect", "setsockopt", "getsockopt", "getsockname", "getpeername",
 	"fcntl",

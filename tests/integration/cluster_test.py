@@ -459,7 +459,8 @@ class Ctx:
 
 
 def second_user(ctx):
-    """clients_b: the runtime user's twin (same password, same DML grants)."""
+    """clients_b: the runtime user's twin (same password, its data rights
+    and the update procedure's EXECUTE)."""
     pwfile = conf_value(ctx.a.conf, "database", "password_file")
     check(pwfile, "no [database] password_file in %s" % ctx.a.conf)
     with open(pwfile) as f:
@@ -467,6 +468,7 @@ def second_user(ctx):
     check(pw.isalnum(), "the database password is not plain hex")
     sql(ctx, 1, "CREATE USER IF NOT EXISTS 'clients_b'@'%%' IDENTIFIED BY '%s';\n"
         "GRANT SELECT, INSERT, UPDATE, DELETE ON clients.* TO 'clients_b'@'%%';\n"
+        "GRANT EXECUTE ON PROCEDURE clients.cm_update_client TO 'clients_b'@'%%';\n"
         "SELECT 1;" % pw)
 
 
@@ -768,7 +770,10 @@ def test_causal_reads_across_pools(ctx):
 class CommitCutter:
     """TCP proxies, one per target node, between pool C and the nodes, that
     understand just enough of the MariaDB protocol (3-byte length, sequence
-    byte, then the command: 0x03 COM_QUERY) to find COMMIT.  Armed with
+    byte, then the command: 0x03 COM_QUERY) to find COMMIT, and the
+    executions (0x17 COM_STMT_EXECUTE) of a statement prepared as CALL
+    cm_update_client, which commits on the server and so is a COMMIT too
+    (its id comes in the answer to the prepare).  Armed with
     "before", the proxy that sees the next COMMIT closes both sides instead
     of forwarding it (the server rolls back); with "after", it forwards it,
     reads the server's answer and closes both sides instead of passing it on
@@ -809,7 +814,8 @@ class CommitCutter:
             except OSError:
                 c.close()
                 continue
-            conn = {"c": c, "s": s, "cut_reply": False, "dead": False}
+            conn = {"c": c, "s": s, "cut_reply": False, "dead": False,
+                    "call_prepare": False, "call_ids": set(), "sbuf": b""}
             threading.Thread(target=self.pump_client, args=(conn,), daemon=True).start()
             threading.Thread(target=self.pump_server, args=(conn,), daemon=True).start()
 
@@ -841,7 +847,10 @@ class CommitCutter:
                     break
                 pkt, buf = buf[:4 + n], buf[4 + n:]
                 payload = pkt[4:]
-                if payload[:1] == b"\x03" and payload[1:].strip().upper().startswith(b"COMMIT"):
+                if payload[:1] == b"\x16" and payload[1:].startswith(b"CALL cm_update_client"):
+                    conn["call_prepare"] = True
+                if (payload[:1] == b"\x03" and payload[1:].strip().upper().startswith(b"COMMIT")
+                        or payload[:1] == b"\x17" and payload[1:5] in conn["call_ids"]):
                     with self.lock:
                         self.commits += 1
                         mode, self.armed = self.armed, None
@@ -878,11 +887,24 @@ class CommitCutter:
                 # while a command is outstanding): never passed on.
                 self.kill(conn)
                 return
+            if conn["call_prepare"]:
+                self.prepared_id(conn, data)
             try:
                 conn["c"].sendall(data)
             except OSError:
                 self.kill(conn)
                 return
+
+    @staticmethod
+    def prepared_id(conn, data):
+        """The statement id of the prepare's answer (its first packet:
+        0x00, then the id), kept when the prepare was of the call."""
+        conn["sbuf"] += data
+        if len(conn["sbuf"]) >= 9:
+            payload = conn["sbuf"][4:]
+            if payload[:1] == b"\x00":
+                conn["call_ids"].add(payload[1:5])
+            conn["call_prepare"], conn["sbuf"] = False, b""
 
     def close(self):
         self.closed = True

@@ -543,13 +543,15 @@ def test_workers_dying_at_birth_back_off(ctx):
 def test_max_requests_recycles(ctx):
     inst = Instance(ctx, "maxreq", {("server", "workers"): "1",
                                     ("server", "max_requests"): "3"}).start()
-    pids = []
     for _ in range(7):
         eq(inst.call("GET", "/api/v1/ping", auth=False).status, 200, "ping")
-    for ln in inst.log_text().splitlines():
-        if "path=/api/v1/ping" in ln and " info request " in ln:
-            pids.append(ln.split("pid=")[1].split()[0])
-    pids = pids[-7:]
+
+    def ping_lines():
+        return [ln.split("pid=")[1].split()[0] for ln in inst.log_text().splitlines()
+                if "path=/api/v1/ping" in ln and " info request " in ln]
+    # The master forwards the workers' lines in batches (every 50 ms at most).
+    pids = wait_for(lambda: len(ping_lines()) >= 7 and ping_lines(), 5,
+                    lambda: "7 access lines: %s" % ping_lines())[-7:]
     served = {p: pids.count(p) for p in pids}
     check(len(served) >= 3 and max(served.values()) <= 3,
           "requests per worker pid with max_requests = 3: %s" % pids)

@@ -59,9 +59,12 @@ def fcgi_get(sock_path, uri, params=None, timeout=15):
     died mid-request)."""
     r = fcgikit.Request(sock_path, timeout)
     r.send_params("GET", uri, body_length=0, params=params)
-    r.send_body(b"")
     try:
+        # A worker the probe killed may be gone before the body's record.
+        r.send_body(b"")
         return r.answer().wire, True
+    except (BrokenPipeError, ConnectionResetError):
+        return b"", False
     except fcgikit.FcgiError as e:
         return e.stdout, False
 

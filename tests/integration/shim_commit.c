@@ -1,7 +1,9 @@
 /*
  * shim_commit.c - an LD_PRELOAD shim around mysql_commit() for
  * store_test.py: it makes COMMIT fail the two ways the data layer must
- * survive without leaking or writing twice.
+ * survive without leaking or writing twice.  A change of a client
+ * commits on the server, inside CALL cm_update_client(...): that call
+ * counts as a COMMIT here, and fails the same ways.
  *
  *   SHIM_COMMIT=drop      every COMMIT: the connection is shut down first,
  *                         so COMMIT fails with a lost connection (2013)
@@ -17,14 +19,14 @@
  *                         1213 without committing, as a Galera
  *                         certification failure is; the transaction is
  *                         still open and the caller rolls it back.
- *   SHIM_KEYDUP=FILE      the first INSERT of a client and the first UPDATE
+ *   SHIM_KEYDUP=FILE      the first INSERT of a client and the first change
  *                         of both keys (rotate-keys) answer 1062 on
  *                         uq_clients_secret_key, as a generated key that
  *                         collided would; the secret key they carried is
  *                         appended to FILE, so the test can check that the
  *                         retry drew a new one.
  *
- *   SHIM_VERSION=bump     just before the first UPDATE of a client's
+ *   SHIM_VERSION=bump     just before the first change of a client's
  *                         columns and the first DELETE of a client, the
  *                         same connection bumps that client's version,
  *                         as a write committed through another Galera
@@ -48,42 +50,63 @@
 
 typedef my_bool (*commit_fn)(MYSQL *);
 
+/* COMMITs and committing calls so far (the modes alternate over both). */
+static unsigned	commits;
+
+/* What this commit does: "drop", "lost", "deadlock" or NULL (nothing). */
+static const char *
+commit_mode(void)
+{
+	const char	*mode = getenv("SHIM_COMMIT");
+
+	commits++;
+	if (mode != NULL && strcmp(mode, "droplost") == 0)
+		return commits % 2 == 1 ? "drop" : "lost";
+	if (mode != NULL && strcmp(mode, "deadlock") == 0)
+		return commits % 2 == 1 ? "deadlock" : NULL;
+	if (mode != NULL && (strcmp(mode, "drop") == 0 ||
+	    strcmp(mode, "lost") == 0))
+		return mode;
+	return NULL;
+}
+
+static void
+set_error(unsigned *no, char *state, char *msg, size_t msgsz, unsigned err)
+{
+	*no = err;
+	strcpy(state, err == 1213 ? "40001" : "HY000");
+	snprintf(msg, msgsz, err == 1213 ? "Deadlock found when trying to get "
+	    "lock; try restarting transaction (shim)" : "Lost connection to "
+	    "server during query (shim: after COMMIT)");
+}
+
 my_bool
 mysql_commit(MYSQL *m)
 {
 	static commit_fn	 real;
-	static unsigned		 calls;
-	const char		*mode = getenv("SHIM_COMMIT");
+	const char		*mode = commit_mode();
 
 	if (real == NULL)
 		real = (commit_fn)dlsym(RTLD_NEXT, "mysql_commit");
-	calls++;
-	if (mode != NULL && strcmp(mode, "droplost") == 0)
-		mode = calls % 2 == 1 ? "drop" : "lost";
 	if (mode != NULL && strcmp(mode, "drop") == 0)
 		shutdown(mysql_get_socket(m), SHUT_RDWR);
 	else if (mode != NULL && strcmp(mode, "lost") == 0) {
 		if (real(m) != 0)
 			return 1;
 		shutdown(mysql_get_socket(m), SHUT_RDWR);
-		m->net.last_errno = 2013;
-		strcpy(m->net.sqlstate, "HY000");
-		strcpy(m->net.last_error, "Lost connection to server during "
-		    "query (shim: after COMMIT)");
+		set_error(&m->net.last_errno, m->net.sqlstate, m->net.last_error,
+		    sizeof(m->net.last_error), 2013);
 		return 1;
-	}
-	else if (mode != NULL && strcmp(mode, "deadlock") == 0 && calls % 2 == 1) {
-		m->net.last_errno = 1213;
-		strcpy(m->net.sqlstate, "40001");
-		strcpy(m->net.last_error, "Deadlock found when trying to get "
-		    "lock; try restarting transaction (shim)");
+	} else if (mode != NULL && strcmp(mode, "deadlock") == 0) {
+		set_error(&m->net.last_errno, m->net.sqlstate, m->net.last_error,
+		    sizeof(m->net.last_error), 1213);
 		return 1;
 	}
 	return real(m);
 }
 
 /* Which statements write a client's keys, by the SQL they were prepared with. */
-enum kind { K_OTHER, K_INSERT, K_ROTATE, K_UPDATE, K_DELETE };
+enum kind { K_OTHER, K_INSERT, K_ROTATE, K_UPDATE, K_DELETE, K_CALL };
 static struct {
 	MYSQL_STMT	*st;
 	enum kind	 kind;
@@ -99,6 +122,7 @@ mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
 	static const char	 ins[] = "INSERT INTO clients (";
 	static const char	 rot[] =
 	    "UPDATE clients SET publishable_key = ?, secret_key = ?,";
+	static const char	 call[] = "CALL cm_update_client(";
 	enum kind		 k = K_OTHER;
 	size_t			 i, slot = 0;
 
@@ -109,6 +133,9 @@ mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
 	else if (len >= sizeof(rot) - 1 &&
 	    strncmp(sql, rot, sizeof(rot) - 1) == 0)
 		k = K_ROTATE;
+	else if (len >= sizeof(call) - 1 &&
+	    strncmp(sql, call, sizeof(call) - 1) == 0)
+		k = K_CALL;
 	if (getenv("SHIM_VERSION") != NULL &&
 	    strncmp(sql, "UPDATE clients SET ", 19) == 0)
 		k = K_UPDATE;
@@ -128,7 +155,8 @@ mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
 
 /*
  * The id is the second last parameter of the UPDATE, the first of the
- * DELETE; ids are [A-Za-z0-9_-], so they go into the SQL as they are.
+ * DELETE and of the call; ids are [A-Za-z0-9_-], so they go into the SQL
+ * as they are.
  */
 static int
 bump_version(MYSQL_STMT *st, execute_fn real, enum kind k, int first)
@@ -139,7 +167,7 @@ bump_version(MYSQL_STMT *st, execute_fn real, enum kind k, int first)
 
 	if (!first || st->param_count < 2)
 		return real(st);
-	b = &st->params[k == K_DELETE ? 0 : st->param_count - 2];
+	b = &st->params[k == K_UPDATE ? st->param_count - 2 : 0];
 	n = b->length ? *b->length : b->buffer_length;
 	snprintf(sql, sizeof(sql), "UPDATE clients SET version = version + 1 "
 	    "WHERE id = '%.*s'", (int)n, (const char *)b->buffer);
@@ -148,11 +176,49 @@ bump_version(MYSQL_STMT *st, execute_fn real, enum kind k, int first)
 	return real(st);
 }
 
+/* The call's parameter i as text ("" for NULL or a number). */
+static const char *
+param_text(MYSQL_STMT *st, unsigned i, unsigned long *n)
+{
+	MYSQL_BIND	*b = &st->params[i];
+
+	*n = b->length ? *b->length : b->buffer_length;
+	return b->buffer_type == MYSQL_TYPE_STRING && b->buffer != NULL ?
+	    (const char *)b->buffer : "";
+}
+
+/* The committing call (cm_update_client) fails as a COMMIT would. */
+static int
+committing_call(MYSQL_STMT *st, execute_fn real)
+{
+	const char	*mode = commit_mode();
+
+	if (mode != NULL && strcmp(mode, "drop") == 0)
+		shutdown(mysql_get_socket(st->mysql), SHUT_RDWR);
+	else if (mode != NULL && strcmp(mode, "lost") == 0) {
+		if (real(st) != 0)
+			return 1;
+		shutdown(mysql_get_socket(st->mysql), SHUT_RDWR);
+		set_error(&st->last_errno, st->sqlstate, st->last_error,
+		    sizeof(st->last_error), 2013);
+		return 1;
+	} else if (mode != NULL && strcmp(mode, "deadlock") == 0) {
+		set_error(&st->last_errno, st->sqlstate, st->last_error,
+		    sizeof(st->last_error), 1213);
+		return 1;
+	}
+	return real(st);
+}
+
+/* Parameters of cm_update_client (db/014_update_procedure.sql). */
+#define CALL_SECRET	6
+#define CALL_ACTION	18
+
 int
 mysql_stmt_execute(MYSQL_STMT *st)
 {
 	static execute_fn	 real;
-	static int		 failed[5];
+	static int		 failed[6];
 	const char		*file = getenv("SHIM_KEYDUP");
 	enum kind		 k = K_OTHER;
 	MYSQL_BIND		*b;
@@ -165,6 +231,26 @@ mysql_stmt_execute(MYSQL_STMT *st)
 	for (i = 0; i < sizeof(seen) / sizeof(seen[0]) && seen[i].st; i++)
 		if (seen[i].st == st)
 			k = seen[i].kind;
+	if (k == K_CALL && getenv("SHIM_VERSION") != NULL)
+		return bump_version(st, real, k, failed[K_UPDATE]++ == 0);
+	if (k == K_CALL && file != NULL && st->param_count > CALL_ACTION &&
+	    strncmp(param_text(st, CALL_ACTION, &n), "rotate_keys", n) == 0 &&
+	    n == 11 && failed[K_ROTATE]++ == 0) {
+		b = &st->params[CALL_SECRET];
+		n = b->length ? *b->length : b->buffer_length;
+		if ((fp = fopen(file, "a")) != NULL) {
+			fprintf(fp, "%.*s\n", (int)n, (const char *)b->buffer);
+			fclose(fp);
+		}
+		st->last_errno = 1062;
+		strcpy(st->sqlstate, "23000");
+		snprintf(st->last_error, sizeof(st->last_error),
+		    "Duplicate entry '%.*s' for key 'uq_clients_secret_key'",
+		    (int)n, (const char *)b->buffer);
+		return 1;
+	}
+	if (k == K_CALL)
+		return committing_call(st, real);
 	if (k == K_UPDATE || k == K_DELETE)
 		return bump_version(st, real, k, failed[k]++ == 0);
 	if (file == NULL || k == K_OTHER || failed[k]++ > 0)

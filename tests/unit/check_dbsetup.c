@@ -66,7 +66,8 @@ START_TEST(runtime_account_only_migration_user_owns)
 	    "'clients_migrate'@'localhost';"));
 	ck_assert_ptr_nonnull(strstr(sql, "SELECT, INSERT, UPDATE, DELETE, "
 	    "CREATE, ALTER, DROP, INDEX, REFERENCES, CREATE VIEW, SHOW VIEW, "
-	    "TRIGGER, LOCK TABLES ON `clients`.* TO "
+	    "TRIGGER, LOCK TABLES, CREATE ROUTINE, ALTER ROUTINE, EXECUTE ON "
+	    "`clients`.* TO "
 	    "'clients_migrate'@'localhost' WITH GRANT OPTION;"));
 	ck_assert_ptr_null(strstr(sql, "ALL PRIVILEGES ON"));
 	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'mig-pw';"));

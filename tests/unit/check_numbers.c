@@ -127,19 +127,21 @@ START_TEST(body_marks_numbers_out_of_range)
 	    CM_JSON_MARK_NONE);
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "x")), 1);
 	json_decref(v);
-	/* The limits themselves fit: the smallest normal double among them. */
+	/* The limits themselves fit, and so does a zero written small. */
 	v = body("{\"a\":9223372036854775807,\"b\":-9223372036854775808,"
-	    "\"c\":1.7976931348623157e308,\"d\":2.2250738585072014e-308}", 64);
+	    "\"c\":1.7976931348623157e308,\"d\":2.2250738585072014e-308,"
+	    "\"e\":0e-400,\"f\":-0.0}", 64);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_int_eq(cm_json_marked(v), CM_JSON_MARK_NONE);
 	json_decref(v);
-	/* A real that underflows would be stored as 0: out of range too. */
-	v = body("{\"d\":1e-400,\"e\":1}", 64);
+	/* Below a double's normal range: it would be kept as 0 or with fewer
+	 * digits than sent, so it is out of range like 1e400. */
+	v = body("{\"api_metadata\":{\"d\":1e-400},\"x\":4.9e-324}", 64);
 	ck_assert_ptr_nonnull(v);
-	ck_assert_int_eq(cm_json_marked(json_object_get(v, "d")),
+	ck_assert_int_eq(cm_json_marked(json_object_get(v, "api_metadata")),
 	    CM_JSON_MARK_RANGE);
-	ck_assert_int_eq(cm_json_marked(json_object_get(v, "e")),
-	    CM_JSON_MARK_NONE);
+	ck_assert_int_eq(cm_json_marked(json_object_get(v, "x")),
+	    CM_JSON_MARK_RANGE);
 	json_decref(v);
 }
 END_TEST

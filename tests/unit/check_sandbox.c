@@ -384,12 +384,12 @@ START_TEST(list_size)
 
 #if defined(HAVE_SECCOMP) && defined(__x86_64__)
 #if defined(SANITIZER_BUILD)
-	ck_assert_uint_eq(cm_sandbox_size(&p), 84);
+	ck_assert_uint_eq(cm_sandbox_size(&p), 86);
 #else
-	ck_assert_uint_eq(cm_sandbox_size(&p), 65);
+	ck_assert_uint_eq(cm_sandbox_size(&p), 67);
 #endif
 	p.tls = p.dns = true;
-	ck_assert_uint_gt(cm_sandbox_size(&p), 65);
+	ck_assert_uint_gt(cm_sandbox_size(&p), 67);
 #elif !defined(HAVE_SECCOMP)
 	ck_assert_uint_eq(cm_sandbox_size(&p), 0);
 #endif
