@@ -45,7 +45,6 @@ import json
 import os
 import queue
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -57,6 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
+import releasekit  # noqa: E402
 from kit import Failure, check  # noqa: E402
 from poolkit import TOOL, alive, conf_value, instance_env, read_pid, tool  # noqa: E402
 
@@ -81,56 +81,6 @@ def must(p, what):
     check(p.returncode == 0, "%s failed (exit %d): %s" % (what, p.returncode,
                                                          (p.stdout + p.stderr)[-1500:]))
     return p.stdout
-
-
-# ---- the builds ----------------------------------------------------------------
-
-def build_old(tag):
-    """The release of git tag `tag`, built once per commit under
-    var/upgrade-build/; returns (source dir, build dir)."""
-    p = run(["git", "-C", REPO, "rev-parse", "--verify", "-q", tag + "^{commit}"])
-    check(p.returncode == 0, "no git tag %s in %s (a clone copies tags; else git fetch "
-          "--tags)" % (tag, REPO))
-    commit = p.stdout.strip()
-    top = os.path.join(REPO, "var", "upgrade-build", "%s-%s" % (tag, commit[:12]))
-    src, bld = os.path.join(top, "src"), os.path.join(top, "src", "build")
-    stamp = os.path.join(top, "built")
-    if os.path.exists(stamp):
-        say("%s (%s) already built in %s" % (tag, commit[:12], os.path.relpath(bld, REPO)))
-        return src, bld
-    say("building %s (%s) in %s" % (tag, commit[:12], os.path.relpath(bld, REPO)))
-    shutil.rmtree(top, ignore_errors=True)
-    os.makedirs(bld)
-    t0 = time.monotonic()
-    archive = subprocess.Popen(["git", "-C", REPO, "archive", "--format=tar", commit],
-                               stdout=subprocess.PIPE)
-    must(run(["tar", "-x", "-C", src], stdin=archive.stdout), "git archive | tar")
-    archive.stdout.close()
-    check(archive.wait(60) == 0, "git archive %s failed" % commit)
-    log = os.path.join(top, "build.log")
-    # Its own build as it was released (no -Werror: a newer compiler may
-    # warn where that release's did not).
-    for what, cmd, cwd in (("autoreconf", ["autoreconf", "-fi"], src),
-                           ("configure", ["../configure"], bld),
-                           ("make", ["make", "-j2"], bld)):
-        with open(log, "a") as f:
-            rc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
-                                timeout=900).returncode
-        if rc != 0:
-            with open(log, errors="replace") as f:
-                tail = f.read()[-2000:]
-            raise Failure("building %s: %s failed (log %s):\n%s" % (tag, what, log, tail))
-    open(stamp, "w").close()
-    say("built %s in %.0f s" % (tag, time.monotonic() - t0))
-    return src, bld
-
-
-def version_of(binary):
-    """"0.2.0" from `clientsd -V`."""
-    out = must(run([binary, "-V"], timeout=10), binary + " -V")
-    m = re.match(r"clientsd (\S+)", out)
-    check(m, "%s -V said %r" % (binary, out))
-    return m.group(1)
 
 
 # ---- the instance -----------------------------------------------------------------
@@ -582,7 +532,7 @@ ANALYZE TABLE clients;
         return lines
 
     def run(self):
-        a, inst = self.a, self.inst
+        a = self.a
         self.set_up()
         self.load = Load(self.port, self.key, a.clients, a.rate, seconds=a.max_seconds)
         self.step("%s serving" % a.old_tag)
@@ -603,7 +553,7 @@ ANALYZE TABLE clients;
 def main():
     ap = argparse.ArgumentParser(description="the upgrade drill (./dev upgrade-drill)")
     ap.add_argument("--build", default="build", help="this tree's build directory")
-    ap.add_argument("--old-tag", default="0.1.0", help="the release to upgrade from")
+    ap.add_argument("--old-tag", default=releasekit.PREVIOUS, help="the release to upgrade from")
     ap.add_argument("--clients", type=int, default=100000, help="clients seeded")
     ap.add_argument("--rate", type=float, default=40, help="requests a second, half PATCH")
     ap.add_argument("--settle", type=float, default=10,
@@ -613,9 +563,10 @@ def main():
     check(a.clients >= PATCHED_CLIENTS and 0 < a.rate <= 200, "--clients or --rate out of range")
     t_all = time.monotonic()
     new_build = os.path.abspath(os.path.join(REPO, a.build))
-    old_src, old_build = build_old(a.old_tag)
-    new_version = version_of(os.path.join(new_build, "app", "clientsd"))
-    old_version = version_of(os.path.join(old_build, "app", "clientsd"))
+    old = releasekit.build(a.old_tag, say)
+    old_src, old_build = old.src, old.build
+    new_version = releasekit.version_of(os.path.join(new_build, "app", "clientsd"))
+    old_version = old.version
     say("from %s (%s) to %s (%s)" % (a.old_tag, old_version, new_version, a.build))
     inst = Instance()
     d = Drill(a, inst, old_build, new_build, old_version, new_version)
