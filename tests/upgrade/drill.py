@@ -65,7 +65,8 @@ INSTANCE = "upgrade"
 # PATCHes (minutes apart): no two PATCHes of one client are ever in flight
 # together, so "its last acknowledged value" is well defined.
 PATCHED_CLIENTS = 2000
-# No step may last longer (a pool that never moves fails the drill, not CI).
+# How long a pool may take to move to another binary: past it the drill
+# fails instead of waiting on.
 STEP_TIMEOUT = 90
 
 
