@@ -256,7 +256,6 @@ class Drill:
         self.checks = []         # (ok, what)
         self.migrate_lines = []
         self.load = None
-        self.timeout_s = int(conf_value(inst.conf, "server", "request_timeout") or 30)
 
     def note(self, text):
         say(text)
@@ -353,6 +352,8 @@ class Drill:
         tool("fresh", INSTANCE, self.old_build,
              env={"H_CONF_SRC": os.path.join(self.old_src, "conf"),
                   "H_MIGRATIONS": os.path.join(self.old_src, "db")})
+        # The deadline of the configuration the instance now has.
+        self.timeout_s = int(conf_value(inst.conf, "server", "request_timeout") or 30)
         p = inst.ctl(self.old_build, "admin-key", "create", "--name", "upgrade drill")
         self.key = must(p, "%s's clientsctl admin-key create" % a.old_tag).strip()
         check(self.key, "no admin key printed")
