@@ -350,10 +350,13 @@ h_db_setup()
 	printf '%s\n' "$h_setup_sql" | h_sql
 }
 
-# h_migrate BUILDDIR: the migrations, as the migration user.
+# h_migrate BUILDDIR: the migrations, as the migration user: those of
+# db/, or of H_MIGRATIONS (the upgrade drill sets up a database with a
+# previous release's own).
 h_migrate()
 {
-	"$1/app/clientsctl" -c "$H_CONF" -m "$H_MCONF" migrate -d "$REPO/db"
+	"$1/app/clientsctl" -c "$H_CONF" -m "$H_MCONF" migrate \
+	    -d "${H_MIGRATIONS:-$REPO/db}"
 }
 
 # --- clientsd.conf ---------------------------------------------------
@@ -386,16 +389,19 @@ h_app_user()
 }
 
 # h_write_conf: renders $H_CONF and $H_MCONF (mode 0600: they hold the
-# passwords).  The socket is the pool's and the web servers' group's.
+# passwords) from the samples in conf/, or in H_CONF_SRC (the upgrade
+# drill: a previous release's, as an installation keeps its own).  The
+# socket is the pool's and the web servers' group's.
 h_write_conf()
 {
 	h_app_user || return 1
-	if [ ! -f "$REPO/conf/clientsd.conf" ]; then
-		h_err "conf/clientsd.conf is missing"
+	h_csrc=${H_CONF_SRC:-$REPO/conf}
+	if [ ! -f "$h_csrc/clientsd.conf" ]; then
+		h_err "$h_csrc/clientsd.conf is missing"
 		return 1
 	fi
 	h_db_password >/dev/null || return 1
-	(umask 077 && h_conf_set "$REPO/conf/clientsd.conf" "$H_CONF.new" \
+	(umask 077 && h_conf_set "$h_csrc/clientsd.conf" "$H_CONF.new" \
 	    <<EOF
 server listen $H_SOCK
 server listen_owner $H_APP_USER
@@ -415,7 +421,7 @@ ${H_CONF_EXTRA:-}
 EOF
 	) && mv -f "$H_CONF.new" "$H_CONF" || return 1
 	h_mpw=$(h_db_password "$H_MPWFILE") || return 1
-	(umask 077 && h_conf_set "$REPO/conf/clientsctl-migrate.conf" \
+	(umask 077 && h_conf_set "$h_csrc/clientsctl-migrate.conf" \
 	    "$H_MCONF.new" <<EOF
 database user clients_migrate
 database password $h_mpw

@@ -38,6 +38,9 @@ const struct cm_grant cm_runtime_grants[] = {
 #define DDL	DML ", CREATE, ALTER, DROP, INDEX, REFERENCES, " \
 		"CREATE VIEW, SHOW VIEW, TRIGGER, LOCK TABLES, " \
 		"CREATE ROUTINE, ALTER ROUTINE, EXECUTE"
+/* The rest of MariaDB 10.11's database privileges: the migration user's
+ * schema has no event or temporary table. */
+#define NOT_DDL	"CREATE TEMPORARY TABLES, EVENT, DELETE HISTORY"
 
 /* Names are printed unquoted inside `...`: letters, digits, _ only. */
 static int
@@ -142,10 +145,18 @@ cm_dbsetup_print(FILE *out, const struct cm_db_config *run,
 	    "audit purge):\n-- the schema's owner, which grants the "
 	    "runtime user its share.\n");
 	account(out, mig->user, host, mig->password);
-	/* A re-run takes back whatever an older set-up granted. */
-	fprintf(out, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%s';\n"
-	    "GRANT %s ON `%s`.* TO '%s'@'%s' WITH GRANT OPTION;\n",
-	    mig->user, host, DDL, run->name, mig->user, host);
+	/*
+	 * Grant first, then take back the database's other privileges an
+	 * older set-up may have given: the triggers on clients run as their
+	 * definer, this user, so a re-run under load (an upgrade) must never
+	 * leave it without its rights, not even between two statements (a
+	 * REVOKE ALL then GRANT did: every write to clients in between
+	 * failed with "TRIGGER command denied").
+	 */
+	fprintf(out, "GRANT %s ON `%s`.* TO '%s'@'%s' WITH GRANT OPTION;\n"
+	    "REVOKE %s ON `%s`.* FROM '%s'@'%s';\n",
+	    DDL, run->name, mig->user, host, NOT_DDL, run->name, mig->user,
+	    host);
 	if (fflush(out) != 0 || ferror(out)) {
 		snprintf(err, errsz, "cannot write the SQL");
 		return -1;

@@ -211,6 +211,40 @@ token_committed(struct cm_store *s)
 	return found;
 }
 
+/*
+ * After a COMMIT that answered OK, on Galera: did it commit anything?  A
+ * brute-force abort that lands after the transaction's last reported
+ * state and before COMMIT rolls it back while the session waits, and the
+ * COMMIT then finds no transaction and answers OK.  Measured on MariaDB
+ * 10.11: two merge-PATCHes in flight when a migration's CREATE OR
+ * REPLACE TRIGGER on clients ran in total order isolation were answered
+ * 200 and were not there, in each of three runs.  The token the
+ * transaction wrote tells: a COMMIT of this node is seen at once by this
+ * session's next read.  Then the read transaction is ended (chained), so
+ * that an idle session holds no metadata lock.
+ */
+static const char own_token_sql[] = "SELECT 1 FROM client_audit "
+	"WHERE tx_token = ?";
+
+static bool
+own_token_seen(struct cm_store *s)
+{
+	struct param	 p = store_bin(s->tx_token, sizeof(s->tx_token));
+	MYSQL_STMT	*st;
+	enum row_rc	 rc = ROW_ERROR;
+
+	if ((st = store_exec(s, own_token_sql, &p, 1)) != NULL)
+		rc = store_fetch_one(s, st, 1);
+	rollback(s);
+	if (rc == ROW_FOUND)
+		return true;
+	LOG_WARN("database: COMMIT answered OK, but %s: settling it by the "
+	    "transaction's token", rc == ROW_NONE ? "this node does not have "
+	    "the transaction's token (a Galera brute-force abort just before "
+	    "COMMIT)" : "the token could not be read back");
+	return false;
+}
+
 /* What a COMMIT came to. */
 enum commit_rc { COMMIT_DONE, COMMIT_FAILED, COMMIT_UNKNOWN };
 
@@ -226,6 +260,9 @@ commit(struct cm_store *s)
 	store_call_end(s);
 	if (rc == 0) {
 		store_tx_restart(s);
+		/* Not seen: looked up again and run once more if absent. */
+		if (s->tx_tokened && s->cfg->galera && !own_token_seen(s))
+			return COMMIT_UNKNOWN;
 		return COMMIT_DONE;
 	}
 	store_fail(s, NULL, "commit");
@@ -347,7 +384,8 @@ settle(struct cm_store *s, struct tx_run *r, enum cm_db_status status)
 }
 
 /*
- * COMMIT's answer was lost: looks the token up.  true: run once more (it
+ * COMMIT's answer was lost, or its OK committed nothing: looks the token
+ * up.  true: run once more (it
  * did not commit); false: *status is the answer.
  */
 static bool
@@ -355,8 +393,8 @@ resolve_unknown(struct cm_store *s, struct tx_run *r, enum cm_db_status *status)
 {
 	switch (token_committed(s)) {
 	case TOKEN_COMMITTED:
-		LOG_WARN("database: COMMIT's answer lost; the transaction "
-		    "had committed (token found)");
+		LOG_WARN("database: COMMIT of unknown outcome; the "
+		    "transaction had committed (token found)");
 		*status = CM_DB_OK;
 		return false;
 	case TOKEN_UNKNOWN:
@@ -369,8 +407,8 @@ resolve_unknown(struct cm_store *s, struct tx_run *r, enum cm_db_status *status)
 		*status = CM_DB_UNAVAILABLE;
 		return false;
 	}
-	LOG_WARN("database: COMMIT's answer lost; the transaction had not "
-	    "committed (no token): running it once more");
+	LOG_WARN("database: COMMIT of unknown outcome; the transaction had "
+	    "not committed (no token): running it once more");
 	r->unknown = true;
 	keep_result(r);
 	return true;

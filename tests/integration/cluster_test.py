@@ -15,6 +15,8 @@ node with wsrep_sync_wait = 1):
   commit_cut_by_proxy          the connection cut before/after COMMIT
   idempotency_across_pools     one Idempotency-Key sent through A and B
   throughput_cluster_vs_single PATCH req/s, printed
+  upgrade_migrate_under_load   clientsctl migrate applies 012 (TOI) under load
+                               through both pools
 A drill FAILS on a lost acknowledged write, on a 503 (or any non-2xx) whose
 write had committed, on a 500, and on what each drill names; rates
 (503s, retries) are "info" lines, not asserted (on two shared cores they are
@@ -42,6 +44,7 @@ import pytest
 
 import fcgikit
 import kit
+import releasekit
 from kit import Answer, Failure, check, wait_for
 from poolkit import (TOOL, alive, conf_value, conf_with, instance_env, read_pid, tool,
                      write_private)
@@ -50,6 +53,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.setups("before"), pytest.mark.bud
               pytest.mark.timeout(600)]
 
 CLIENTS = "/api/v1/clients"
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def info(ctx, text):
@@ -60,9 +64,10 @@ class Pool:
     """A clientsd pool on $run_dir/pool-NAME.sock (nginx's server block for
     NAME passes to it), its config written from base with sets."""
 
-    def __init__(self, ctx, name, base, sets):
+    def __init__(self, ctx, name, base, sets, binary=None):
         a = ctx.a
         self.ctx, self.name = ctx, name
+        self.binary = binary or a.bin
         self.sock = os.path.join(a.run_dir, "pool-%s.sock" % name)
         self.pidfile = os.path.join(a.run_dir, "pool-%s.pid" % name)
         self.conf = os.path.join(a.run_dir, "pool-%s.conf" % name)
@@ -80,7 +85,7 @@ class Pool:
         fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         env = dict(os.environ)
         env.pop("CLIENTSD_CONFIG", None)
-        self.proc = subprocess.Popen([self.ctx.a.bin, "-c", self.conf], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=fd, stderr=fd, env=env, start_new_session=True)
         os.close(fd)
         check(fcgikit.wait_answering(self.sock, 20),
@@ -440,7 +445,7 @@ class Ctx:
         self.probe_error = last
         return False
 
-    def pool(self, name, hosts, workers=None, failback=2, **kw):
+    def pool(self, name, hosts, workers=None, failback=2, binary=None, **kw):
         workers = workers or self.a.pool_workers
         if name in self.pools:
             self.pools[name].stop()
@@ -452,7 +457,12 @@ class Ctx:
         sets[("server", "workers")] = str(workers)
         if self.multi:
             sets[("database", "failback_s")] = str(failback)
-        return Pool(self, name, self.a.conf, sets).start()
+        return Pool(self, name, self.a.conf, sets, binary=binary).start()
+
+    def pools_ab(self):
+        """Pools A (nodes 1, 2, 3) and B (2, 3, 1)."""
+        self.pool("a", [self.node(1), self.node(2), self.node(3)])
+        self.pool("b", [self.node(2), self.node(3), self.node(1)])
 
     def http(self, name, key=None):
         return Http(self.port[name], key or self.key)
@@ -1452,6 +1462,305 @@ def test_throughput_cluster_vs_single(ctx):
              % (label, max(rates), max(rates) / s))
 
 
+# ---- an upgrade's schema step, under load --------------------------------------------
+
+# 009's triggers, as db/009_list_counts.sql creates them (the drill checks that
+# the file still says so): the counters before 012 keyed them by node too.
+TRIGGERS_009 = (
+    "CREATE TRIGGER clients_count_insert AFTER INSERT ON clients FOR EACH ROW "
+    "INSERT INTO client_counts (status, shard, n) VALUES (NEW.status, CONNECTION_ID() % 32, 1) "
+    "ON DUPLICATE KEY UPDATE n = n + 1;",
+    "CREATE TRIGGER clients_count_delete AFTER DELETE ON clients FOR EACH ROW "
+    "INSERT INTO client_counts (status, shard, n) VALUES (OLD.status, CONNECTION_ID() % 32, -1) "
+    "ON DUPLICATE KEY UPDATE n = n - 1;",
+    "CREATE TRIGGER clients_count_update AFTER UPDATE ON clients FOR EACH ROW "
+    "IF OLD.status <> NEW.status THEN "
+    "INSERT INTO client_counts (status, shard, n) VALUES (OLD.status, CONNECTION_ID() % 32, -1) "
+    "ON DUPLICATE KEY UPDATE n = n - 1; "
+    "INSERT INTO client_counts (status, shard, n) VALUES (NEW.status, CONNECTION_ID() % 32, 1) "
+    "ON DUPLICATE KEY UPDATE n = n + 1; END IF;")
+UNDONE = "012_node_counters"
+# Migrations after UNDONE, each with the SQL that takes it back.  The pools
+# of this build need them on every connection (014's procedure is how they
+# write), so they are undone only under the previous release's pools.  A
+# migration not listed here fails the drill until it gets its undo.
+LATER_UNDO = {
+    "014_update_procedure": "DROP PROCEDURE IF EXISTS cm_update_client;\n",
+}
+
+
+def migrations_after(name):
+    db = os.path.join(REPO, "db")
+    return sorted(f[:-4] for f in os.listdir(db) if f.endswith(".sql") and f[:-4] > name)
+
+
+def schema_before_newest(ctx, later):
+    """The cluster's schema as the previous release left it: 012 undone
+    (client_counts without its node column and rebuilt from the rows,
+    009's triggers back; no pool runs meanwhile, so the recount is exact)
+    and its row deleted; with `later`, each migration after 012 undone too.
+    Each statement in total order isolation."""
+    db = os.path.join(REPO, "db")
+    after = migrations_after(UNDONE)
+    check(set(after) <= set(LATER_UNDO), "migrations %s came after %s: give this drill "
+          "their undo" % (sorted(set(after) - set(LATER_UNDO)), UNDONE))
+    with open(os.path.join(db, "009_list_counts.sql")) as f:
+        text = " ".join(f.read().split())
+    for t in TRIGGERS_009:
+        check(t in text, "db/009_list_counts.sql no longer creates %s" % t[:60])
+    undone = [UNDONE] + (after if later else [])
+    sql(ctx, 1, "DELETE FROM client_counts;\n"
+        "ALTER TABLE client_counts DROP PRIMARY KEY, DROP COLUMN node, "
+        "ADD PRIMARY KEY (status, shard);\n"
+        "INSERT INTO client_counts (status, shard, n) "
+        "SELECT status, 32, COUNT(*) FROM clients GROUP BY status;\n"
+        "DELIMITER //\n" + "".join(t.replace("CREATE TRIGGER", "CREATE OR REPLACE TRIGGER")
+                                   + " //\n" for t in TRIGGERS_009) +
+        "DELIMITER ;\n" + "".join(LATER_UNDO[m] for m in undone[1:]) +
+        "DELETE FROM schema_migrations WHERE name IN (%s);\nSELECT 1;"
+        % ", ".join("'%s.sql'" % m for m in undone))
+    return undone
+
+
+def counts_per_node(ctx):
+    """{node: [(status, counted, rows)]}, each read in one consistent
+    snapshot after everything committed anywhere before."""
+    out = {}
+    for n in (1, 2, 3):
+        out[n] = [tuple(r) for r in sql(
+            ctx, n, "START TRANSACTION WITH CONSISTENT SNAPSHOT;\n"
+            "SELECT s.status, COALESCE(c.n, 0), s.rows_ FROM "
+            "(SELECT status, COUNT(*) AS rows_ FROM clients GROUP BY status) s LEFT JOIN "
+            "(SELECT status, SUM(n) AS n FROM client_counts GROUP BY status) c "
+            "ON c.status = s.status ORDER BY s.status;\nCOMMIT;")]
+    return out
+
+
+class Mixed:
+    """Status flips (PATCH {"status"}) of cids through one port, one
+    client after another, and GETs (a client, or the list with its count)
+    through ports, until stopped.  Records (kind, port, cid, value, status,
+    t0, t1, body)."""
+
+    def __init__(self, ctx, flip_port, flip_cids, get_ports, get_cids):
+        self.ctx, self.flip_port, self.flip_cids = ctx, flip_port, flip_cids
+        self.get_ports, self.get_cids = get_ports, get_cids
+        self.lock, self.results, self.errors = threading.Lock(), [], []
+        self.stop_flag = threading.Event()
+
+    def record(self, kind, port, cid, value, a):
+        with self.lock:
+            self.results.append((kind, port, cid, value, a.status, a.t0, a.t1, a.raw[:200]))
+
+    def flips(self):
+        h = Http(self.flip_port, self.ctx.key)
+        i = 0
+        try:
+            while not self.stop_flag.is_set():
+                cid = self.flip_cids[i % len(self.flip_cids)]
+                value = (i // len(self.flip_cids)) % 2 == 0
+                a = h.call("PATCH", cpath(cid), {"status": value},
+                           rid="%s.umf.%d" % (self.ctx.run, i))
+                self.record("flip", self.flip_port, cid, value, a)
+                i += 1
+        except Exception:       # noqa: BLE001 - reported by the test
+            self.errors.append(traceback.format_exc())
+        finally:
+            h.close()
+
+    def gets(self, port):
+        h = Http(port, self.ctx.key)
+        rnd = random.Random(port)
+        i = 0
+        try:
+            while not self.stop_flag.is_set():
+                path = (CLIENTS + "?status=false&limit=1" if i % 5 == 0
+                        else cpath(rnd.choice(self.get_cids)))
+                self.record("get", port, None, path, h.call("GET", path))
+                i += 1
+                time.sleep(0.01)
+        except Exception:       # noqa: BLE001 - reported by the test
+            self.errors.append(traceback.format_exc())
+        finally:
+            h.close()
+
+    def start(self):
+        self.ths = [threading.Thread(target=self.flips, daemon=True)] + [
+            threading.Thread(target=self.gets, args=(p,), daemon=True) for p in self.get_ports]
+        for t in self.ths:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.ths:
+            t.join(60)
+        check(not any(t.is_alive() for t in self.ths), "the flips and GETs did not stop")
+        check(not self.errors, "flips and GETs: %s" % self.errors[:1])
+
+
+def applier_threads(ctx, n, value=None, wait=False):
+    """wsrep_slave_threads of node n, set to value first; wait: until the
+    node runs that many applier threads (an applier thread too many exits
+    once it has applied its next write set: on a node that applies some)."""
+    if value is not None:
+        sql(ctx, n, "SET GLOBAL wsrep_slave_threads = %d;\nSELECT 1;" % value, causal=False)
+    if wait:
+        wait_for(lambda: sql(ctx, n, "SHOW GLOBAL STATUS LIKE 'wsrep_applier_thread_count'",
+                             causal=False)[0][1] == str(value),
+                 30, "node %d: %d applier threads" % (n, value), 0.2)
+    return int(sql(ctx, n, "SELECT @@GLOBAL.wsrep_slave_threads", causal=False)[0][0])
+
+
+def test_upgrade_migrate_under_load(ctx):
+    """An upgrade's schema step on Galera: `clientsctl migrate` applies
+    012 (an ALTER of client_counts and three CREATE OR REPLACE TRIGGER on
+    clients, each in total order isolation: writes everywhere wait while
+    it runs, and the transactions in flight on the table are aborted and
+    run again) through node 1, under load through both pools:
+    merge-PATCHes through A and B on clients of their own, status flips
+    through A (the counters move), GETs through both.  The pools are this
+    build's, started on the whole schema before 012 is undone under them
+    (their connections, made before, stay: the next release's migrations
+    will run under this one's pools); CLUSTER_ARGS="--migrate-pools
+    previous" runs the previous release's (0.1.0, built from its git tag)
+    instead, as an upgrade from it does.
+
+    As the admin guide sets a cluster up and tells it to migrate: both
+    pools write through node 1 (the same hosts, in the same order),
+    migrate runs through that node, and every node applies with one thread
+    while it runs.  Without that (writes through two nodes, or the default
+    two applier threads), MariaDB 10.11 stalls the whole cluster here
+    ("MDL BF-BF conflict"): the ALTER of client_counts and a replicated
+    UPDATE of clients, whose write set maps client_counts (the counting
+    trigger's table) without certification keys when the status did not
+    change, are applied in parallel and wait for each other for good.
+
+    Nothing may fail: every answer 200, no acknowledged write lost, none
+    slower than request_timeout; afterwards every node holds 012 and
+    client_counts equal to COUNT(*) per status; then pools A and B as
+    before."""
+    previous = ctx.a.migrate_pools == "previous"
+    old_bin = None
+    if previous:
+        old = releasekit.build(say=lambda t: info(ctx, "upgrade_migrate_under_load: " + t))
+        old_bin = os.path.join(ctx.a.run_dir, "bin", "clientsd-" + old.tag)
+        subprocess.run(["install", "-m", "0755", old.clientsd, old_bin], check=True)
+    ctl = [os.path.join(ctx.a.build, "app", "clientsctl"), "-c", ctx.a.conf, "-m", ctx.a.mconf]
+    migrated = False
+    appliers = {n: applier_threads(ctx, n) for n in (1, 2, 3)}
+    loads = []
+    every = [ctx.node(1), ctx.node(2), ctx.node(3)]
+    try:
+        if previous:
+            for name in ("a", "b"):
+                ctx.pools[name].stop()
+        else:
+            # B writes through node 1 too (this build starts only on the
+            # whole schema: before 012 is undone).
+            ctx.pool("b", every)
+        undone = schema_before_newest(ctx, later=previous)
+        p = subprocess.run([ctx.a.bin, "-t", "-c", ctx.a.conf], capture_output=True, text=True,
+                           timeout=30)
+        check(p.returncode == 1 and UNDONE in p.stderr,
+              "this build's -t should refuse the schema without %s: exit %d %s"
+              % (UNDONE, p.returncode, p.stderr.strip()[-200:]))
+        if previous:
+            for name in ("a", "b"):
+                ctx.pool(name, every, binary=old_bin)
+        cids_a = create_clients(ctx, "uma", 12, port="a")
+        cids_b = create_clients(ctx, "umb", 12, port="b")
+        cids_f = create_clients(ctx, "umf", 12, port="a")
+        pa, pb = ctx.port["a"], ctx.port["b"]
+        la = Load(ctx, "uma", [pa], cids_a, threads=2)
+        lb = Load(ctx, "umb", [pb], cids_b, threads=2)
+        mixed = Mixed(ctx, pa, cids_f, [pa, pb], cids_a + cids_b + cids_f)
+        for ld in (la, lb, mixed):
+            loads.append(ld.start())
+        time.sleep(4)
+        setup_sql = subprocess.run(ctl + ["db-setup", "--print"], capture_output=True,
+                                   text=True, timeout=30, check=True).stdout
+        t0 = time.monotonic()
+        sql(ctx, 1, setup_sql + "\nSELECT 1;", causal=False)
+        t_setup = time.monotonic() - t0
+        # Nodes 2 and 3 apply node 1's writes: each down to one applier
+        # thread before the first ALTER (node 1 applies none meanwhile).
+        for n in (1, 2, 3):
+            applier_threads(ctx, n, 1, wait=n != 1)
+        t0 = time.monotonic()
+        m = subprocess.run(ctl + ["migrate", "-d", os.path.join(REPO, "db")],
+                           capture_output=True, text=True, timeout=60)
+        t_migrate = time.monotonic() - t0
+        migrated = m.returncode == 0
+        for n in (1, 2, 3):
+            applier_threads(ctx, n, appliers[n])
+        time.sleep(4)
+        la.stop()
+        lb.stop()
+        mixed.stop()
+        check(migrated, "clientsctl migrate under load: exit %d: %s"
+              % (m.returncode, (m.stdout + m.stderr)[-600:]))
+        applied = [ln for ln in m.stdout.splitlines() if ln.startswith("applied ")]
+        answers = ([("merge", r[1], r[5], r[6], r[7], r[9]) for r in la.results + lb.results] +
+                   [(r[0], r[1], r[4], r[5], r[6], r[7]) for r in mixed.results])
+        by_kind = {}
+        for kind, port, st, t_0, t_1, body in answers:
+            k = "%s via %s" % (kind, "A" if port == pa else "B")
+            by_kind.setdefault(k, {}).setdefault(st, 0)
+            by_kind[k][st] += 1
+        slowest = max(t_1 - t_0 for _, _, _, t_0, t_1, _ in answers)
+        counts = counts_per_node(ctx)
+        info(ctx, "upgrade_migrate_under_load (pools of %s): db-setup SQL %.2f s, clientsctl "
+             "migrate %.2f s (%s) under load, one applier thread a node; answers %s; slowest "
+             "%.0f ms; client_counts (status, counted, rows) per node %s"
+             % (old.tag if previous else "this build", t_setup, t_migrate,
+                " | ".join(applied) or m.stdout.strip(),
+                json.dumps(by_kind, sort_keys=True), 1000 * slowest, json.dumps(counts)))
+        bad = [a for a in answers if a[2] != 200]
+        check(not bad, "%d answers not 200 while the schema changed: %s"
+              % (len(bad), [(a[0], a[2], a[5][:100]) for a in bad[:5]]))
+        check([ln.split()[1] for ln in applied] == sorted(undone),
+              "migrate applied %s, not what was undone (%s): %s"
+              % ([ln.split()[1] for ln in applied], sorted(undone), m.stdout.strip()))
+        check(slowest < ctx.request_timeout, "a request took %.1f s, past request_timeout %d s"
+              % (slowest, ctx.request_timeout))
+        verify_writes(ctx, la, "upgrade_migrate_under_load (PATCH via A)")
+        verify_writes(ctx, lb, "upgrade_migrate_under_load (PATCH via B)")
+        last = {}
+        for r in sorted((r for r in mixed.results if r[0] == "flip"), key=lambda r: r[5]):
+            last[r[2]] = r[3]
+        for n in (1, 2, 3):
+            held = {r[0]: r[1] == "1" for r in sql(
+                ctx, n, "SELECT id, status FROM clients WHERE id IN (%s)"
+                % ",".join("'%s'" % c for c in cids_f))}
+            check(held == last, "node %d: the flipped clients hold %s, their last acknowledged "
+                  "PATCHes set %s" % (n, held, last))
+            check(counts[n] and all(c == r for _, c, r in counts[n]),
+                  "node %d: client_counts off COUNT(*): %s" % (n, counts[n]))
+            cols = [r[0] for r in sql(ctx, n, "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+                                      "WHERE TABLE_SCHEMA = 'clients' AND TABLE_NAME = "
+                                      "'client_counts' ORDER BY ORDINAL_POSITION")]
+            rows = sql(ctx, n, "SELECT COUNT(*) FROM schema_migrations WHERE name = '%s.sql'"
+                       % UNDONE)
+            check(cols == ["status", "node", "shard", "n"] and rows == [["1"]],
+                  "node %d: 012 not there: client_counts columns %s, recorded %s"
+                  % (n, cols, rows))
+    finally:
+        for ld in loads:
+            ld.stop_flag.set()
+        for ld in loads:
+            run_quiet(ld.stop)
+        for name in ("a", "b"):
+            if name in ctx.pools:
+                ctx.pools[name].stop()
+        for n in (1, 2, 3):
+            run_quiet(lambda: applier_threads(ctx, n, appliers[n]))
+        if not migrated:
+            subprocess.run(ctl + ["migrate", "-d", os.path.join(REPO, "db")],
+                           capture_output=True, timeout=120)
+        ctx.pools_ab()
+
+
 # ---- the set-up ---------------------------------------------------------------------
 
 def options():
@@ -1463,6 +1772,9 @@ def options():
     ap.add_argument("--creates", type=int, default=4000)
     ap.add_argument("--stall", type=int, default=15, help="stalled_node: seconds stopped")
     ap.add_argument("--pool-workers", type=int, default=4, help="workers of pools A and B")
+    ap.add_argument("--migrate-pools", choices=("current", "previous"), default="current",
+                    help="upgrade_migrate_under_load: this build's pools, or the previous "
+                    "release's (built from its git tag)")
     ap.add_argument("--counters", choices=("node", "connection", "hot"), default="node",
                     help="keyed_creates_two_pools: count creates on node-local shards (the "
                     "schema's), per-connection shards, or one row")
@@ -1484,6 +1796,7 @@ def ctx(build):
         a = options()
         a.label, a.cluster, a.base_port = "cluster", TOOL + " cluster", int(env["CL_BASE"])
         a.admin_key_file, a.bin, a.conf = env["H_KEYFILE"], env["H_BIN"], env["H_CONF"]
+        a.mconf, a.build = env["H_MCONF"], build
         a.run_dir, a.log_dir = env["H_RUN"], env["H_LOG"]
         a.single_conf, a.single_key_file = single["H_CONF"], single["H_KEYFILE"]
         c = Ctx(a)
@@ -1494,8 +1807,7 @@ def ctx(build):
             info(c, "this clientsd has no [database] hosts (%s): pool A on node 1 only, pool B "
                  "on node 2 only: the baseline" % c.probe_error.replace("\n", " "))
         second_user(c)
-        c.pool("a", [c.node(1), c.node(2), c.node(3)])
-        c.pool("b", [c.node(2), c.node(3), c.node(1)])
+        c.pools_ab()
         yield c
     finally:
         for p in list(c.pools.values()) if c else ():

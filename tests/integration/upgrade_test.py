@@ -1,134 +1,503 @@
-"""upgrade_test.py - an installation made before scoped admin keys keeps
-working after `clientsctl migrate` applies db/013_key_scopes.sql: a key
-made the old way holds every scope, no binding and no expiry, and can do
-everything; its use is recorded by the runtime user, whose new column
-grant the same migrate run gave.
+"""upgrade_test.py - the upgrade mechanism (lib/db/schema.h): which schemas
+a clientsd serves, what it does about one it cannot serve (at start, on
+-t, on reload and upgrade, on each connection), the migrations' kinds
+(expand, contract, none), and 009's counts with writers running through
+the migration.  The whole upgrade under load is ./dev upgrade-drill's.
 
-The database is made anew with the migrations up to 012 only (copied to a
-directory of their own), a key is inserted with the statement the
-previous release's clientsctl ran, then the whole db/ is applied; a
-clientsd spawned on a socket of its own (as mod_fcgid runs it) serves
-the requests.  Once, before the web server set-ups (each of which makes
-its database anew), in both runs.
+Each test works on databases of its own in the run's MariaDB (clients_up_*,
+each with a runtime and a migration user of its own, made with this
+build's `clientsctl db-setup --print`), dropped at its end; the run's own
+database is never touched.  Once, before the web server set-ups, in the
+plain run.  "The newest migration" is the last file of db/, which is what
+this build needs last (check_schema.c keeps schema.c in step with db/).
 """
 
 import hashlib
 import os
-import shlex
+import pwd
+import random
 import shutil
+import signal
 import subprocess
-import tempfile
+import threading
+import time
 
 import pytest
 
 import fcgikit
-from kit import check, eq, short
-from poolkit import TOOL, conf_value, spawned, stop_spawned
+import kit
+from kit import check, eq, wait_for
+from poolkit import (TOOL, PrivatePool, alive, conf_with, read_pid, spawned, stop_spawned,
+                     write_private)
 
-pytestmark = [pytest.mark.setups("before", sanitize="before"), pytest.mark.budget(120),
-              pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.setups("before"), pytest.mark.budget(300)]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DB_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "db"))
-# What the release before scopes ran to make a key (its store_admin.c).
-OLD_KEY_SQL = ("INSERT INTO admin_keys (name, key_sha256, created_at) "
-               "VALUES ('made-before-scopes', '%s', NOW(3))")
-EVERY_SCOPE = ("clients:read,clients:write,clients:delete,clients:erase,keys:rotate,"
-               "audit:read,pool:status,events:read,webhooks:manage")
+MIGRATIONS = sorted(f for f in os.listdir(DB_DIR) if f.endswith(".sql"))
+NEWEST = MIGRATIONS[-1][:-4]
 
 
-def sql(text):
-    """SQL as the MariaDB administrator (tools/instance sql); its rows."""
-    p = subprocess.run([TOOL, "sql", "test"], input=text, capture_output=True, text=True,
-                       timeout=60)
-    check(p.returncode == 0, "sql %s: %s" % (short(text), p.stderr.strip()))
-    return [ln.split("\t") for ln in p.stdout.strip().splitlines()[1:]]
+def run(cmd, timeout=60, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
-def ctl(instance, *args, ok=True):
-    p = subprocess.run(shlex.split(instance.ctl) + list(args), capture_output=True, text=True,
-                       timeout=120)
-    if ok:
-        check(p.returncode == 0, "clientsctl %s exited %d: %s" % (
-            " ".join(args), p.returncode, p.stderr.strip()))
-    return p
+def admin_sql(text, timeout=120):
+    """Rows of the last result of text, run as the MariaDB admin."""
+    p = run([TOOL, "sql", "test"], input=text, timeout=timeout)
+    check(p.returncode == 0, "SQL failed: %s\n%s" % (p.stderr.strip()[-600:], text[:300]))
+    lines = p.stdout.splitlines()
+    return [ln.split("\t") for ln in lines[1:]] if lines else []
 
 
-def database_before_scopes(instance, name):
-    """The database made anew with 001..012 applied; the runtime user's
-    grants are only what that migrate run gives."""
-    users = sql("SELECT DISTINCT host FROM mysql.user WHERE user = 'clients'")
-    revoke = "".join("REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'clients'@'%s';\n" % h
-                     for (h,) in users)
-    sql("DROP DATABASE `%s`;\nCREATE DATABASE `%s` CHARACTER SET utf8mb4 "
-        "COLLATE utf8mb4_unicode_ci;\n%s" % (name, name, revoke))
-    with tempfile.TemporaryDirectory() as old:
-        for f in sorted(os.listdir(DB_DIR)):
-            if f.endswith(".sql") and f < "013":
-                shutil.copy(os.path.join(DB_DIR, f), old)
-        out = ctl(instance, "migrate", "-d", old).stdout
-    check("applied 012_node_counters" in out and "013_key_scopes" not in out,
-          "migrate to 012: " + out)
+def migrations_dir(path, names=MIGRATIONS, extra=None):
+    """A migrations directory at path: the files names of db/, and extra
+    ({file: text})."""
+    os.makedirs(path, exist_ok=True)
+    for n in names:
+        shutil.copy(os.path.join(DB_DIR, n), path)
+    for n, text in (extra or {}).items():
+        with open(os.path.join(path, n), "w") as f:
+            f.write(text)
+    return path
 
 
-def test_old_key_keeps_every_right(instance):
-    name = conf_value(instance.conf, "database", "name")
-    database_before_scopes(instance, name)
-    secret = "ak_" + os.urandom(32).hex()
-    kid = None
+class Db:
+    """A database of its own: clients_up_<tag>, its runtime user
+    up_<tag> and migration user up_<tag>_m, and their configurations."""
+
+    def __init__(self, instance, tmp, tag):
+        self.inst, self.name = instance, "clients_up_" + tag
+        self.user, self.muser = "up_" + tag, "up_%s_m" % tag
+        self.pw, mpw = os.urandom(12).hex(), os.urandom(12).hex()
+        with open(instance.secrets_file, "a") as f:
+            f.write("%s\n%s\n" % (self.pw, mpw))
+        self.conf = os.path.join(tmp, "clientsd-%s.conf" % tag)
+        self.mconf = os.path.join(tmp, "migrate-%s.conf" % tag)
+        write_private(self.conf, conf_with(instance.conf, {
+            ("database", "name"): self.name, ("database", "user"): self.user,
+            ("database", "password"): self.pw, ("database", "password_file"): None}))
+        write_private(self.mconf, "[database]\nuser = %s\npassword = %s\n" % (self.muser, mpw))
+        self.ctlbin = os.path.join(instance.build, "app", "clientsctl")
+        self.bin = os.path.join(instance.build, "app", "clientsd")
+        setup = self.ctl("db-setup", "--print")
+        check(setup.returncode == 0, "db-setup --print: " + setup.stderr)
+        admin_sql("DROP DATABASE IF EXISTS %s;\n%s" % (self.name, setup.stdout))
+
+    def ctl(self, *args, timeout=120):
+        return run([self.ctlbin, "-c", self.conf, "-m", self.mconf] + list(args),
+                   timeout=timeout)
+
+    def migrate(self, directory, *extra):
+        return self.ctl("migrate", "-d", directory, *extra)
+
+    def sql(self, text):
+        return admin_sql("USE %s;\n%s" % (self.name, text))
+
+    def applied(self):
+        return [tuple(r) for r in self.sql("SELECT name, COALESCE(kind, 'NULL') "
+                                            "FROM schema_migrations ORDER BY name;")]
+
+    def test(self, conf=None):
+        """clientsd -t on this database: (exit status, what it said)."""
+        p = run([self.bin, "-t", "-c", conf or self.conf], timeout=30)
+        return p.returncode, (p.stdout + p.stderr).strip()
+
+    def key(self):
+        """An admin key: from clientsctl, or, on a schema this build does
+        not serve (clientsctl then refuses), minted here as it mints one
+        and its SHA-256 stored by SQL."""
+        p = self.ctl("admin-key", "create", "--name", "upgrade test")
+        key = p.stdout.strip()
+        if p.returncode != 0:
+            check("lacks migration" in p.stderr, "admin-key create: " + p.stderr)
+            key = "ak_" + os.urandom(32).hex()
+            self.sql("INSERT INTO admin_keys (name, key_sha256, created_at) VALUES "
+                     "('upgrade test', '%s', NOW(3));" % hashlib.sha256(key.encode()).hexdigest())
+        check(key, "no admin key")
+        with open(self.inst.secrets_file, "a") as f:
+            f.write(key + "\n")
+        return key
+
+    def drop(self):
+        admin_sql("DROP DATABASE IF EXISTS %s;\nDROP USER IF EXISTS '%s'@'localhost', "
+                  "'%s'@'localhost';" % (self.name, self.user, self.muser))
+
+
+@pytest.fixture
+def dbs(instance, tmp_path):
+    """Makes Db objects (dbs("a")), dropped at the end of the test."""
+    made = []
+
+    def make(tag):
+        d = Db(instance, str(tmp_path), tag)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.drop()
+
+
+def migrated_without_newest(db, tmp_path):
+    p = db.migrate(migrations_dir(os.path.join(str(tmp_path), "m-old"), MIGRATIONS[:-1]))
+    check(p.returncode == 0, "migrate without %s: %s" % (NEWEST, p.stderr))
+    return db
+
+
+# ---- -t ---------------------------------------------------------------------------------
+
+def test_t_names_the_migration_the_schema_lacks(dbs, tmp_path):
+    db = migrated_without_newest(dbs("t"), tmp_path)
+    rc, said = db.test()
+    eq(rc, 1, "clientsd -t without %s (said: %s)" % (NEWEST, said))
+    check("lacks migration %s" % NEWEST in said and "clientsctl migrate" in said,
+          "-t does not name %s: %s" % (NEWEST, said))
+    p = db.migrate(DB_DIR)
+    check(p.returncode == 0 and "applied %s " % NEWEST in p.stdout,
+          "migrate: %s %s" % (p.stdout, p.stderr))
+    rc, said = db.test()
+    eq(rc, 0, "clientsd -t on the whole schema (said: %s)" % said)
+    check("(%s)" % NEWEST in said, "-t does not say the schema it found: %s" % said)
+
+
+# ---- a running pool: reload and upgrade ------------------------------------------------
+
+class Pool(PrivatePool):
+    """A pool from its own copy of this build's clientsd (so that the file
+    can be replaced under it, as a package does), on conf."""
+
+    def __init__(self, db, conf, tmp):
+        self.binary = os.path.join(tmp, "bin", "clientsd")
+        os.makedirs(os.path.dirname(self.binary), exist_ok=True)
+        os.chmod(tmp, 0o755)
+        os.chmod(os.path.dirname(self.binary), 0o755)
+        install(db.bin, self.binary)
+        with open(conf) as f:
+            base = f.read()
+        self.base = os.path.join(tmp, "base.conf")
+        with open(self.base, "w") as f:
+            f.write(base)
+        super().__init__(self.binary, self.base, {("server", "workers"): "2",
+                                                  ("server", "pm"): "static"},
+                         "upgrade", db.inst.log)
+        self.conf = os.path.join(self.dir, "clientsd.conf")
+
+    def ready(self):
+        check(fcgikit.wait_answering(self.sock, 20),
+              "the pool does not answer: " + kit.short(self.text()[-900:], 900))
+        return self
+
+    def master(self):
+        return read_pid(self.pidfile)
+
+    def get(self, key, uri):
+        return fcgikit.call(self.sock, "GET", uri, headers={"Authorization": "Bearer " + key},
+                            timeout=20)
+
+    def point_at(self, db):
+        """The pool's configuration file now names db (read by a reload
+        and by a new master)."""
+        write_private(self.conf, conf_with(self.conf, {
+            ("database", "name"): db.name, ("database", "user"): db.user,
+            ("database", "password"): db.pw}))
+
+    def stop(self):
+        """The master now running (after an upgrade, not the process this
+        started), then the rest."""
+        m = self.master()
+        if m and m != self.proc.pid and alive(m):
+            os.kill(m, signal.SIGTERM)
+            wait_for(lambda: not alive(m), 30, "the new master stops")
+        super().stop()
+
+
+def install(src, dst):
+    """src renamed into dst, as dpkg installs a file."""
+    shutil.copyfile(src, dst + ".new")
+    os.chmod(dst + ".new", 0o755)
+    os.rename(dst + ".new", dst)
+
+
+@pytest.mark.timeout(120)
+def test_reload_and_upgrade_keep_serving_until_migrated(dbs, tmp_path):
+    """A pool serving database F (whole schema) is told to move to L,
+    which lacks the newest migration (its configuration changed, then its
+    binary replaced): SIGHUP, SIGHUP with a new binary on disk and SIGUSR2
+    each keep the running master and workers on F, answering 200, and the
+    log names the migration; after `clientsctl migrate` on L, SIGHUP moves
+    the pool to a new master on L (a client only L holds answers 200, one
+    only F holds 404)."""
+    full, late = dbs("f"), migrated_without_newest(dbs("l"), tmp_path)
+    check(full.migrate(DB_DIR).returncode == 0, "migrate F")
+    kf, kl = full.key(), late.key()
+    full.sql("INSERT INTO clients (id, name, publishable_key, secret_key, api_metadata, "
+             "created_at, updated_at) VALUES ('only_f', 'F', 'pk_f', 'sk_f', '{}', NOW(3), "
+             "NOW(3));")
+    late.sql("INSERT INTO clients (id, name, publishable_key, secret_key, api_metadata, "
+             "created_at, updated_at) VALUES ('only_l', 'L', 'pk_l', 'sk_l', '{}', NOW(3), "
+             "NOW(3));")
+    pool = Pool(full, full.conf, str(tmp_path / "pool")).ready()
     try:
-        sql(OLD_KEY_SQL % hashlib.sha256(secret.encode()).hexdigest())
-        # This build does not serve a schema without 013: it says what to run.
-        p = ctl(instance, "admin-key", "list", ok=False)
-        check(p.returncode != 0 and "013_key_scopes" in p.stderr and
-              "clientsctl migrate" in p.stderr, "admin-key list on 012: %s" % p.stderr)
-        out = ctl(instance, "migrate", "-d", DB_DIR).stdout
-        check("applied 013_key_scopes (expand)" in out, "migrate to 013: " + out)
-        rows = [ln.split("\t") for ln in ctl(instance, "admin-key", "list").stdout.splitlines()]
-        head = rows[0]
-        old = [dict(zip(head, r)) for r in rows[1:] if r[1] == "made-before-scopes"]
-        eq(len(old), 1, "the old key in the list")
-        kid = old[0]["ID"]
-        eq((old[0]["SCOPES"], old[0]["AGENCY_ID"], old[0]["EXPIRES_AT"], old[0]["LAST_USED_AT"],
-            old[0]["REVOKED_AT"]), (EVERY_SCOPE, "-", "-", "-", "-"), "the old key after 013")
-        everything_works(instance, secret)
-        used = sql("SELECT last_used_at IS NOT NULL FROM admin_keys WHERE id = %s" % kid)
-        eq(used, [["1"]], "last use of the old key recorded by the runtime user")
+        first = pool.master()
+        eq(pool.get(kf, "/api/v1/clients/only_f").status, 200, "GET only_f on F")
+        pool.point_at(late)
+
+        def refused(sig, replace, pattern, n):
+            if replace:
+                install(full.bin, pool.binary)
+            before = pool.text().count(pattern)
+            os.kill(first, sig)
+            wait_for(lambda: pool.text().count(pattern) > before, 15,
+                     lambda: "%s: no %r in the log: %s" % (sig.name, pattern,
+                                                           kit.short(pool.text()[-900:], 900)))
+            time.sleep(0.5)
+            check(pool.master() == first and alive(first) and pool.proc.poll() is None,
+                  "%s: the master changed or went (%s)" % (sig.name, pool.master()))
+            for _ in range(4):
+                a = pool.get(kf, "/api/v1/clients/only_f")
+                eq(a.status, 200, "%s %d: GET only_f through the old pool: %s"
+                   % (sig.name, n, a.where()))
+            text = pool.text()
+            check(text.count("lacks migration %s" % NEWEST) >= n,
+                  "%s: the log does not say which migration L lacks: %s"
+                  % (sig.name, kit.short(text[-900:], 900)))
+
+        refused(signal.SIGHUP, False, "keeping the running configuration", 1)
+        refused(signal.SIGHUP, True, "keeping the running binary", 2)
+        refused(signal.SIGUSR2, True, "keeping the running binary", 3)
+        p = late.migrate(DB_DIR)
+        check(p.returncode == 0 and "applied %s " % NEWEST in p.stdout, "migrate L: " + p.stderr)
+        os.kill(first, signal.SIGHUP)
+        wait_for(lambda: pool.master() not in (None, first) and not alive(first), 20,
+                 lambda: "no new master after migrate and SIGHUP: " +
+                 kit.short(pool.text()[-900:], 900))
+        new = pool.master()
+        check(os.readlink("/proc/%d/exe" % new) == pool.binary,
+              "the new master does not run the binary on disk: %s"
+              % os.readlink("/proc/%d/exe" % new))
+        check(fcgikit.wait_answering(pool.sock, 10), "the new master does not answer")
+        eq(pool.get(kl, "/api/v1/clients/only_l").status, 200, "GET only_l on L, new master")
+        eq(pool.get(kl, "/api/v1/clients/only_f").status, 404, "GET only_f on L, new master")
+        st = pool.get(kl, "/api/v1/status")
+        eq((st.status, st.body["data"]["master_pid"], st.body["data"]["schema"]),
+           (200, new, NEWEST), "/status of the new master")
     finally:
-        if kid is not None:
-            ctl(instance, "admin-key", "revoke", kid, ok=False)
+        pool.stop()
 
 
-def everything_works(instance, secret):
-    """Every operation, with the old key, through a clientsd of its own."""
-    work = tempfile.mkdtemp(prefix="clientsd-upgrade-")
-    os.chmod(work, 0o1777)
-    sock, errpath = os.path.join(work, "sock"), os.path.join(work, "stderr")
-    env = dict(os.environ)
-    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":detect_leaks=1").lstrip(":")
-    proc = spawned(os.path.join(instance.build, "app", "clientsd"), instance.conf, sock,
-                   errpath, env)
+# ---- start and connections on a schema it cannot serve ----------------------------------
+
+def test_pool_refuses_to_start_naming_the_migration(dbs, tmp_path):
+    late = migrated_without_newest(dbs("s"), tmp_path)
+    pool = PrivatePool(late.bin, late.conf, {}, "upgrade", late.inst.log)
     try:
-        check(fcgikit.wait_answering(sock, 15), "the spawned clientsd never answered")
-        auth = {"Authorization": "Bearer " + secret}
-        cid = "upgraded-" + os.urandom(4).hex()
-        path = "/api/v1/clients/" + cid
-        steps = [("POST", "/api/v1/clients", {"id": cid, "name": "Up", "agency_id": "ag-up"},
-                  201),
-                 ("GET", path, None, 200), ("HEAD", path, None, 200),
-                 ("GET", "/api/v1/clients?agency_id=ag-up", None, 200),
-                 ("PATCH", path, {"name": "Upgraded"}, 200),
-                 ("POST", path + "/rotate-keys", None, 200),
-                 ("GET", path + "/audit", None, 200), ("GET", "/api/v1/status", None, 200),
-                 ("DELETE", path, None, 200), ("DELETE", path + "?hard=true&erase=true", None,
-                                                200)]
-        for method, uri, body, want in steps:
-            a = fcgikit.call(sock, method, uri, body, headers=auth)
-            eq(a.status, want, "%s %s with the key made before scopes: %s" % (
-                method, uri, short(a.raw)))
+        rc = pool.proc.wait(20)
+        eq(rc, 1, "exit status of a pool started without %s" % NEWEST)
+        text = pool.text()
+        check("refusing to start: the database schema lacks migration %s" % NEWEST in text,
+              "the log does not say why: " + kit.short(text[-600:], 600))
+        check(not os.path.exists(pool.sock), "a socket left by the refused pool")
     finally:
-        rc, err = stop_spawned(proc, errpath)
-        shutil.rmtree(work, ignore_errors=True)
-    check("Sanitizer" not in err, "sanitizer report: " + short(err, 600))
-    check(secret not in err, "the admin key in the spawned clientsd's log")
-    eq(rc, 0, "exit status of the spawned clientsd (stderr: %s)" % short(err, 300))
+        pool.stop()
+
+
+def test_worker_answers_503_naming_the_migration(dbs, tmp_path):
+    """A worker spawned as mod_fcgid spawns it (no master to check first)
+    connects to a schema it cannot serve: 503, and the reason logged."""
+    late = migrated_without_newest(dbs("w"), tmp_path)
+    key = late.key()
+    sock, err = str(tmp_path / "w.sock"), str(tmp_path / "w.err")
+    os.chmod(str(tmp_path), 0o755)
+    proc = spawned(late.bin, late.conf, sock, err)
+    try:
+        a = fcgikit.call(sock, "GET", "/api/v1/clients?limit=1",
+                         headers={"Authorization": "Bearer " + key}, timeout=20)
+        eq(a.status, 503, "status on a schema without %s: %s" % (NEWEST, a.where()))
+        check(a.header("retry-after"), "503 without Retry-After")
+    finally:
+        rc, text = stop_spawned(proc, err)
+    check("lacks migration %s" % NEWEST in text,
+          "the worker's log does not say why: " + kit.short(text[-600:], 600))
+
+
+# ---- the kinds of migrations ---------------------------------------------------------------
+
+EXPAND_900 = """-- 900: a column a test adds.
+-- kind: expand
+-- method: instant
+ALTER TABLE clients ADD COLUMN cm_upgrade_test INT NULL;
+"""
+CONTRACT_901 = """-- 901: the column 900 added, taken away.
+-- kind: contract
+-- needs: 0.2.0
+-- method: instant
+ALTER TABLE clients DROP COLUMN cm_upgrade_test;
+"""
+
+
+def columns(db):
+    return [r[0] for r in db.sql("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE "
+                                 "TABLE_SCHEMA = '%s' AND TABLE_NAME = 'clients';" % db.name)]
+
+
+def test_contract_migration_waits_for_contract(dbs, tmp_path):
+    db = dbs("c")
+    d = migrations_dir(str(tmp_path / "m"), extra={"900_test_expand.sql": EXPAND_900,
+                                                   "901_test_contract.sql": CONTRACT_901})
+    p = db.migrate(d)
+    eq(p.returncode, 0, "plain migrate: " + p.stderr)
+    out = p.stdout.splitlines()
+    check(any(ln.startswith("applied 900_test_expand (expand)") for ln in out),
+          "900 not applied: %s" % out)
+    check("not applied: 901_test_contract (contract): run clientsctl migrate --contract once "
+          "every host runs clientsd 0.2.0 or later" in out, "901 not named: %s" % out)
+    eq(out[-1], "schema expanded; 1 contract migration waiting", "migrate's last line")
+    names = [n for n, _ in db.applied()]
+    check("900_test_expand.sql" in names and "901_test_contract.sql" not in names,
+          "schema_migrations after plain migrate: %s" % names)
+    check("cm_upgrade_test" in columns(db), "900's column missing")
+    rc, said = db.test()
+    eq(rc, 0, "clientsd -t with an expand migration it does not know (said: %s)" % said)
+    p = db.migrate(d, "--contract")
+    check(p.returncode == 0 and "applied 901_test_contract (contract)" in p.stdout,
+          "migrate --contract: %s %s" % (p.stdout, p.stderr))
+    check(("901_test_contract.sql", "contract") in db.applied(),
+          "901 not recorded as a contract migration: %s" % db.applied())
+    check("cm_upgrade_test" not in columns(db), "901 did not drop the column")
+    rc, said = db.test()
+    eq(rc, 1, "clientsd -t on a schema contracted by a migration it does not know (%s)" % said)
+    check("contracted by a newer release (migration 901_test_contract)" in said,
+          "-t does not name 901: %s" % said)
+    p = db.migrate(d)
+    check(p.returncode == 0 and p.stdout.strip() == "schema up to date",
+          "plain migrate once all is applied: %s" % p.stdout)
+
+
+def test_migration_without_kind_refused_before_any_runs(dbs, tmp_path):
+    db = dbs("k")
+    d = migrations_dir(str(tmp_path / "m"), extra={
+        "950_no_kind.sql": "-- 950: no kind line.\nALTER TABLE clients ADD COLUMN x INT;\n"})
+    p = db.migrate(d)
+    check(p.returncode != 0, "migrate accepted a migration without a kind: " + p.stdout)
+    check("950_no_kind.sql" in p.stderr and "-- kind:" in p.stderr,
+          "migrate does not name the file and the line: " + p.stderr)
+    eq(db.applied(), [], "migrations applied before the refusal")
+    tables = [r[0] for r in db.sql("SHOW TABLES;")]
+    eq(tables, ["schema_migrations"], "tables after the refusal")
+
+
+# ---- 009's counts with writers running through the migration --------------------------------
+
+SEED = 20000
+WRITERS = 4
+
+
+class Writer:
+    """A session writing to db, statement by statement as the service
+    does (each committed on its own, or a few in a transaction of their
+    own): creates, status flips of seeded and own clients, deletes.  Runs
+    until stopped, at most `limit` rounds.  mariadb --force goes on after
+    an error: the writers deadlock with one another (random rows, in
+    transactions), and a deadlock rolls its transaction back, which counts
+    nothing; any other error is reported."""
+
+    def __init__(self, instance, db, w, limit=50000):
+        admin = "root" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+        self.proc = subprocess.Popen(
+            ["timeout", "300", "mariadb", "--no-defaults", "--socket=" + instance.dbsock,
+             "-u", admin, "--force", db.name], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.w, self.limit, self.rounds = w, limit, 0
+        self.stop_flag = threading.Event()
+        self.rnd = random.Random(w)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        w, rnd = self.w, self.rnd
+        try:
+            for i in range(1, self.limit + 1):
+                if self.stop_flag.is_set():
+                    break
+                out = ["INSERT INTO clients (id, name, status, publishable_key, secret_key, "
+                       "api_metadata, created_at, updated_at) VALUES ('w%d_%d', 'w', %d, "
+                       "'pk_w%d_%d', 'sk_w%d_%d', '{}', NOW(3), NOW(3));"
+                       % (w, i, rnd.random() < 0.5, w, i, w, i),
+                       "UPDATE clients SET status = 1 - status WHERE id = 's%d';"
+                       % rnd.randint(1, SEED)]
+                if i % 3 == 0:
+                    out.append("DELETE FROM clients WHERE id = 'w%d_%d';" % (w, i - 2))
+                if i % 5 == 0:
+                    out += ["START TRANSACTION;",
+                            "UPDATE clients SET status = 1 - status WHERE id = 'w%d_%d';"
+                            % (w, i - 1),
+                            "DELETE FROM clients WHERE id = 's%d';" % rnd.randint(1, SEED),
+                            "INSERT INTO clients (id, name, status, publishable_key, secret_key,"
+                            " api_metadata, created_at, updated_at) VALUES ('t%d_%d', 't', 0, "
+                            "'pk_t%d_%d', 'sk_t%d_%d', '{}', NOW(3), NOW(3));"
+                            % (w, i, w, i, w, i),
+                            "COMMIT;"]
+                self.proc.stdin.write("\n".join(out) + "\n")
+                self.proc.stdin.flush()
+                self.rounds = i
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def alive(self):
+        return self.proc.poll() is None and self.thread.is_alive()
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(30)
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        errors = [ln for ln in self.proc.stderr.read().splitlines() if ln.startswith("ERROR")]
+        return [e for e in errors if not e.startswith(("ERROR 1213", "ERROR 1205"))], len(errors)
+
+
+@pytest.mark.timeout(150)
+def test_009_counts_exact_with_writers_through_the_migration(instance, dbs, tmp_path):
+    """001 applied and 20,000 clients seeded; four writers creating,
+    flipping and deleting clients while migrate applies the rest (009's
+    triggers, then its count of the rows already there, then 012's
+    triggers): afterwards SUM(n) per status equals COUNT(*) per status."""
+    db = dbs("n")
+    p = db.migrate(migrations_dir(str(tmp_path / "m1"), MIGRATIONS[:1]))
+    check(p.returncode == 0, "migrate 001: " + p.stderr)
+    db.sql("""INSERT INTO clients (id, name, status, publishable_key, secret_key, api_metadata,
+                           created_at, updated_at)
+SELECT CONCAT('s', seq), 's', MOD(seq, 3) <> 0, CONCAT('pk_s', seq), CONCAT('sk_s', seq),
+       '{}', NOW(3), NOW(3) FROM seq_1_to_%d;""" % SEED)
+    writers = [Writer(instance, db, w) for w in range(WRITERS)]
+    try:
+        # Writes going on before the migration, and still after it.
+        wait_for(lambda: int(db.sql("SELECT COUNT(*) FROM clients WHERE id LIKE 'w%';")[0][0])
+                 > 200, 20, "the writers writing")
+        t0 = time.monotonic()
+        p = db.migrate(DB_DIR)
+        took = time.monotonic() - t0
+        check(p.returncode == 0, "migrate under writes: %s %s" % (p.stdout, p.stderr))
+        check(all(w.alive() for w in writers), "a writer ended before the migration did")
+        time.sleep(1)
+    finally:
+        results = [w.stop() for w in writers]
+    bad = [e for errs, _ in results for e in errs]
+    check(not bad, "writers' errors other than deadlocks: %s" % bad[:5])
+    rows = db.sql("SELECT s.status, COALESCE(c.n, 0), s.rows_ FROM "
+                  "(SELECT status, COUNT(*) AS rows_ FROM clients GROUP BY status) s LEFT JOIN "
+                  "(SELECT status, SUM(n) AS n FROM client_counts GROUP BY status) c "
+                  "ON c.status = s.status ORDER BY s.status;")
+    kit.info("upgrade", "009 under writes: migrate %.2f s (%s); writers' rounds %s, deadlocks "
+             "%d; (status, counted, rows): %s" % (
+                 took, " | ".join(ln for ln in p.stdout.splitlines()
+                                  if ln.startswith("applied 009")),
+                 [w.rounds for w in writers], sum(n for _, n in results), rows))
+    check(rows and all(r[1] == r[2] for r in rows),
+          "client_counts off COUNT(*) per status: %s" % rows)

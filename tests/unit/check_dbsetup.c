@@ -53,7 +53,7 @@ print(const char *host, char *err, size_t errsz)
  */
 START_TEST(runtime_account_only_migration_user_owns)
 {
-	char	 err[256], *sql;
+	char	 err[256], *sql, *grant, *revoke;
 
 	ck_assert_ptr_nonnull(sql = print("localhost", err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(sql, "CREATE DATABASE IF NOT EXISTS `clients`"));
@@ -61,14 +61,17 @@ START_TEST(runtime_account_only_migration_user_owns)
 	    "'clients'@'localhost' IDENTIFIED BY 'rt-pw';"));
 	ck_assert_ptr_null(strstr(sql, "TO 'clients'@"));
 	ck_assert_ptr_null(strstr(sql, "FROM 'clients'@"));
-	ck_assert_ptr_nonnull(strstr(sql,
-	    "REVOKE ALL PRIVILEGES, GRANT OPTION FROM "
-	    "'clients_migrate'@'localhost';"));
-	ck_assert_ptr_nonnull(strstr(sql, "SELECT, INSERT, UPDATE, DELETE, "
-	    "CREATE, ALTER, DROP, INDEX, REFERENCES, CREATE VIEW, SHOW VIEW, "
-	    "TRIGGER, LOCK TABLES, CREATE ROUTINE, ALTER ROUTINE, EXECUTE ON "
-	    "`clients`.* TO "
+	/* Granted, then the rest taken back: never without its rights. */
+	ck_assert_ptr_nonnull(grant = strstr(sql, "GRANT SELECT, INSERT, "
+	    "UPDATE, DELETE, CREATE, ALTER, DROP, INDEX, REFERENCES, CREATE "
+	    "VIEW, SHOW VIEW, TRIGGER, LOCK TABLES, CREATE ROUTINE, ALTER "
+	    "ROUTINE, EXECUTE ON `clients`.* TO "
 	    "'clients_migrate'@'localhost' WITH GRANT OPTION;"));
+	ck_assert_ptr_nonnull(revoke = strstr(sql, "REVOKE CREATE TEMPORARY "
+	    "TABLES, EVENT, DELETE HISTORY ON `clients`.* FROM "
+	    "'clients_migrate'@'localhost';"));
+	ck_assert(grant < revoke);
+	ck_assert_ptr_null(strstr(sql, "REVOKE ALL"));
 	ck_assert_ptr_null(strstr(sql, "ALL PRIVILEGES ON"));
 	ck_assert_ptr_nonnull(strstr(sql, "IDENTIFIED BY 'mig-pw';"));
 	free(sql);
