@@ -1485,6 +1485,10 @@ UNDONE = "012_node_counters"
 # write), so they are undone only under the previous release's pools.  A
 # migration not listed here fails the drill until it gets its undo.
 LATER_UNDO = {
+    "013_key_scopes": "ALTER TABLE client_audit DROP KEY ix_audit_key;\n"
+                      "ALTER TABLE admin_keys DROP COLUMN scopes, DROP COLUMN agency_id, "
+                      "DROP COLUMN expires_at, DROP COLUMN description, "
+                      "DROP COLUMN last_used_at;\n",
     "014_update_procedure": "DROP PROCEDURE IF EXISTS cm_update_client;\n",
 }
 
