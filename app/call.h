@@ -103,6 +103,7 @@ void	 ep_patch_client(struct call *);
 void	 ep_delete_client(struct call *);
 void	 ep_rotate_keys(struct call *);
 void	 ep_audit(struct call *);
+void	 ep_events(struct call *);
 /* status.c */
 void	 ep_status(struct call *);
 void	 ep_ping(struct call *);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "event.h"
 #include "json.h"
 #include "openapi.h"
 #include "scope.h"
@@ -435,6 +436,73 @@ ep_audit(struct call *c)
 	}
 	rc = cm_db_audit(c->w->db, c->route.id, &q, &pg);
 	if (rc == CM_DB_OK)
+		reply_page(c, &pg);
+	else if (rc == CM_DB_INVALID)
+		bad_cursor(c);
+	else
+		call_store_error(c, rc, NULL, NULL);
+}
+
+/*
+ * The feed's query: limit and after as a list's, type (an event type) and
+ * client_id (the id rule).  offset is refused rather than ignored: the
+ * feed pages by cursor only, and a skipped offset would repeat events.
+ */
+static void
+query_events(const struct call *c, struct cm_event_query *q, char *type,
+    char *client, char *after, struct cm_problems *probs)
+{
+	unsigned long long	v;
+	char			scratch[8];
+	int			rc;
+
+	q->limit = LIST_LIMIT_DEFAULT;
+	if ((rc = query_uint(c, "limit", LIST_LIMIT_MAX, &v)) < 0 ||
+	    (rc == 1 && v < 1))
+		cm_problems_add(probs, "limit", "invalid_value",
+		    "must be an integer from 1 to 200");
+	else if (rc == 1)
+		q->limit = (unsigned)v;
+	if (cm_query_get(c->req.query, "offset", scratch,
+	    sizeof(scratch)) != 0)
+		cm_problems_add(probs, "offset", "invalid_value",
+		    "must not be sent: the feed pages with after and next");
+	if ((rc = cm_query_get(c->req.query, "after", after,
+	    CM_CURSOR_MAX + 1)) < 0 || (rc == 1 && after[0] == '\0'))
+		cm_problems_add(probs, "after", "invalid_value",
+		    "must be the next cursor of an earlier page of the feed");
+	else if (rc == 1)
+		q->after = after;
+	if ((rc = cm_query_get(c->req.query, "type", type,
+	    CM_EVENT_TYPE_MAX)) != 0 && (rc < 0 || !cm_event_type_known(type)))
+		cm_problems_add(probs, "type", "invalid_value", "must be one "
+		    "of client.created, client.updated, client.deleted, "
+		    "client.keys_rotated, client.erased");
+	else if (rc == 1)
+		q->type = type;
+	if (query_filter(c, "client_id", client, CM_ID_MAX + 2, false,
+	    cm_check_token, probs) == 1)
+		q->client_id = client;
+}
+
+void
+ep_events(struct call *c)
+{
+	struct cm_event_query	 q = { NULL, NULL, 0, NULL, call_within(c) };
+	struct cm_problems	 probs;
+	struct cm_page		 pg;
+	char			 type[CM_EVENT_TYPE_MAX];
+	char			 client[CM_ID_MAX + 2];
+	char			 after[CM_CURSOR_MAX + 1];
+	enum cm_db_status	 rc;
+
+	cm_problems_init(&probs);
+	query_events(c, &q, type, client, after, &probs);
+	if (probs.n > 0) {
+		bad_query(c, &probs);
+		return;
+	}
+	if ((rc = cm_db_events(c->w->db, &q, &pg)) == CM_DB_OK)
 		reply_page(c, &pg);
 	else if (rc == CM_DB_INVALID)
 		bad_cursor(c);

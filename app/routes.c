@@ -35,6 +35,7 @@ const struct route routes[] = {
 	    ep_rotate_keys },
 	{ M_GET | M_HEAD, "/clients/{id}/audit", false, CM_SCOPE_AUDIT_READ,
 	    ep_audit },
+	{ M_GET | M_HEAD, "/events", false, CM_SCOPE_EVENTS_READ, ep_events },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 

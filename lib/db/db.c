@@ -139,6 +139,13 @@ cm_db_audit(struct cm_db *db, const char *id, const struct cm_list_query *q,
 }
 
 enum cm_db_status
+cm_db_events(struct cm_db *db, const struct cm_event_query *q,
+    struct cm_page *out)
+{
+	return store_events(db->read, q, out);
+}
+
+enum cm_db_status
 cm_db_idem_begin(struct cm_db *db, struct cm_idem *idem, int ttl_s,
     int stale_s, enum cm_idem_verdict *verdict, struct cm_idem_answer *ans)
 {

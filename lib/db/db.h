@@ -248,6 +248,28 @@ enum cm_db_status cm_db_list(struct cm_db *, const struct cm_list_query *,
 enum cm_db_status cm_db_audit(struct cm_db *, const char *id,
 	    const struct cm_list_query *, struct cm_page *);
 
+/* GET /events: the history as events (event.h), oldest first. */
+struct cm_event_query {
+	const char		*type;		/* an event type; NULL: every type */
+	const char		*client_id;	/* NULL: every client */
+	unsigned		 limit;
+	const char		*after;		/* a next cursor, or NULL */
+	/*
+	 * The caller's agency binding (NULL: none): only events of clients
+	 * that were in that agency when the event happened, and a cursor
+	 * opens only for the binding it was made under.
+	 */
+	const char		*within;
+};
+
+/*
+ * A page of events ordered by their history row's seq (out->counted is
+ * false: the feed has no total).  CM_DB_INVALID: q->after is not a cursor
+ * of the feed with these filters.
+ */
+enum cm_db_status cm_db_events(struct cm_db *, const struct cm_event_query *,
+	    struct cm_page *);
+
 /* ---- Idempotency-Key ---------------------------------------------- */
 
 enum cm_idem_verdict {

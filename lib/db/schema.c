@@ -16,6 +16,7 @@ const struct cm_migration cm_schema_known[] = {
 	{ "012_node_counters", CM_MIGRATION_EXPAND },
 	{ "013_key_scopes", CM_MIGRATION_EXPAND },
 	{ "014_update_procedure", CM_MIGRATION_EXPAND },
+	{ "015_event_agency", CM_MIGRATION_EXPAND },
 	{ NULL, CM_MIGRATION_EXPAND }
 };
 

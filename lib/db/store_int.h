@@ -6,7 +6,8 @@
  *                health, fail-back, the deadline and the watch, errors
  * store_stmt.c   statements on it: the cache, parameters, rows, a client row
  * store_tx.c     the transaction runner: retries, back-off, tokens
- * store_write.c, store_read.c, store_idem.c, store_erase.c, store_admin.c
+ * store_write.c, store_read.c, store_events.c, store_idem.c,
+ * store_erase.c, store_admin.c
  *                the jobs: what each call of db.h does
  * db.c           db.h: a worker's two connections, one per kind of call
  */
@@ -282,6 +283,8 @@ enum cm_db_status store_audit_by_key(struct cm_store *,
 		    unsigned long long key_id, unsigned long long before,
 		    unsigned limit, json_t **items);
 enum cm_db_status store_explain_list(struct cm_store *, void *fp);
+enum cm_db_status store_events(struct cm_store *,
+		    const struct cm_event_query *, struct cm_page *);
 enum cm_db_status store_create(struct cm_store *, const json_t *input,
 		    const struct cm_write *, struct cm_stored *,
 		    struct cm_problems *);
@@ -334,6 +337,11 @@ enum tx_rc	 store_idem_answer(struct cm_store *, const struct cm_write *,
 /* Inside erasure's transaction: the client's stored answers go. */
 enum tx_rc	 store_idem_erase(struct cm_store *, const char *client_id,
 		    unsigned long long *rows);
+/* store_read.c: the installation's cursor key into s->cursor_key, once. */
+enum tx_rc	 store_cursor_key(struct cm_store *);
+/* store_read.c: the cursor of position text for scope, into out (CM_CURSOR_MAX). */
+enum tx_rc	 store_make_cursor(struct cm_store *, const char *scope,
+		    size_t scopelen, const char *text, char *out);
 /* store_write.c: CM_FIELD_BIT()s of the members that hold a value. */
 uint32_t	 store_present_members(const json_t *client);
 /* store_write.c: the audit row of a write; steals changes. */

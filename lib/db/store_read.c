@@ -333,8 +333,8 @@ list_exec(struct cm_store *s, const struct cm_list_query *q,
 /* ---- cursors ---------------------------------------------------------- */
 
 /* The installation's cursor key (009_list_counts.sql), read once. */
-static enum tx_rc
-cursor_key(struct cm_store *s)
+enum tx_rc
+store_cursor_key(struct cm_store *s)
 {
 	static const char	 sql[] = "SELECT secret FROM installation_secrets "
 				     "WHERE name = 'cursor'";
@@ -413,8 +413,8 @@ open_position(struct cm_store *s, const char *scope, size_t scopelen,
 	return true;
 }
 
-static enum tx_rc
-make_cursor(struct cm_store *s, const char *scope, size_t scopelen,
+enum tx_rc
+store_make_cursor(struct cm_store *s, const char *scope, size_t scopelen,
     const char *text, char *out)
 {
 	if (cm_cursor_make(s->cursor_key, s->cursor_keylen, scope, scopelen,
@@ -502,7 +502,7 @@ list_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 
 	json_array_clear(j->out->items);
 	j->out->next[0] = '\0';
-	if (cursor_key(s) != TX_OK)
+	if (store_cursor_key(s) != TX_OK)
 		return TX_DB_ERROR;
 	if (q->after != NULL &&
 	    !open_position(s, scope, scopelen, q->after, &pos)) {
@@ -529,7 +529,8 @@ list_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	if (st == NULL || clients_into(s, st, q->limit, j->out->items, &more,
 	    last, sizeof(last)) == ROW_ERROR)
 		return TX_DB_ERROR;
-	if (more && make_cursor(s, scope, scopelen, last, j->out->next) != TX_OK)
+	if (more && store_make_cursor(s, scope, scopelen, last,
+	    j->out->next) != TX_OK)
 		return TX_DB_ERROR;
 	return TX_OK;
 }
@@ -702,7 +703,7 @@ audit_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	j->out->next[0] = '\0';
 	if ((rc = visible(s, j->id, q->within)) != ROW_FOUND)
 		return rc == ROW_NONE ? no_history(status) : TX_DB_ERROR;
-	if (cursor_key(s) != TX_OK)
+	if (store_cursor_key(s) != TX_OK)
 		return TX_DB_ERROR;
 	if (q->after != NULL) {
 		if (cm_cursor_open(s->cursor_key, s->cursor_keylen, scope,
@@ -742,7 +743,8 @@ audit_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	if (st == NULL || entries_into(s, st, q->limit, j->out->items, &more,
 	    last, sizeof(last)) == ROW_ERROR)
 		return TX_DB_ERROR;
-	if (more && make_cursor(s, scope, scopelen, last, j->out->next) != TX_OK)
+	if (more && store_make_cursor(s, scope, scopelen, last,
+	    j->out->next) != TX_OK)
 		return TX_DB_ERROR;
 empty:
 	/* Without a count, an empty answer must still tell 404 from past-the-end. */

@@ -1490,6 +1490,9 @@ LATER_UNDO = {
                       "DROP COLUMN expires_at, DROP COLUMN description, "
                       "DROP COLUMN last_used_at;\n",
     "014_update_procedure": "DROP PROCEDURE IF EXISTS cm_update_client;\n",
+    "015_event_agency": "DROP TRIGGER IF EXISTS client_audit_agency;\n"
+                        "ALTER TABLE client_audit DROP KEY ix_audit_agency, "
+                        "DROP KEY ix_audit_action, DROP COLUMN agency_id;\n",
 }
 
 

@@ -24,6 +24,7 @@ void ep_patch_client(struct call *c) { (void)c; }
 void ep_delete_client(struct call *c) { (void)c; }
 void ep_rotate_keys(struct call *c) { (void)c; }
 void ep_audit(struct call *c) { (void)c; }
+void ep_events(struct call *c) { (void)c; }
 void ep_status(struct call *c) { (void)c; }
 void ep_ping(struct call *c) { (void)c; }
 void ep_openapi(struct call *c) { (void)c; }

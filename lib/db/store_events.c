@@ -1,0 +1,193 @@
+/*
+ * store_events.c - the events feed (db.h): the history, oldest first, as
+ * thin events (event.h).  It only reads what the writes already leave:
+ * the write path has no statement of its own for events.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "store_int.h"
+
+/*
+ * One statement per shape (which filters are set, how many actions the
+ * type stands for), each an index range in seq order: the client's
+ * ix_audit_client, the agency's ix_audit_agency, the type's
+ * ix_audit_action (015_event_agency.sql), or the primary key.
+ */
+#define EVENT_COLUMNS	"seq, action, admin_key_id, request_id, at, " \
+			"changes, client_id"
+#define EVENT_NCOLS	7
+
+struct events_job {
+	const struct cm_event_query	*q;
+	const char			*actions[CM_EVENT_TYPES_MAX];
+	size_t				 nactions;
+	struct cm_page			*out;
+};
+
+/* The statement of q's shape into sql, and its parameters into p (5 slots). */
+static size_t
+events_sql(const struct events_job *j, unsigned long long after, char *sql,
+    size_t sz, struct param *p)
+{
+	size_t	n = 0, i;
+	int	len;
+
+	len = snprintf(sql, sz, "SELECT " EVENT_COLUMNS " FROM client_audit "
+	    "WHERE seq > ?");
+	p[n++] = store_int((long long)after);
+	if (j->q->client_id != NULL) {
+		len += snprintf(sql + len, sz - (size_t)len,
+		    " AND client_id = ?");
+		p[n++] = store_str(j->q->client_id);
+	}
+	if (j->q->within != NULL) {
+		len += snprintf(sql + len, sz - (size_t)len,
+		    " AND agency_id = ?");
+		p[n++] = store_str(j->q->within);
+	}
+	if (j->nactions > 0) {
+		len += snprintf(sql + len, sz - (size_t)len, " AND action %s",
+		    j->nactions == 1 ? "= ?" : "IN (?, ?)");
+		for (i = 0; i < j->nactions; i++)
+			p[n++] = store_str(j->actions[i]);
+	}
+	snprintf(sql + len, sz - (size_t)len, " ORDER BY seq LIMIT ?");
+	p[n++] = store_int((long long)j->q->limit + 1);
+	return n;
+}
+
+/*
+ * What a cursor is bound to: the feed, its filters as sent and the
+ * caller's binding, so one opens only for the page it continues.
+ */
+static size_t
+events_scope(const struct cm_event_query *q, char *buf, size_t sz)
+{
+	int	n;
+
+	n = snprintf(buf, sz, "events\x1f%c%s\x1f%c%s\x1f%c%s",
+	    q->type ? '=' : '-', q->type ? q->type : "",
+	    q->client_id ? '=' : '-', q->client_id ? q->client_id : "",
+	    q->within ? '=' : '-', q->within ? q->within : "");
+	return n < 0 ? 0 : (size_t)n >= sz ? sz - 1 : (size_t)n;
+}
+
+/* The position in a cursor: a seq, decimal, no sign or leading zero. */
+static bool
+open_seq(struct cm_store *s, const char *scope, size_t scopelen,
+    const char *cursor, unsigned long long *seq)
+{
+	char	text[CM_CURSOR_POS_MAX + 1], *end;
+
+	if (cm_cursor_open(s->cursor_key, s->cursor_keylen, scope, scopelen,
+	    cursor, text, sizeof(text)) != 0 || text[0] < '1' ||
+	    text[0] > '9' || strlen(text) > 20)
+		return false;
+	*seq = strtoull(text, &end, 10);
+	return *end == '\0';
+}
+
+/* The fetched row as an event; NULL when it is not one (or not JSON). */
+static json_t *
+event_of_row(struct cm_store *s)
+{
+	struct cm_event_row	 r;
+	json_t			*changes, *e;
+
+	if ((changes = json_loadb(s->col[5], s->col_len[5], 0, NULL)) == NULL)
+		return NULL;
+	r.seq = strtoull(s->col[0], NULL, 10);
+	r.action = s->col[1];
+	r.admin_key_id = s->col_null[2] ? -1 : strtoll(s->col[2], NULL, 10);
+	r.request_id = s->col[3];
+	r.created_at = store_timestamp(s->col[4]);
+	r.changes = changes;
+	r.client_id = s->col[6];
+	e = cm_event_from_row(&r);
+	json_decref(changes);
+	return e;
+}
+
+/* Up to limit events of an executed page into arr; *more, and the last seq. */
+static enum row_rc
+events_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
+    bool *more, char *last, size_t lastsz)
+{
+	unsigned	 n = 0;
+	json_t		*e;
+	enum row_rc	 rc;
+
+	*more = false;
+	if (store_bind_row(s, st, EVENT_NCOLS) != ROW_FOUND)
+		return ROW_ERROR;
+	while ((rc = store_next_row(s, st, EVENT_NCOLS)) == ROW_FOUND) {
+		if (n == limit) {
+			*more = true;
+			continue;
+		}
+		snprintf(last, lastsz, "%s", s->col[0]);
+		/* Every action is an event's; a row that is not is skipped. */
+		if ((e = event_of_row(s)) != NULL) {
+			json_array_append_new(arr, e);
+			n++;
+		}
+	}
+	store_free_result(s, st);
+	return rc;
+}
+
+static enum tx_rc
+events_once(struct cm_store *s, void *arg, enum cm_db_status *status)
+{
+	struct events_job	*j = arg;
+	struct param		 p[5];
+	MYSQL_STMT		*st;
+	char			 scope[800], sql[400], last[32];
+	size_t			 scopelen = events_scope(j->q, scope,
+				     sizeof(scope)), np;
+	unsigned long long	 after = 0;
+	bool			 more = false;
+
+	json_array_clear(j->out->items);
+	j->out->next[0] = '\0';
+	if (store_cursor_key(s) != TX_OK)
+		return TX_DB_ERROR;
+	if (j->q->after != NULL &&
+	    !open_seq(s, scope, scopelen, j->q->after, &after)) {
+		*status = CM_DB_INVALID;
+		return TX_STOP;
+	}
+	np = events_sql(j, after, sql, sizeof(sql), p);
+	if ((st = store_exec(s, sql, p, np)) == NULL ||
+	    events_into(s, st, j->q->limit, j->out->items, &more, last,
+	    sizeof(last)) == ROW_ERROR)
+		return TX_DB_ERROR;
+	if (more && store_make_cursor(s, scope, scopelen, last,
+	    j->out->next) != TX_OK)
+		return TX_DB_ERROR;
+	return TX_OK;
+}
+
+enum cm_db_status
+store_events(struct cm_store *s, const struct cm_event_query *q,
+    struct cm_page *out)
+{
+	struct events_job	j = { q, { NULL }, 0, out };
+	enum cm_db_status	rc;
+
+	if (q->type != NULL && (j.nactions = cm_event_actions(q->type,
+	    j.actions)) == 0)
+		return CM_DB_INVALID;	/* the caller checks the type first */
+	out->items = json_array();
+	out->counted = false;
+	out->count = 0;
+	out->next[0] = '\0';
+	if ((rc = store_read(s, events_once, &j)) != CM_DB_OK) {
+		json_decref(out->items);
+		out->items = NULL;
+	}
+	return rc;
+}
