@@ -153,6 +153,8 @@ OPERATIONS = [
     ("rotate keys", "keys:rotate", "POST", lambda c: cpath(c) + "/rotate-keys", None, 200),
     ("history", "audit:read", "GET", lambda c: cpath(c) + "/audit", None, 200),
     ("history, headers", "audit:read", "HEAD", lambda c: cpath(c) + "/audit", None, 200),
+    ("events", "events:read", "GET", lambda c: "/api/v1/events?limit=1", None, 200),
+    ("events, headers", "events:read", "HEAD", lambda c: "/api/v1/events", None, 200),
     ("status", "pool:status", "GET", lambda c: STATUS, None, 200),
     ("status, headers", "pool:status", "HEAD", lambda c: STATUS, None, 200),
 ]
@@ -269,7 +271,8 @@ def test_bound_key_sees_its_agency_only(api):
     nothing written; on its own agency's client the 2xx."""
     a, b, ca, cb, cn, key = agencies(api)
     client_ops = [op for op in OPERATIONS if op[0] not in ("list", "list, headers", "create",
-                                                           "status", "status, headers")]
+                                                           "status", "status, headers",
+                                                           "events", "events, headers")]
     for op in client_ops:
         for other in (cb, cn):
             before = state(api, other["id"])
