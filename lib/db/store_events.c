@@ -19,6 +19,8 @@
 #define EVENT_COLUMNS	"seq, action, admin_key_id, request_id, at, " \
 			"changes, client_id"
 #define EVENT_NCOLS	7
+/* Parameters of the longest statement: two SELECTs of five, and a limit. */
+#define EVENT_PARAMS	(2 * 5 + 1)
 
 struct events_job {
 	const struct cm_event_query	*q;
@@ -27,34 +29,64 @@ struct events_job {
 	struct cm_page			*out;
 };
 
-/* The statement of q's shape into sql, and its parameters into p (5 slots). */
+/*
+ * One SELECT of the page: seq after `after`, the filters, at most one
+ * action (NULL: any), in seq order, limit + 1 rows.  Appends to sql at
+ * *len and to p at *n.
+ */
+static void
+events_select(const struct events_job *j, unsigned long long after,
+    const char *action, char *sql, size_t sz, int *len, struct param *p,
+    size_t *n)
+{
+	*len += snprintf(sql + *len, sz - (size_t)*len, "SELECT "
+	    EVENT_COLUMNS " FROM client_audit WHERE seq > ?");
+	p[(*n)++] = store_int((long long)after);
+	if (j->q->client_id != NULL) {
+		*len += snprintf(sql + *len, sz - (size_t)*len,
+		    " AND client_id = ?");
+		p[(*n)++] = store_str(j->q->client_id);
+	}
+	if (j->q->within != NULL) {
+		*len += snprintf(sql + *len, sz - (size_t)*len,
+		    " AND agency_id = ?");
+		p[(*n)++] = store_str(j->q->within);
+	}
+	if (action != NULL) {
+		*len += snprintf(sql + *len, sz - (size_t)*len,
+		    " AND action = ?");
+		p[(*n)++] = store_str(action);
+	}
+	*len += snprintf(sql + *len, sz - (size_t)*len, " ORDER BY seq LIMIT ?");
+	p[(*n)++] = store_int((long long)j->q->limit + 1);
+}
+
+/*
+ * The statement of q's shape into sql, and its parameters into p
+ * (EVENT_PARAMS slots); how many.  A type of two actions (client.deleted)
+ * is two ranges of ix_audit_action merged: "action IN (...)" would read
+ * every such row after the cursor and sort them.
+ */
 static size_t
 events_sql(const struct events_job *j, unsigned long long after, char *sql,
     size_t sz, struct param *p)
 {
 	size_t	n = 0, i;
-	int	len;
+	int	len = 0;
 
-	len = snprintf(sql, sz, "SELECT " EVENT_COLUMNS " FROM client_audit "
-	    "WHERE seq > ?");
-	p[n++] = store_int((long long)after);
-	if (j->q->client_id != NULL) {
-		len += snprintf(sql + len, sz - (size_t)len,
-		    " AND client_id = ?");
-		p[n++] = store_str(j->q->client_id);
+	if (j->nactions < 2) {
+		events_select(j, after, j->nactions ? j->actions[0] : NULL, sql,
+		    sz, &len, p, &n);
+		return n;
 	}
-	if (j->q->within != NULL) {
-		len += snprintf(sql + len, sz - (size_t)len,
-		    " AND agency_id = ?");
-		p[n++] = store_str(j->q->within);
+	len += snprintf(sql, sz, "SELECT * FROM (");
+	for (i = 0; i < j->nactions; i++) {
+		len += snprintf(sql + len, sz - (size_t)len, "%s(",
+		    i ? " UNION ALL " : "");
+		events_select(j, after, j->actions[i], sql, sz, &len, p, &n);
+		len += snprintf(sql + len, sz - (size_t)len, ")");
 	}
-	if (j->nactions > 0) {
-		len += snprintf(sql + len, sz - (size_t)len, " AND action %s",
-		    j->nactions == 1 ? "= ?" : "IN (?, ?)");
-		for (i = 0; i < j->nactions; i++)
-			p[n++] = store_str(j->actions[i]);
-	}
-	snprintf(sql + len, sz - (size_t)len, " ORDER BY seq LIMIT ?");
+	snprintf(sql + len, sz - (size_t)len, ") e ORDER BY seq LIMIT ?");
 	p[n++] = store_int((long long)j->q->limit + 1);
 	return n;
 }
@@ -143,9 +175,9 @@ static enum tx_rc
 events_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
 	struct events_job	*j = arg;
-	struct param		 p[5];
+	struct param		 p[EVENT_PARAMS];
 	MYSQL_STMT		*st;
-	char			 scope[800], sql[400], last[32];
+	char			 scope[800], sql[1000], last[32];
 	size_t			 scopelen = events_scope(j->q, scope,
 				     sizeof(scope)), np;
 	unsigned long long	 after = 0;
