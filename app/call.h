@@ -104,6 +104,13 @@ void	 ep_delete_client(struct call *);
 void	 ep_rotate_keys(struct call *);
 void	 ep_audit(struct call *);
 void	 ep_events(struct call *);
+/* ep_webhooks.c */
+void	 ep_webhook_create(struct call *);
+void	 ep_webhook_list(struct call *);
+void	 ep_webhook_get(struct call *);
+void	 ep_webhook_patch(struct call *);
+void	 ep_webhook_rotate(struct call *);
+void	 ep_webhook_delete(struct call *);
 /* status.c */
 void	 ep_status(struct call *);
 void	 ep_ping(struct call *);

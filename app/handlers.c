@@ -119,7 +119,7 @@ precondition_failed(struct call *c, const struct cm_stored *locked)
 	    "the client's current ETag, sent in this answer's ETag header");
 	if (locked != NULL && locked->etag[0] != '\0')
 		cm_response_header(&c->res, "ETag", "%s", locked->etag);
-	else if (c->route.id_valid &&
+	else if (c->route.id_valid && route_is_client(c->route.route) &&
 	    cm_db_get(c->w->db, c->route.id, call_within(c), &st) == CM_DB_OK) {
 		cm_response_header(&c->res, "ETag", "%s", st.etag);
 		json_decref(st.client);
@@ -438,7 +438,7 @@ dispatch(struct call *c)
 	if (m->route == NULL)
 		not_allowed(c, m->allowed);
 	else if (route_has_id(m->route) && !m->id_valid) {
-		cm_response_error(&c->res, 400, "Invalid client id", NULL);
+		cm_response_error(&c->res, 400, route_id_error(m->route), NULL);
 		cm_response_detail(&c->res, "id", "invalid_format", "must match "
 		    "^[a-zA-Z0-9_-]{1,255}$ after percent-decoding");
 	} else if ((m->route->open || call_scope(c, m->route->scope)) &&

@@ -142,8 +142,10 @@ call_idem_begin(struct call *c, const char *body, size_t len)
 	char	path[320];
 
 	route_path(&c->route, path, sizeof(path));
+	/* The client id lets an erasure find the client's stored answers. */
 	return take_key(c, path, body, len,
-	    route_has_id(c->route.route) ? c->route.id : NULL);
+	    route_has_id(c->route.route) && route_is_client(c->route.route) ?
+	    c->route.id : NULL);
 }
 
 /*

@@ -36,6 +36,18 @@ const struct route routes[] = {
 	{ M_GET | M_HEAD, "/clients/{id}/audit", false, CM_SCOPE_AUDIT_READ,
 	    ep_audit },
 	{ M_GET | M_HEAD, "/events", false, CM_SCOPE_EVENTS_READ, ep_events },
+	{ M_GET | M_HEAD, "/webhook-endpoints", false, CM_SCOPE_WEBHOOKS_MANAGE,
+	    ep_webhook_list },
+	{ M_POST, "/webhook-endpoints", false, CM_SCOPE_WEBHOOKS_MANAGE,
+	    ep_webhook_create },
+	{ M_GET | M_HEAD, "/webhook-endpoints/{id}", false,
+	    CM_SCOPE_WEBHOOKS_MANAGE, ep_webhook_get },
+	{ M_PATCH, "/webhook-endpoints/{id}", false, CM_SCOPE_WEBHOOKS_MANAGE,
+	    ep_webhook_patch },
+	{ M_DELETE, "/webhook-endpoints/{id}", false, CM_SCOPE_WEBHOOKS_MANAGE,
+	    ep_webhook_delete },
+	{ M_POST, "/webhook-endpoints/{id}/rotate-secret", false,
+	    CM_SCOPE_WEBHOOKS_MANAGE, ep_webhook_rotate },
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 
@@ -70,6 +82,19 @@ bool
 route_has_id(const struct route *r)
 {
 	return strstr(r->pattern, "{id}") != NULL;
+}
+
+bool
+route_is_client(const struct route *r)
+{
+	return strncmp(r->pattern, "/clients/{id}", 13) == 0;
+}
+
+const char *
+route_id_error(const struct route *r)
+{
+	return route_is_client(r) ? "Invalid client id" :
+	    "Invalid webhook endpoint id";
 }
 
 void

@@ -47,8 +47,12 @@ void		route_find(const char *method, const char *uri,
 		    struct route_match *);
 /* "GET, HEAD, POST" for methods bits, into buf. */
 void		route_allow(unsigned methods, char *buf, size_t sz);
-/* Whether a route's pattern takes a client id. */
+/* Whether a route's pattern takes an id ({id}: a client's or an endpoint's). */
 bool		route_has_id(const struct route *);
+/* Whether that id is a client's (else a webhook endpoint's). */
+bool		route_is_client(const struct route *);
+/* The 400's error string for an id that breaks the id rule. */
+const char	*route_id_error(const struct route *);
 /* The request's path as routed: /api/v1 + pattern with the decoded id. */
 void		route_path(const struct route_match *, char *buf, size_t sz);
 

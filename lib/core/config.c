@@ -93,6 +93,7 @@ static const struct key keys[] = {
 	NUM("api", "auth_cache_s", K_INT, auth_cache_s, 0, 3600),
 	NUM("api", "auth_refused_cache_s", K_INT, auth_refused_cache_s, 0, 60),
 	NUM("api", "idempotency_ttl_s", K_INT, idempotency_ttl_s, 1, 31536000),
+	NUM("webhooks", "allow_http", K_BOOL, webhook_allow_http, 0, 0),
 	/* Several endpoints, Galera, TLS. */
 	{ "database", "hosts", K_HOSTS, offsetof(struct cm_config, db_hosts),
 	  sizeof(((struct cm_config *)0)->db_hosts), 0, 0, 0 },

@@ -105,6 +105,8 @@ struct cm_config {
 	int	auth_refused_cache_s;	/* refused keys remembered, default 2; 0 off */
 	/* [api]: Idempotency-Key */
 	int	idempotency_ttl_s;	/* Idempotency-Key answers kept, default 86400 */
+	/* [webhooks] */
+	bool	webhook_allow_http;	/* endpoints may be http://, default false */
 };
 
 void	cm_config_defaults(struct cm_config *);

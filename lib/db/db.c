@@ -146,6 +146,49 @@ cm_db_events(struct cm_db *db, const struct cm_event_query *q,
 }
 
 enum cm_db_status
+cm_db_webhook_create(struct cm_db *db, const json_t *input, const char *secret,
+    json_t **out)
+{
+	return store_webhook_create(db->write, input, secret, out);
+}
+
+enum cm_db_status
+cm_db_webhook_get(struct cm_db *db, unsigned long long id, const char *within,
+    json_t **out)
+{
+	return store_webhook_get(db->read, id, within, out);
+}
+
+enum cm_db_status
+cm_db_webhook_list(struct cm_db *db, unsigned limit, const char *after,
+    const char *within, struct cm_page *out)
+{
+	return store_webhook_list(db->read, limit, after, within, out);
+}
+
+enum cm_db_status
+cm_db_webhook_patch(struct cm_db *db, unsigned long long id,
+    const char *within, const json_t *changes, json_t **out)
+{
+	return store_webhook_patch(db->write, id, within, changes, out);
+}
+
+enum cm_db_status
+cm_db_webhook_rotate(struct cm_db *db, unsigned long long id,
+    const char *within, const char *secret, int overlap_s, json_t **out)
+{
+	return store_webhook_rotate(db->write, id, within, secret, overlap_s,
+	    out);
+}
+
+enum cm_db_status
+cm_db_webhook_delete(struct cm_db *db, unsigned long long id,
+    const char *within)
+{
+	return store_webhook_delete(db->write, id, within);
+}
+
+enum cm_db_status
 cm_db_idem_begin(struct cm_db *db, struct cm_idem *idem, int ttl_s,
     int stale_s, enum cm_idem_verdict *verdict, struct cm_idem_answer *ans)
 {

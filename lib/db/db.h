@@ -270,6 +270,36 @@ struct cm_event_query {
 enum cm_db_status cm_db_events(struct cm_db *, const struct cm_event_query *,
 	    struct cm_page *);
 
+/* ---- webhook endpoints -------------------------------------------- */
+
+/*
+ * An endpoint is the API's object (webhook.h; never its secret).  id is
+ * the number of its "we_<n>"; within is the caller's agency binding
+ * (NULL: none): an endpoint of another agency, or of none, is
+ * CM_DB_NOT_FOUND to a bound caller.  *out is a new reference, NULL
+ * unless CM_DB_OK.
+ */
+/* input: checked members (cm_webhook_check_input, CREATE); secret: its secret. */
+enum cm_db_status cm_db_webhook_create(struct cm_db *, const json_t *input,
+	    const char *secret, json_t **out);
+enum cm_db_status cm_db_webhook_get(struct cm_db *, unsigned long long id,
+	    const char *within, json_t **out);
+/* Ordered by id; count: every endpoint the caller sees. */
+enum cm_db_status cm_db_webhook_list(struct cm_db *, unsigned limit,
+	    const char *after, const char *within, struct cm_page *);
+/* changes: checked members (PATCH); nothing written when none changes. */
+enum cm_db_status cm_db_webhook_patch(struct cm_db *, unsigned long long id,
+	    const char *within, const json_t *changes, json_t **out);
+/*
+ * A new secret; the previous one stays valid for overlap_s seconds (0:
+ * not at all).
+ */
+enum cm_db_status cm_db_webhook_rotate(struct cm_db *, unsigned long long id,
+	    const char *within, const char *secret, int overlap_s,
+	    json_t **out);
+enum cm_db_status cm_db_webhook_delete(struct cm_db *, unsigned long long id,
+	    const char *within);
+
 /* ---- Idempotency-Key ---------------------------------------------- */
 
 enum cm_idem_verdict {

@@ -28,6 +28,8 @@ const struct cm_grant cm_runtime_grants[] = {
 	/* Written by the triggers on clients, as their definer. */
 	{ "client_counts",	"SELECT", false },
 	{ "installation_secrets", "SELECT", false },
+	/* Managed through the API (webhooks:manage). */
+	{ "webhook_endpoints",	"SELECT, INSERT, UPDATE, DELETE", false },
 	{ "schema_migrations",	"SELECT", false },
 	/* A change of a client in one call (014); INVOKER: the rights above. */
 	{ "cm_update_client",	"EXECUTE", true },

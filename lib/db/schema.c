@@ -17,6 +17,7 @@ const struct cm_migration cm_schema_known[] = {
 	{ "013_key_scopes", CM_MIGRATION_EXPAND },
 	{ "014_update_procedure", CM_MIGRATION_EXPAND },
 	{ "015_event_agency", CM_MIGRATION_EXPAND },
+	{ "016_webhook_endpoints", CM_MIGRATION_EXPAND },
 	{ NULL, CM_MIGRATION_EXPAND }
 };
 

@@ -6,8 +6,8 @@
  *                health, fail-back, the deadline and the watch, errors
  * store_stmt.c   statements on it: the cache, parameters, rows, a client row
  * store_tx.c     the transaction runner: retries, back-off, tokens
- * store_write.c, store_read.c, store_events.c, store_idem.c,
- * store_erase.c, store_admin.c
+ * store_write.c, store_read.c, store_events.c, store_webhooks.c,
+ * store_idem.c, store_erase.c, store_admin.c
  *                the jobs: what each call of db.h does
  * db.c           db.h: a worker's two connections, one per kind of call
  */
@@ -285,6 +285,19 @@ enum cm_db_status store_audit_by_key(struct cm_store *,
 enum cm_db_status store_explain_list(struct cm_store *, void *fp);
 enum cm_db_status store_events(struct cm_store *,
 		    const struct cm_event_query *, struct cm_page *);
+enum cm_db_status store_webhook_create(struct cm_store *, const json_t *input,
+		    const char *secret, json_t **out);
+enum cm_db_status store_webhook_get(struct cm_store *, unsigned long long id,
+		    const char *within, json_t **out);
+enum cm_db_status store_webhook_list(struct cm_store *, unsigned limit,
+		    const char *after, const char *within, struct cm_page *);
+enum cm_db_status store_webhook_patch(struct cm_store *, unsigned long long id,
+		    const char *within, const json_t *changes, json_t **out);
+enum cm_db_status store_webhook_rotate(struct cm_store *,
+		    unsigned long long id, const char *within,
+		    const char *secret, int overlap_s, json_t **out);
+enum cm_db_status store_webhook_delete(struct cm_store *,
+		    unsigned long long id, const char *within);
 enum cm_db_status store_create(struct cm_store *, const json_t *input,
 		    const struct cm_write *, struct cm_stored *,
 		    struct cm_problems *);

@@ -21,6 +21,18 @@ static const struct {
 };
 #define KINDS	(sizeof(kinds) / sizeof(kinds[0]))
 
+/* The types in their order: the webhook_endpoints.event_types SET's. */
+static const char *const types[CM_EVENT_TYPE_COUNT] = {
+	"client.created", "client.updated", "client.deleted",
+	"client.keys_rotated", "client.erased"
+};
+
+const char *
+cm_event_type_at(size_t i)
+{
+	return i < CM_EVENT_TYPE_COUNT ? types[i] : NULL;
+}
+
 const char *
 cm_event_type(const char *action)
 {

@@ -22,6 +22,9 @@
 /* The longest event type name ("client.keys_rotated"), and its NUL. */
 #define CM_EVENT_TYPE_MAX	32
 
+/* How many event types there are; the i-th in their order (NULL past it). */
+#define CM_EVENT_TYPE_COUNT	5
+const char	*cm_event_type_at(size_t i);
 /* The event type of a history action ("update" -> "client.updated"); NULL: none. */
 const char	*cm_event_type(const char *action);
 /*

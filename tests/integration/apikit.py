@@ -190,11 +190,13 @@ class Api:
 
 # ---- secrets the run used (for secrets_test.py) ---------------------------
 # With CM_SECRETS_FILE set, every admin key sent (header or query), every
-# publishable/secret key seen in a request or response body and every
+# publishable/secret key and webhook signing secret seen in a request or
+# response body and every
 # proxy_api_key the service answered with is appended to that file, one a
 # line; secrets_test.py then looks for each in every log of the run.
 
-_SECRET_RE = re.compile(r"\b(?:pk_[0-9a-f]{32}|sk_[0-9a-f]{32}|ak_[0-9a-f]{64})\b")
+_SECRET_RE = re.compile(r"\b(?:pk_[0-9a-f]{32}|sk_[0-9a-f]{32}|ak_[0-9a-f]{64}|"
+                        r"whsec_[0-9a-f]{64})\b")
 _secrets_seen = set()
 _secrets_lock = threading.Lock()
 

@@ -1493,6 +1493,7 @@ LATER_UNDO = {
     "015_event_agency": "DROP TRIGGER IF EXISTS client_audit_agency;\n"
                         "ALTER TABLE client_audit DROP KEY ix_audit_agency, "
                         "DROP KEY ix_audit_action, DROP COLUMN agency_id;\n",
+    "016_webhook_endpoints": "DROP TABLE IF EXISTS webhook_endpoints;\n",
 }
 
 

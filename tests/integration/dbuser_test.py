@@ -28,6 +28,8 @@ CHECKS = [
     ("ok", "SELECT COUNT(*) FROM client_audit"),
     ("ok", "UPDATE client_audit SET changes = changes WHERE 1 = 0"),
     ("ok", "SELECT SUM(n) FROM client_counts"),
+    ("ok", "SELECT id, secret FROM webhook_endpoints"),
+    ("ok", "DELETE FROM webhook_endpoints WHERE 1 = 0"),
     ("denied", "INSERT INTO admin_keys (name, key_sha256, created_at) "
                "VALUES ('minted', REPEAT('0', 64), NOW(3))"),
     ("denied", "UPDATE admin_keys SET revoked_at = NULL WHERE 1 = 0"),

@@ -25,6 +25,12 @@ void ep_delete_client(struct call *c) { (void)c; }
 void ep_rotate_keys(struct call *c) { (void)c; }
 void ep_audit(struct call *c) { (void)c; }
 void ep_events(struct call *c) { (void)c; }
+void ep_webhook_create(struct call *c) { (void)c; }
+void ep_webhook_list(struct call *c) { (void)c; }
+void ep_webhook_get(struct call *c) { (void)c; }
+void ep_webhook_patch(struct call *c) { (void)c; }
+void ep_webhook_rotate(struct call *c) { (void)c; }
+void ep_webhook_delete(struct call *c) { (void)c; }
 void ep_status(struct call *c) { (void)c; }
 void ep_ping(struct call *c) { (void)c; }
 void ep_openapi(struct call *c) { (void)c; }
