@@ -18,6 +18,7 @@ const struct cm_migration cm_schema_known[] = {
 	{ "014_update_procedure", CM_MIGRATION_EXPAND },
 	{ "015_event_agency", CM_MIGRATION_EXPAND },
 	{ "016_webhook_endpoints", CM_MIGRATION_EXPAND },
+	{ "017_webhook_deliveries", CM_MIGRATION_EXPAND },
 	{ NULL, CM_MIGRATION_EXPAND }
 };
 

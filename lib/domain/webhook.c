@@ -1,12 +1,18 @@
 /*
  * webhook.c - webhook endpoints' members and ids (webhook.h).
  */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "event.h"
+#include "mem.h"
 #include "random.h"
 #include "validate.h"
 #include "webhook.h"
@@ -276,4 +282,112 @@ cm_webhook_check_rotate(const json_t *body, bool ignore_unknown,
 			    "\"overlap_s\"");
 	}
 	return cm_problems_count(probs) == 0;
+}
+
+/* ---- deliveries ------------------------------------------------------ */
+
+int
+cm_webhook_sign(const char *secret, long long t, const char *body,
+    size_t len, char out[CM_WEBHOOK_SIG_HEX])
+{
+	unsigned char	 mac[EVP_MAX_MD_SIZE];
+	unsigned	 maclen = 0;
+	char		 ts[24], *msg;
+	int		 n = snprintf(ts, sizeof(ts), "%lld.", t);
+	bool		 ok;
+
+	/* The message is "<t>.<body>"; one-shot HMAC() wants it whole. */
+	msg = cm_malloc((size_t)n + len + 1);
+	memcpy(msg, ts, (size_t)n);
+	memcpy(msg + n, body, len);
+	ok = HMAC(EVP_sha256(), secret, (int)strlen(secret),
+	    (const unsigned char *)msg, (size_t)n + len, mac, &maclen) !=
+	    NULL && maclen == 32;
+	free(msg);
+	if (!ok)
+		return -1;
+	cm_hex_encode(mac, 32, out);
+	return 0;
+}
+
+int
+cm_webhook_signature_header(const char *secret, const char *previous,
+    long long t, const char *body, size_t len, char *out, size_t sz)
+{
+	char	cur[CM_WEBHOOK_SIG_HEX], prev[CM_WEBHOOK_SIG_HEX];
+	int	n;
+
+	if (cm_webhook_sign(secret, t, body, len, cur) != 0 ||
+	    (previous != NULL && cm_webhook_sign(previous, t, body, len,
+	    prev) != 0))
+		return -1;
+	n = previous != NULL ?
+	    snprintf(out, sz, "t=%lld,v1=%s,v1=%s", t, cur, prev) :
+	    snprintf(out, sz, "t=%lld,v1=%s", t, cur);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+long long
+cm_webhook_backoff_ms(unsigned n, long long min_ms, long long max_ms,
+    unsigned r)
+{
+	long long	wait = min_ms;
+
+	while (n-- > 1 && wait < max_ms)
+		wait *= 2;
+	if (wait > max_ms)
+		wait = max_ms;
+	/* The lower half is kept, the upper half drawn. */
+	return wait / 2 + (long long)(r % (unsigned)(wait / 2 + 1));
+}
+
+/* a.b.c.d in host order against net/bits. */
+static bool
+v4_in(uint32_t a, uint32_t net, unsigned bits)
+{
+	return bits == 0 || (a >> (32 - bits)) == (net >> (32 - bits));
+}
+
+static bool
+v4_allowed(uint32_t a, bool allow_private)
+{
+	if (v4_in(a, 0x00000000, 8) || v4_in(a, 0xe0000000, 4) ||
+	    v4_in(a, 0xf0000000, 4))	/* this network, multicast, reserved */
+		return false;
+	if (v4_in(a, 0x7f000000, 8) || v4_in(a, 0x0a000000, 8) ||
+	    v4_in(a, 0xac100000, 12) || v4_in(a, 0xc0a80000, 16) ||
+	    v4_in(a, 0xa9fe0000, 16) || v4_in(a, 0x64400000, 10))
+		return allow_private;
+	return true;
+}
+
+bool
+cm_webhook_addr_allowed(const struct sockaddr *addr, bool allow_private)
+{
+	const struct sockaddr_in	*in4;
+	const struct sockaddr_in6	*in6;
+	const unsigned char		*b;
+	uint32_t			 a;
+
+	if (addr->sa_family == AF_INET) {
+		in4 = (const struct sockaddr_in *)(const void *)addr;
+		return v4_allowed(ntohl(in4->sin_addr.s_addr), allow_private);
+	}
+	if (addr->sa_family != AF_INET6)
+		return false;
+	in6 = (const struct sockaddr_in6 *)(const void *)addr;
+	b = in6->sin6_addr.s6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+		    (uint32_t)b[14] << 8 | b[15];
+		return v4_allowed(a, allow_private);
+	}
+	if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) ||
+	    IN6_IS_ADDR_MULTICAST(&in6->sin6_addr))
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+	    IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) ||
+	    (b[0] & 0xfe) == 0xfc)	/* unique local fc00::/7 */
+		return allow_private;
+	return true;
 }

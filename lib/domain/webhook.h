@@ -67,4 +67,43 @@ int	 cm_webhook_id_parse(const char *text, unsigned long long *n);
 bool	 cm_webhook_check_rotate(const json_t *body, bool ignore_unknown,
 	    int *overlap_s, struct cm_problems *probs);
 
+/* ---- deliveries ------------------------------------------------------ */
+
+/* One "v1=" signature: 64 hex digits of HMAC-SHA256, and its NUL. */
+#define CM_WEBHOOK_SIG_HEX	65
+
+/*
+ * The v1 signature of a delivery: hex HMAC-SHA256, keyed by the secret
+ * (the whole "whsec_..." text), of "<t>.<body>".  0, or -1 when HMAC
+ * fails.
+ */
+int	 cm_webhook_sign(const char *secret, long long t, const char *body,
+	    size_t len, char out[CM_WEBHOOK_SIG_HEX]);
+/*
+ * The signature header's value, "t=<t>,v1=<hex>" and, while a rotation's
+ * overlap lasts (previous not NULL), ",v1=<hex>" made with the previous
+ * secret, into out.  0, or -1 when out is too small or HMAC fails.
+ */
+int	 cm_webhook_signature_header(const char *secret, const char *previous,
+	    long long t, const char *body, size_t len, char *out, size_t sz);
+/*
+ * The wait before attempt n + 1 after n failed ones (n >= 1), in ms:
+ * min_ms doubled per attempt, at most max_ms, of which the upper half is
+ * jitter chosen by r (a random 32-bit number): receivers coming back are
+ * not all hit at once.
+ */
+long long cm_webhook_backoff_ms(unsigned n, long long min_ms, long long max_ms,
+	    unsigned r);
+
+struct sockaddr;
+/*
+ * Whether a delivery may connect to addr: never to an unspecified,
+ * multicast or broadcast address; to loopback, private (RFC 1918, unique
+ * local fc00::/7, carrier-grade NAT 100.64/10) and link-local addresses
+ * (the cloud metadata service at 169.254.169.254 among them), and to
+ * IPv4-mapped forms of those, only with allow_private.
+ */
+bool	 cm_webhook_addr_allowed(const struct sockaddr *addr,
+	    bool allow_private);
+
 #endif

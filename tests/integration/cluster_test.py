@@ -1494,6 +1494,8 @@ LATER_UNDO = {
                         "ALTER TABLE client_audit DROP KEY ix_audit_agency, "
                         "DROP KEY ix_audit_action, DROP COLUMN agency_id;\n",
     "016_webhook_endpoints": "DROP TABLE IF EXISTS webhook_endpoints;\n",
+    "017_webhook_deliveries": "DROP TABLE IF EXISTS webhook_deliveries, webhook_progress, "
+                              "webhook_lease;\n",
 }
 
 
