@@ -20,6 +20,8 @@
  *	clientsctl [-c config] erase CLIENT_ID
  *	clientsctl [-c config] explain-list
  *	clientsctl [-c config] purge-idempotency [--batch N]
+ *	clientsctl [-c config] webhook list
+ *	clientsctl [-c config] webhook replay --since DATE [--endpoint ID]
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -37,6 +39,7 @@
 #include "db.h"
 #include "dbconf.h"
 #include "dbsetup.h"
+#include "webhook.h"
 #include "json.h"
 #include "keys.h"
 #include "mem.h"
@@ -62,6 +65,9 @@ static const char usage_text[] =
 	    "       clientsctl [-c config] erase CLIENT_ID\n"
 	    "       clientsctl [-c config] explain-list\n"
 	    "       clientsctl [-c config] purge-idempotency [--batch N]\n"
+	    "       clientsctl [-c config] webhook list\n"
+	    "       clientsctl [-c config] webhook replay --since DATE "
+	    "[--endpoint ID]\n"
 	    "       clientsctl -h | --help | -V | --version\n";
 
 static void __attribute__((noreturn))
@@ -107,7 +113,8 @@ print_waiting(const char *name, const char *needs, void *arg)
  * runtime user's grants (dbsetup.h).
  */
 static int
-migrate(struct cm_db *db, const char *runtime_user, int argc, char *argv[])
+migrate(struct cm_db *db, const char *runtime_user, const char *webhook_user,
+    int argc, char *argv[])
 {
 	struct cm_migrate_opts	 o;
 	int			 i, rc, waiting = 0;
@@ -115,6 +122,7 @@ migrate(struct cm_db *db, const char *runtime_user, int argc, char *argv[])
 	memset(&o, 0, sizeof(o));
 	o.dir = CM_MIGRATIONSDIR;
 	o.runtime_user = runtime_user;
+	o.webhook_user = webhook_user;
 	o.applied = print_applied;
 	o.waiting = print_waiting;
 	o.arg = &waiting;
@@ -547,7 +555,49 @@ as_owner(int argc, char *argv[])
 	return strcmp(argv[0], "migrate") == 0 ||
 	    strcmp(argv[0], "admin-key") == 0 ||
 	    (strcmp(argv[0], "audit") == 0 && argc >= 2 &&
-	    strcmp(argv[1], "purge") == 0);
+	    strcmp(argv[1], "purge") == 0) ||
+	    strcmp(argv[0], "webhook") == 0;
+}
+
+/*
+ * webhook list: each endpoint and its deliveries (the dispatcher's
+ * tables, which the runtime user cannot read: the migration user's).
+ * webhook replay --since DATE [--endpoint ID]: the failed deliveries of
+ * events since DATE (UTC) queued again.
+ */
+static int
+webhook(struct cm_db *db, int argc, char *argv[])
+{
+	const char		*since = NULL;
+	char			 cutoff[32];
+	unsigned long long	 endpoint = 0, rows;
+	enum cm_db_status	 rc;
+	int			 i;
+
+	if (argc == 2 && strcmp(argv[1], "list") == 0)
+		return cm_db_wh_list(db, stdout) == CM_DB_OK ? 0 :
+		    failed(CM_DB_FAILED, "webhook list");
+	if (argc < 2 || strcmp(argv[1], "replay") != 0)
+		usage();
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
+			since = argv[++i];
+		else if (strcmp(argv[i], "--endpoint") == 0 && i + 1 < argc &&
+		    cm_webhook_id_parse(argv[i + 1], &endpoint) == 0)
+			i++;
+		else
+			usage();
+	}
+	if (since == NULL || cm_steward_parse_date(since, cutoff,
+	    sizeof(cutoff)) != 0) {
+		fprintf(stderr, "clientsctl: webhook replay: --since: expected "
+		    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)\n");
+		return 2;
+	}
+	if ((rc = cm_db_wh_replay(db, cutoff, endpoint, &rows)) != CM_DB_OK)
+		return failed(rc, "webhook replay");
+	printf("%llu deliveries queued again\n", rows);
+	return 0;
 }
 
 /* db-setup --print [--host HOST]: the set-up SQL on stdout. */
@@ -597,7 +647,7 @@ main(int argc, char *argv[])
 	struct cm_db		*db;
 	const char		*path = cm_config_default_path();
 	const char		*mpath = NULL;
-	char			 err[512], runtime_user[64];
+	char			 err[512], runtime_user[64], webhook_user[64];
 	int			 ch, rc;
 
 	cm_mem_init();
@@ -636,6 +686,7 @@ main(int argc, char *argv[])
 	}
 	/* The runtime user (clientsd.conf) may not do these: its owner does. */
 	snprintf(runtime_user, sizeof(runtime_user), "%s", cfg.db_user);
+	snprintf(webhook_user, sizeof(webhook_user), "%s", cfg.webhook_user);
 	if (as_owner(argc, argv) && load_migrate_config(&cfg, mpath) != 0)
 		return 1;
 	dbconf_of(&cfg, &dbcfg);
@@ -644,7 +695,7 @@ main(int argc, char *argv[])
 	db = cm_db_open(&dbcfg, (unsigned long)getpid());
 	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	if (strcmp(argv[0], "migrate") == 0)
-		rc = migrate(db, runtime_user, argc, argv);
+		rc = migrate(db, runtime_user, webhook_user, argc, argv);
 	else if (strcmp(argv[0], "admin-key") == 0)
 		rc = admin_key(db, argc, argv);
 	else if (strcmp(argv[0], "audit") == 0 && argc >= 2 &&
@@ -662,6 +713,8 @@ main(int argc, char *argv[])
 		rc = erase(db, argv[1]);
 	else if (strcmp(argv[0], "purge-idempotency") == 0)
 		rc = purge_idempotency(db, &cfg, argc, argv);
+	else if (strcmp(argv[0], "webhook") == 0)
+		rc = webhook(db, argc, argv);
 	else if (strcmp(argv[0], "explain-list") == 0 && argc == 1)
 		rc = cm_db_explain_list(db, stdout) == CM_DB_OK ? 0 :
 		    failed(CM_DB_FAILED, "explain-list");

@@ -43,6 +43,6 @@ CREATE TABLE webhook_deliveries (
   last_error      VARCHAR(160) NULL,
   done_at         DATETIME(3)  NULL,
   PRIMARY KEY (endpoint_id, event_seq),
-  KEY ix_delivery_client (endpoint_id, client_id, state, event_seq),
-  KEY ix_delivery_due (state, next_attempt_at)
+  KEY ix_delivery_pending (endpoint_id, state, event_seq),
+  KEY ix_delivery_client (endpoint_id, client_id, state, event_seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -94,6 +94,16 @@ static const struct key keys[] = {
 	NUM("api", "auth_refused_cache_s", K_INT, auth_refused_cache_s, 0, 60),
 	NUM("api", "idempotency_ttl_s", K_INT, idempotency_ttl_s, 1, 31536000),
 	NUM("webhooks", "allow_http", K_BOOL, webhook_allow_http, 0, 0),
+	NUM("webhooks", "allow_private", K_BOOL, webhook_allow_private, 0, 0),
+	STR("webhooks", "user", webhook_user, F_NONEMPTY),
+	NUM("webhooks", "connect_timeout", K_INT, webhook_connect_timeout, 1, 60),
+	NUM("webhooks", "timeout", K_INT, webhook_timeout, 1, 300),
+	NUM("webhooks", "retry_period", K_INT, webhook_retry_period, 1, 2592000),
+	NUM("webhooks", "retry_min_ms", K_INT, webhook_retry_min_ms, 10, 3600000),
+	NUM("webhooks", "retry_max_s", K_INT, webhook_retry_max_s, 1, 86400),
+	NUM("webhooks", "lease_s", K_INT, webhook_lease_s, 2, 3600),
+	NUM("webhooks", "poll_ms", K_INT, webhook_poll_ms, 10, 60000),
+	NUM("webhooks", "settle_s", K_INT, webhook_settle_s, 0, 3600),
 	/* Several endpoints, Galera, TLS. */
 	{ "database", "hosts", K_HOSTS, offsetof(struct cm_config, db_hosts),
 	  sizeof(((struct cm_config *)0)->db_hosts), 0, 0, 0 },
@@ -147,6 +157,16 @@ cm_config_defaults(struct cm_config *cfg)
 	cfg->db_policy = CM_DB_FAILOVER;
 	cfg->db_failback_s = 5;
 	cfg->db_tls = CM_TLS_OFF;
+	strcpy(cfg->webhook_user, "clients_webhooks");
+	cfg->webhook_connect_timeout = 5;
+	cfg->webhook_timeout = 10;
+	cfg->webhook_retry_period = 259200;	/* 3 days, as Stripe */
+	cfg->webhook_retry_min_ms = 1000;
+	cfg->webhook_retry_max_s = 3600;
+	cfg->webhook_lease_s = 15;
+	cfg->webhook_poll_ms = 500;
+	/* Longer than any transaction lives (request_timeout), plus clock skew. */
+	cfg->webhook_settle_s = 60;
 }
 
 static void

@@ -105,8 +105,18 @@ struct cm_config {
 	int	auth_refused_cache_s;	/* refused keys remembered, default 2; 0 off */
 	/* [api]: Idempotency-Key */
 	int	idempotency_ttl_s;	/* Idempotency-Key answers kept, default 86400 */
-	/* [webhooks] */
+	/* [webhooks]: the endpoints API, and the dispatcher (clientsd-webhooks) */
 	bool	webhook_allow_http;	/* endpoints may be http://, default false */
+	bool	webhook_allow_private;	/* deliveries to private addresses, default false */
+	char	webhook_user[64];	/* the dispatcher's database user, default "clients_webhooks" */
+	int	webhook_connect_timeout; /* s, default 5 */
+	int	webhook_timeout;	/* s per attempt, default 10 */
+	int	webhook_retry_period;	/* s an event is retried, default 259200 */
+	int	webhook_retry_min_ms;	/* the first back-off, default 1000 */
+	int	webhook_retry_max_s;	/* the longest back-off, default 3600 */
+	int	webhook_lease_s;	/* the dispatcher's lease, default 15 */
+	int	webhook_poll_ms;	/* between rounds, default 500 */
+	int	webhook_settle_s;	/* history older than this is settled, default 60 */
 };
 
 void	cm_config_defaults(struct cm_config *);

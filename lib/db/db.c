@@ -189,6 +189,60 @@ cm_db_webhook_delete(struct cm_db *db, unsigned long long id,
 }
 
 enum cm_db_status
+cm_db_wh_lease(struct cm_db *db, const char *holder, int lease_s, bool *held)
+{
+	return store_wh_lease(db->write, holder, lease_s, held);
+}
+
+enum cm_db_status
+cm_db_wh_targets(struct cm_db *db, struct cm_wh_target **out, size_t *n)
+{
+	return store_wh_targets(db->read, out, n);
+}
+
+enum cm_db_status
+cm_db_wh_enqueue(struct cm_db *db, const struct cm_wh_target *t, int settle_s,
+    unsigned batch, unsigned *queued)
+{
+	return store_wh_enqueue(db->write, t, settle_s, batch, queued);
+}
+
+enum cm_db_status
+cm_db_wh_next(struct cm_db *db, unsigned long long endpoint_id,
+    struct cm_wh_delivery *out, bool *found)
+{
+	return store_wh_next(db->read, endpoint_id, out, found);
+}
+
+enum cm_db_status
+cm_db_wh_record(struct cm_db *db, const char *holder,
+    const struct cm_wh_delivery *d, bool delivered, int status,
+    const char *error, long long retry_ms, int retry_period_s)
+{
+	return store_wh_record(db->write, holder, d, delivered, status, error,
+	    retry_ms, retry_period_s);
+}
+
+enum cm_db_status
+cm_db_wh_tidy(struct cm_db *db, int keep_s)
+{
+	return store_wh_tidy(db->write, keep_s);
+}
+
+enum cm_db_status
+cm_db_wh_list(struct cm_db *db, void *fp)
+{
+	return store_wh_list(db->read, fp);
+}
+
+enum cm_db_status
+cm_db_wh_replay(struct cm_db *db, const char *since,
+    unsigned long long endpoint_id, unsigned long long *rows)
+{
+	return store_wh_replay(db->write, since, endpoint_id, rows);
+}
+
+enum cm_db_status
 cm_db_idem_begin(struct cm_db *db, struct cm_idem *idem, int ttl_s,
     int stale_s, enum cm_idem_verdict *verdict, struct cm_idem_answer *ans)
 {

@@ -300,6 +300,72 @@ enum cm_db_status cm_db_webhook_rotate(struct cm_db *, unsigned long long id,
 enum cm_db_status cm_db_webhook_delete(struct cm_db *, unsigned long long id,
 	    const char *within);
 
+/* ---- the webhook dispatcher (clientsd-webhooks) -------------------- */
+
+/* An endpoint as the dispatcher needs it: with its secrets. */
+struct cm_wh_target {
+	unsigned long long	 id;
+	char			 url[2049];
+	char			 types[96];	/* the SET's text */
+	char			 agency_id[CM_AGENCY_MAX];	/* "": every agency */
+	bool			 enabled;
+	char			 secret[71];	/* secret: never logged */
+	char			 previous[71];	/* "" unless in a rotation's overlap */
+	unsigned long long	 after_seq;
+};
+
+/* One delivery due: which event, to which endpoint, the event itself. */
+struct cm_wh_delivery {
+	unsigned long long	 endpoint_id, seq;
+	unsigned		 attempts;	/* made before this one */
+	json_t			*event;		/* the feed's event; caller decrefs */
+};
+
+/*
+ * Takes or renews the lease named "dispatcher" for holder, lease_s
+ * seconds from now on the database's clock: *held says whether holder
+ * has it now (another holder's lease is taken only once it expired).
+ */
+enum cm_db_status cm_db_wh_lease(struct cm_db *, const char *holder,
+	    int lease_s, bool *held);
+/* Every endpoint, into a malloc'ed array (*n entries; caller frees). */
+enum cm_db_status cm_db_wh_targets(struct cm_db *, struct cm_wh_target **out,
+	    size_t *n);
+/*
+ * Queues the events of t (its types, its agency) after its progress, at
+ * most batch of them; moves its progress past the events older than
+ * settle_s.  *queued: how many rows were new.
+ */
+enum cm_db_status cm_db_wh_enqueue(struct cm_db *, const struct cm_wh_target *t,
+	    int settle_s, unsigned batch, unsigned *queued);
+/*
+ * The endpoint's next delivery due: the oldest pending one whose client
+ * has no older pending one (a client's events in order), attempted no
+ * earlier than its next_attempt_at.  *found false when none.
+ */
+enum cm_db_status cm_db_wh_next(struct cm_db *, unsigned long long endpoint_id,
+	    struct cm_wh_delivery *out, bool *found);
+/*
+ * An attempt's outcome, written only while holder holds the lease:
+ * delivered, or retried after retry_ms, or (queued more than
+ * retry_period_s ago) given up: failed.  status 0: no HTTP answer;
+ * error: a short reason (no secret, no body), or NULL.
+ */
+enum cm_db_status cm_db_wh_record(struct cm_db *, const char *holder,
+	    const struct cm_wh_delivery *, bool delivered, int status,
+	    const char *error, long long retry_ms, int retry_period_s);
+/* Deliveries of endpoints that are gone, and delivered ones older than keep_s. */
+enum cm_db_status cm_db_wh_tidy(struct cm_db *, int keep_s);
+/* clientsctl webhook list: one line per endpoint with its backlog, to fp. */
+enum cm_db_status cm_db_wh_list(struct cm_db *, void *fp);
+/*
+ * clientsctl webhook replay: the failed deliveries of events since
+ * ("YYYY-MM-DD HH:MM:SS.000" UTC), of one endpoint (0: every one), queued
+ * again.  *rows: how many.
+ */
+enum cm_db_status cm_db_wh_replay(struct cm_db *, const char *since,
+	    unsigned long long endpoint_id, unsigned long long *rows);
+
 /* ---- Idempotency-Key ---------------------------------------------- */
 
 enum cm_idem_verdict {
@@ -366,6 +432,7 @@ struct cm_migration_report {
 struct cm_migrate_opts {
 	const char	*dir;		/* the *.sql files */
 	const char	*runtime_user;	/* whom to grant (dbsetup.h); NULL: none */
+	const char	*webhook_user;	/* the dispatcher's user; NULL: none */
 	bool		 contract;	/* also the contract migrations */
 	void		(*applied)(const struct cm_migration_report *, void *arg);
 	/* A contract migration left for --contract; needs: the release every host runs first. */

@@ -36,6 +36,21 @@ const struct cm_grant cm_runtime_grants[] = {
 	{ NULL, NULL, false }
 };
 
+/*
+ * The webhook dispatcher's (clientsd-webhooks): it reads the history and
+ * the endpoints, with their secrets, and keeps its own tables; it writes
+ * no client, no history, no endpoint and no key.
+ */
+const struct cm_grant cm_webhook_grants[] = {
+	{ "client_audit",	"SELECT", false },
+	{ "webhook_endpoints",	"SELECT", false },
+	{ "webhook_deliveries",	"SELECT, INSERT, UPDATE, DELETE", false },
+	{ "webhook_progress",	"SELECT, INSERT, UPDATE, DELETE", false },
+	{ "webhook_lease",	"SELECT, INSERT, UPDATE", false },
+	{ "schema_migrations",	"SELECT", false },
+	{ NULL, NULL, false }
+};
+
 #define DML	"SELECT, INSERT, UPDATE, DELETE"
 #define DDL	DML ", CREATE, ALTER, DROP, INDEX, REFERENCES, " \
 		"CREATE VIEW, SHOW VIEW, TRIGGER, LOCK TABLES, " \

@@ -27,6 +27,8 @@ struct cm_grant {
 	bool		 procedure;	/* EXECUTE ON PROCEDURE */
 };
 extern const struct cm_grant cm_runtime_grants[];
+/* The webhook dispatcher's, given to [webhooks] user once it exists. */
+extern const struct cm_grant cm_webhook_grants[];
 
 /*
  * The GRANT statement of g for user@host, into out.  Returns 0, or -1

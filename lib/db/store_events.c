@@ -123,8 +123,8 @@ open_seq(struct cm_store *s, const char *scope, size_t scopelen,
 }
 
 /* The fetched row as an event; NULL when it is not one (or not JSON). */
-static json_t *
-event_of_row(struct cm_store *s)
+json_t *
+store_event_of_row(struct cm_store *s)
 {
 	struct cm_event_row	 r;
 	json_t			*changes, *e;
@@ -162,7 +162,7 @@ events_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
 		}
 		snprintf(last, lastsz, "%s", s->col[0]);
 		/* Every action is an event's; a row that is not is skipped. */
-		if ((e = event_of_row(s)) != NULL) {
+		if ((e = store_event_of_row(s)) != NULL) {
 			json_array_append_new(arr, e);
 			n++;
 		}

@@ -7,7 +7,7 @@
  * store_stmt.c   statements on it: the cache, parameters, rows, a client row
  * store_tx.c     the transaction runner: retries, back-off, tokens
  * store_write.c, store_read.c, store_events.c, store_webhooks.c,
- * store_idem.c, store_erase.c, store_admin.c
+ * store_dispatch.c, store_idem.c, store_erase.c, store_admin.c
  *                the jobs: what each call of db.h does
  * db.c           db.h: a worker's two connections, one per kind of call
  */
@@ -298,6 +298,23 @@ enum cm_db_status store_webhook_rotate(struct cm_store *,
 		    const char *secret, int overlap_s, json_t **out);
 enum cm_db_status store_webhook_delete(struct cm_store *,
 		    unsigned long long id, const char *within);
+enum cm_db_status store_wh_lease(struct cm_store *, const char *holder,
+		    int lease_s, bool *held);
+enum cm_db_status store_wh_targets(struct cm_store *,
+		    struct cm_wh_target **out, size_t *n);
+enum cm_db_status store_wh_enqueue(struct cm_store *,
+		    const struct cm_wh_target *, int settle_s, unsigned batch,
+		    unsigned *queued);
+enum cm_db_status store_wh_next(struct cm_store *,
+		    unsigned long long endpoint_id, struct cm_wh_delivery *,
+		    bool *found);
+enum cm_db_status store_wh_record(struct cm_store *, const char *holder,
+		    const struct cm_wh_delivery *, bool delivered, int status,
+		    const char *error, long long retry_ms, int retry_period_s);
+enum cm_db_status store_wh_tidy(struct cm_store *, int keep_s);
+enum cm_db_status store_wh_list(struct cm_store *, void *fp);
+enum cm_db_status store_wh_replay(struct cm_store *, const char *since,
+		    unsigned long long endpoint_id, unsigned long long *rows);
 enum cm_db_status store_create(struct cm_store *, const json_t *input,
 		    const struct cm_write *, struct cm_stored *,
 		    struct cm_problems *);
@@ -355,6 +372,11 @@ enum tx_rc	 store_cursor_key(struct cm_store *);
 /* store_read.c: the cursor of position text for scope, into out (CM_CURSOR_MAX). */
 enum tx_rc	 store_make_cursor(struct cm_store *, const char *scope,
 		    size_t scopelen, const char *text, char *out);
+/*
+ * store_events.c: the fetched history row (seq, action, admin_key_id,
+ * request_id, at, changes, client_id) as an event; NULL when it is none.
+ */
+json_t		*store_event_of_row(struct cm_store *);
 /* store_write.c: CM_FIELD_BIT()s of the members that hold a value. */
 uint32_t	 store_present_members(const json_t *client);
 /* store_write.c: the audit row of a write; steals changes. */

@@ -342,6 +342,42 @@ grant_runtime(struct cm_store *s, const char *user)
 }
 
 /*
+ * The dispatcher's grants, table by table.  Its account is optional (an
+ * installation without webhooks has none): 1133, no such account, is a
+ * note, not an error; the dispatcher refuses to start without its grants.
+ */
+static int
+grant_webhooks(struct cm_store *s, const char *user)
+{
+	const struct cm_grant	*g;
+	MYSQL_STMT		*st;
+	char			 host[256], sql[512];
+	unsigned		 err;
+
+	if ((st = store_exec(s, whoami_sql, NULL, 0)) == NULL ||
+	    store_fetch_one(s, st, 2) != ROW_FOUND)
+		return -1;
+	snprintf(host, sizeof(host), "%s", s->col[1]);
+	for (g = cm_webhook_grants; g->table != NULL; g++) {
+		if (cm_dbsetup_grant_sql(sql, sizeof(sql), g, user, host) != 0) {
+			LOG_ERR("migrate: [webhooks] user %s is not a plain "
+			    "name (letters, digits, _)", user);
+			return -1;
+		}
+		if ((err = grant_query(s, sql, 1133)) == 0 || err == 1146)
+			continue;
+		if (err == 1133) {
+			LOG_INFO("migrate: no account '%s'@'%s' ([webhooks] "
+			    "user): the webhook dispatcher gets its grants once "
+			    "it exists and migrate runs again", user, host);
+			return 0;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * The table of applied migrations, with its kind column (instant).  The
  * migrations run at MariaDB's default isolation, as from the mariadb
  * client, not at the READ COMMITTED of the connections the service makes
@@ -423,6 +459,9 @@ store_migrate(struct cm_store *s, const struct cm_migrate_opts *o)
 	free(names);
 	if (rc == 0 && o->runtime_user != NULL &&
 	    grant_runtime(s, o->runtime_user) != 0)
+		rc = -1;
+	if (rc == 0 && o->webhook_user != NULL &&
+	    grant_webhooks(s, o->webhook_user) != 0)
 		rc = -1;
 	return rc == 0 ? CM_DB_OK : CM_DB_FAILED;
 }

@@ -345,7 +345,7 @@ START_TEST(sample_file)
 	free(line);
 	fclose(in);
 	fclose(out);
-	ck_assert_uint_eq(keys, 55);	/* every key of config.c, each listed once */
+	ck_assert_uint_eq(keys, 65);	/* every key of config.c, each listed once */
 	load_ok(&c, path);
 	unlink(path);
 	assert_defaults(&c);
