@@ -343,8 +343,9 @@ grant_runtime(struct cm_store *s, const char *user)
 
 /*
  * The dispatcher's grants, table by table.  Its account is optional (an
- * installation without webhooks has none): 1133, no such account, is a
- * note, not an error; the dispatcher refuses to start without its grants.
+ * installation without webhooks has none): no such account (1410 for a
+ * granter that may not create users, 1133 for one that may) is a note,
+ * not an error; the dispatcher cannot start without its grants.
  */
 static int
 grant_webhooks(struct cm_store *s, const char *user)
@@ -364,9 +365,9 @@ grant_webhooks(struct cm_store *s, const char *user)
 			    "name (letters, digits, _)", user);
 			return -1;
 		}
-		if ((err = grant_query(s, sql, 1133)) == 0 || err == 1146)
+		if ((err = grant_query(s, sql, 1410)) == 0 || err == 1146)
 			continue;
-		if (err == 1133) {
+		if (err == 1410 || err == 1133) {
 			LOG_INFO("migrate: no account '%s'@'%s' ([webhooks] "
 			    "user): the webhook dispatcher gets its grants once "
 			    "it exists and migrate runs again", user, host);

@@ -1,0 +1,519 @@
+/*
+ * webhooks.c - clientsd-webhooks, the webhook dispatcher: the only part
+ * of clientsd that connects out.  See clientsd-webhooks(8).
+ *
+ *	clientsd-webhooks [-c config] | -t [-c config] | -V | -h
+ *
+ * One process, one loop.  Each round it takes or renews its lease in the
+ * database (only its holder delivers: a second dispatcher waits), queues
+ * the new events of every endpoint, and starts, per enabled endpoint with
+ * nothing in flight, that endpoint's next due delivery; the transfers run
+ * side by side (libcurl's multi interface), so one slow receiver delays
+ * only its own deliveries.  An outcome is written as it comes; one never
+ * written (the process killed mid-delivery) leaves the delivery pending,
+ * so it is made again: at least once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <mysql.h>
+
+#include "config.h"
+#include "db.h"
+#include "dbconf.h"
+#include "json.h"
+#include "log.h"
+#include "mem.h"
+#include "random.h"
+#include "webhook.h"
+
+/* A receiver's answer is read this far, and never logged. */
+#define BODY_CAP		4096
+/* Delivered rows are kept this long for `clientsctl webhook list`. */
+#define KEEP_DELIVERED_S	(7 * 86400)
+/* History rows looked at per endpoint and round, at most. */
+#define ENQUEUE_BATCH		1000
+/* Housekeeping, at most this often. */
+#define TIDY_EVERY_US		(60LL * 1000000)
+
+static volatile sig_atomic_t	stopping;
+
+/* One transfer in flight: a delivery to its endpoint. */
+struct flight {
+	struct cm_wh_delivery	 d;
+	CURL			*easy;
+	struct curl_slist	*headers;
+	char			*body;
+	size_t			 got;		/* bytes of the answer read */
+	bool			 allow_private;
+	bool			 refused;	/* the address check said no */
+	long long		 t0_us;
+};
+
+struct dispatcher {
+	const struct cm_config	*cfg;
+	struct cm_db		*db;
+	CURLM			*multi;
+	char			 holder[128];
+	bool			 held;
+	struct cm_wh_target	*targets;
+	size_t			 ntargets;
+	/* In flight, by endpoint id (at most one each). */
+	struct flight		**flights;
+	size_t			 nflights;
+	long long		 tidied_us;
+};
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static long long
+now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A bound on each piece of database work: nothing waits forever. */
+static void
+db_begin(struct dispatcher *p)
+{
+	struct timespec	deadline;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += p->cfg->request_timeout;
+	cm_db_begin_request(p->db, &deadline);
+}
+
+/* ---- one transfer ------------------------------------------------------- */
+
+/* The answer is counted and dropped: it may be anything, of any size. */
+static size_t
+on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct flight	*f = arg;
+
+	(void)data;
+	f->got += size * n;
+	return f->got > BODY_CAP ? 0 : size * n;
+}
+
+/*
+ * Every connection's address is checked as it is opened, after name
+ * resolution: a name that resolves to a private address is refused as
+ * the address itself would be, and a DNS answer that changes between a
+ * check and the connect cannot slip past.
+ */
+static curl_socket_t
+on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct flight	*f = arg;
+
+	(void)purpose;
+	if (!cm_webhook_addr_allowed(&a->addr, f->allow_private)) {
+		f->refused = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static void
+flight_free(struct flight *f)
+{
+	if (f == NULL)
+		return;
+	if (f->easy != NULL)
+		curl_easy_cleanup(f->easy);
+	curl_slist_free_all(f->headers);
+	free(f->body);
+	json_decref(f->d.event);
+	free(f);
+}
+
+/* The request's headers: the event's id and the signature(s). */
+static bool
+flight_headers(struct flight *f, const struct cm_wh_target *t)
+{
+	char	line[400], sig[300];
+	const char *id = json_string_value(json_object_get(f->d.event, "id"));
+
+	if (cm_webhook_signature_header(t->secret, t->previous[0] ?
+	    t->previous : NULL, (long long)time(NULL), f->body,
+	    strlen(f->body), sig, sizeof(sig)) != 0)
+		return false;
+	snprintf(line, sizeof(line), "Clients-Signature: %s", sig);
+	f->headers = curl_slist_append(f->headers, line);
+	snprintf(line, sizeof(line), "Clients-Event-Id: %s", id ? id : "");
+	f->headers = curl_slist_append(f->headers, line);
+	f->headers = curl_slist_append(f->headers,
+	    "Content-Type: application/json");
+	/* No "100-continue" round trip: the body is small. */
+	f->headers = curl_slist_append(f->headers, "Expect:");
+	return f->headers != NULL;
+}
+
+/*
+ * An easy handle for one delivery: POST the body, the protocols allowed
+ * (https; http only by config), no redirect followed, bounded in time.
+ */
+static bool
+flight_setup(struct dispatcher *p, struct flight *f,
+    const struct cm_wh_target *t)
+{
+	const struct cm_config	*c = p->cfg;
+	CURL			*e;
+
+	if ((e = f->easy = curl_easy_init()) == NULL ||
+	    !flight_headers(f, t))
+		return false;
+	f->allow_private = c->webhook_allow_private;
+	return curl_easy_setopt(e, CURLOPT_URL, t->url) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR,
+	    c->webhook_allow_http ? "http,https" : "https") == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT,
+	    (long)c->webhook_connect_timeout) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)c->webhook_timeout) ==
+	    CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "clientsd-webhooks/"
+	    PACKAGE_VERSION) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_POSTFIELDS, f->body) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, f) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open) ==
+	    CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, f) == CURLE_OK &&
+	    curl_easy_setopt(e, CURLOPT_PRIVATE, f) == CURLE_OK;
+}
+
+/* The in-flight slot of endpoint id (grown as endpoints appear). */
+static struct flight **
+slot(struct dispatcher *p, unsigned long long id)
+{
+	size_t	i;
+
+	for (i = 0; i < p->ntargets; i++)
+		if (p->targets[i].id == id)
+			return &p->flights[i];
+	return NULL;
+}
+
+/* Starts the endpoint's next due delivery, if any. */
+static void
+start_next(struct dispatcher *p, size_t i)
+{
+	const struct cm_wh_target	*t = &p->targets[i];
+	struct flight			*f;
+	bool				 found;
+
+	db_begin(p);
+	f = cm_calloc(1, sizeof(*f));
+	if (cm_db_wh_next(p->db, t->id, &f->d, &found) != CM_DB_OK || !found) {
+		cm_db_end_request(p->db);
+		flight_free(f);
+		return;
+	}
+	cm_db_end_request(p->db);
+	f->body = cm_json_compact(f->d.event);
+	if (f->body == NULL || !flight_setup(p, f, t) ||
+	    curl_multi_add_handle(p->multi, f->easy) != CURLM_OK) {
+		LOG_ERR("webhooks: endpoint we_%llu: cannot start a delivery",
+		    t->id);
+		flight_free(f);
+		return;
+	}
+	f->t0_us = now_us();
+	p->flights[i] = f;
+}
+
+/* ---- an outcome ----------------------------------------------------------- */
+
+/* What an attempt came to: delivered, or why not (no secret, no body). */
+static bool
+outcome(struct flight *f, CURLcode res, long *status, const char **why)
+{
+	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, status);
+	*why = NULL;
+	/* A 2xx acknowledges, even if its body was cut at the cap. */
+	if (*status >= 200 && *status <= 299)
+		return true;
+	if (f->refused)
+		*why = "destination address not allowed";
+	else if (res == CURLE_OPERATION_TIMEDOUT)
+		*why = "timed out";
+	else if (res == CURLE_UNSUPPORTED_PROTOCOL)
+		*why = "protocol not allowed";
+	else if (res != CURLE_OK && *status == 0)
+		*why = curl_easy_strerror(res);
+	else
+		*why = "not a 2xx answer";
+	return false;
+}
+
+static void
+finish(struct dispatcher *p, struct flight *f, CURLcode res)
+{
+	const struct cm_config	*c = p->cfg;
+	const char		*why;
+	long			 status = 0;
+	long long		 wait_ms = 0;
+	bool			 ok = outcome(f, res, &status, &why);
+	uint32_t		 r = 0;
+	enum cm_db_status	 rc;
+
+	if (!ok) {
+		(void)cm_random_bytes(&r, sizeof(r));
+		wait_ms = cm_webhook_backoff_ms(f->d.attempts + 1,
+		    c->webhook_retry_min_ms,
+		    (long long)c->webhook_retry_max_s * 1000, r);
+	}
+	db_begin(p);
+	rc = cm_db_wh_record(p->db, p->holder, &f->d, ok, (int)status, why,
+	    wait_ms, c->webhook_retry_period);
+	cm_db_end_request(p->db);
+	LOG_INFO("delivery event=evt_%llu endpoint=we_%llu attempt=%u "
+	    "status=%ld us=%lld result=%s%s%s%s", f->d.seq, f->d.endpoint_id,
+	    f->d.attempts + 1, status, now_us() - f->t0_us,
+	    ok ? "delivered" : "retry", why ? " error=\"" : "", why ? why : "",
+	    why ? "\"" : "");
+	if (rc != CM_DB_OK)
+		LOG_WARN("webhooks: the outcome of evt_%llu to we_%llu was not "
+		    "recorded: it will be delivered again", f->d.seq,
+		    f->d.endpoint_id);
+}
+
+/* Every transfer that ended since the last look. */
+static void
+collect(struct dispatcher *p)
+{
+	struct flight	*f, **s;
+	CURLMsg		*m;
+	int		 left;
+
+	while ((m = curl_multi_info_read(p->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+		curl_multi_remove_handle(p->multi, m->easy_handle);
+		finish(p, f, m->data.result);
+		if ((s = slot(p, f->d.endpoint_id)) != NULL && *s == f)
+			*s = NULL;
+		flight_free(f);
+	}
+}
+
+/* ---- a round ---------------------------------------------------------------- */
+
+/*
+ * The endpoints as the database has them now; a transfer to one that
+ * went away is abandoned (its rows went with it).
+ */
+static void
+reload_targets(struct dispatcher *p)
+{
+	struct cm_wh_target	*t;
+	struct flight		**fl;
+	size_t			 n, i, k;
+
+	db_begin(p);
+	if (cm_db_wh_targets(p->db, &t, &n) != CM_DB_OK) {
+		cm_db_end_request(p->db);
+		return;
+	}
+	cm_db_end_request(p->db);
+	fl = cm_calloc(n ? n : 1, sizeof(*fl));
+	for (k = 0; k < p->ntargets; k++) {
+		for (i = 0; i < n && t[i].id != p->targets[k].id; i++)
+			;
+		if (i < n)
+			fl[i] = p->flights[k];
+		else if (p->flights[k] != NULL) {
+			curl_multi_remove_handle(p->multi, p->flights[k]->easy);
+			flight_free(p->flights[k]);
+		}
+	}
+	explicit_bzero(p->targets, p->ntargets * sizeof(*p->targets));
+	free(p->targets);
+	free(p->flights);
+	p->targets = t;
+	p->ntargets = n;
+	p->flights = fl;
+}
+
+static void
+round_once(struct dispatcher *p)
+{
+	bool		held;
+	unsigned	queued;
+	size_t		i;
+
+	db_begin(p);
+	if (cm_db_wh_lease(p->db, p->holder, p->cfg->webhook_lease_s, &held) !=
+	    CM_DB_OK)
+		held = false;
+	cm_db_end_request(p->db);
+	if (held != p->held)
+		LOG_INFO("webhooks: %s the lease", held ? "holding" :
+		    "waiting for");
+	p->held = held;
+	if (!held)
+		return;
+	reload_targets(p);
+	for (i = 0; i < p->ntargets; i++) {
+		db_begin(p);
+		(void)cm_db_wh_enqueue(p->db, &p->targets[i],
+		    p->cfg->webhook_settle_s, ENQUEUE_BATCH, &queued);
+		cm_db_end_request(p->db);
+	}
+	for (i = 0; i < p->ntargets; i++)
+		if (p->targets[i].enabled && p->flights[i] == NULL)
+			start_next(p, i);
+	if (now_us() - p->tidied_us > TIDY_EVERY_US) {
+		db_begin(p);
+		(void)cm_db_wh_tidy(p->db, KEEP_DELIVERED_S);
+		cm_db_end_request(p->db);
+		p->tidied_us = now_us();
+	}
+}
+
+/* Runs transfers for about poll_ms, collecting what ends. */
+static void
+pump(struct dispatcher *p)
+{
+	long long	end = now_us() + (long long)p->cfg->webhook_poll_ms * 1000;
+	int		running, ms;
+
+	do {
+		curl_multi_perform(p->multi, &running);
+		collect(p);
+		ms = (int)((end - now_us()) / 1000);
+		if (ms > 0)
+			curl_multi_poll(p->multi, NULL, 0, ms, NULL);
+	} while (!stopping && now_us() < end);
+}
+
+/* host:pid:random, so two dispatchers never take each other's lease. */
+static void
+make_holder(char *buf, size_t sz)
+{
+	char		host[64] = "";
+	unsigned char	r[6];
+	char		hex[13];
+
+	gethostname(host, sizeof(host) - 1);
+	if (cm_random_bytes(r, sizeof(r)) != 0)
+		memset(r, 0, sizeof(r));
+	cm_hex_encode(r, sizeof(r), hex);
+	snprintf(buf, sz, "%.60s:%ld:%s", host, (long)getpid(), hex);
+}
+
+static int
+run(const struct cm_config *cfg)
+{
+	struct cm_db_config	dbcfg;
+	struct dispatcher	p;
+	size_t			i;
+
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	dbconf_of(cfg, &dbcfg);
+	p.db = cm_db_open(&dbcfg, (unsigned long)getpid());
+	explicit_bzero(&dbcfg, sizeof(dbcfg));
+	if ((p.multi = curl_multi_init()) == NULL) {
+		LOG_ERR("webhooks: libcurl: cannot start");
+		return 1;
+	}
+	make_holder(p.holder, sizeof(p.holder));
+	LOG_INFO("webhooks: started as %s", p.holder);
+	while (!stopping) {
+		round_once(&p);
+		pump(&p);
+	}
+	/* Transfers cut short stay pending: the next holder makes them. */
+	for (i = 0; i < p.ntargets; i++)
+		if (p.flights[i] != NULL) {
+			curl_multi_remove_handle(p.multi, p.flights[i]->easy);
+			flight_free(p.flights[i]);
+		}
+	explicit_bzero(p.targets, p.ntargets * sizeof(*p.targets));
+	free(p.targets);
+	free(p.flights);
+	curl_multi_cleanup(p.multi);
+	cm_db_close(p.db);
+	LOG_INFO("webhooks: stopped");
+	return 0;
+}
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	fprintf(status ? stderr : stdout, "usage: clientsd-webhooks "
+	    "[-c config] | -t [-c config] | -V | -h\n");
+	exit(status);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct cm_config	 cfg;
+	struct sigaction	 sa;
+	const char		*path = "/etc/clientsd/clientsd-webhooks.conf";
+	char			 err[512];
+	bool			 test = false;
+	int			 ch, rc;
+
+	cm_mem_init();
+	while ((ch = getopt(argc, argv, "c:thV")) != -1) {
+		if (ch == 'c')
+			path = optarg;
+		else if (ch == 't')
+			test = true;
+		else if (ch == 'V') {
+			printf("clientsd-webhooks %s\n", PACKAGE_VERSION);
+			return 0;
+		} else
+			usage(ch == 'h' ? 0 : 2);
+	}
+	if (optind != argc)
+		usage(2);
+	cm_config_defaults(&cfg);
+	if (cm_config_load(&cfg, path, err, sizeof(err)) != 0 ||
+	    cm_log_open(cfg.log_target, cfg.log_level, err, sizeof(err)) != 0) {
+		fprintf(stderr, "clientsd-webhooks: %s\n", err);
+		return 1;
+	}
+	if (test) {
+		printf("clientsd-webhooks: %s is valid\n", path);
+		return 0;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "clientsd-webhooks: libcurl: cannot start\n");
+		return 1;
+	}
+	rc = run(&cfg);
+	explicit_bzero(&cfg, sizeof(cfg));
+	curl_global_cleanup();
+	mysql_library_end();
+	return rc;
+}
