@@ -26,6 +26,7 @@
 #include <curl/curl.h>
 #include <mysql.h>
 
+#include "cm_paths.h"
 #include "config.h"
 #include "db.h"
 #include "dbconf.h"
@@ -473,7 +474,7 @@ main(int argc, char *argv[])
 {
 	struct cm_config	 cfg;
 	struct sigaction	 sa;
-	const char		*path = "/etc/clientsd/clientsd-webhooks.conf";
+	const char		*path = CM_WEBHOOKS_CONFIG_PATH;
 	char			 err[512];
 	bool			 test = false;
 	int			 ch, rc;

@@ -83,6 +83,7 @@ def test_register_read_list_and_the_secret_shown_once(api):
     eq(ids, sorted(set(ids)), "listed by id, once each")
     check(e["id"] in [x["id"] for x in seen], "the new endpoint is listed")
     expect_status(api.head(epath(e["id"])), 200)
+    expect_status(api.head(ENDPOINTS + "?limit=1"), 200)
 
 
 def test_bad_bodies_are_named_and_write_nothing(api):
