@@ -184,8 +184,11 @@ class Dispatchers:
         conf = conf or self.conf()
         log = os.path.join(self.api.cfg.log_dir, "webhooks-%s-%d.log" % (self.api.test,
                                                                         len(self.procs)))
-        p = subprocess.Popen([self.bin, "-c", conf], stdout=subprocess.DEVNULL,
-                             stderr=open(log, "w"))
+        # As clientsd's own logs: not world-readable.
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w") as err:
+            p = subprocess.Popen([self.bin, "-c", conf], stdout=subprocess.DEVNULL,
+                                 stderr=err)
         p.log = log
         self.procs.append(p)
         return p
