@@ -321,6 +321,15 @@ collect(struct dispatcher *p)
 
 /* ---- a round ---------------------------------------------------------------- */
 
+/* The endpoints' secrets are scrubbed before their memory is given back. */
+static void
+forget_targets(struct cm_wh_target *t, size_t n)
+{
+	if (t != NULL)
+		explicit_bzero(t, n * sizeof(*t));
+	free(t);
+}
+
 /*
  * The endpoints as the database has them now; a transfer to one that
  * went away is abandoned (its rows went with it).
@@ -349,8 +358,7 @@ reload_targets(struct dispatcher *p)
 			flight_free(p->flights[k]);
 		}
 	}
-	explicit_bzero(p->targets, p->ntargets * sizeof(*p->targets));
-	free(p->targets);
+	forget_targets(p->targets, p->ntargets);
 	free(p->flights);
 	p->targets = t;
 	p->ntargets = n;
@@ -452,8 +460,7 @@ run(const struct cm_config *cfg)
 			curl_multi_remove_handle(p.multi, p.flights[i]->easy);
 			flight_free(p.flights[i]);
 		}
-	explicit_bzero(p.targets, p.ntargets * sizeof(*p.targets));
-	free(p.targets);
+	forget_targets(p.targets, p.ntargets);
 	free(p.flights);
 	curl_multi_cleanup(p.multi);
 	cm_db_close(p.db);
