@@ -473,3 +473,41 @@ def test_rotation_overlap_and_private_addresses(api, disp):
         eq(len(recv.got), seen, "requests that reached a private address")
     finally:
         recv.stop()
+
+
+def ctl(api, *args):
+    p = subprocess.run(api.cfg.ctl.split() + list(args), capture_output=True, text=True,
+                       timeout=30)
+    check(p.returncode == 0, "clientsctl %s: %s" % (" ".join(args), p.stderr))
+    return p.stdout
+
+
+@pytest.mark.timeout(60)
+def test_given_up_then_listed_and_replayed(api, disp):
+    """A receiver that fails for longer than retry_period: the deliveries
+    are marked failed and `clientsctl webhook list` counts them; once it
+    is back, `webhook replay --since` sends them, in order."""
+    broken = {"on": True}
+    recv = Receiver(lambda eid, n: (503 if broken["on"] else 200, 0))
+    try:
+        eid = endpoint(api, recv.url)
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
+        disp.start(disp.conf(retry_period="1"))
+        ids = writes(api, clients=2, patches=1)
+        want = len(feed(api, ids))
+        wait_for(lambda: int(api.sql("SELECT COUNT(*) FROM webhook_deliveries WHERE "
+                                     "state = 'failed'").split()[-1]) == want, 30,
+                 "deliveries given up")
+        rows = [ln.split("\t") for ln in ctl(api, "webhook", "list").splitlines()]
+        eq(rows[0][:8], ["ID", "ENABLED", "AGENCY_ID", "EVENT_TYPES", "BACKLOG", "OLDEST_S",
+                         "FAILED", "ATTEMPTS"], "webhook list's header")
+        mine = [r for r in rows[1:] if r[0] == eid]
+        eq((mine[0][4], mine[0][6]), ("0", str(want)), "backlog and failed of the endpoint")
+        eq(recv.acked(), [], "acknowledged while broken")
+        broken["on"] = False
+        out = ctl(api, "webhook", "replay", "--since", since, "--endpoint", eid)
+        eq(out.strip(), "%d deliveries queued again" % want, "replay's answer")
+        all_delivered(api, recv, ids)
+        check_signatures(recv)
+    finally:
+        recv.stop()
