@@ -234,6 +234,53 @@ status_openmetrics(const struct scoreboard *sb, const struct totals *t,
 	return b;
 }
 
+/* One endpoint's figures as OpenMetrics samples of the family name. */
+static void
+webhook_samples(char **b, size_t *l, size_t *c, const json_t *figures,
+    const char *name, const char *type, const char *help, const char *member)
+{
+	const json_t	*e, *v;
+	size_t		 i;
+
+	add(b, l, c, "# TYPE clientsd_webhook_%s %s\n# HELP clientsd_webhook_%s "
+	    "%s\n", name, type, name, help);
+	json_array_foreach(figures, i, e) {
+		if (json_is_null(v = json_object_get(e, member)))
+			continue;
+		add(b, l, c, "clientsd_webhook_%s%s{endpoint=\"%s\"} %lld\n", name,
+		    strcmp(type, "counter") == 0 ? "_total" : "",
+		    json_string_value(json_object_get(e, "endpoint_id")),
+		    (long long)json_integer_value(v));
+	}
+}
+
+/*
+ * The endpoints' figures, before the text's "# EOF" (its last 6 bytes):
+ * backlog and oldest undelivered age as gauges, attempts and failures as
+ * counters.
+ */
+static char *
+webhooks_openmetrics(char *text, const json_t *figures)
+{
+	size_t	len = strlen(text) - 6, cap = len + 4096;
+	char	*b = cm_realloc(text, cap);
+
+	b[len] = '\0';
+	webhook_samples(&b, &len, &cap, figures, "backlog", "gauge",
+	    "Deliveries waiting, per endpoint.", "backlog");
+	webhook_samples(&b, &len, &cap, figures, "oldest_undelivered_seconds",
+	    "gauge", "Age of the oldest waiting delivery, per endpoint.",
+	    "oldest_undelivered_s");
+	webhook_samples(&b, &len, &cap, figures, "attempts", "counter",
+	    "Delivery attempts, per endpoint (of the deliveries kept).",
+	    "attempts");
+	webhook_samples(&b, &len, &cap, figures, "failures", "counter",
+	    "Deliveries given up after the retry period, per endpoint.",
+	    "failures");
+	add(&b, &len, &cap, "# EOF\n");
+	return b;
+}
+
 /* A query switch: absent, or one of two words.  -1 for anything else. */
 static int
 query_word(struct call *c, const char *name, const char *no, const char *yes)
@@ -256,8 +303,10 @@ ep_status(struct call *c)
 	struct cm_problems	 probs;
 	struct scoreboard	*sb = c->w->sb;
 	struct totals		 t;
+	json_t			*figures = NULL, *d;
 	char			*text;
-	int			 full, om;
+	int			 full, om, hooks;
+	enum cm_db_status	 rc;
 
 	cm_problems_init(&probs);
 	if ((full = query_word(c, "full", "false", "true")) < 0)
@@ -266,19 +315,35 @@ ep_status(struct call *c)
 	if ((om = query_word(c, "format", "json", "openmetrics")) < 0)
 		cm_problems_add(&probs, "format", "invalid_value",
 		    "must be json or openmetrics");
+	if ((hooks = query_word(c, "webhooks", "false", "true")) < 0)
+		cm_problems_add(&probs, "webhooks", "invalid_value",
+		    "must be true or false");
 	if (probs.n > 0) {
 		cm_response_error(&c->res, 400, "Invalid query parameters",
 		    &probs);
 		return;
 	}
+	/* Only then does the page read the database. */
+	if (hooks && (rc = cm_db_wh_status(c->w->db, call_within(c),
+	    &figures)) != CM_DB_OK) {
+		call_store_error(c, rc, NULL, NULL);
+		return;
+	}
 	sb_count(sb, &t.total, &t.busy, &t.idle);
 	t.queue = listen_queue(c->w->listen_fd);
 	if (!om) {
-		cm_response_data(&c->res, 200, status_json(sb, &t, full,
-		    call_within(c) != NULL, cm_db_schema_level(c->w->db)));
+		d = status_json(sb, &t, full, call_within(c) != NULL,
+		    cm_db_schema_level(c->w->db));
+		if (figures != NULL)
+			json_object_set_new(d, "webhooks", figures);
+		cm_response_data(&c->res, 200, d);
 		return;
 	}
 	text = status_openmetrics(sb, &t, cm_db_schema_level(c->w->db));
+	if (figures != NULL) {
+		text = webhooks_openmetrics(text, figures);
+		json_decref(figures);
+	}
 	cm_response_text(&c->res, 200, OPENMETRICS_CT, text);
 }
 

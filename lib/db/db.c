@@ -230,6 +230,12 @@ cm_db_wh_tidy(struct cm_db *db, int keep_s)
 }
 
 enum cm_db_status
+cm_db_wh_status(struct cm_db *db, const char *within, json_t **out)
+{
+	return store_wh_status(db->read, within, out);
+}
+
+enum cm_db_status
 cm_db_wh_list(struct cm_db *db, void *fp)
 {
 	return store_wh_list(db->read, fp);

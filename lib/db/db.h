@@ -356,6 +356,13 @@ enum cm_db_status cm_db_wh_record(struct cm_db *, const char *holder,
 	    const char *error, long long retry_ms, int retry_period_s);
 /* Deliveries of endpoints that are gone, and delivered ones older than keep_s. */
 enum cm_db_status cm_db_wh_tidy(struct cm_db *, int keep_s);
+/*
+ * GET /status?webhooks=true: per endpoint the caller sees (within: its
+ * binding), {"endpoint_id", "enabled", "backlog", "oldest_undelivered_s",
+ * "attempts", "failures"} into *out (a new array).
+ */
+enum cm_db_status cm_db_wh_status(struct cm_db *, const char *within,
+	    json_t **out);
 /* clientsctl webhook list: one line per endpoint with its backlog, to fp. */
 enum cm_db_status cm_db_wh_list(struct cm_db *, void *fp);
 /*

@@ -30,6 +30,8 @@ const struct cm_grant cm_runtime_grants[] = {
 	{ "installation_secrets", "SELECT", false },
 	/* Managed through the API (webhooks:manage). */
 	{ "webhook_endpoints",	"SELECT, INSERT, UPDATE, DELETE", false },
+	/* Read for /status?webhooks=true; the dispatcher writes it. */
+	{ "webhook_deliveries",	"SELECT", false },
 	{ "schema_migrations",	"SELECT", false },
 	/* A change of a client in one call (014); INVOKER: the rights above. */
 	{ "cm_update_client",	"EXECUTE", true },

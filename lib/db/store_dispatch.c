@@ -455,3 +455,60 @@ store_wh_replay(struct cm_store *s, const char *since,
 	*rows = rc == CM_DB_OK ? j.rows : 0;
 	return rc;
 }
+
+static const char status_sql[] = "SELECT e.id, e.enabled, "
+	"COUNT(IF(d.state = 'pending', 1, NULL)), "
+	"TIMESTAMPDIFF(SECOND, MIN(IF(d.state = 'pending', d.queued_at, NULL)), "
+	"NOW(3)), COALESCE(SUM(d.attempts), 0), "
+	"COUNT(IF(d.state = 'failed', 1, NULL)) FROM webhook_endpoints e "
+	"LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id "
+	"WHERE ? IS NULL OR e.agency_id = ? GROUP BY e.id ORDER BY e.id";
+
+struct status_job {
+	const char	*within;
+	json_t		*out;
+};
+
+static enum tx_rc
+status_once(struct cm_store *s, void *arg, enum cm_db_status *status)
+{
+	struct status_job	*j = arg;
+	struct param		 p[2];
+	MYSQL_STMT		*st;
+	char			 id[CM_WEBHOOK_ID_MAX];
+	enum row_rc		 rc;
+
+	(void)status;
+	json_array_clear(j->out);
+	p[0] = p[1] = store_str(j->within);
+	if ((st = store_exec(s, status_sql, p, 2)) == NULL ||
+	    store_bind_row(s, st, 6) != ROW_FOUND)
+		return TX_DB_ERROR;
+	while ((rc = store_next_row(s, st, 6)) == ROW_FOUND) {
+		cm_webhook_id(strtoull(s->col[0], NULL, 10), id, sizeof(id));
+		json_array_append_new(j->out, json_pack("{s:s, s:b, s:I, s:o, "
+		    "s:I, s:I}", "endpoint_id", id,
+		    "enabled", strcmp(s->col[1], "0") != 0,
+		    "backlog", (json_int_t)strtoll(s->col[2], NULL, 10),
+		    "oldest_undelivered_s", s->col_null[3] ? json_null() :
+		    json_integer((json_int_t)strtoll(s->col[3], NULL, 10)),
+		    "attempts", (json_int_t)strtoll(s->col[4], NULL, 10),
+		    "failures", (json_int_t)strtoll(s->col[5], NULL, 10)));
+	}
+	store_free_result(s, st);
+	return rc == ROW_ERROR ? TX_DB_ERROR : TX_OK;
+}
+
+enum cm_db_status
+store_wh_status(struct cm_store *s, const char *within, json_t **out)
+{
+	struct status_job	j = { within, json_array() };
+	enum cm_db_status	rc = store_read(s, status_once, &j);
+
+	if (rc != CM_DB_OK) {
+		json_decref(j.out);
+		j.out = NULL;
+	}
+	*out = j.out;
+	return rc;
+}

@@ -313,6 +313,8 @@ enum cm_db_status store_wh_record(struct cm_store *, const char *holder,
 		    const char *error, long long retry_ms, int retry_period_s);
 enum cm_db_status store_wh_tidy(struct cm_store *, int keep_s);
 enum cm_db_status store_wh_list(struct cm_store *, void *fp);
+enum cm_db_status store_wh_status(struct cm_store *, const char *within,
+		    json_t **out);
 enum cm_db_status store_wh_replay(struct cm_store *, const char *since,
 		    unsigned long long endpoint_id, unsigned long long *rows);
 enum cm_db_status store_create(struct cm_store *, const json_t *input,

@@ -30,6 +30,9 @@ CHECKS = [
     ("ok", "SELECT SUM(n) FROM client_counts"),
     ("ok", "SELECT id, secret FROM webhook_endpoints"),
     ("ok", "DELETE FROM webhook_endpoints WHERE 1 = 0"),
+    ("ok", "SELECT COUNT(*) FROM webhook_deliveries"),
+    ("denied", "UPDATE webhook_deliveries SET attempts = 0 WHERE 1 = 0"),
+    ("denied", "UPDATE webhook_lease SET holder = 'x' WHERE 1 = 0"),
     ("denied", "INSERT INTO admin_keys (name, key_sha256, created_at) "
                "VALUES ('minted', REPEAT('0', 64), NOW(3))"),
     ("denied", "UPDATE admin_keys SET revoked_at = NULL WHERE 1 = 0"),

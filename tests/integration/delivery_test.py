@@ -504,6 +504,21 @@ def test_given_up_then_listed_and_replayed(api, disp):
         mine = [r for r in rows[1:] if r[0] == eid]
         eq((mine[0][4], mine[0][6]), ("0", str(want)), "backlog and failed of the endpoint")
         eq(recv.acked(), [], "acknowledged while broken")
+        # The status page's figures, JSON and OpenMetrics.
+        r = api.get("/api/v1/status?webhooks=true")
+        expect_status(r, 200)
+        fig = [f for f in r.body["data"]["webhooks"] if f["endpoint_id"] == eid]
+        eq((fig[0]["failures"], fig[0]["backlog"], fig[0]["oldest_undelivered_s"]),
+           (want, 0, None), "the endpoint's figures on /status")
+        check(fig[0]["attempts"] >= want, "attempts on /status")
+        check("webhooks" not in api.get("/api/v1/status").body["data"],
+              "figures without webhooks=true")
+        om = api.get("/api/v1/status?webhooks=true&format=openmetrics")
+        expect_status(om, 200)
+        text = om.raw.decode()
+        check('clientsd_webhook_failures_total{endpoint="%s"} %d\n' % (eid, want) in text
+              and text.endswith("# EOF\n"), "the failures in OpenMetrics")
+        expect_status(api.get("/api/v1/status?webhooks=maybe"), 400)
         broken["on"] = False
         out = ctl(api, "webhook", "replay", "--since", since, "--endpoint", eid)
         eq(out.strip(), "%d deliveries queued again" % want, "replay's answer")
