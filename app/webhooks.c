@@ -30,6 +30,8 @@
 #include "config.h"
 #include "db.h"
 #include "dbconf.h"
+#include "dbwatch.h"
+#include "deadline.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
@@ -65,6 +67,7 @@ struct dispatcher {
 	CURLM			*multi;
 	char			 holder[128];
 	bool			 held;
+	int			 lease_state;	/* last logged: -1 none, 0 waiting, 1 held, 2 no database */
 	struct cm_wh_target	*targets;
 	size_t			 ntargets;
 	/* In flight, by endpoint id (at most one each). */
@@ -89,15 +92,30 @@ now_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* A bound on each piece of database work: nothing waits forever. */
+/*
+ * A bound on each piece of database work, as on a worker's request: the
+ * data layer works to the deadline, and the watch cuts a call to a node
+ * that stalls (a Galera node leaving the cluster keeps its connections
+ * open), so the dispatcher never hangs on one.
+ */
 static void
 db_begin(struct dispatcher *p)
 {
-	struct timespec	deadline;
+	struct timespec	deadline, limit;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += p->cfg->request_timeout;
+	cm_timespec_add_ms(&deadline, p->cfg->request_timeout * 1000L);
 	cm_db_begin_request(p->db, &deadline);
+	limit = deadline;
+	cm_timespec_add_ms(&limit, -CM_DEADLINE_MARGIN_MS);
+	cm_dbwatch_start(&limit, p->cfg->db_statement_timeout * 1000L);
+}
+
+static void
+db_end(struct dispatcher *p)
+{
+	cm_dbwatch_stop();
+	cm_db_end_request(p->db);
 }
 
 /* ---- one transfer ------------------------------------------------------- */
@@ -226,11 +244,11 @@ start_next(struct dispatcher *p, size_t i)
 	db_begin(p);
 	f = cm_calloc(1, sizeof(*f));
 	if (cm_db_wh_next(p->db, t->id, &f->d, &found) != CM_DB_OK || !found) {
-		cm_db_end_request(p->db);
+		db_end(p);
 		flight_free(f);
 		return;
 	}
-	cm_db_end_request(p->db);
+	db_end(p);
 	f->body = cm_json_compact(f->d.event);
 	if (f->body == NULL || !flight_setup(p, f, t) ||
 	    curl_multi_add_handle(p->multi, f->easy) != CURLM_OK) {
@@ -287,7 +305,7 @@ finish(struct dispatcher *p, struct flight *f, CURLcode res)
 	db_begin(p);
 	rc = cm_db_wh_record(p->db, p->holder, &f->d, ok, (int)status, why,
 	    wait_ms, c->webhook_retry_period);
-	cm_db_end_request(p->db);
+	db_end(p);
 	LOG_INFO("delivery event=evt_%llu endpoint=we_%llu attempt=%u "
 	    "status=%ld us=%lld result=%s%s%s%s", f->d.seq, f->d.endpoint_id,
 	    f->d.attempts + 1, status, now_us() - f->t0_us,
@@ -299,7 +317,10 @@ finish(struct dispatcher *p, struct flight *f, CURLcode res)
 		    f->d.endpoint_id);
 }
 
-/* Every transfer that ended since the last look. */
+/*
+ * Every transfer that ended since the last look; its endpoint's next
+ * delivery starts at once, not a round later, while the lease is ours.
+ */
 static void
 collect(struct dispatcher *p)
 {
@@ -313,8 +334,12 @@ collect(struct dispatcher *p)
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
 		curl_multi_remove_handle(p->multi, m->easy_handle);
 		finish(p, f, m->data.result);
-		if ((s = slot(p, f->d.endpoint_id)) != NULL && *s == f)
+		if ((s = slot(p, f->d.endpoint_id)) != NULL && *s == f) {
 			*s = NULL;
+			if (p->held && !stopping &&
+			    p->targets[s - p->flights].enabled)
+				start_next(p, (size_t)(s - p->flights));
+		}
 		flight_free(f);
 	}
 }
@@ -343,10 +368,10 @@ reload_targets(struct dispatcher *p)
 
 	db_begin(p);
 	if (cm_db_wh_targets(p->db, &t, &n) != CM_DB_OK) {
-		cm_db_end_request(p->db);
+		db_end(p);
 		return;
 	}
-	cm_db_end_request(p->db);
+	db_end(p);
 	fl = cm_calloc(n ? n : 1, sizeof(*fl));
 	for (k = 0; k < p->ntargets; k++) {
 		for (i = 0; i < n && t[i].id != p->targets[k].id; i++)
@@ -365,30 +390,48 @@ reload_targets(struct dispatcher *p)
 	p->flights = fl;
 }
 
+/* One line per change of the lease's state, not one per round. */
+static void
+lease_log(struct dispatcher *p, int state)
+{
+	static const char *const says[] = {
+		"waiting for the lease (another dispatcher holds it)",
+		"holding the lease",
+		"no database for the lease: not delivering until one answers"
+	};
+
+	if (state == p->lease_state)
+		return;
+	p->lease_state = state;
+	if (state == 2)
+		LOG_WARN("webhooks: %s", says[state]);
+	else
+		LOG_INFO("webhooks: %s", says[state]);
+}
+
 static void
 round_once(struct dispatcher *p)
 {
-	bool		held;
-	unsigned	queued;
-	size_t		i;
+	enum cm_db_status	rc;
+	bool			held;
+	unsigned		queued;
+	size_t			i;
 
 	db_begin(p);
-	if (cm_db_wh_lease(p->db, p->holder, p->cfg->webhook_lease_s, &held) !=
-	    CM_DB_OK)
-		held = false;
-	cm_db_end_request(p->db);
-	if (held != p->held)
-		LOG_INFO("webhooks: %s the lease", held ? "holding" :
-		    "waiting for");
-	p->held = held;
-	if (!held)
+	rc = cm_db_wh_lease(p->db, p->holder, p->cfg->webhook_lease_s, &held);
+	db_end(p);
+	lease_log(p, rc != CM_DB_OK ? 2 : held);
+	p->held = rc == CM_DB_OK && held;
+	if (!p->held)
 		return;
 	reload_targets(p);
 	for (i = 0; i < p->ntargets; i++) {
 		db_begin(p);
-		(void)cm_db_wh_enqueue(p->db, &p->targets[i],
-		    p->cfg->webhook_settle_s, ENQUEUE_BATCH, &queued);
-		cm_db_end_request(p->db);
+		if ((rc = cm_db_wh_enqueue(p->db, &p->targets[i],
+		    p->cfg->webhook_settle_s, ENQUEUE_BATCH, &queued)) != CM_DB_OK)
+			LOG_WARN("webhooks: endpoint we_%llu: new events not "
+			    "queued this round (%d)", p->targets[i].id, (int)rc);
+		db_end(p);
 	}
 	for (i = 0; i < p->ntargets; i++)
 		if (p->targets[i].enabled && p->flights[i] == NULL)
@@ -396,7 +439,7 @@ round_once(struct dispatcher *p)
 	if (now_us() - p->tidied_us > TIDY_EVERY_US) {
 		db_begin(p);
 		(void)cm_db_wh_tidy(p->db, KEEP_DELIVERED_S);
-		cm_db_end_request(p->db);
+		db_end(p);
 		p->tidied_us = now_us();
 	}
 }
@@ -441,6 +484,8 @@ run(const struct cm_config *cfg)
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
+	p.lease_state = -1;
+	cm_dbwatch_install();
 	dbconf_of(cfg, &dbcfg);
 	p.db = cm_db_open(&dbcfg, (unsigned long)getpid());
 	explicit_bzero(&dbcfg, sizeof(dbcfg));

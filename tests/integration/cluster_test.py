@@ -17,6 +17,9 @@ node with wsrep_sync_wait = 1):
   throughput_cluster_vs_single PATCH req/s, printed
   upgrade_migrate_under_load   clientsctl migrate applies 012 (TOI) under load
                                through both pools
+  webhook_dispatcher_node_killed  two webhook dispatchers; the one holding the
+                               lease dies with its node (kill -9 of both):
+                               the other takes over, nothing lost
 A drill FAILS on a lost acknowledged write, on a 503 (or any non-2xx) whose
 write had committed, on a 500, and on what each drill names; rates
 (503s, retries) are "info" lines, not asserted (on two shared cores they are
@@ -1772,6 +1775,131 @@ def test_upgrade_migrate_under_load(ctx):
 
 
 # ---- the set-up ---------------------------------------------------------------------
+
+
+# ---- webhooks: the dispatcher's node dies ------------------------------------------
+
+WEBHOOK_USER = "clients_webhooks"
+
+
+def dispatcher_conf(ctx, name, hosts, password):
+    """A clientsd-webhooks config over hosts, as its own database user."""
+    sets = ctx.db_sets(hosts)
+    sets.update({("database", "user"): WEBHOOK_USER, ("database", "password"): password,
+                 ("database", "password_file"): None, ("log", "target"): "stderr",
+                 ("webhooks", "allow_http"): "true", ("webhooks", "allow_private"): "true",
+                 ("webhooks", "retry_min_ms"): "200", ("webhooks", "retry_max_s"): "1",
+                 ("webhooks", "poll_ms"): "100", ("webhooks", "lease_s"): "5",
+                 ("webhooks", "settle_s"): "15", ("webhooks", "timeout"): "3"})
+    path = os.path.join(ctx.a.run_dir, "webhooks-%s.conf" % name)
+    write_private(path, conf_with(ctx.a.conf, sets))
+    return path
+
+
+def start_dispatcher(ctx, name, conf):
+    log = os.path.join(ctx.a.log_dir, "cluster-webhooks-%s.log" % name)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    p = subprocess.Popen([os.path.join(ctx.a.build, "app", "clientsd-webhooks"), "-c", conf],
+                         stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+                         start_new_session=True)
+    os.close(fd)
+    p.log = log
+    return p
+
+
+def log_text(p):
+    with open(p.log, errors="replace") as f:
+        return f.read()
+
+
+def log_time(line):
+    """The Unix time of a log line's UTC stamp (2026-12-07T00:29:39.870Z ...)."""
+    stamp = line.split(" ", 1)[0]
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + \
+        float("0." + stamp[20:23])
+
+
+def test_webhook_dispatcher_node_killed(ctx):
+    """Dispatchers D1 (nodes 1, 2, 3) and D2 (2, 3, 1); D1 takes the
+    lease.  Under a PATCH load through pool B, node 1 and D1 are killed
+    together (its host dies).  D2 takes the lease over once it expires
+    and delivers the rest: every event acknowledged, each client's in
+    order, every signature valid; duplicates are counted, not asserted
+    (the deliveries in flight at the kill)."""
+    from delivery_test import SECRET, Receiver, check_signatures
+    password = "wh%x" % random.getrandbits(64)
+    sql(ctx, 1, "CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s';\n"
+        "ALTER USER '%s'@'%%' IDENTIFIED BY '%s';\nSELECT 1;"
+        % (WEBHOOK_USER, password, WEBHOOK_USER, password))
+    p = subprocess.run([os.path.join(ctx.a.build, "app", "clientsctl"), "-c", ctx.a.conf,
+                        "-m", ctx.a.mconf, "migrate", "-d", os.path.join(REPO, "db")],
+                       capture_output=True, text=True, timeout=120)
+    check(p.returncode == 0, "migrate: " + (p.stdout + p.stderr)[-400:])
+    recv = Receiver()
+    procs = []
+    try:
+        sql(ctx, 1, "DELETE FROM webhook_lease;\nINSERT INTO webhook_endpoints (url, "
+            "event_types, enabled, secret, after_seq, created_at, updated_at) SELECT "
+            "'%s', 'client.created,client.updated,client.deleted,client.keys_rotated,"
+            "client.erased', 1, '%s', COALESCE(MAX(seq), 0), NOW(3), NOW(3) FROM "
+            "client_audit;\nSELECT 1;" % (recv.url, SECRET))
+        n1, n2, n3 = ctx.node(1), ctx.node(2), ctx.node(3)
+        d1 = start_dispatcher(ctx, "d1", dispatcher_conf(ctx, "d1", [n1, n2, n3], password))
+        procs.append(d1)
+        wait_for(lambda: "holding the lease" in log_text(d1), 30, "D1 holding the lease")
+        d2 = start_dispatcher(ctx, "d2", dispatcher_conf(ctx, "d2", [n2, n3, n1], password))
+        procs.append(d2)
+        cids = create_clients(ctx, "wh", 10, port="b")
+        load = Load(ctx, "wh", [ctx.port["b"]], cids, threads=4).start()
+        wait_for(lambda: len(recv.acked()) >= 20, 60, "deliveries before the kill")
+        wall_kill = time.time()
+        os.killpg(d1.pid, signal.SIGKILL)
+        cluster(ctx, "kill", 1)
+        ctx.down.add(1)
+        time.sleep(8)
+        load.stop()
+        prefix = "wh_%s_" % ctx.run
+        rows = sql(ctx, live_node(ctx), "SELECT seq FROM client_audit WHERE client_id "
+                   "LIKE '%s%%' ORDER BY seq" % prefix)
+        wanted = {"evt_" + r[0] for r in rows}
+        wait_for(lambda: wanted <= {e for e, _ in recv.acked()}, 120,
+                 lambda: "events acknowledged: %d of %d (deliveries by state: %s; progress: "
+                 "%s; the history's newest: %s)" % (
+                     len(wanted & {e for e, _ in recv.acked()}), len(wanted),
+                     sql(ctx, live_node(ctx), "SELECT state, COUNT(*), MAX(event_seq) FROM "
+                         "webhook_deliveries GROUP BY state"),
+                     sql(ctx, live_node(ctx), "SELECT * FROM webhook_progress"),
+                     sql(ctx, live_node(ctx), "SELECT MAX(seq), MAX(at), NOW(3) FROM "
+                         "client_audit")))
+        took_over = "holding the lease" in log_text(d2)
+        per_client = {}
+        for e, body in recv.acked():
+            if e in wanted:
+                per_client.setdefault(body["client_id"], []).append(int(e[4:]))
+        disorder = [c for c, seqs in per_client.items() if seqs != sorted(seqs)]
+        acks = recv.acks()
+        dups = sum(n - 1 for e, n in acks.items() if e in wanted)
+        requests = check_signatures(recv)
+        d2_lines = [ln for ln in log_text(d2).splitlines() if "delivery event=" in ln]
+        took = [ln for ln in log_text(d2).splitlines() if "holding the lease" in ln]
+        info(ctx, "webhook_dispatcher_node_killed: %d events (%d PATCHes, %d creates), "
+             "%d requests, %d acknowledged, %d duplicates, lost 0; D2 held the lease %s "
+             "after the kill and made %d attempts at %.0f a second"
+             % (len(wanted), len(load.results), len(cids), requests,
+                len(wanted & set(acks)), dups,
+                "%.1f s" % (log_time(took[0]) - wall_kill) if took else "never",
+                len(d2_lines), len(d2_lines) / max(0.001, log_time(d2_lines[-1]) -
+                                                   log_time(d2_lines[0]))
+                if len(d2_lines) > 1 else 0))
+        check(took_over, "D2 never took the lease over")
+        check(not disorder, "clients whose events came out of order: %s" % disorder[:5])
+    finally:
+        for d in procs:
+            if d.poll() is None:
+                os.killpg(d.pid, signal.SIGTERM)
+                d.wait(15)
+        recv.stop()
+
 
 def options():
     """The drills' sizes, from CLUSTER_ARGS (./dev test --cluster)."""
