@@ -67,7 +67,8 @@ struct dispatcher {
 	CURLM			*multi;
 	char			 holder[128];
 	bool			 held;
-	int			 lease_state;	/* last logged: -1 none, 0 waiting, 1 held, 2 no database */
+	/* The lease's state last logged: -1 none, 0 waiting, 1 held, 2 no database. */
+	int			 lease_state;
 	struct cm_wh_target	*targets;
 	size_t			 ntargets;
 	/* In flight, by endpoint id (at most one each). */

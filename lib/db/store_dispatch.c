@@ -213,10 +213,11 @@ enqueue_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 	struct param			 p[6];
 	MYSQL_STMT			*st;
 	char				 actions[128];
-	const char			*agency = t->agency_id[0] ? t->agency_id : NULL;
+	const char			*agency;
 	unsigned long long		 from, hi, settled;
 
 	(void)status;
+	agency = t->agency_id[0] != '\0' ? t->agency_id : NULL;
 	p[0] = store_int((long long)t->id);
 	if (one_number(s, progress_sql, p, 1, t->after_seq, &from) != TX_OK)
 		return TX_DB_ERROR;
