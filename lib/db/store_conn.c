@@ -106,28 +106,18 @@ store_fail(struct cm_store *s, MYSQL_STMT *st, const char *what)
 	return TX_DB_ERROR;
 }
 
-/* Microseconds on the monotonic clock, for the time spent waiting on MariaDB. */
-long long
-store_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 void
 store_call_begin(struct cm_store *s, MYSQL *db)
 {
 	s->cut = false;
-	s->call_t0 = store_now_us();
+	s->call_t0 = cm_clock_us(CLOCK_MONOTONIC);
 	cm_dbwatch_enter((int)mysql_get_socket(db));
 }
 
 bool
 store_call_end(struct cm_store *s)
 {
-	long long	us = store_now_us() - s->call_t0;
+	long long	us = cm_clock_us(CLOCK_MONOTONIC) - s->call_t0;
 
 	s->stats.db_us += us;
 	if ((s->cut = cm_dbwatch_leave()))
@@ -217,10 +207,7 @@ store_stats_take(struct cm_store *s, struct cm_db_stats *add)
 static long long
 store_mono_ms(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return cm_clock_us(CLOCK_MONOTONIC) / 1000;
 }
 
 /* Node i is not to be used for failback_s seconds (unless all are down). */

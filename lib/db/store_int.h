@@ -188,7 +188,6 @@ long		 store_budget_ms(const struct cm_store *);
 /* Between requests: health recheck and fail-back. */
 void		 store_between_requests(struct cm_store *);
 enum cm_db_status store_ping(struct cm_store *);
-long long	 store_now_us(void);
 void		 store_stats_take(struct cm_store *, struct cm_db_stats *add);
 
 /* ---- store_stmt.c ------------------------------------------------- */
