@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "scoreboard.h"
 
 struct scoreboard *
@@ -39,10 +40,7 @@ sb_destroy(struct scoreboard *sb)
 long long
 sb_now_us(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+	return cm_clock_us(CLOCK_MONOTONIC);
 }
 
 long long

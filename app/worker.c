@@ -132,15 +132,6 @@ worker_drop_privileges(const struct cm_config *cfg)
  */
 #define ARRIVAL_PARAM	"HTTP_X_REQUEST_START"
 
-static long long
-real_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 /*
  * The request's deadline is request_timeout after the web server
  * received it, not after we accepted it: a request that waited in the
@@ -159,7 +150,7 @@ request_deadline(struct worker *w, FCGX_Request *req)
 	clock_gettime(CLOCK_MONOTONIC, &w->deadline);
 	w->waited_us = -1;
 	if (v != NULL && cm_arrival_parse(v, &arrival) == 0 &&
-	    (w->waited_us = cm_waited_us(arrival, real_us())) < 0)
+	    (w->waited_us = cm_waited_us(arrival, cm_clock_us(CLOCK_REALTIME))) < 0)
 		LOG_WARN("%s is %.64s, later than this host's clock: not used "
 		    "(the web server's clock and ours disagree)", ARRIVAL_PARAM,
 		    v);

@@ -131,3 +131,12 @@ cm_waited_us(long long arrival_us, long long real_now_us)
 		return -1;
 	return waited < 0 ? 0 : waited;
 }
+
+long long
+cm_clock_us(clockid_t clock)
+{
+	struct timespec	ts;
+
+	clock_gettime(clock, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}

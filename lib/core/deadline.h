@@ -45,6 +45,9 @@ int	cm_lock_wait_s(long budget_ms, int cap_s);
  */
 long	cm_backoff_ms(int attempt, unsigned rnd, long budget_ms);
 
+/* The clock's time in microseconds (CLOCK_MONOTONIC, CLOCK_REALTIME). */
+long long	cm_clock_us(clockid_t clock);
+
 /* now + seconds, for callers without a deadline of their own. */
 struct timespec	cm_deadline_in(const struct timespec *now, int seconds);
 /* *t += ms (ms may be negative). */

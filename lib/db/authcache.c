@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "authcache.h"
+#include "deadline.h"
 
 void
 cm_authcache_init(struct cm_authcache *c, unsigned ttl_s,
@@ -94,8 +95,5 @@ cm_authcache_refuse(struct cm_authcache *c, const char *sha256,
 uint64_t
 cm_authcache_now_ms(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)(cm_clock_us(CLOCK_MONOTONIC) / 1000);
 }

@@ -61,6 +61,9 @@ cm_db_end_request(struct cm_db *db)
 {
 	store_set_deadline(db->read, NULL);
 	store_set_deadline(db->write, NULL);
+	/* A node one session found stalled costs the other no wait of its own. */
+	store_learn_stalls(db->read, db->write);
+	store_learn_stalls(db->write, db->read);
 	store_between_requests(db->read);
 	store_between_requests(db->write);
 }

@@ -100,34 +100,37 @@ store_fail(struct cm_store *s, MYSQL_STMT *st, const char *what)
 		snprintf(s->errmsg, sizeof(s->errmsg), "connection cut (no "
 		    "answer in time)");
 	}
+	/*
+	 * On Galera, MariaDB 10.11 answered "Trigger ... has an error in its
+	 * body" (a syntax error, 1064) for about 11 s while writes through
+	 * two nodes conflicted on the same rows, among the deadlocks of
+	 * brute-force aborts and never before or after: a transaction
+	 * aborted while its statement loaded the table's triggers.  Those
+	 * triggers are the migrations' own and parse; it is a conflict, and
+	 * the transaction runs again.  A single server keeps the error: a
+	 * trigger that fails there is broken.
+	 */
+	if (s->cfg->galera && s->err == ER_PARSE_ERROR &&
+	    strstr(s->errmsg, "has an error in its body") != NULL)
+		s->err = ER_LOCK_DEADLOCK;
 	/* Duplicates are answered with 409; nothing to tell the operator. */
 	if (s->err != ER_DUP_ENTRY)
 		LOG_ERR("database %s: %s (%u)", what, s->errmsg, s->err);
 	return TX_DB_ERROR;
 }
 
-/* Microseconds on the monotonic clock, for the time spent waiting on MariaDB. */
-long long
-store_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 void
 store_call_begin(struct cm_store *s, MYSQL *db)
 {
 	s->cut = false;
-	s->call_t0 = store_now_us();
+	s->call_t0 = cm_clock_us(CLOCK_MONOTONIC);
 	cm_dbwatch_enter((int)mysql_get_socket(db));
 }
 
 bool
 store_call_end(struct cm_store *s)
 {
-	long long	us = store_now_us() - s->call_t0;
+	long long	us = cm_clock_us(CLOCK_MONOTONIC) - s->call_t0;
 
 	s->stats.db_us += us;
 	if ((s->cut = cm_dbwatch_leave()))
@@ -217,18 +220,55 @@ store_stats_take(struct cm_store *s, struct cm_db_stats *add)
 static long long
 store_mono_ms(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return cm_clock_us(CLOCK_MONOTONIC) / 1000;
 }
 
-/* Node i is not to be used for failback_s seconds (unless all are down). */
+/*
+ * Node i is not to be used for failback_s seconds (unless all are down).
+ * A node that stalled (gave no answer in the time given: its connections
+ * stay open, so every try costs that time) is kept out for longer, twice
+ * as long for each stall in a row up to 16 times: a worker that went back
+ * to it every failback_s would spend most of its time waiting on it.
+ */
 static void
-mark_down(struct cm_store *s, int i, const char *why)
+mark_down(struct cm_store *s, int i, const char *why, bool stalled)
 {
-	s->down_until[i] = store_mono_ms() + s->cfg->failback_s * 1000LL;
+	long long	now = store_mono_ms(), period;
+
+	period = s->cfg->failback_s * 1000LL;
+	if (stalled) {
+		if (s->stalls[i] < 4)
+			s->stalls[i]++;
+		period <<= s->stalls[i];
+		s->stalled_at[i] = now;
+	}
+	s->down_until[i] = now + period;
 	snprintf(s->down_why[i], sizeof(s->down_why[i]), "%s", why);
+}
+
+void
+store_learn_stalls(struct cm_store *s, const struct cm_store *from)
+{
+	size_t	i;
+
+	for (i = 0; i < s->cfg->nodes.n; i++) {
+		if (from->stalled_at[i] <= s->stalled_at[i])
+			continue;
+		s->stalled_at[i] = from->stalled_at[i];
+		s->stalls[i] = from->stalls[i];
+		if (from->down_until[i] > s->down_until[i]) {
+			s->down_until[i] = from->down_until[i];
+			memcpy(s->down_why[i], from->down_why[i],
+			    sizeof(s->down_why[i]));
+		}
+		if (s->db != NULL && s->cur == (int)i &&
+		    s->adopted_ms <= from->stalled_at[i]) {
+			LOG_DEBUG("database node %s: leaving it (stalled on "
+			    "the worker's other session)",
+			    s->cfg->nodes.node[i].label);
+			store_disconnect(s);
+		}
+	}
 }
 
 /*
@@ -250,7 +290,7 @@ store_lost(struct cm_store *s)
 	}
 	if (s->cur >= 0 && cm_dberr_node_down(err)) {
 		snprintf(why, sizeof(why), "%s (%u)", msg, err);
-		mark_down(s, s->cur, why);
+		mark_down(s, s->cur, why, s->cut);
 	}
 	store_disconnect(s);
 }
@@ -430,12 +470,9 @@ node_schema(struct cm_store *s, MYSQL *db, char *why, size_t whysz)
 	return rc;
 }
 
-/*
- * A new connection to node i, healthy (galera) and with its session set,
- * or NULL with the reason in why.  The caller owns what it returns.
- */
+/* node_open() without the stall verdict. */
 static MYSQL *
-node_open(struct cm_store *s, int i, unsigned timeout, char *why,
+node_try(struct cm_store *s, int i, unsigned timeout, char *why,
     size_t whysz)
 {
 	const struct cm_db_config *c = s->cfg;
@@ -465,6 +502,25 @@ node_open(struct cm_store *s, int i, unsigned timeout, char *why,
 		mysql_close(db);
 		return NULL;
 	}
+	return db;
+}
+
+/*
+ * A new connection to node i, healthy (galera) and with its session set,
+ * or NULL with the reason in why and *stalled saying whether the node
+ * gave no answer in the time given.  The caller owns what it returns.
+ */
+static MYSQL *
+node_open(struct cm_store *s, int i, unsigned timeout, char *why,
+    size_t whysz, bool *stalled)
+{
+	long long	t0 = store_mono_ms();
+	MYSQL		*db;
+
+	s->cut = false;
+	if ((db = node_try(s, i, timeout, why, whysz)) == NULL)
+		*stalled = s->cut ||
+		    store_mono_ms() - t0 >= timeout * 1000LL - 100;
 	return db;
 }
 
@@ -501,6 +557,8 @@ adopt(struct cm_store *s, MYSQL *db, int i, int failed)
 		    s->cfg->nodes.node[s->last].label);
 	s->db = db;
 	s->cur = s->last = i;
+	s->adopted_ms = store_mono_ms();
+	s->stalls[i] = 0;
 	s->lock_wait = s->cfg->lock_wait_timeout;
 	s->tx_state = 'T';	/* node_session began one */
 	s->health_next = store_mono_ms() + s->cfg->failback_s * 1000LL;
@@ -543,7 +601,7 @@ store_connect(struct cm_store *s)
 	uint32_t	 tried = 0;
 	char		 why[sizeof(s->down_why[0])];
 	int		 i, failed = -1;
-	bool		 late = false;
+	bool		 late = false, stalled = false;
 
 	if (s->db != NULL)
 		return 0;
@@ -555,7 +613,7 @@ store_connect(struct cm_store *s)
 		}
 		tried |= UINT32_C(1) << i;
 		if ((db = node_open(s, i, connect_timeout(s), why,
-		    sizeof(why))) != NULL) {
+		    sizeof(why), &stalled)) != NULL) {
 			adopt(s, db, i, failed);
 			return 0;
 		}
@@ -565,7 +623,7 @@ store_connect(struct cm_store *s)
 		else if (failed >= 0)
 			LOG_WARN("database node %s down: %s",
 			    s->cfg->nodes.node[failed].label, s->down_why[failed]);
-		mark_down(s, i, why);
+		mark_down(s, i, why, stalled);
 		failed = i;
 	}
 	s->err = CR_CONN_HOST_ERROR;
@@ -601,7 +659,7 @@ recheck_health(struct cm_store *s, long long now)
 		return true;
 	LOG_WARN("database node %s: %s; leaving it", s->cfg->nodes.node[s->cur].label,
 	    why);
-	mark_down(s, s->cur, why);
+	mark_down(s, s->cur, why, s->cut);
 	store_disconnect(s);
 	return false;
 }
@@ -640,6 +698,7 @@ failback(struct cm_store *s, long long now)
 	MYSQL		*db;
 	char		 why[sizeof(s->down_why[0])];
 	int		 to, from = s->cur;
+	bool		 stalled = false;
 
 	if ((size_t)from == s->start ||
 	    !cm_dbnodes_failback_due(s->failback_next, now))
@@ -649,10 +708,10 @@ failback(struct cm_store *s, long long now)
 	    (size_t)from, s->down_until, now)) < 0)
 		return;
 	if ((db = node_open(s, to, (unsigned)s->cfg->connect_timeout, why,
-	    sizeof(why))) == NULL) {
+	    sizeof(why), &stalled)) == NULL) {
 		LOG_DEBUG("database node %s still down: %s",
 		    s->cfg->nodes.node[to].label, why);
-		mark_down(s, to, why);
+		mark_down(s, to, why, stalled);
 		return;
 	}
 	store_disconnect(s);
@@ -683,7 +742,7 @@ store_ping(struct cm_store *s)
 		store_lost(s);
 	} else if (s->db != NULL && s->cfg->galera &&
 	    node_health(s, s->db, why, sizeof(why)) != CM_NODE_OK) {
-		mark_down(s, s->cur, why);
+		mark_down(s, s->cur, why, s->cut);
 		store_disconnect(s);
 	}
 	if (s->db == NULL && store_connect(s) != 0)

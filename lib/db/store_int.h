@@ -107,6 +107,10 @@ struct cm_store {
 	long long		 down_until[CM_DBNODES_MAX];	/* 0: not marked */
 	char			 down_why[CM_DBNODES_MAX][192];	/* for the log */
 	long long		 said_at[CM_DBNODES_MAX];	/* see say_now() */
+	/* Stalls: a node that gave no answer in the time given (mark_down()). */
+	unsigned		 stalls[CM_DBNODES_MAX];	/* in a row */
+	long long		 stalled_at[CM_DBNODES_MAX];	/* the last one */
+	long long		 adopted_ms;	/* when db was connected */
 	size_t			 start;		/* where this connection's walk starts */
 	int			 cur;		/* node of db; -1 when not connected */
 	int			 last;		/* node of the last connection; -1 none */
@@ -189,8 +193,12 @@ long		 store_budget_ms(const struct cm_store *);
 /* Between requests: health recheck and fail-back. */
 void		 store_between_requests(struct cm_store *);
 enum cm_db_status store_ping(struct cm_store *);
-long long	 store_now_us(void);
 void		 store_stats_take(struct cm_store *, struct cm_db_stats *add);
+/*
+ * The stalls the worker's other session met since s last looked: marked
+ * here too, and s leaves a node that stalled after s connected to it.
+ */
+void		 store_learn_stalls(struct cm_store *s, const struct cm_store *from);
 
 /* ---- store_stmt.c ------------------------------------------------- */
 

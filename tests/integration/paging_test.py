@@ -315,6 +315,7 @@ def test_statements_per_request(api):
     eq(got, {"GET": 1, "PATCH": 2, "list": 2, "list count=false": 1, "list after": 1},
        "statements per request")
 
+
 @pytest.mark.timeout(60)
 def test_auth_cache_revocation_within_bound(api):
     """A revoked key stops working on every worker within auth_cache_s."""

@@ -36,26 +36,54 @@ file_kind(const char *file)
 	return kind;
 }
 
+/* The next "*.sql" of db/, or NULL at the end. */
+static const char *
+next_sql(DIR *d)
+{
+	struct dirent	*e;
+	size_t		 len;
+
+	while ((e = readdir(d)) != NULL) {
+		len = strlen(e->d_name);
+		if (len >= 5 && strcmp(e->d_name + len - 4, ".sql") == 0)
+			return e->d_name;
+	}
+	return NULL;
+}
+
+/* a[] holds every migration of schema.c; contract as each declares or none. */
+static size_t
+applied_all(struct cm_applied *a, bool declared)
+{
+	const struct cm_migration	*m;
+	size_t				 n = 0;
+
+	for (m = cm_schema_known; m->name != NULL; m++) {
+		a[n].name = m->name;
+		a[n].contract = declared && m->kind == CM_MIGRATION_CONTRACT;
+		n++;
+	}
+	return n;
+}
+
 START_TEST(table_matches_db_dir)
 {
 	const struct cm_migration	*m;
-	struct dirent			*e;
+	const char			*file;
 	DIR				*d;
 	char				 name[256];
-	size_t				 len, files = 0, rows = 0;
+	size_t				 files = 0, rows = 0;
 
 	ck_assert_ptr_nonnull(d = opendir(DBDIR));
-	while ((e = readdir(d)) != NULL) {
-		len = strlen(e->d_name);
-		if (len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0)
-			continue;
+	while ((file = next_sql(d)) != NULL) {
 		files++;
-		snprintf(name, sizeof(name), "%.*s", (int)(len - 4), e->d_name);
+		snprintf(name, sizeof(name), "%.*s", (int)(strlen(file) - 4),
+		    file);
 		for (m = cm_schema_known; m->name != NULL; m++)
 			if (strcmp(m->name, name) == 0)
 				break;
 		ck_assert_msg(m->name != NULL, "%s is not in schema.c", name);
-		ck_assert_msg((int)m->kind == file_kind(e->d_name),
+		ck_assert_msg((int)m->kind == file_kind(file),
 		    "%s: schema.c and the file's \"-- kind:\" differ", name);
 	}
 	closedir(d);
@@ -79,11 +107,11 @@ END_TEST
 START_TEST(makefile_installs_each_migration)
 {
 	static char	 text[65536];
-	struct dirent	*e;
+	const char	*file;
 	DIR		*d;
 	FILE		*f;
 	char		 want[300];
-	size_t		 len, n;
+	size_t		 n;
 
 	ck_assert_ptr_nonnull(f = fopen(DBDIR "/../Makefile.am", "r"));
 	n = fread(text, 1, sizeof(text) - 1, f);
@@ -91,11 +119,8 @@ START_TEST(makefile_installs_each_migration)
 	ck_assert_uint_lt(n, sizeof(text) - 1);
 	text[n] = '\0';
 	ck_assert_ptr_nonnull(d = opendir(DBDIR));
-	while ((e = readdir(d)) != NULL) {
-		len = strlen(e->d_name);
-		if (len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0)
-			continue;
-		snprintf(want, sizeof(want), "db/%s", e->d_name);
+	while ((file = next_sql(d)) != NULL) {
+		snprintf(want, sizeof(want), "db/%s", file);
 		ck_assert_msg(strstr(text, want) != NULL,
 		    "Makefile.am does not install %s", want);
 	}
@@ -106,15 +131,9 @@ END_TEST
 START_TEST(expand_migrations_are_needed)
 {
 	struct cm_applied	 a[64];
-	const struct cm_migration *m;
 	char			 why[256];
-	size_t			 n = 0;
+	size_t			 n = applied_all(a, true);
 
-	for (m = cm_schema_known; m->name != NULL; m++) {
-		a[n].name = m->name;
-		a[n].contract = m->kind == CM_MIGRATION_CONTRACT;
-		n++;
-	}
 	ck_assert(cm_schema_servable(a, n, why, sizeof(why)));
 	/* The next release's expand migration: still served. */
 	a[n].name = "999_next_release";
@@ -133,15 +152,9 @@ END_TEST
 START_TEST(unknown_contract_is_refused)
 {
 	struct cm_applied	 a[64];
-	const struct cm_migration *m;
 	char			 why[256];
-	size_t			 n = 0;
+	size_t			 n = applied_all(a, false);
 
-	for (m = cm_schema_known; m->name != NULL; m++) {
-		a[n].name = m->name;
-		a[n].contract = false;
-		n++;
-	}
 	a[n].name = "999_drop_old";
 	a[n].contract = true;
 	ck_assert(!cm_schema_servable(a, n + 1, why, sizeof(why)));
