@@ -64,6 +64,12 @@ void	 call_unavailable(struct call *);
  * response is already set (Content-Type 415, size 413, JSON 400).
  */
 json_t	*call_body(struct call *, bool merge_patch_ok, bool *empty);
+/*
+ * A body's checked members (input, stolen): input itself, or NULL with
+ * the 400 set when it is NULL (the problems) or empty.
+ */
+json_t	*call_input_checked(struct call *, json_t *input,
+	    const struct cm_problems *);
 /* The checked, normalised members of a client body, or NULL (response set). */
 json_t	*call_client_input(struct call *, enum cm_input_mode);
 /* A strong ETag header and {"success":true,"data":client}. */

@@ -67,13 +67,8 @@ endpoint_input(struct call *c, enum cm_input_mode mode)
 	cm_problems_init(&probs);
 	input = cm_webhook_check_input(body, mode, &pol, &probs);
 	json_decref(body);
-	if (input == NULL)
-		cm_response_error(&c->res, 400, "Validation failed", &probs);
-	else if (json_object_size(input) == 0) {
-		cm_response_error(&c->res, 400, "No valid fields provided", NULL);
-		json_decref(input);
-		return NULL;
-	} else if (!call_agency_allowed(c, input, mode == CM_INPUT_CREATE)) {
+	if ((input = call_input_checked(c, input, &probs)) != NULL &&
+	    !call_agency_allowed(c, input, mode == CM_INPUT_CREATE)) {
 		json_decref(input);
 		return NULL;
 	}

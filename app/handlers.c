@@ -379,6 +379,20 @@ call_body(struct call *c, bool merge_patch_ok, bool *empty)
 }
 
 json_t *
+call_input_checked(struct call *c, json_t *input,
+    const struct cm_problems *probs)
+{
+	if (input == NULL)
+		cm_response_error(&c->res, 400, "Validation failed", probs);
+	else if (json_object_size(input) == 0) {
+		cm_response_error(&c->res, 400, "No valid fields provided", NULL);
+		json_decref(input);
+		input = NULL;
+	}
+	return input;
+}
+
+json_t *
 call_client_input(struct call *c, enum cm_input_mode mode)
 {
 	struct cm_input_policy	 pol = {
@@ -392,14 +406,7 @@ call_client_input(struct call *c, enum cm_input_mode mode)
 	cm_problems_init(&probs);
 	input = cm_client_check_input(body, mode, &pol, &probs);
 	json_decref(body);
-	if (input == NULL)
-		cm_response_error(&c->res, 400, "Validation failed", &probs);
-	else if (json_object_size(input) == 0) {
-		cm_response_error(&c->res, 400, "No valid fields provided", NULL);
-		json_decref(input);
-		input = NULL;
-	}
-	return input;
+	return call_input_checked(c, input, &probs);
 }
 
 void

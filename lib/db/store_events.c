@@ -143,45 +143,18 @@ store_event_of_row(struct cm_store *s)
 	return e;
 }
 
-/* Up to limit events of an executed page into arr; *more, and the last seq. */
-static enum row_rc
-events_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
-    bool *more, char *last, size_t lastsz)
-{
-	unsigned	 n = 0;
-	json_t		*e;
-	enum row_rc	 rc;
-
-	*more = false;
-	if (store_bind_row(s, st, EVENT_NCOLS) != ROW_FOUND)
-		return ROW_ERROR;
-	while ((rc = store_next_row(s, st, EVENT_NCOLS)) == ROW_FOUND) {
-		if (n == limit) {
-			*more = true;
-			continue;
-		}
-		snprintf(last, lastsz, "%s", s->col[0]);
-		/* Every action is an event's; a row that is not is skipped. */
-		if ((e = store_event_of_row(s)) != NULL) {
-			json_array_append_new(arr, e);
-			n++;
-		}
-	}
-	store_free_result(s, st);
-	return rc;
-}
-
 static enum tx_rc
 events_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
 	struct events_job	*j = arg;
 	struct param		 p[EVENT_PARAMS];
-	MYSQL_STMT		*st;
-	char			 scope[800], sql[1000], last[32];
+	char			 scope[800], sql[1000];
 	size_t			 scopelen = events_scope(j->q, scope,
 				     sizeof(scope)), np;
 	unsigned long long	 after = 0;
-	bool			 more = false;
+	/* Every action is an event's; a row that is not is skipped. */
+	struct store_page	 pg = { EVENT_NCOLS, store_event_of_row, true,
+				     scope, scopelen };
 
 	json_array_clear(j->out->items);
 	j->out->next[0] = '\0';
@@ -193,14 +166,8 @@ events_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 		return TX_STOP;
 	}
 	np = events_sql(j, after, sql, sizeof(sql), p);
-	if ((st = store_exec(s, sql, p, np)) == NULL ||
-	    events_into(s, st, j->q->limit, j->out->items, &more, last,
-	    sizeof(last)) == ROW_ERROR)
-		return TX_DB_ERROR;
-	if (more && store_make_cursor(s, scope, scopelen, last,
-	    j->out->next) != TX_OK)
-		return TX_DB_ERROR;
-	return TX_OK;
+	return store_read_page(s, store_exec(s, sql, p, np), &pg, j->q->limit,
+	    j->out);
 }
 
 enum cm_db_status
@@ -208,18 +175,9 @@ store_events(struct cm_store *s, const struct cm_event_query *q,
     struct cm_page *out)
 {
 	struct events_job	j = { q, { NULL }, 0, out };
-	enum cm_db_status	rc;
 
 	if (q->type != NULL && (j.nactions = cm_event_actions(q->type,
 	    j.actions)) == 0)
 		return CM_DB_INVALID;	/* the caller checks the type first */
-	out->items = json_array();
-	out->counted = false;
-	out->count = 0;
-	out->next[0] = '\0';
-	if ((rc = store_read(s, events_once, &j)) != CM_DB_OK) {
-		json_decref(out->items);
-		out->items = NULL;
-	}
-	return rc;
+	return store_read_paged(s, events_once, &j, false, out);
 }

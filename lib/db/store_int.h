@@ -383,6 +383,32 @@ enum tx_rc	 store_cursor_key(struct cm_store *);
 enum tx_rc	 store_make_cursor(struct cm_store *, const char *scope,
 		    size_t scopelen, const char *text, char *out);
 /*
+ * How store_read_page() makes items of rows: ncols columns, the first
+ * the row's position; row() makes the fetched row an item (owned by the
+ * caller), or answers NULL: a row to skip when skip_null, else an error.
+ * Cursors are signed for scope.
+ */
+struct store_page {
+	size_t		  ncols;
+	json_t		*(*row)(struct cm_store *);
+	bool		  skip_null;
+	const char	 *scope;
+	size_t		  scopelen;
+};
+/*
+ * store_read.c: the rows of an executed page statement st (limit + 1 at
+ * most; st NULL when it failed) into out->items, the first limit of them,
+ * and when there was one more, out->next the cursor after the last kept.
+ */
+enum tx_rc	 store_read_page(struct cm_store *, MYSQL_STMT *st,
+		    const struct store_page *, unsigned limit, struct cm_page *out);
+/*
+ * store_read.c: store_read() of a job that fills out, a page made empty
+ * first (counted as said); out->items stays NULL unless CM_DB_OK.
+ */
+enum cm_db_status store_read_paged(struct cm_store *, store_job, void *arg,
+		    bool counted, struct cm_page *out);
+/*
  * store_events.c: the fetched history row (seq, action, admin_key_id,
  * request_id, at, changes, client_id) as an event; NULL when it is none.
  */

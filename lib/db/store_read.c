@@ -426,6 +426,56 @@ store_make_cursor(struct cm_store *s, const char *scope, size_t scopelen,
 	return TX_OK;
 }
 
+enum cm_db_status
+store_read_paged(struct cm_store *s, store_job fn, void *arg, bool counted,
+    struct cm_page *out)
+{
+	enum cm_db_status	rc;
+
+	out->items = json_array();
+	out->counted = counted;
+	out->count = 0;
+	out->next[0] = '\0';
+	if ((rc = store_read(s, fn, arg)) != CM_DB_OK) {
+		json_decref(out->items);
+		out->items = NULL;
+	}
+	return rc;
+}
+
+enum tx_rc
+store_read_page(struct cm_store *s, MYSQL_STMT *st,
+    const struct store_page *pg, unsigned limit, struct cm_page *out)
+{
+	char		 last[32] = "";
+	unsigned	 n = 0;
+	bool		 more = false;
+	json_t		*e;
+	enum row_rc	 rc;
+
+	if (st == NULL || store_bind_row(s, st, pg->ncols) != ROW_FOUND)
+		return TX_DB_ERROR;
+	while ((rc = store_next_row(s, st, pg->ncols)) == ROW_FOUND) {
+		if (n == limit) {
+			more = true;
+			continue;
+		}
+		snprintf(last, sizeof(last), "%s", s->col[0]);
+		if ((e = pg->row(s)) != NULL) {
+			json_array_append_new(out->items, e);
+			n++;
+		} else if (!pg->skip_null) {
+			rc = ROW_ERROR;
+			break;
+		}
+	}
+	store_free_result(s, st);
+	if (rc == ROW_ERROR)
+		return TX_DB_ERROR;
+	return more ? store_make_cursor(s, pg->scope, pg->scopelen, last,
+	    out->next) : TX_OK;
+}
+
 /* ---- the list ----------------------------------------------------------- */
 
 /*
@@ -540,22 +590,13 @@ store_list(struct cm_store *s, const struct cm_list_query *q,
     struct cm_page *out)
 {
 	struct list_job		j = { q, *q, false, out };
-	enum cm_db_status	rc;
 
 	if (q->within != NULL) {
 		j.none = q->agency_id != NULL &&
 		    strcmp(q->agency_id, q->within) != 0;
 		j.eff.agency_id = q->within;
 	}
-	out->items = json_array();
-	out->counted = false;
-	out->count = 0;
-	out->next[0] = '\0';
-	if ((rc = store_read(s, list_once, &j)) != CM_DB_OK) {
-		json_decref(out->items);
-		out->items = NULL;
-	}
-	return rc;
+	return store_read_paged(s, list_once, &j, false, out);
 }
 
 /* ---- the audit history -------------------------------------------------- */
@@ -615,33 +656,11 @@ struct audit_job {
 	struct cm_page			*out;
 };
 
-/* Reads up to limit + 1 entries; *more and the seq of the last one kept. */
-static enum row_rc
-entries_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit, json_t *arr,
-    bool *more, char *last, size_t lastsz)
+/* The fetched audit row as the history's entry (store_page.row). */
+static json_t *
+entry_of_row(struct cm_store *s)
 {
-	unsigned	 n = 0;
-	json_t		*e;
-	enum row_rc	 rc;
-
-	*more = false;
-	if (store_bind_row(s, st, 6) != ROW_FOUND)
-		return ROW_ERROR;
-	while ((rc = store_next_row(s, st, 6)) == ROW_FOUND) {
-		if (n == limit) {
-			*more = true;
-			continue;
-		}
-		snprintf(last, lastsz, "%s", s->col[0]);
-		if ((e = audit_entry(s, false)) == NULL) {
-			rc = ROW_ERROR;
-			break;
-		}
-		json_array_append_new(arr, e);
-		n++;
-	}
-	store_free_result(s, st);
-	return rc;
+	return audit_entry(s, false);
 }
 
 static enum tx_rc
@@ -691,12 +710,11 @@ audit_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	const struct cm_list_query *q = j->q;
 	struct param		 p[3];
 	MYSQL_STMT		*st;
-	char			 scope[800], seq[CM_CURSOR_POS_MAX + 1];
-	char			 last[32], *end;
+	char			 scope[800], seq[CM_CURSOR_POS_MAX + 1], *end;
 	size_t			 scopelen = audit_scope(j->id, q->within, scope,
 				     sizeof(scope));
+	struct store_page	 pg = { 6, entry_of_row, false, scope, scopelen };
 	unsigned long long	 count;
-	bool			 more = false;
 	enum row_rc		 rc;
 
 	json_array_clear(j->out->items);
@@ -740,11 +758,7 @@ audit_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 		p[2] = store_int((long long)q->limit + 1);
 		st = audit_exec(s, A_AFTER, p, 3);
 	}
-	if (st == NULL || entries_into(s, st, q->limit, j->out->items, &more,
-	    last, sizeof(last)) == ROW_ERROR)
-		return TX_DB_ERROR;
-	if (more && store_make_cursor(s, scope, scopelen, last,
-	    j->out->next) != TX_OK)
+	if (store_read_page(s, st, &pg, q->limit, j->out) != TX_OK)
 		return TX_DB_ERROR;
 empty:
 	/* Without a count, an empty answer must still tell 404 from past-the-end. */
@@ -762,17 +776,8 @@ store_audit(struct cm_store *s, const char *id,
     const struct cm_list_query *q, struct cm_page *out)
 {
 	struct audit_job	j = { id, q, out };
-	enum cm_db_status	rc;
 
-	out->items = json_array();
-	out->counted = false;
-	out->count = 0;
-	out->next[0] = '\0';
-	if ((rc = store_read(s, audit_once, &j)) != CM_DB_OK) {
-		json_decref(out->items);
-		out->items = NULL;
-	}
-	return rc;
+	return store_read_paged(s, audit_once, &j, false, out);
 }
 
 /* ---- what one admin key did ----------------------------------------------- */

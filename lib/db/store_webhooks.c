@@ -318,47 +318,18 @@ list_scope(const char *within, char *buf, size_t sz)
 	return n < 0 ? 0 : (size_t)n >= sz ? sz - 1 : (size_t)n;
 }
 
-/* The rows of an executed page into arr (at most limit); *more, the last id. */
-static enum row_rc
-endpoints_into(struct cm_store *s, MYSQL_STMT *st, unsigned limit,
-    json_t *arr, bool *more, char *last, size_t lastsz)
-{
-	unsigned	 n = 0;
-	json_t		*e;
-	enum row_rc	 rc;
-
-	*more = false;
-	if (store_bind_row(s, st, WH_NCOLS) != ROW_FOUND)
-		return ROW_ERROR;
-	while ((rc = store_next_row(s, st, WH_NCOLS)) == ROW_FOUND) {
-		if (n == limit) {
-			*more = true;
-			continue;
-		}
-		snprintf(last, lastsz, "%s", s->col[0]);
-		if ((e = endpoint_of_row(s)) == NULL) {
-			rc = ROW_ERROR;
-			break;
-		}
-		json_array_append_new(arr, e);
-		n++;
-	}
-	store_free_result(s, st);
-	return rc;
-}
-
 static enum tx_rc
 list_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
 	struct wh_list_job	*j = arg;
 	struct param		 p[4];
 	MYSQL_STMT		*st;
-	char			 scope[300], pos[CM_CURSOR_POS_MAX + 1];
-	char			 last[32], *end;
+	char			 scope[300], pos[CM_CURSOR_POS_MAX + 1], *end;
 	size_t			 scopelen = list_scope(j->within, scope,
 				     sizeof(scope));
 	unsigned long long	 after = 0;
-	bool			 more = false;
+	struct store_page	 pg = { WH_NCOLS, endpoint_of_row, false,
+				     scope, scopelen };
 
 	json_array_clear(j->out->items);
 	j->out->next[0] = '\0';
@@ -379,14 +350,8 @@ list_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	p[0] = store_int((long long)after);
 	p[1] = p[2] = store_str(j->within);
 	p[3] = store_int((long long)j->limit + 1);
-	if ((st = store_exec(s, wh_list_sql, p, 4)) == NULL ||
-	    endpoints_into(s, st, j->limit, j->out->items, &more, last,
-	    sizeof(last)) == ROW_ERROR)
-		return TX_DB_ERROR;
-	if (more && store_make_cursor(s, scope, scopelen, last,
-	    j->out->next) != TX_OK)
-		return TX_DB_ERROR;
-	return TX_OK;
+	return store_read_page(s, store_exec(s, wh_list_sql, p, 4), &pg,
+	    j->limit, j->out);
 }
 
 enum cm_db_status
@@ -394,15 +359,6 @@ store_webhook_list(struct cm_store *s, unsigned limit, const char *after,
     const char *within, struct cm_page *out)
 {
 	struct wh_list_job	j = { limit, after, within, out };
-	enum cm_db_status	rc;
 
-	out->items = json_array();
-	out->counted = true;
-	out->count = 0;
-	out->next[0] = '\0';
-	if ((rc = store_read(s, list_once, &j)) != CM_DB_OK) {
-		json_decref(out->items);
-		out->items = NULL;
-	}
-	return rc;
+	return store_read_paged(s, list_once, &j, true, out);
 }
