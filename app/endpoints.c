@@ -177,11 +177,17 @@ bad_cursor(struct call *c)
 	cm_response_error(&c->res, 400, "Invalid query parameters", &probs);
 }
 
+/* A listing's answer: the page, bad_cursor(), or the store's error. */
 static void
-reply_page(struct call *c, struct cm_page *pg)
+reply_listing(struct call *c, enum cm_db_status rc, struct cm_page *pg)
 {
-	cm_response_page(&c->res, pg->items, pg->counted ? &pg->count : NULL,
-	    pg->next);
+	if (rc == CM_DB_OK)
+		cm_response_page(&c->res, pg->items,
+		    pg->counted ? &pg->count : NULL, pg->next);
+	else if (rc == CM_DB_INVALID)
+		bad_cursor(c);
+	else
+		call_store_error(c, rc, NULL, NULL);
 }
 
 /*
@@ -252,12 +258,8 @@ ep_list_clients(struct call *c)
 		bad_query(c, &probs);
 		return;
 	}
-	if ((rc = cm_db_list(c->w->db, &q, &pg)) == CM_DB_OK)
-		reply_page(c, &pg);
-	else if (rc == CM_DB_INVALID)
-		bad_cursor(c);
-	else
-		call_store_error(c, rc, NULL, NULL);
+	rc = cm_db_list(c->w->db, &q, &pg);
+	reply_listing(c, rc, &pg);
 }
 
 /*
@@ -435,12 +437,7 @@ ep_audit(struct call *c)
 		return;
 	}
 	rc = cm_db_audit(c->w->db, c->route.id, &q, &pg);
-	if (rc == CM_DB_OK)
-		reply_page(c, &pg);
-	else if (rc == CM_DB_INVALID)
-		bad_cursor(c);
-	else
-		call_store_error(c, rc, NULL, NULL);
+	reply_listing(c, rc, &pg);
 }
 
 /*
@@ -502,12 +499,8 @@ ep_events(struct call *c)
 		bad_query(c, &probs);
 		return;
 	}
-	if ((rc = cm_db_events(c->w->db, &q, &pg)) == CM_DB_OK)
-		reply_page(c, &pg);
-	else if (rc == CM_DB_INVALID)
-		bad_cursor(c);
-	else
-		call_store_error(c, rc, NULL, NULL);
+	rc = cm_db_events(c->w->db, &q, &pg);
+	reply_listing(c, rc, &pg);
 }
 
 /*

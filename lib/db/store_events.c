@@ -107,21 +107,6 @@ events_scope(const struct cm_event_query *q, char *buf, size_t sz)
 	return n < 0 ? 0 : (size_t)n >= sz ? sz - 1 : (size_t)n;
 }
 
-/* The position in a cursor: a seq, decimal, no sign or leading zero. */
-static bool
-open_seq(struct cm_store *s, const char *scope, size_t scopelen,
-    const char *cursor, unsigned long long *seq)
-{
-	char	text[CM_CURSOR_POS_MAX + 1], *end;
-
-	if (cm_cursor_open(s->cursor_key, s->cursor_keylen, scope, scopelen,
-	    cursor, text, sizeof(text)) != 0 || text[0] < '1' ||
-	    text[0] > '9' || strlen(text) > 20)
-		return false;
-	*seq = strtoull(text, &end, 10);
-	return *end == '\0';
-}
-
 /* The fetched row as an event; NULL when it is not one (or not JSON). */
 json_t *
 store_event_of_row(struct cm_store *s)
@@ -161,7 +146,7 @@ events_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	if (store_cursor_key(s) != TX_OK)
 		return TX_DB_ERROR;
 	if (j->q->after != NULL &&
-	    !open_seq(s, scope, scopelen, j->q->after, &after)) {
+	    !store_open_seq(s, scope, scopelen, j->q->after, &after)) {
 		*status = CM_DB_INVALID;
 		return TX_STOP;
 	}

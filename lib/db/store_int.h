@@ -383,6 +383,12 @@ enum tx_rc	 store_cursor_key(struct cm_store *);
 enum tx_rc	 store_make_cursor(struct cm_store *, const char *scope,
 		    size_t scopelen, const char *text, char *out);
 /*
+ * store_read.c: the position in a cursor made for scope, when it is a
+ * number (decimal, no sign or leading zero): true with *seq.
+ */
+bool		 store_open_seq(struct cm_store *, const char *scope,
+		    size_t scopelen, const char *cursor, unsigned long long *seq);
+/*
  * How store_read_page() makes items of rows: ncols columns, the first
  * the row's position; row() makes the fetched row an item (owned by the
  * caller), or answers NULL: a row to skip when skip_null, else an error.

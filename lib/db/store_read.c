@@ -426,6 +426,20 @@ store_make_cursor(struct cm_store *s, const char *scope, size_t scopelen,
 	return TX_OK;
 }
 
+bool
+store_open_seq(struct cm_store *s, const char *scope, size_t scopelen,
+    const char *cursor, unsigned long long *seq)
+{
+	char	text[CM_CURSOR_POS_MAX + 1], *end;
+
+	if (cm_cursor_open(s->cursor_key, s->cursor_keylen, scope, scopelen,
+	    cursor, text, sizeof(text)) != 0 || text[0] < '1' ||
+	    text[0] > '9' || strlen(text) > 20)
+		return false;
+	*seq = strtoull(text, &end, 10);
+	return *end == '\0';
+}
+
 enum cm_db_status
 store_read_paged(struct cm_store *s, store_job fn, void *arg, bool counted,
     struct cm_page *out)

@@ -324,7 +324,7 @@ list_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	struct wh_list_job	*j = arg;
 	struct param		 p[4];
 	MYSQL_STMT		*st;
-	char			 scope[300], pos[CM_CURSOR_POS_MAX + 1], *end;
+	char			 scope[300];
 	size_t			 scopelen = list_scope(j->within, scope,
 				     sizeof(scope));
 	unsigned long long	 after = 0;
@@ -335,10 +335,8 @@ list_once(struct cm_store *s, void *arg, enum cm_db_status *status)
 	j->out->next[0] = '\0';
 	if (store_cursor_key(s) != TX_OK)
 		return TX_DB_ERROR;
-	if (j->after != NULL && (cm_cursor_open(s->cursor_key,
-	    s->cursor_keylen, scope, scopelen, j->after, pos, sizeof(pos)) != 0 ||
-	    pos[0] < '1' || pos[0] > '9' || strlen(pos) > 19 ||
-	    (after = strtoull(pos, &end, 10), *end != '\0'))) {
+	if (j->after != NULL &&
+	    !store_open_seq(s, scope, scopelen, j->after, &after)) {
 		*status = CM_DB_INVALID;
 		return TX_STOP;
 	}
