@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "dbconf.h"
+#include "deadline.h"
 #include "log.h"
 #include "master.h"
 #include "notify.h"
@@ -316,12 +317,10 @@ reload(struct master *m)
 	struct cm_tzdb		*tz;
 	struct listener		 nl, old;
 	char			 err[600], level[64];
-	struct timespec		 ts;
 	int			 rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	(void)notify_send("RELOADING=1\nMONOTONIC_USEC=%lld\n",
-	    (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000);
+	    cm_clock_us(CLOCK_MONOTONIC));
 	LOG_INFO("SIGHUP: reloading %s", m->cfg_path);
 	cm_config_defaults(&cfg);
 	if (cm_config_load(&cfg, m->cfg_path, err, sizeof(err)) != 0) {

@@ -84,15 +84,6 @@ on_signal(int sig)
 	stopping = 1;
 }
 
-static long long
-now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * A bound on each piece of database work, as on a worker's request: the
  * data layer works to the deadline, and the watch cuts a call to a node
@@ -258,7 +249,7 @@ start_next(struct dispatcher *p, size_t i)
 		flight_free(f);
 		return;
 	}
-	f->t0_us = now_us();
+	f->t0_us = cm_clock_us(CLOCK_MONOTONIC);
 	p->flights[i] = f;
 }
 
@@ -309,7 +300,7 @@ finish(struct dispatcher *p, struct flight *f, CURLcode res)
 	db_end(p);
 	LOG_INFO("delivery event=evt_%llu endpoint=we_%llu attempt=%u "
 	    "status=%ld us=%lld result=%s%s%s%s", f->d.seq, f->d.endpoint_id,
-	    f->d.attempts + 1, status, now_us() - f->t0_us,
+	    f->d.attempts + 1, status, cm_clock_us(CLOCK_MONOTONIC) - f->t0_us,
 	    ok ? "delivered" : "retry", why ? " error=\"" : "", why ? why : "",
 	    why ? "\"" : "");
 	if (rc != CM_DB_OK)
@@ -437,11 +428,11 @@ round_once(struct dispatcher *p)
 	for (i = 0; i < p->ntargets; i++)
 		if (p->targets[i].enabled && p->flights[i] == NULL)
 			start_next(p, i);
-	if (now_us() - p->tidied_us > TIDY_EVERY_US) {
+	if (cm_clock_us(CLOCK_MONOTONIC) - p->tidied_us > TIDY_EVERY_US) {
 		db_begin(p);
 		(void)cm_db_wh_tidy(p->db, KEEP_DELIVERED_S);
 		db_end(p);
-		p->tidied_us = now_us();
+		p->tidied_us = cm_clock_us(CLOCK_MONOTONIC);
 	}
 }
 
@@ -449,16 +440,17 @@ round_once(struct dispatcher *p)
 static void
 pump(struct dispatcher *p)
 {
-	long long	end = now_us() + (long long)p->cfg->webhook_poll_ms * 1000;
+	long long	end = cm_clock_us(CLOCK_MONOTONIC) +
+			    (long long)p->cfg->webhook_poll_ms * 1000;
 	int		running, ms;
 
 	do {
 		curl_multi_perform(p->multi, &running);
 		collect(p);
-		ms = (int)((end - now_us()) / 1000);
+		ms = (int)((end - cm_clock_us(CLOCK_MONOTONIC)) / 1000);
 		if (ms > 0)
 			curl_multi_poll(p->multi, NULL, 0, ms, NULL);
-	} while (!stopping && now_us() < end);
+	} while (!stopping && cm_clock_us(CLOCK_MONOTONIC) < end);
 }
 
 /* host:pid:random, so two dispatchers never take each other's lease. */

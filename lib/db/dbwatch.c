@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dbwatch.h"
+#include "deadline.h"
 
 #define NO_LIMIT	(-1LL)
 
@@ -38,10 +39,7 @@ static struct {
 static long long
 mono_ms(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return cm_clock_us(CLOCK_MONOTONIC) / 1000;
 }
 
 static long long
