@@ -70,6 +70,9 @@ json_t	*call_body(struct call *, bool merge_patch_ok, bool *empty);
  */
 json_t	*call_input_checked(struct call *, json_t *input,
 	    const struct cm_problems *);
+/* limit (1..200, default 50) of a listing's query; a problem naming it if bad. */
+void	 call_query_limit(const struct call *, unsigned *limit,
+	    struct cm_problems *);
 /* The checked, normalised members of a client body, or NULL (response set). */
 json_t	*call_client_input(struct call *, enum cm_input_mode);
 /* A strong ETag header and {"success":true,"data":client}. */

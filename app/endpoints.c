@@ -119,6 +119,22 @@ query_uint(const struct call *c, const char *name, unsigned long long max,
 	return (errno != 0 || *end != '\0' || *out > max) ? -1 : 1;
 }
 
+void
+call_query_limit(const struct call *c, unsigned *limit,
+    struct cm_problems *probs)
+{
+	unsigned long long	v;
+	int			rc;
+
+	*limit = LIST_LIMIT_DEFAULT;
+	if ((rc = query_uint(c, "limit", LIST_LIMIT_MAX, &v)) < 0 ||
+	    (rc == 1 && v < 1))
+		cm_problems_add(probs, "limit", "invalid_value",
+		    "must be an integer from 1 to 200");
+	else if (rc == 1)
+		*limit = (unsigned)v;
+}
+
 /*
  * limit (1..200, default 50), offset (>= 0, default 0), after (a cursor,
  * not with offset) and count (true|false).  after points into buf.
@@ -131,16 +147,10 @@ query_page(const struct call *c, struct cm_list_query *q, char *buf,
 	char			flag[8];
 	int			rc, has_offset;
 
-	q->limit = LIST_LIMIT_DEFAULT;
 	q->offset = 0;
 	q->after = NULL;
 	q->no_count = false;
-	if ((rc = query_uint(c, "limit", LIST_LIMIT_MAX, &v)) < 0 ||
-	    (rc == 1 && v < 1))
-		cm_problems_add(probs, "limit", "invalid_value",
-		    "must be an integer from 1 to 200");
-	else if (rc == 1)
-		q->limit = (unsigned)v;
+	call_query_limit(c, &q->limit, probs);
 	if ((has_offset = query_uint(c, "offset", OFFSET_MAX, &v)) < 0)
 		cm_problems_add(probs, "offset", "invalid_value",
 		    "must be an integer of 0 or more");
@@ -449,17 +459,10 @@ static void
 query_events(const struct call *c, struct cm_event_query *q, char *type,
     char *client, char *after, struct cm_problems *probs)
 {
-	unsigned long long	v;
-	char			scratch[8];
-	int			rc;
+	char	scratch[8];
+	int	rc;
 
-	q->limit = LIST_LIMIT_DEFAULT;
-	if ((rc = query_uint(c, "limit", LIST_LIMIT_MAX, &v)) < 0 ||
-	    (rc == 1 && v < 1))
-		cm_problems_add(probs, "limit", "invalid_value",
-		    "must be an integer from 1 to 200");
-	else if (rc == 1)
-		q->limit = (unsigned)v;
+	call_query_limit(c, &q->limit, probs);
 	if (cm_query_get(c->req.query, "offset", scratch,
 	    sizeof(scratch)) != 0)
 		cm_problems_add(probs, "offset", "invalid_value",

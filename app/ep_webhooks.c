@@ -4,8 +4,6 @@
  * delete.  The secret is drawn here from getrandom() and answered once,
  * by the create or the rotation that made it.
  */
-#include <ctype.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -14,9 +12,6 @@
 #include "json.h"
 #include "random.h"
 #include "webhook.h"
-
-#define LIMIT_DEFAULT	50
-#define LIMIT_MAX	200
 
 /* Endpoints have no ETag: an If-Match would be a condition never checked. */
 static bool
@@ -132,22 +127,10 @@ static void
 list_query(struct call *c, unsigned *limit, const char **after, char *buf,
     size_t sz, struct cm_problems *probs)
 {
-	char	v[8], *end;
-	long	n;
 	int	rc;
 
-	*limit = LIMIT_DEFAULT;
+	call_query_limit(c, limit, probs);
 	*after = NULL;
-	if ((rc = cm_query_get(c->req.query, "limit", v, sizeof(v))) != 0) {
-		n = rc == 1 && isdigit((unsigned char)v[0]) ?
-		    strtol(v, &end, 10) : 0;
-		if (rc != 1 || !isdigit((unsigned char)v[0]) || *end != '\0' ||
-		    n < 1 || n > LIMIT_MAX)
-			cm_problems_add(probs, "limit", "invalid_value",
-			    "must be an integer from 1 to 200");
-		else
-			*limit = (unsigned)n;
-	}
 	if ((rc = cm_query_get(c->req.query, "after", buf, sz)) < 0 ||
 	    (rc == 1 && buf[0] == '\0'))
 		cm_problems_add(probs, "after", "invalid_value",
