@@ -196,12 +196,18 @@ def new_client(inst):
 
 
 def locker(ctx, cid, seconds):
-    """A SQL session holding the row of cid locked for seconds (a thread)."""
-    sql = ("BEGIN; SELECT id FROM clients WHERE id = '%s' FOR UPDATE; DO SLEEP(%s); "
-           "COMMIT;" % (cid, seconds))
+    """A SQL session holding the row of cid locked for seconds (a thread).
+    Returns once the lock is held: the session is seen sleeping after its
+    SELECT … FOR UPDATE (a fixed pause lost that race on a loaded machine)."""
+    tag = "locker-" + os.urandom(4).hex()
+    sql = ("BEGIN; SELECT id FROM clients WHERE id = '%s' FOR UPDATE; DO SLEEP(%s), '%s'; "
+           "COMMIT;" % (cid, seconds, tag))
     t = threading.Thread(target=ctx.sql, args=(sql,), daemon=True)
     t.start()
-    time.sleep(0.3)     # the lock is taken before we go on
+    # The probe's own text must not match itself: the pattern is built by CONCAT.
+    probe = ("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+             "WHERE INFO LIKE CONCAT('DO SL', 'EEP%%', '%s', '%%')" % tag)
+    wait_for(lambda: ctx.sql(probe).split()[-1] == "1", 10, "the row lock of " + cid)
     return t
 
 
