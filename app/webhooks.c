@@ -75,6 +75,7 @@ struct dispatcher {
 	struct flight		**flights;
 	size_t			 nflights;
 	long long		 tidied_us;
+	long long		 rescanned_us;
 };
 
 static void
@@ -368,9 +369,10 @@ reload_targets(struct dispatcher *p)
 	for (k = 0; k < p->ntargets; k++) {
 		for (i = 0; i < n && t[i].id != p->targets[k].id; i++)
 			;
-		if (i < n)
+		if (i < n) {
 			fl[i] = p->flights[k];
-		else if (p->flights[k] != NULL) {
+			t[i].queued_to = p->targets[k].queued_to;
+		} else if (p->flights[k] != NULL) {
 			curl_multi_remove_handle(p->multi, p->flights[k]->easy);
 			flight_free(p->flights[k]);
 		}
@@ -401,13 +403,29 @@ lease_log(struct dispatcher *p, int state)
 		LOG_INFO("webhooks: %s", says[state]);
 }
 
+/*
+ * How often the rows not yet settled are read again (for those that
+ * appeared late) and the progress moved: a quarter of settle_s, so that
+ * a burst costs a round one pass over new rows, not over the whole
+ * unsettled history.
+ */
+static long long
+rescan_every_us(const struct cm_config *cfg)
+{
+	long long	us = (long long)cfg->webhook_settle_s * 1000000 / 4;
+	long long	poll = (long long)cfg->webhook_poll_ms * 1000;
+
+	return us > poll ? us : poll;
+}
+
 static void
 round_once(struct dispatcher *p)
 {
 	enum cm_db_status	rc;
-	bool			held;
+	bool			held, rescan;
 	unsigned		queued;
 	size_t			i;
+	long long		now;
 
 	db_begin(p);
 	rc = cm_db_wh_lease(p->db, p->holder, p->cfg->webhook_lease_s, &held);
@@ -417,10 +435,14 @@ round_once(struct dispatcher *p)
 	if (!p->held)
 		return;
 	reload_targets(p);
+	now = cm_clock_us(CLOCK_MONOTONIC);
+	if ((rescan = now - p->rescanned_us >= rescan_every_us(p->cfg)))
+		p->rescanned_us = now;
 	for (i = 0; i < p->ntargets; i++) {
 		db_begin(p);
 		if ((rc = cm_db_wh_enqueue(p->db, &p->targets[i],
-		    p->cfg->webhook_settle_s, ENQUEUE_BATCH, &queued)) != CM_DB_OK)
+		    p->cfg->webhook_settle_s, ENQUEUE_BATCH, rescan,
+		    &queued)) != CM_DB_OK)
 			LOG_WARN("webhooks: endpoint we_%llu: new events not "
 			    "queued this round (%d)", p->targets[i].id, (int)rc);
 		db_end(p);

@@ -204,10 +204,10 @@ cm_db_wh_targets(struct cm_db *db, struct cm_wh_target **out, size_t *n)
 }
 
 enum cm_db_status
-cm_db_wh_enqueue(struct cm_db *db, const struct cm_wh_target *t, int settle_s,
-    unsigned batch, unsigned *queued)
+cm_db_wh_enqueue(struct cm_db *db, struct cm_wh_target *t, int settle_s,
+    unsigned batch, bool rescan, unsigned *queued)
 {
-	return store_wh_enqueue(db->write, t, settle_s, batch, queued);
+	return store_wh_enqueue(db->write, t, settle_s, batch, rescan, queued);
 }
 
 enum cm_db_status

@@ -312,6 +312,12 @@ struct cm_wh_target {
 	char			 secret[71];	/* secret: never logged */
 	char			 previous[71];	/* "" unless in a rotation's overlap */
 	unsigned long long	 after_seq;
+	/*
+	 * The dispatcher's own, kept from round to round (0 when loaded):
+	 * the history queued so far, ahead of the progress the database
+	 * keeps, which moves only past settled rows.
+	 */
+	unsigned long long	 queued_to;
 };
 
 /* One delivery due: which event, to which endpoint, the event itself. */
@@ -332,12 +338,16 @@ enum cm_db_status cm_db_wh_lease(struct cm_db *, const char *holder,
 enum cm_db_status cm_db_wh_targets(struct cm_db *, struct cm_wh_target **out,
 	    size_t *n);
 /*
- * Queues the events of t (its types, its agency) after its progress, at
- * most batch of them; moves its progress past the events older than
+ * Queues the events of t (its types, its agency) in the next batch rows
+ * of history after t->queued_to (or its progress, when further), and
+ * moves t->queued_to past them.  With rescan, also queues again what
+ * appeared since in the rows between its progress and t->queued_to (a
+ * row's place is drawn before its transaction commits, so a smaller one
+ * can appear later), then moves its progress past the rows older than
  * settle_s.  *queued: how many rows were new.
  */
-enum cm_db_status cm_db_wh_enqueue(struct cm_db *, const struct cm_wh_target *t,
-	    int settle_s, unsigned batch, unsigned *queued);
+enum cm_db_status cm_db_wh_enqueue(struct cm_db *, struct cm_wh_target *t,
+	    int settle_s, unsigned batch, bool rescan, unsigned *queued);
 /*
  * The endpoint's next delivery due: the oldest pending one whose client
  * has no older pending one (a client's events in order), attempted no

@@ -202,62 +202,105 @@ one_number(struct cm_store *s, const char *sql, const struct param *p,
 struct enqueue_job {
 	const struct cm_wh_target	*t;
 	int				 settle_s;
-	unsigned			 batch, queued;
+	unsigned			 batch;
+	bool				 rescan;
+	unsigned			 queued;
+	unsigned long long		 queued_to;	/* out */
 };
 
+/* Queues t's events among the history rows (lo, hi]. */
 static enum tx_rc
-enqueue_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
+enqueue_range(struct cm_store *s, const struct cm_wh_target *t,
+    unsigned long long lo, unsigned long long hi, unsigned *queued)
 {
-	struct enqueue_job		*j = arg;
-	const struct cm_wh_target	*t = j->t;
-	struct param			 p[6];
-	MYSQL_STMT			*st;
-	char				 actions[128];
-	const char			*agency;
-	unsigned long long		 from, hi, settled;
+	struct param	 p[6];
+	MYSQL_STMT	*st;
+	char		 actions[128];
+	const char	*agency;
 
-	(void)status;
 	agency = t->agency_id[0] != '\0' ? t->agency_id : NULL;
-	p[0] = store_int((long long)t->id);
-	if (one_number(s, progress_sql, p, 1, t->after_seq, &from) != TX_OK)
-		return TX_DB_ERROR;
-	if (from < t->after_seq)
-		from = t->after_seq;
-	p[0] = store_int((long long)from);
-	p[1] = store_int(j->batch);
-	if (one_number(s, window_sql, p, 2, from, &hi) != TX_OK)
-		return TX_DB_ERROR;
-	if (hi == from)
-		return TX_OK;	/* nothing new */
 	actions_of(t->types, actions, sizeof(actions));
 	p[0] = store_int((long long)t->id);
-	p[1] = store_int((long long)from);
+	p[1] = store_int((long long)lo);
 	p[2] = store_int((long long)hi);
 	p[3] = p[4] = store_str(agency);
 	p[5] = store_str(actions);
 	if ((st = store_exec(s, enqueue_sql, p, 6)) == NULL)
 		return TX_DB_ERROR;
-	j->queued = (unsigned)mysql_stmt_affected_rows(st);
+	*queued += (unsigned)mysql_stmt_affected_rows(st);
+	return TX_OK;
+}
+
+/*
+ * The rows between the progress (from) and to read again, then the
+ * progress moved past those older than settle_s: no row before them can
+ * still appear.
+ */
+static enum tx_rc
+enqueue_settle(struct cm_store *s, struct enqueue_job *j,
+    unsigned long long from, unsigned long long to)
+{
+	struct param		p[3];
+	unsigned long long	settled;
+
+	if (enqueue_range(s, j->t, from, to, &j->queued) != TX_OK)
+		return TX_DB_ERROR;
 	p[0] = store_int((long long)from);
-	p[1] = store_int((long long)hi);
+	p[1] = store_int((long long)to);
 	p[2] = store_int(j->settle_s);
 	if (one_number(s, settled_sql, p, 3, from, &settled) != TX_OK)
 		return TX_DB_ERROR;
 	if (settled == from)
 		return TX_OK;
-	p[0] = store_int((long long)t->id);
+	p[0] = store_int((long long)j->t->id);
 	p[1] = store_int((long long)settled);
 	return store_exec(s, progress_set_sql, p, 2) == NULL ? TX_DB_ERROR :
 	    TX_OK;
 }
 
-enum cm_db_status
-store_wh_enqueue(struct cm_store *s, const struct cm_wh_target *t,
-    int settle_s, unsigned batch, unsigned *queued)
+/*
+ * The window of new rows starts where the last round stopped, not at the
+ * progress: a burst of more than a batch younger than settle_s would
+ * otherwise fill every round's window with rows already queued, and
+ * nothing newer would be queued until they settled.
+ */
+static enum tx_rc
+enqueue_tx(struct cm_store *s, void *arg, enum cm_db_status *status)
 {
-	struct enqueue_job	j = { t, settle_s, batch, 0 };
+	struct enqueue_job		*j = arg;
+	const struct cm_wh_target	*t = j->t;
+	struct param			 p[2];
+	unsigned long long		 from, head, hi;
+
+	(void)status;
+	j->queued = 0;
+	p[0] = store_int((long long)t->id);
+	if (one_number(s, progress_sql, p, 1, t->after_seq, &from) != TX_OK)
+		return TX_DB_ERROR;
+	if (from < t->after_seq)
+		from = t->after_seq;
+	head = t->queued_to > from ? t->queued_to : from;
+	p[0] = store_int((long long)head);
+	p[1] = store_int(j->batch);
+	if (one_number(s, window_sql, p, 2, head, &hi) != TX_OK)
+		return TX_DB_ERROR;
+	if (hi > head && enqueue_range(s, t, head, hi, &j->queued) != TX_OK)
+		return TX_DB_ERROR;
+	j->queued_to = hi;
+	if (j->rescan && hi > from)
+		return enqueue_settle(s, j, from, hi);
+	return TX_OK;
+}
+
+enum cm_db_status
+store_wh_enqueue(struct cm_store *s, struct cm_wh_target *t, int settle_s,
+    unsigned batch, bool rescan, unsigned *queued)
+{
+	struct enqueue_job	j = { t, settle_s, batch, rescan, 0, 0 };
 	enum cm_db_status	rc = store_transaction(s, enqueue_tx, &j);
 
+	if (rc == CM_DB_OK)
+		t->queued_to = j.queued_to;
 	*queued = rc == CM_DB_OK ? j.queued : 0;
 	return rc;
 }

@@ -311,8 +311,8 @@ enum cm_db_status store_wh_lease(struct cm_store *, const char *holder,
 enum cm_db_status store_wh_targets(struct cm_store *,
 		    struct cm_wh_target **out, size_t *n);
 enum cm_db_status store_wh_enqueue(struct cm_store *,
-		    const struct cm_wh_target *, int settle_s, unsigned batch,
-		    unsigned *queued);
+		    struct cm_wh_target *, int settle_s, unsigned batch,
+		    bool rescan, unsigned *queued);
 enum cm_db_status store_wh_next(struct cm_store *,
 		    unsigned long long endpoint_id, struct cm_wh_delivery *,
 		    bool *found);

@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from apikit import check, cpath, db_control, eq, expect_status, wait_healthy
-from kit import wait_for
+from kit import info, wait_for
 from poolkit import conf_with
 
 pytestmark = [pytest.mark.setups(["nginx"], sanitize=["nginx"]), pytest.mark.budget(300)]
@@ -302,6 +302,29 @@ def test_delivered_signed_and_in_order(api, disp):
     finally:
         recv.stop()
         only_deletes.stop()
+
+
+@pytest.mark.timeout(120)
+def test_burst_larger_than_a_round_is_not_held_back(api, disp):
+    """More new events than one round queues (1,000 per endpoint), all
+    younger than settle_s: every round must queue the next ones, not
+    read the same unsettled rows again (which held the rest back until
+    they were settle_s old)."""
+    recv = Receiver()
+    try:
+        endpoint(api, recv.url)
+        ids = [api.create()["id"] for _ in range(12)]
+        for i in range(100):
+            for cid in ids:
+                api.update(cid, {"name": "burst %d" % i})
+        disp.start(disp.conf(settle_s="60"))
+        t0 = time.time()
+        want = all_delivered(api, recv, ids, 40)
+        check(len(want) > 1000, "a burst of %d events" % len(want))
+        info("delivery", "burst: %d events delivered in %.1f s" % (len(want), time.time() - t0))
+        eq(max(recv.acks().values()), 1, "duplicates with a receiver that always answers 200")
+    finally:
+        recv.stop()
 
 
 @pytest.mark.timeout(60)
