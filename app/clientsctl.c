@@ -6,6 +6,7 @@
  * user of the -c config.
  *
  *	clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]
+ *	    [--webhooks CONFIG]
  *	clientsctl [-c config] [-m migrate-config] migrate [-d dir] [--contract]
  *	clientsctl [-c config] admin-key create --name NAME [--scope SCOPES]
  *	    [--agency ID] [--expires DATE] [--description TEXT]
@@ -50,6 +51,7 @@
 
 static const char usage_text[] =
 	    "usage: clientsctl [-c config] [-m migrate-config] db-setup --print [--host HOST]\n"
+	    "                  [--webhooks CONFIG]\n"
 	    "       clientsctl [-c config] [-m migrate-config] migrate [-d dir] [--contract]\n"
 	    "       clientsctl [-c config] admin-key create --name NAME [--scope SCOPES]\n"
 	    "                  [--agency ID] [--expires DATE] [--description TEXT]\n"
@@ -600,23 +602,54 @@ webhook(struct cm_db *db, int argc, char *argv[])
 	return 0;
 }
 
-/* db-setup --print [--host HOST]: the set-up SQL on stdout. */
+/*
+ * The dispatcher's config (--webhooks), read as clientsd-webhooks reads
+ * it; its user must be the one migrate grants ([webhooks] user of run).
+ */
+static int
+load_hooks_config(const struct cm_config *run, const char *path,
+    struct cm_config *hooks)
+{
+	char	 err[512];
+
+	cm_config_defaults(hooks);
+	if (cm_config_load(hooks, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "clientsctl: db-setup: %s\n", err);
+		return -1;
+	}
+	if (strcmp(hooks->db_user, run->webhook_user) != 0) {
+		fprintf(stderr, "clientsctl: db-setup: %s: [database] user %s "
+		    "is not [webhooks] user of the config (%s): migrate would "
+		    "not grant it\n", path, hooks->db_user, run->webhook_user);
+		return -1;
+	}
+	return 0;
+}
+
+/* db-setup --print [--host HOST] [--webhooks CONFIG]: the set-up SQL. */
 static int
 db_setup(const struct cm_config *run, const char *mpath, int argc,
     char *argv[])
 {
-	struct cm_config	 mig = *run;
-	struct cm_db_config	 r, m;
-	const char		*host;
+	struct cm_config	 mig = *run, hooks;
+	struct cm_db_config	 r, m, h;
+	const char		*host, *hpath = NULL;
 	char			 err[512];
-	int			 rc;
+	bool			 print = false;
+	int			 i, rc;
 
 	host = run->db_socket[0] != '\0' ? "localhost" : "%";
-	if (argc == 4 && strcmp(argv[2], "--host") == 0)
-		host = argv[3];
-	else if (argc != 2)
-		usage();
-	if (strcmp(argv[1], "--print") != 0)
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--print") == 0)
+			print = true;
+		else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
+			host = argv[++i];
+		else if (strcmp(argv[i], "--webhooks") == 0 && i + 1 < argc)
+			hpath = argv[++i];
+		else
+			usage();
+	}
+	if (!print)
 		usage();
 	if (mpath == NULL && access(CM_MIGRATE_CONFIG_PATH, F_OK) != 0) {
 		fprintf(stderr, "clientsctl: db-setup: no %s (or -m FILE) "
@@ -624,14 +657,20 @@ db_setup(const struct cm_config *run, const char *mpath, int argc,
 		    "password\n", CM_MIGRATE_CONFIG_PATH);
 		return 1;
 	}
-	if (load_migrate_config(&mig, mpath) != 0)
+	if (load_migrate_config(&mig, mpath) != 0 ||
+	    (hpath != NULL && load_hooks_config(run, hpath, &hooks) != 0))
 		return 1;
 	dbconf_of(run, &r);
 	dbconf_of(&mig, &m);
-	rc = cm_dbsetup_print(stdout, &r, &m, host, err, sizeof(err));
+	if (hpath != NULL)
+		dbconf_of(&hooks, &h);
+	rc = cm_dbsetup_print(stdout, &r, &m, hpath != NULL ? &h : NULL, host,
+	    err, sizeof(err));
 	explicit_bzero(&mig, sizeof(mig));
+	explicit_bzero(&hooks, sizeof(hooks));
 	explicit_bzero(&r, sizeof(r));
 	explicit_bzero(&m, sizeof(m));
+	explicit_bzero(&h, sizeof(h));
 	if (rc != 0) {
 		fprintf(stderr, "clientsctl: db-setup: %s\n", err);
 		return 1;

@@ -6,7 +6,8 @@
  * grants are per table and MariaDB grants on a table only once it exists:
  * `clientsctl migrate` gives them after the migrations (store_admin.c).
  * The runtime user gets nothing here but its account, so re-running this
- * SQL never takes a running service's rights away.
+ * SQL never takes a running service's rights away; nor does the webhook
+ * dispatcher's, whose grants migrate gives too.
  */
 #include <stdio.h>
 #include <string.h>
@@ -125,9 +126,30 @@ account(FILE *out, const char *name, const char *host, const char *password)
 	fprintf(out, ";\n");
 }
 
+/* What is wrong with the dispatcher's config beside the other two, or NULL. */
+static const char *
+bad_hooks(const struct cm_db_config *run, const struct cm_db_config *mig,
+    const struct cm_db_config *hooks)
+{
+	if (hooks == NULL)
+		return NULL;
+	if (strcmp(run->name, hooks->name) != 0)
+		return "[database] name differs in the dispatcher's config";
+	if (!plain_name(hooks->user))
+		return "[database] user must be letters, digits or _";
+	if (strcmp(hooks->user, run->user) == 0 ||
+	    strcmp(hooks->user, mig->user) == 0)
+		return "the dispatcher's config must name a [database] user of "
+		    "its own (it reads endpoints' secrets, and writes no client)";
+	if (hooks->password[0] == '\0')
+		return "set [database] password in the dispatcher's config first";
+	return NULL;
+}
+
 int
 cm_dbsetup_print(FILE *out, const struct cm_db_config *run,
-    const struct cm_db_config *mig, const char *host, char *err, size_t errsz)
+    const struct cm_db_config *mig, const struct cm_db_config *hooks,
+    const char *host, char *err, size_t errsz)
 {
 	const char	*bad = NULL;
 
@@ -146,6 +168,8 @@ cm_dbsetup_print(FILE *out, const struct cm_db_config *run,
 		bad = "set [database] password in the migration config first";
 	else if (!plain_host(host))
 		bad = "--host must be a host name, address or pattern";
+	else
+		bad = bad_hooks(run, mig, hooks);
 	if (bad != NULL) {
 		snprintf(err, errsz, "%s", bad);
 		return -1;
@@ -176,6 +200,12 @@ cm_dbsetup_print(FILE *out, const struct cm_db_config *run,
 	    "REVOKE %s ON `%s`.* FROM '%s'@'%s';\n",
 	    DDL, run->name, mig->user, host, NOT_DDL, run->name, mig->user,
 	    host);
+	if (hooks != NULL) {
+		fprintf(out, "-- The webhook dispatcher's user (clientsd-webhooks): "
+		    "`clientsctl migrate`\n-- grants it its share, table by "
+		    "table, as [webhooks] user.\n");
+		account(out, hooks->user, host, hooks->password);
+	}
 	if (fflush(out) != 0 || ferror(out)) {
 		snprintf(err, errsz, "cannot write the SQL");
 		return -1;

@@ -40,12 +40,13 @@ int	cm_dbsetup_grant_sql(char *out, size_t outsz, const struct cm_grant *g,
 
 /*
  * Writes the SQL to out.  run is the runtime config, mig the migration
- * config (same database); host the accounts' host part ("localhost",
- * "%", "10.0.0.%"...).  Returns 0, or -1 with a message naming the
- * setting at fault in err (nothing written then).
+ * config, hooks the webhook dispatcher's or NULL (same database, three
+ * different users); host the accounts' host part ("localhost", "%",
+ * "10.0.0.%"...).  Returns 0, or -1 with a message naming the setting at
+ * fault in err (nothing written then).
  */
 int	cm_dbsetup_print(FILE *out, const struct cm_db_config *run,
-	    const struct cm_db_config *mig, const char *host,
-	    char *err, size_t errsz);
+	    const struct cm_db_config *mig, const struct cm_db_config *hooks,
+	    const char *host, char *err, size_t errsz);
 
 #endif

@@ -140,15 +140,42 @@ def check_signatures(recv, secret=SECRET):
 
 @pytest.fixture(scope="module")
 def grants(cfg):
-    """The dispatcher's database account, with the host of the runtime
-    user's, then migrate, which gives it its grants."""
-    host = cfg_sql(cfg, "SELECT host FROM mysql.user WHERE user = 'clients' LIMIT 1")[0][0]
-    cfg_sql(cfg, "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s';"
-                 "ALTER USER '%s'@'%s' IDENTIFIED BY '%s'" % (USER, host, PASSWORD, USER, host,
-                                                             PASSWORD))
+    """The dispatcher's database account, made as the admin guide says:
+    the SQL of `clientsctl db-setup --print --webhooks` (from the
+    dispatcher's config) run as the MariaDB admin, then migrate, which
+    gives it its grants."""
+    path = os.path.join(cfg.run_dir, "webhooks-setup.conf")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(conf_with(cfg.conf, {("database", "user"): USER,
+                                     ("database", "password"): PASSWORD,
+                                     ("database", "password_file"): None}))
+    setup = subprocess.run(cfg.ctl.split() + ["db-setup", "--print", "--webhooks", path],
+                           capture_output=True, text=True, timeout=60)
+    eq(setup.returncode, 0, "db-setup --print --webhooks: " + setup.stderr)
+    check("CREATE USER IF NOT EXISTS '%s'@" % USER in setup.stdout,
+          "db-setup --webhooks makes the dispatcher's account")
+    cfg_sql(cfg, setup.stdout)
     subprocess.run(cfg.ctl.split() + ["migrate", "-d", os.path.join(REPO, "db")], check=True,
                    capture_output=True, timeout=60)
-    return host
+    return cfg_sql(cfg, "SELECT host FROM mysql.user WHERE user = '%s'" % USER)[0][0]
+
+
+def test_db_setup_refuses_a_user_migrate_would_not_grant(cfg):
+    """db-setup --webhooks: the dispatcher's user must be [webhooks] user
+    (migrate grants no other) and not the runtime user; nothing printed."""
+    for user, says in (("someone_else", "is not [webhooks] user"),
+                       ("clients", "is not [webhooks] user")):
+        path = os.path.join(cfg.run_dir, "webhooks-bad.conf")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(conf_with(cfg.conf, {("database", "user"): user,
+                                         ("database", "password"): "x" * 20,
+                                         ("database", "password_file"): None}))
+        r = subprocess.run(cfg.ctl.split() + ["db-setup", "--print", "--webhooks", path],
+                           capture_output=True, text=True, timeout=60)
+        eq((r.returncode, r.stdout), (1, ""), "db-setup with dispatcher user %s" % user)
+        check(says in r.stderr, "the reason: " + r.stderr)
 
 
 def cfg_sql(cfg, text):

@@ -9,7 +9,8 @@
 #include "dbsetup.h"
 #include "unit_run.h"
 
-static struct cm_db_config run, mig;
+static struct cm_db_config run, mig, hooks;
+static const struct cm_db_config *with_hooks;	/* NULL: no --webhooks */
 
 static void
 setup(void)
@@ -21,6 +22,10 @@ setup(void)
 	mig = run;
 	strcpy(mig.user, "clients_migrate");
 	strcpy(mig.password, "mig-pw");
+	hooks = run;
+	strcpy(hooks.user, "clients_webhooks");
+	strcpy(hooks.password, "wh-pw");
+	with_hooks = NULL;
 }
 
 /* The SQL for run/mig and host, or NULL with the message in err. */
@@ -34,7 +39,7 @@ print(const char *host, char *err, size_t errsz)
 
 	ck_assert_ptr_nonnull(f = open_memstream(&buf, &len));
 	err[0] = '\0';
-	rc = cm_dbsetup_print(f, &run, &mig, host, err, errsz);
+	rc = cm_dbsetup_print(f, &run, &mig, with_hooks, host, err, errsz);
 	fclose(f);
 	if (rc != 0) {
 		ck_assert_uint_eq(len, 0);	/* nothing half-written */
@@ -165,6 +170,47 @@ START_TEST(bad_settings_are_refused)
 }
 END_TEST
 
+/*
+ * --webhooks: the dispatcher's account too, granted nothing here (migrate
+ * gives its grants); its own user, its own password.
+ */
+START_TEST(dispatcher_account)
+{
+	char	 err[256], *sql, *mig_at, *hooks_at;
+
+	ck_assert_ptr_nonnull(sql = print("localhost", err, sizeof(err)));
+	ck_assert_ptr_null(strstr(sql, "clients_webhooks"));
+	free(sql);
+	with_hooks = &hooks;
+	ck_assert_ptr_nonnull(sql = print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(mig_at = strstr(sql, "'clients_migrate'@"));
+	ck_assert_ptr_nonnull(hooks_at = strstr(sql, "CREATE USER IF NOT "
+	    "EXISTS 'clients_webhooks'@'localhost' IDENTIFIED BY 'wh-pw';"));
+	ck_assert(mig_at < hooks_at);
+	ck_assert_ptr_nonnull(strstr(sql, "ALTER USER "
+	    "'clients_webhooks'@'localhost' IDENTIFIED BY 'wh-pw';"));
+	ck_assert_ptr_null(strstr(sql, "TO 'clients_webhooks'@"));
+	free(sql);
+	strcpy(hooks.user, "clients");
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "a [database] user of its own"));
+	strcpy(hooks.user, "clients_migrate");
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "a [database] user of its own"));
+	strcpy(hooks.user, "x'y");
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "[database] user"));
+	strcpy(hooks.user, "clients_webhooks");
+	hooks.password[0] = '\0';
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "password in the dispatcher's"));
+	strcpy(hooks.password, "wh-pw");
+	strcpy(hooks.name, "other");
+	ck_assert_ptr_null(print("localhost", err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "dispatcher's config"));
+}
+END_TEST
+
 static Suite *
 dbsetup_suite(void)
 {
@@ -178,6 +224,7 @@ dbsetup_suite(void)
 	tcase_add_test(tc, runtime_grants_per_table);
 	tcase_add_test(tc, password_is_escaped);
 	tcase_add_test(tc, bad_settings_are_refused);
+	tcase_add_test(tc, dispatcher_account);
 	suite_add_tcase(s, tc);
 	return s;
 }
