@@ -2,8 +2,8 @@
 can drift from what the code does without this test failing.
 
 It reads files and sends no request (it runs while nginx is up, in the plain
-run).  Four checks, each also run once on a copy it damages on purpose,
-which must fail (so a check that cannot fail is caught): eight tests.
+run).  Five checks, each also run once on a copy it damages on purpose,
+which must fail (so a check that cannot fail is caught): ten tests.
 
 config_keys
     The key table of lib/core/config.c (the entries of `keys[]`: STR(...),
@@ -46,6 +46,15 @@ no_history
 links
     Every relative Markdown link of README.md, doc/*.md and bench/*.md
     points to a file of the repository.
+
+grants
+    The database users' grants of lib/db/dbsetup.c (`cm_runtime_grants[]`
+    and `cm_webhook_grants[]`: table or procedure, privileges) against the
+    tables of doc/admin-guide.md that follow a header row "| table |
+    runtime user |" and "| table | dispatcher's user |": every backquoted
+    name of a row's first cell gets the privileges of the first backquoted
+    text of its second, split at commas.  Per table the same set, and the
+    same tables.
 
 """
 
@@ -329,6 +338,48 @@ def link_problems(docs):
     return probs
 
 
+# ---- grants ---------------------------------------------------------------------
+
+def code_grants(text, array):
+    body = text[text.index("const struct cm_grant %s[] = {" % array):]
+    body = re.sub(r"/\*.*?\*/", "", body[:body.index("\n};")], flags=re.S)
+    out = {}
+    for table, privs in re.findall(r'\{\s*"(\w+)",\s*"([^"]+)",\s*(?:true|false)\s*\}', body):
+        out.setdefault(table, set()).update(p.strip() for p in privs.split(","))
+    return out
+
+
+def guide_grants(text, header):
+    lines = text.splitlines()
+    start = [i for i, ln in enumerate(lines) if re.match(r"\s*\| table \| %s \|" % header, ln)]
+    if len(start) != 1:
+        raise Failure("doc/admin-guide.md: %d tables headed '| table | %s |'" % (len(start), header))
+    out = {}
+    for ln in lines[start[0] + 2:]:
+        cells = ln.strip().split("|")
+        if not ln.strip().startswith("|") or len(cells) < 4:
+            break
+        privs = re.search(r"`([^`]+)`", cells[2])
+        for table in re.findall(r"`(\w+)`", cells[1]):
+            out.setdefault(table, set()).update(
+                p.strip() for p in (privs.group(1) if privs else "").split(","))
+    return out
+
+
+GRANT_TABLES = (("cm_runtime_grants", "runtime user"), ("cm_webhook_grants", "dispatcher's user"))
+
+
+def grant_problems(code, guide):
+    probs = []
+    for array, header in GRANT_TABLES:
+        want, told = code_grants(code, array), guide_grants(guide, header)
+        for t in sorted(set(want) | set(told)):
+            if want.get(t) != told.get(t):
+                probs.append("%s: %s: lib/db/dbsetup.c grants %s, doc/admin-guide.md says %s"
+                             % (header, t, sorted(want.get(t, ())), sorted(told.get(t, ()))))
+    return probs
+
+
 # ---- the tests: each check, and each check on a damaged copy ---------------------
 
 def none_of(probs):
@@ -388,3 +439,14 @@ def test_links():
 
 def test_links_fail_on_a_damaged_copy():
     fails(link_problems({"README.md": "[x](doc/no-such-file.md)\n"}))
+
+
+def test_grants():
+    none_of(grant_problems(read("lib/db/dbsetup.c"), read("doc/admin-guide.md")))
+
+
+def test_grants_fail_on_a_damaged_copy():
+    guide = read("doc/admin-guide.md")
+    fails(grant_problems(read("lib/db/dbsetup.c"),
+                         guide.replace("| `webhook_lease` | `SELECT, INSERT, UPDATE` |",
+                                       "| `webhook_lease` | `SELECT, INSERT, UPDATE, DELETE` |", 1)))
