@@ -1,4 +1,6 @@
 /* dbconf.c - see dbconf.h. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +37,36 @@ dbconf_of(const struct cm_config *cfg, struct cm_db_config *out)
 	out->auth_cache_s = cfg->auth_cache_s;
 	out->auth_refused_cache_s = cfg->auth_refused_cache_s;
 	out->check_schema = true;
+}
+
+static bool
+is_name(const struct cm_dbnode *nd)
+{
+	unsigned char	addr[sizeof(struct in6_addr)];
+
+	return !nd->socket && inet_pton(AF_INET, nd->host, addr) != 1 &&
+	    inet_pton(AF_INET6, nd->host, addr) != 1;
+}
+
+void
+dbconf_sandbox_plan(const struct cm_config *cfg, const struct cm_db_config *db,
+    bool own_log, struct cm_sandbox_plan *p)
+{
+	size_t	i;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < db->nodes.n; i++) {
+		p->dns = p->dns || is_name(&db->nodes.node[i]);
+		if (!db->nodes.node[i].socket && p->nport < CM_SANDBOX_PORTS)
+			p->port[p->nport++] = db->nodes.node[i].port;
+	}
+	p->syslog = own_log && strcmp(cfg->log_target, "syslog") == 0;
+	p->tls = cfg->db_tls != CM_TLS_OFF;
+	if (p->tls) {
+		p->read[p->nread++] = cfg->db_tls_ca;
+		p->read[p->nread++] = cfg->db_tls_cert;
+		p->read[p->nread++] = cfg->db_tls_key;
+	}
 }
 
 int

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netdb.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@
 #include "log.h"
 #include "mem.h"
 #include "random.h"
+#include "sandbox.h"
 #include "webhook.h"
 
 /* A receiver's answer is read this far, and never logged. */
@@ -490,6 +492,37 @@ make_holder(char *buf, size_t sz)
 	snprintf(buf, sz, "%.60s:%ld:%s", host, (long)getpid(), hex);
 }
 
+/*
+ * The worker's sandbox (sandbox.h), with what delivering adds: libcurl's
+ * resolver threads, DNS, TCP to any port (the receivers'; the address
+ * rule is checked at connect), OpenSSL's CA files.  Entered before the
+ * first round: the process has read its configuration and opened its
+ * log; the database and the receivers are connected (again) inside.
+ */
+static int
+enter_sandbox(const struct cm_config *cfg, const struct cm_db_config *db)
+{
+	struct cm_sandbox_plan	plan;
+	struct addrinfo		hints, *res = NULL;
+	char			err[256];
+
+	dbconf_sandbox_plan(cfg, db, true, &plan);
+	plan.threads = plan.any_port = plan.dns = plan.tls = true;
+	/*
+	 * One lookup first: the name service reads its configuration and
+	 * loads what it loads once, while the process may still map code.
+	 */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo("localhost", "443", &hints, &res) == 0)
+		freeaddrinfo(res);
+	if (cm_sandbox_enter(cfg->sandbox, &plan, err, sizeof(err)) != 0) {
+		LOG_ERR("webhooks: sandbox: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 run(const struct cm_config *cfg)
 {
@@ -503,11 +536,16 @@ run(const struct cm_config *cfg)
 	cm_dbwatch_install();
 	dbconf_of(cfg, &dbcfg);
 	p.db = cm_db_open(&dbcfg, (unsigned long)getpid());
-	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	if ((p.multi = curl_multi_init()) == NULL) {
+		explicit_bzero(&dbcfg, sizeof(dbcfg));
 		LOG_ERR("webhooks: libcurl: cannot start");
 		return 1;
 	}
+	if (enter_sandbox(cfg, &dbcfg) != 0) {
+		explicit_bzero(&dbcfg, sizeof(dbcfg));
+		return 1;
+	}
+	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	make_holder(p.holder, sizeof(p.holder));
 	LOG_INFO("webhooks: started as %s", p.holder);
 	while (!stopping) {

@@ -282,41 +282,6 @@ close_connection(FCGX_Request *req, bool drained)
 }
 
 /* Whether a database host must be looked up (not an address literal). */
-static bool
-is_name(const struct cm_dbnode *nd)
-{
-	unsigned char	addr[sizeof(struct in6_addr)];
-
-	return !nd->socket && inet_pton(AF_INET, nd->host, addr) != 1 &&
-	    inet_pton(AF_INET6, nd->host, addr) != 1;
-}
-
-/*
- * What this worker still does once connected, for the sandbox: DNS when a
- * host is a name, TCP to the nodes' ports, the TLS files, syslog when it
- * writes syslog itself (a worker of the pool writes to the master's pipe).
- */
-static void
-sandbox_plan(const struct cm_config *cfg, const struct cm_db_config *db,
-    bool spawned, struct cm_sandbox_plan *p)
-{
-	size_t	i;
-
-	memset(p, 0, sizeof(*p));
-	for (i = 0; i < db->nodes.n; i++) {
-		p->dns = p->dns || is_name(&db->nodes.node[i]);
-		if (!db->nodes.node[i].socket && p->nport < CM_SANDBOX_PORTS)
-			p->port[p->nport++] = db->nodes.node[i].port;
-	}
-	p->syslog = spawned && strcmp(cfg->log_target, "syslog") == 0;
-	p->tls = cfg->db_tls != CM_TLS_OFF;
-	if (p->tls) {
-		p->read[p->nread++] = cfg->db_tls_ca;
-		p->read[p->nread++] = cfg->db_tls_cert;
-		p->read[p->nread++] = cfg->db_tls_key;
-	}
-}
-
 int
 worker_run(const struct worker_args *a)
 {
@@ -381,7 +346,7 @@ worker_run(const struct worker_args *a)
 	/* Connect now so the first request is fast; failure is retried per request. */
 	(void)cm_db_ping(w.db);
 	/* Connected, privileges dropped: from here on only the allow-list. */
-	sandbox_plan(a->cfg, &dbcfg, spawned, &plan);
+	dbconf_sandbox_plan(a->cfg, &dbcfg, spawned, &plan);
 	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	if (cm_sandbox_enter(a->cfg->sandbox, &plan, err, sizeof(err)) != 0) {
 		LOG_ERR("sandbox: %s", err);

@@ -9,7 +9,9 @@
  * resolver's read-only files; DNS datagrams only when a host is a name),
  * TLS (the CA directory's names), memory that is never executable, time,
  * getrandom, signals, its log (writes to stderr, a pipe; syslog's datagram
- * socket only when this process writes syslog itself) and exit.
+ * socket only when this process writes syslog itself) and exit.  The
+ * webhook dispatcher's plan adds threads (libcurl's resolver) and TCP to
+ * any port; its calls are otherwise a worker's.
  *
  * Arguments are filtered where a number says what a call does: the socket
  * family and type, the ioctl request, PROT_EXEC, the open flags, the
@@ -23,6 +25,7 @@
  */
 #include <sys/types.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
@@ -77,6 +80,9 @@ static const char *const allowed_tls[] = { "getdents64", "getdents" };
 /* Only when a database host is a name: the resolver's queries. */
 static const char *const allowed_dns[] = { "sendmmsg" };
 
+/* Only for a process that starts threads: what a new thread runs first. */
+static const char *const allowed_threads[] = { "set_robust_list", "rseq" };
+
 #ifdef CM_SANITIZER_BUILD
 /* ASan/UBSan/LSan runtime: reports and the leak check at exit. */
 static const char *const allowed_sanitizer[] = {
@@ -117,9 +123,9 @@ count(struct build *b, int nr)
 		b->nr[b->calls++] = nr;
 }
 
-/* One rule: nr with up to two argument comparisons, all of which hold. */
+/* One rule: nr answered by action when the comparisons (up to two) hold. */
 static int
-rule(struct build *b, const char *name, unsigned n,
+rule_act(struct build *b, uint32_t action, const char *name, unsigned n,
     const struct scmp_arg_cmp *cmp)
 {
 	int	nr, rc;
@@ -130,13 +136,20 @@ rule(struct build *b, const char *name, unsigned n,
 	count(b, nr);
 	if (b->ctx == NULL)
 		return 0;
-	if ((rc = seccomp_rule_add_array(b->ctx, SCMP_ACT_ALLOW, nr, n,
-	    cmp)) != 0) {
+	if ((rc = seccomp_rule_add_array(b->ctx, action, nr, n, cmp)) != 0) {
 		snprintf(b->err, b->errsz, "seccomp rule for %s: %s", name,
 		    strerror(-rc));
 		return -1;
 	}
 	return 0;
+}
+
+/* One rule allowing nr when the comparisons hold. */
+static int
+rule(struct build *b, const char *name, unsigned n,
+    const struct scmp_arg_cmp *cmp)
+{
+	return rule_act(b, SCMP_ACT_ALLOW, name, n, cmp);
 }
 
 static int
@@ -216,6 +229,31 @@ narrowed(struct build *b)
 	return 0;
 }
 
+/*
+ * Threads (plan.threads): clone only with CLONE_THREAD, a thread of this
+ * process and never a new one; clone3 passes its flags behind a pointer,
+ * so it answers ENOSYS, on which glibc's pthread_create uses clone.  The
+ * sanitizer builds allow both with any arguments already.
+ */
+static int
+threads(struct build *b)
+{
+	struct scmp_arg_cmp	c;
+
+	if (any_args(b, allowed_threads, NITEMS(allowed_threads)) != 0)
+		return -1;
+	c = SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)AF_UNIX);
+	if (rule(b, "socketpair", 1, &c) != 0)
+		return -1;
+#ifndef CM_SANITIZER_BUILD
+	c = SCMP_A0_64(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
+	if (rule(b, "clone", 1, &c) != 0 ||
+	    rule_act(b, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL) != 0)
+		return -1;
+#endif
+	return 0;
+}
+
 static int
 build(struct build *b, const struct cm_sandbox_plan *p)
 {
@@ -227,7 +265,8 @@ build(struct build *b, const struct cm_sandbox_plan *p)
 	if (any_args(b, allowed_sanitizer, NITEMS(allowed_sanitizer)) != 0)
 		return -1;
 #endif
-	if (sockets(b, p) != 0 || narrowed(b) != 0)
+	if (sockets(b, p) != 0 || narrowed(b) != 0 ||
+	    (p->threads && threads(b) != 0))
 		return -1;
 	return 0;
 }

@@ -156,7 +156,8 @@ rules(int ruleset, int abi, const struct cm_sandbox_plan *p, char *err,
 	if (allow_read(ruleset, "/", err, errsz) != 0)
 		return -1;
 #endif
-	for (i = 0; abi >= 4 && i < p->nport && i < CM_SANDBOX_PORTS; i++)
+	for (i = 0; abi >= 4 && !p->any_port && i < p->nport &&
+	    i < CM_SANDBOX_PORTS; i++)
 		if (allow_port(ruleset, p->port[i], err, errsz) != 0)
 			return -1;
 	return 0;
@@ -177,7 +178,8 @@ sbx_landlock_install(const struct cm_sandbox_plan *p, char *err,
 	    (abi >= 3 ? FS_TRUNCATE : 0) | (abi >= 5 ? FS_IOCTL_DEV : 0);
 	size = sizeof(attr.fs);
 	if (abi >= 4) {
-		attr.net = NET_BIND_TCP | NET_CONNECT_TCP;
+		/* any_port: binding is still refused, connecting is not. */
+		attr.net = NET_BIND_TCP | (p->any_port ? 0 : NET_CONNECT_TCP);
 		size = offsetof(struct ruleset_attr, scoped);
 	}
 	if (abi >= 6) {

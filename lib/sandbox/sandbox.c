@@ -122,7 +122,7 @@ on_sigsys(int sig, siginfo_t *si, void *ctx)
 	put(line, sizeof(line), &n, name);
 	put(line, sizeof(line), &n, " (number ");
 	put_num(line, sizeof(line), &n, nr, 1);
-	put(line, sizeof(line), &n, "): the worker stops with SIGSYS "
+	put(line, sizeof(line), &n, "): the process stops with SIGSYS "
 	    "([server] sandbox = none to confirm)\n");
 	(void)!write(STDERR_FILENO, line, n);
 	raise(sig);

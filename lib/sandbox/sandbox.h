@@ -1,9 +1,10 @@
 /*
- * sandbox.h - confine a worker to what it needs once it has connected.
+ * sandbox.h - confine a worker (or the webhook dispatcher) to what it
+ * needs once it has connected.
  *
  * Like kcgi's sandbox, in two layers a worker installs after connecting to
  * the database and dropping its privileges (both irreversible, inherited
- * by children):
+ * by children and threads):
  *
  *   seccomp   an allow-list of system calls, with the arguments filtered
  *             where a number says what the call does (socket families,
@@ -32,7 +33,16 @@
 struct cm_sandbox_plan {
 	bool		 dns;		/* a database host is a name: DNS over UDP */
 	bool		 syslog;	/* this process writes syslog(3) datagrams */
-	bool		 tls;		/* TLS to the database: OpenSSL's CA files */
+	bool		 tls;		/* TLS: OpenSSL's configuration and CA files */
+	/*
+	 * It starts threads (libcurl's resolver): clone for a thread only
+	 * (clone3, whose flags a filter cannot read, answers ENOSYS and glibc
+	 * falls back to clone), a thread's start-up calls, and socketpair
+	 * for the thread's wake-up.
+	 */
+	bool		 threads;
+	/* TCP to any port (the dispatcher's receivers): port[] unused. */
+	bool		 any_port;
 	/* Files or directories it opens for reading (the TLS CA, key ...). */
 	const char	*read[CM_SANDBOX_PATHS];
 	size_t		 nread;

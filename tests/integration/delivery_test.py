@@ -7,7 +7,10 @@ and two dispatchers at once.  Afterwards, each time: every event
 delivered (none lost), each client's events acknowledged in order,
 duplicates only where an attempt's outcome was unknown (a timeout, a
 kill), every signature valid, an old secret accepted only within a
-rotation's overlap, and private addresses refused unless allowed.
+rotation's overlap, and private addresses refused unless allowed.  And
+its sandbox: it delivers from inside it (to a host name too, which starts
+libcurl's resolver thread there), and a dispatcher made to call execve
+(tests/integration/webhooks_probe.c, preloaded) dies by SIGSYS.
 
 The dispatcher runs as its own database user, with the grants
 `clientsctl migrate` gives [webhooks] user.  The endpoints here are http
@@ -23,6 +26,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -191,7 +195,7 @@ class Dispatchers:
         self.api, self.procs, self.n = api, [], 0
         self.bin = os.path.join(os.path.dirname(api.cfg.bin), "clientsd-webhooks")
 
-    def conf(self, **webhooks):
+    def conf(self, server=None, **webhooks):
         sets = {("database", "user"): USER, ("database", "password"): PASSWORD,
                 ("database", "password_file"): None, ("log", "target"): "stderr",
                 ("webhooks", "allow_http"): "true", ("webhooks", "allow_private"): "true",
@@ -200,6 +204,7 @@ class Dispatchers:
                 ("webhooks", "settle_s"): "2", ("webhooks", "timeout"): "2",
                 ("webhooks", "connect_timeout"): "1"}
         sets.update({("webhooks", k): v for k, v in webhooks.items()})
+        sets.update({("server", k): v for k, v in (server or {}).items()})
         self.n += 1
         path = os.path.join(self.api.cfg.run_dir, "webhooks-%d.conf" % self.n)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -207,7 +212,7 @@ class Dispatchers:
             f.write(conf_with(self.api.cfg.conf, sets))
         return path
 
-    def start(self, conf=None):
+    def start(self, conf=None, env=None):
         conf = conf or self.conf()
         log = os.path.join(self.api.cfg.log_dir, "webhooks-%s-%d.log" % (self.api.test,
                                                                         len(self.procs)))
@@ -215,7 +220,7 @@ class Dispatchers:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "w") as err:
             p = subprocess.Popen([self.bin, "-c", conf], stdout=subprocess.DEVNULL,
-                                 stderr=err)
+                                 stderr=err, env=dict(os.environ, **(env or {})))
         p.log = log
         self.procs.append(p)
         return p
@@ -521,6 +526,71 @@ def test_rotation_overlap_and_private_addresses(api, disp):
             "SELECT last_error FROM webhook_deliveries WHERE last_error IS NOT NULL"), 15,
             "a refused destination recorded")
         eq(len(recv.got), seen, "requests that reached a private address")
+    finally:
+        recv.stop()
+
+
+def proc_status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(ln.split(":\t", 1) for ln in f.read().splitlines() if ":\t" in ln)
+
+
+@pytest.mark.timeout(60)
+def test_dispatcher_sandboxed(api, disp):
+    """The dispatcher delivers from inside the worker's sandbox (seccomp,
+    and Landlock where the kernel has it), with its own additions: an
+    endpoint named by a host name makes libcurl start its resolver thread
+    there."""
+    recv = Receiver()
+    try:
+        endpoint(api, recv.url.replace("127.0.0.1", "localhost"))
+        p = disp.start()
+        ids = writes(api, clients=2, patches=2)
+        all_delivered(api, recv, ids)
+        st = proc_status(p.pid)
+        eq((st["Seccomp"].strip(), st["NoNewPrivs"].strip()), ("2", "1"),
+           "the dispatcher's seccomp mode and no_new_privs")
+        check("forbidden system call" not in disp.log(p), "a call refused: " + disp.log(p))
+    finally:
+        recv.stop()
+
+
+@pytest.fixture(scope="module")
+def probe():
+    """tests/integration/webhooks_probe.c built: the library's path."""
+    work = tempfile.mkdtemp(prefix="clientsd-whprobe-")
+    so = os.path.join(work, "webhooks_probe.so")
+    r = subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", so,
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                     "webhooks_probe.c"), "-ldl"],
+                       capture_output=True, text=True)
+    try:
+        check(r.returncode == 0, "build the probe: " + r.stderr.strip())
+        yield so
+    finally:
+        subprocess.run(["rm", "-rf", work])
+
+
+@pytest.mark.timeout(90)
+def test_dispatcher_sandbox_stops_a_forbidden_call(api, disp, probe):
+    """A dispatcher taken over (the probe: execve at its next delivery)
+    dies by SIGSYS, its log naming the call; with [server] sandbox = none
+    the same probe's execve succeeds (so the probe does make the call)."""
+    recv = Receiver()
+    asan = ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
+                                "verify_asan_link_order=0") if x)
+    env = {"LD_PRELOAD": probe, "WEBHOOKS_PROBE": "execve", "ASAN_OPTIONS": asan}
+    try:
+        endpoint(api, recv.url)
+        for sandbox, want in (("seccomp", -int(signal.SIGSYS)), ("none", 0)):
+            p = disp.start(disp.conf(server={"sandbox": sandbox}), env)
+            writes(api, clients=1, patches=0)
+            p.wait(30)
+            eq(p.returncode, want, "exit of the probed dispatcher, sandbox = " + sandbox)
+            said = "error sandbox: forbidden system call execve" in disp.log(p)
+            eq(said, sandbox == "seccomp", "the SIGSYS line, sandbox = " + sandbox)
+            api.sql("DELETE FROM webhook_lease")
+        eq(recv.acked(), [], "deliveries by a probed dispatcher")
     finally:
         recv.stop()
 

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,7 +39,8 @@ enum act {
 	ACT_RESOLVE_CONNECT, ACT_SOCKET_NETLINK, ACT_SOCKET_UDP, ACT_SOCKET_RAW,
 	ACT_IOCTL_FIONREAD, ACT_IOCTL_TTY, ACT_MMAP_EXEC, ACT_MPROTECT_EXEC,
 	ACT_PRCTL, ACT_SENDTO_ADDRESS, ACT_READ_PASSWD, ACT_CONNECT_PORT_1,
-	ACT_CONNECT_PORT_2, ACT_KILL_PARENT
+	ACT_CONNECT_PORT_2, ACT_KILL_PARENT, ACT_THREAD, ACT_FORK,
+	ACT_SOCKETPAIR
 };
 
 static const char	*newfile = "/tmp/check_sandbox.new";
@@ -99,6 +101,26 @@ resolve_connect(void)
 	return rc;
 }
 
+/* A thread that resolves a name (libcurl's resolver does), joined. */
+static void *
+resolver(void *arg)
+{
+	*(int *)arg = resolve_connect();
+	return NULL;
+}
+
+static int
+a_thread(void)
+{
+	pthread_t	t;
+	int		rc = -1;
+
+	if (pthread_create(&t, NULL, resolver, &rc) != 0)
+		return 21;
+	pthread_join(t, NULL);
+	return rc == 0 ? 0 : 22;
+}
+
 /* connect() to 127.0.0.1:port (nothing listens); returns its errno. */
 static int
 connect_errno(unsigned port)
@@ -123,7 +145,7 @@ act_on(enum act act)
 {
 	char	 buf[16], *argv[] = { "/bin/true", NULL };
 	void	*p;
-	int	 fd, n;
+	int	 fd, n, sv[2];
 	struct sockaddr_in	sin;
 
 	switch (act) {
@@ -193,6 +215,12 @@ act_on(enum act act)
 		    connect_errno(2) == EACCES ? 16 : 17;
 	case ACT_KILL_PARENT:
 		return kill(getppid(), 0) != 0 ? 18 : 0;
+	case ACT_THREAD:
+		return a_thread();
+	case ACT_FORK:
+		return fork() < 0 ? 19 : 0;
+	case ACT_SOCKETPAIR:
+		return socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 ? 20 : 0;
 	}
 	return 99;
 }
@@ -378,6 +406,40 @@ START_TEST(none_allows_everything)
 }
 END_TEST
 
+/*
+ * The dispatcher's additions: a thread (which resolves a name) and a
+ * socketpair with plan.threads, TCP to any port with plan.any_port; still
+ * no new process, and no thread at all without them.
+ */
+START_TEST(threads_and_any_port)
+{
+	struct cm_sandbox_plan	d = { .threads = true, .any_port = true,
+				    .dns = true, .tls = true };
+	struct cm_sandbox_plan	w = { .port = { 1 }, .nport = 1 };
+
+	if (cm_sandbox_size(&w) == 0)
+		return;
+	assert_exit(run_plan(CM_SANDBOX_SECCOMP, &d, ACT_THREAD, NULL, 0), 0);
+	assert_exit(run_plan(CM_SANDBOX_SECCOMP, &d, ACT_SOCKETPAIR, NULL, 0),
+	    0);
+	assert_exit(run_plan(CM_SANDBOX_SECCOMP, &d, ACT_CONNECT_PORT_2, NULL,
+	    0), 0);
+	assert_exit(run_plan(CM_SANDBOX_SECCOMP, &d, ACT_RESOLVE_CONNECT, NULL,
+	    0), 0);
+	assert_sigsys(run_plan(CM_SANDBOX_SECCOMP, &d, ACT_EXECVE, NULL, 0));
+#ifndef SANITIZER_BUILD
+	/* The sanitizers' list allows clone; their Landlock reads all. */
+	assert_sigsys(run_plan(CM_SANDBOX_SECCOMP, &d, ACT_FORK, NULL, 0));
+	assert_sigsys(run_plan(CM_SANDBOX_SECCOMP, &w, ACT_THREAD, NULL, 0));
+	assert_sigsys(run_plan(CM_SANDBOX_SECCOMP, &w, ACT_SOCKETPAIR, NULL,
+	    0));
+	if (landlock_abi_at_least(1))
+		assert_exit(run_plan(CM_SANDBOX_SECCOMP, &d, ACT_READ_PASSWD,
+		    NULL, 0), 14);
+#endif
+}
+END_TEST
+
 START_TEST(list_size)
 {
 	struct cm_sandbox_plan	p = { .nport = 0 };
@@ -390,6 +452,12 @@ START_TEST(list_size)
 #endif
 	p.tls = p.dns = true;
 	ck_assert_uint_gt(cm_sandbox_size(&p), 67);
+	p.tls = p.dns = false;
+	p.threads = true;
+#if !defined(SANITIZER_BUILD)
+	/* set_robust_list, rseq, socketpair, clone, clone3 */
+	ck_assert_uint_eq(cm_sandbox_size(&p), 72);
+#endif
 #elif !defined(HAVE_SECCOMP)
 	ck_assert_uint_eq(cm_sandbox_size(&p), 0);
 #endif
@@ -408,6 +476,7 @@ main(void)
 	tcase_add_test(tc, sigsys_line_names_the_call);
 	tcase_add_test(tc, files_and_ports_are_narrowed);
 	tcase_add_test(tc, none_allows_everything);
+	tcase_add_test(tc, threads_and_any_port);
 	tcase_add_test(tc, list_size);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
