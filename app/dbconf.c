@@ -39,6 +39,7 @@ dbconf_of(const struct cm_config *cfg, struct cm_db_config *out)
 	out->check_schema = true;
 }
 
+/* Whether a database host must be looked up (not an address literal). */
 static bool
 is_name(const struct cm_dbnode *nd)
 {

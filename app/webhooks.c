@@ -496,8 +496,10 @@ make_holder(char *buf, size_t sz)
  * The worker's sandbox (sandbox.h), with what delivering adds: libcurl's
  * resolver threads, DNS, TCP to any port (the receivers'; the address
  * rule is checked at connect), OpenSSL's CA files.  Entered before the
- * first round: the process has read its configuration and opened its
- * log; the database and the receivers are connected (again) inside.
+ * first round, once the process has read its configuration, opened its
+ * log and connected to the database (as a worker does: what the client
+ * library loads at its first connection is loaded outside); reconnects
+ * and the receivers' connections are made inside.
  */
 static int
 enter_sandbox(const struct cm_config *cfg, const struct cm_db_config *db)
@@ -541,6 +543,10 @@ run(const struct cm_config *cfg)
 		LOG_ERR("webhooks: libcurl: cannot start");
 		return 1;
 	}
+	/* Connected before the sandbox; a database down now is retried inside. */
+	db_begin(&p);
+	(void)cm_db_ping(p.db);
+	db_end(&p);
 	if (enter_sandbox(cfg, &dbcfg) != 0) {
 		explicit_bzero(&dbcfg, sizeof(dbcfg));
 		return 1;

@@ -281,7 +281,6 @@ close_connection(FCGX_Request *req, bool drained)
 	close(fd);
 }
 
-/* Whether a database host must be looked up (not an address literal). */
 int
 worker_run(const struct worker_args *a)
 {
