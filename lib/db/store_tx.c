@@ -122,7 +122,24 @@ verify_before_commit(struct cm_store *s)
  * the variable without Galera too (wsrep_on = 0), where it does nothing.
  */
 static const char token_sql[] = "SET STATEMENT wsrep_sync_wait = 1 FOR "
-	"SELECT 1 FROM client_audit WHERE tx_token = ? FOR UPDATE";
+	"SELECT action FROM client_audit WHERE tx_token = ? FOR UPDATE";
+/*
+ * Not found is not yet "never": on Galera the write set may still wait on
+ * its node (flow control while a rejoined node catches up, a slow link)
+ * and be ordered later.  Seen in a drill: PATCHes answered 503 whose
+ * token no node had, committed seconds later.  So an absent token is
+ * claimed: a row of its own with the same unique tx_token, committed.
+ * Once it is, the transaction can never commit: on one server its row
+ * would be a duplicate; on Galera its write set, ordered after the fence,
+ * fails certification on the unique key.  Ordered before, it makes the
+ * fence a duplicate (1062) or fail certification (1213), and the next
+ * look finds it.  No reader takes a fence for history: it names no
+ * client, no key, no request and no event's action; the retention purge
+ * deletes it with the history of its day.
+ */
+static const char fence_sql[] = "INSERT INTO client_audit (client_id, "
+	"action, admin_key_id, request_id, at, changes, tx_token) VALUES "
+	"('', 'fence', NULL, '', NOW(3), '{}', ?)";
 
 struct param
 store_token(struct cm_store *s)
@@ -131,31 +148,74 @@ store_token(struct cm_store *s)
 	return store_bin(s->tx_token, sizeof(s->tx_token));
 }
 
-/* One look: ROW_FOUND the token committed, ROW_NONE not, ROW_ERROR. */
-static enum row_rc
-token_look(struct cm_store *s)
+/* What the lookups found out; TOKEN_ABSENT: fenced, it never commits. */
+enum token_found { TOKEN_COMMITTED, TOKEN_ABSENT, TOKEN_UNKNOWN };
+/*
+ * What one look found: TOKEN_COMMITTED, TOKEN_ABSENT (its fence), or
+ * these.
+ */
+#define LOOK_ERROR	(-1)	/* a database error: s->err */
+#define LOOK_NONE	(-2)	/* no row with the token */
+#define LOOK_AGAIN	(-3)	/* the fence committed, yet no row: look again */
+
+/* The token's row, read: TOKEN_COMMITTED, TOKEN_ABSENT, LOOK_NONE, LOOK_ERROR. */
+static int
+token_read(struct cm_store *s)
 {
 	struct param	 p = store_bin(s->tx_token, sizeof(s->tx_token));
 	MYSQL_STMT	*st;
-	enum row_rc	 rc;
 
 	if (set_lock_wait(s, store_budget_ms(s)) != TX_OK ||
 	    (st = store_exec(s, token_sql, &p, 1)) == NULL)
-		rc = ROW_ERROR;
-	else
-		rc = store_fetch_one(s, st, 1);
+		return LOOK_ERROR;
+	switch (store_fetch_one(s, st, 1)) {
+	case ROW_FOUND:
+		return strcmp(s->col[0], "fence") == 0 ? TOKEN_ABSENT :
+		    TOKEN_COMMITTED;
+	case ROW_NONE:
+		return LOOK_NONE;
+	default:
+		return LOOK_ERROR;
+	}
+}
+
+/* The fence (fence_sql) in, committed: 0, or LOOK_ERROR. */
+static int
+token_fence(struct cm_store *s)
+{
+	struct param	 p = store_bin(s->tx_token, sizeof(s->tx_token));
+
+	if (store_exec(s, fence_sql, &p, 1) == NULL)
+		return LOOK_ERROR;
+	if (store_query(s, "COMMIT", 6) != 0) {
+		store_fail(s, NULL, "commit");
+		return LOOK_ERROR;
+	}
+	store_tx_restart(s);
+	return 0;
+}
+
+/*
+ * One look: the token's row read, and when there is none, the fence
+ * committed and the row read again (a COMMIT that answered OK may have
+ * been emptied on Galera: only the row tells).
+ */
+static int
+token_look(struct cm_store *s)
+{
+	int	rc;
+
+	if ((rc = token_read(s)) == LOOK_NONE && (rc = token_fence(s)) == 0 &&
+	    (rc = token_read(s)) == LOOK_NONE)
+		rc = LOOK_AGAIN;
 	rollback(s);
 	return rc;
 }
 
-/* What the lookups found out. */
-enum token_found { TOKEN_COMMITTED, TOKEN_ABSENT, TOKEN_UNKNOWN };
-
 static enum token_found
 token_looks(struct cm_store *s)
 {
-	enum row_rc	rc;
-	int		attempt;
+	int	rc, attempt;
 
 	/* Without a deadline (clientsctl) the cap alone ends it. */
 	for (attempt = 0; attempt < TOKEN_LOOKS; attempt++) {
@@ -164,8 +224,10 @@ token_looks(struct cm_store *s)
 		s->err = 0;
 		if (s->db == NULL && store_connect(s) != 0)
 			continue;
-		if ((rc = token_look(s)) != ROW_ERROR)
-			return rc == ROW_FOUND ? TOKEN_COMMITTED : TOKEN_ABSENT;
+		if ((rc = token_look(s)) == LOOK_AGAIN)
+			continue;
+		if (rc != LOOK_ERROR)
+			return (enum token_found)rc;
 		switch (cm_dberr_class(s->err)) {
 		case CM_DBERR_LOST:
 			if (s->db != NULL)
@@ -310,8 +372,6 @@ struct tx_run {
 	store_job	    fn;
 	void		   *arg;
 	struct cm_stored   *out;	/* the job's result, or NULL */
-	struct cm_stored    kept;	/* out of the attempt whose COMMIT was unknown */
-	bool		    unknown;	/* some COMMIT's outcome was unknown */
 	int		    reruns;	/* attempts run again after an unknown COMMIT */
 	int		    conflicts;	/* 1213, 1205, version misses, TX_RETRY */
 	int		    losses;	/* LOST errors before COMMIT */
@@ -358,43 +418,11 @@ attempt_once(struct cm_store *s, struct tx_run *r, long budget,
 	    ATTEMPT_RETRY : ATTEMPT_FAILED;
 }
 
-/* The result of the attempt whose COMMIT was unknown goes aside for the rerun. */
-static void
-keep_result(struct tx_run *r)
-{
-	if (r->out == NULL)
-		return;
-	json_decref(r->kept.client);
-	r->kept = *r->out;
-	r->out->client = NULL;
-}
-
-/*
- * After an unknown COMMIT, the rerun ended without committing: perhaps
- * because the first attempt did commit after all (a Galera node applied
- * it late; the rerun then met its row, version or token).  If the token
- * is there, the answer is what that attempt computed.
- */
-static enum cm_db_status
-settle(struct cm_store *s, struct tx_run *r, enum cm_db_status status)
-{
-	if (!r->unknown || status == CM_DB_OK ||
-	    token_committed(s) != TOKEN_COMMITTED)
-		return status;
-	if (r->out != NULL) {
-		json_decref(r->out->client);
-		*r->out = r->kept;
-		r->kept.client = NULL;
-	}
-	LOG_WARN("database: COMMIT of unknown outcome had committed "
-	    "(found on a rerun)");
-	return CM_DB_OK;
-}
-
 /*
  * COMMIT's answer was lost, or its OK committed nothing: looks the token
- * up.  true: run once more (it
- * did not commit); false: *status is the answer.
+ * up, and fences it when absent (token_look).  true: run once more, with
+ * a new token (the old one is the fence's now); false: *status is the
+ * answer.  Absent means fenced, so a 503 after it is true too.
  */
 static bool
 resolve_unknown(struct cm_store *s, struct tx_run *r, enum cm_db_status *status)
@@ -406,19 +434,27 @@ resolve_unknown(struct cm_store *s, struct tx_run *r, enum cm_db_status *status)
 		*status = CM_DB_OK;
 		return false;
 	case TOKEN_UNKNOWN:
+		LOG_WARN("database: COMMIT of unknown outcome, and no node "
+		    "could tell in time: answered 503");
 		*status = CM_DB_UNAVAILABLE;
 		return false;
 	case TOKEN_ABSENT:
 		break;
 	}
-	if (r->reruns++ > 0) {
+	if (r->reruns++ > 0 || cm_random_ids(s->tx_token,
+	    sizeof(s->tx_token)) != 0) {
+		LOG_WARN("database: COMMIT of unknown outcome; the transaction "
+		    "had not committed, and never will (its token fenced)");
 		*status = CM_DB_UNAVAILABLE;
 		return false;
 	}
 	LOG_WARN("database: COMMIT of unknown outcome; the transaction had "
-	    "not committed (no token): running it once more");
-	r->unknown = true;
-	keep_result(r);
+	    "not committed, and never will (its token fenced): running it "
+	    "once more");
+	if (r->out != NULL) {
+		json_decref(r->out->client);
+		r->out->client = NULL;
+	}
 	return true;
 }
 
@@ -471,8 +507,8 @@ run_again(struct cm_store *s, struct tx_run *r, bool asked,
  * often as the deadline allows, at most [database] retries times each.
  * When COMMIT's outcome is unknown, the token the transaction wrote into
  * its audit row is looked up on a new connection (resolve_unknown):
- * found, it committed and the answer is its result; not found, it is run
- * once more.  Every wait fits in what is left of the deadline minus its
+ * found, it committed and the answer is its result; not found, it is
+ * fenced (it can never commit then) and run once more.  Every wait fits in what is left of the deadline minus its
  * margin; out of time is CM_DB_UNAVAILABLE.  s->err starts at 0 in every
  * attempt, so an old error never steers a retry.
  */
@@ -480,14 +516,16 @@ enum cm_db_status
 store_write_tx(struct cm_store *s, store_job fn, void *arg,
     struct cm_problems *probs, struct cm_stored *out)
 {
-	struct tx_run		r = { fn, arg, out, { NULL, 0, "" }, false,
-				    0, 0, 0 };
+	struct tx_run		r = { fn, arg, out, 0, 0, 0 };
 	enum cm_db_status	status = CM_DB_FAILED;
 	long			budget;
 	bool			again;
 	int			attempt;
 
-	/* One token per call: a rerun carries it too (uq_audit_tx_token). */
+	/*
+	 * One token per call, which a retry carries too (uq_audit_tx_token);
+	 * a new one only after the old one was fenced (resolve_unknown).
+	 */
 	if (cm_random_ids(s->tx_token, sizeof(s->tx_token)) != 0) {
 		LOG_ERR("getrandom: %s", strerror(errno));
 		return CM_DB_FAILED;
@@ -524,8 +562,6 @@ store_write_tx(struct cm_store *s, store_job fn, void *arg,
 			break;
 		}
 	}
-	status = settle(s, &r, status);
-	json_decref(r.kept.client);
 	return status;
 }
 
@@ -544,8 +580,7 @@ store_transaction(struct cm_store *s, store_job fn, void *arg)
 enum cm_db_status
 store_read(struct cm_store *s, store_job fn, void *arg)
 {
-	struct tx_run		r = { fn, arg, NULL, { NULL, 0, "" }, false,
-				    0, 0, 0 };
+	struct tx_run		r = { fn, arg, NULL, 0, 0, 0 };
 	enum cm_db_status	status;
 	enum tx_rc		rc;
 	int			attempt;

@@ -310,6 +310,7 @@ def test_commit_failure_leaves_no_leak(api):
             "CONTENT_TYPE": "application/json"}
     with tempfile.TemporaryDirectory() as tmp:
         so = build_shim(tmp)
+        fences = fence_count(api)
         # 1. The connection drops before COMMIT: 503, nothing written, nothing leaked.
         proc, path, errpath = spawn_clientsd(api, tmp, so, "drop")
         try:
@@ -329,10 +330,15 @@ def test_commit_failure_leaves_no_leak(api):
         check("LeakSanitizer" not in err and "AddressSanitizer" not in err,
               "sanitizer report after COMMIT failed: " + short(err, 600))
         eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
-        # Each write's token was looked up, not found, and the write run once
-        # more (and dropped again): three reruns, no more.
+        # Each write's token was looked up, not found and fenced, and the
+        # write run once more with a new token (and dropped again, that token
+        # fenced too): three reruns, no more, and a fence for each attempt.
         eq(err.count("running it once more"), 3, "reruns after a dropped COMMIT: "
            + short(err, 600))
+        eq(err.count("and never will (its token fenced)"), 6,
+           "fenced tokens after dropped COMMITs: " + short(err, 600))
+        if api.cfg.sql:
+            eq(fence_count(api), fences + 6, "fence rows in the history table")
         expect_error(api.get(cpath(cid)), 404, "Client not found")
         eq(api.fetch(c["id"])[0], c, "client after the lost PATCH and rotation")
         if api.cfg.sql:
@@ -362,6 +368,14 @@ def test_commit_failure_leaves_no_leak(api):
         eq(audit.body["count"], 2, "audit rows (one create, one update: no double write)")
 
 
+def fence_count(api):
+    """The fences in client_audit: rows of no client that claim a token whose
+    COMMIT was lost and not found (lib/db/store_tx.c); 0 without SQL access."""
+    if not api.cfg.sql:
+        return 0
+    return int(api.sql("SELECT COUNT(*) FROM client_audit WHERE action = 'fence' "
+                       "AND client_id = '' AND tx_token IS NOT NULL").split()[-1])
+
 def audit_rows(api, cid):
     """(action, has a token) of each audit row of cid, oldest first, from the database."""
     out = api.sql("SELECT action, tx_token IS NOT NULL FROM client_audit "
@@ -388,6 +402,7 @@ def test_commit_answer_lost_is_resolved_by_token(api):
     with tempfile.TemporaryDirectory() as tmp:
         so = build_shim(tmp)
         for mode in ("lost", "droplost"):
+            fences = fence_count(api)
             proc, path, errpath = spawn_clientsd(api, tmp, so, mode)
             try:
                 cid = api.uid(mode)
@@ -428,6 +443,15 @@ def test_commit_answer_lost_is_resolved_by_token(api):
             if mode == "droplost":
                 check("running it once more" in err, "droplost: no log line of the rerun: %s"
                       % short(err, 400))
+            # A fence for each dropped first COMMIT, none where the token was found;
+            # the feed shows the four writes and nothing of the fences.
+            if api.cfg.sql:
+                eq(fence_count(api), fences + (4 if mode == "droplost" else 0),
+                   "%s: fence rows" % mode)
+            r = api.get("/api/v1/events?limit=20&client_id=" + cid)
+            eq([e["type"] for e in r.body["data"]], ["client.created", "client.updated",
+                                                    "client.keys_rotated", "client.deleted"],
+               "%s: the client's events" % mode)
 
 
 @pytest.mark.timeout(60)
