@@ -145,6 +145,13 @@ call_store_error(struct call *c, enum cm_db_status rc,
 		break;
 	case CM_DB_UNAVAILABLE:
 		call_unavailable(c);
+		if (cm_db_outcome_unknown(c->w->db))
+			cm_response_detail(&c->res, NULL, "outcome_unknown",
+			    "must be settled before the write is sent again: it "
+			    "may have been made (the database did not say in "
+			    "time); a retry with the same Idempotency-Key "
+			    "answers what happened, else read the resource "
+			    "first");
 		break;
 	case CM_DB_IDEM_BUSY:
 		call_idem_conflict(c);

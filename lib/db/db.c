@@ -46,6 +46,13 @@ cm_db_begin_request(struct cm_db *db, const struct timespec *deadline)
 {
 	store_set_deadline(db->read, deadline);
 	store_set_deadline(db->write, deadline);
+	db->write->tx_unsettled = false;
+}
+
+bool
+cm_db_outcome_unknown(const struct cm_db *db)
+{
+	return db->write->tx_unsettled;
 }
 
 void

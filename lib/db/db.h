@@ -153,6 +153,13 @@ void		 cm_db_close(struct cm_db *);
  */
 void	cm_db_begin_request(struct cm_db *, const struct timespec *deadline);
 void	cm_db_end_request(struct cm_db *);
+/*
+ * Whether this request's last write answered CM_DB_UNAVAILABLE with its
+ * COMMIT's outcome unknown: no node could tell in time whether it
+ * committed, and it may still (every other CM_DB_UNAVAILABLE of a write
+ * means that nothing was written).
+ */
+bool	cm_db_outcome_unknown(const struct cm_db *);
 /* What the database cost since the last call, into *stats (zeroed first). */
 void	cm_db_stats_take(struct cm_db *, struct cm_db_stats *stats);
 

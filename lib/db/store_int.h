@@ -95,11 +95,13 @@ struct cm_store {
 	bool			 tx_wrote, tx_unverified;
 	/*
 	 * The token of the write transaction being run (drawn once per
-	 * call: a rerun after a COMMIT of unknown outcome carries the same),
-	 * and whether the attempt wrote it into an audit row.
+	 * call, and again only after the old one was fenced), whether the
+	 * attempt wrote it into an audit row, and whether the call ended
+	 * with its COMMIT's outcome unknown (no node could tell in time).
 	 */
 	unsigned char		 tx_token[STORE_TOKEN_LEN];
 	bool			 tx_tokened;
+	bool			 tx_unsettled;
 	struct cm_db_stats	 stats;		/* since store_stats_take() */
 	bool			 cut;		/* the watch cut the last call */
 	long long		 call_t0;	/* store_call_begin() */

@@ -435,7 +435,8 @@ resolve_unknown(struct cm_store *s, struct tx_run *r, enum cm_db_status *status)
 		return false;
 	case TOKEN_UNKNOWN:
 		LOG_WARN("database: COMMIT of unknown outcome, and no node "
-		    "could tell in time: answered 503");
+		    "could tell in time: answered 503 (outcome unknown)");
+		s->tx_unsettled = true;
 		*status = CM_DB_UNAVAILABLE;
 		return false;
 	case TOKEN_ABSENT:
@@ -522,6 +523,7 @@ store_write_tx(struct cm_store *s, store_job fn, void *arg,
 	bool			again;
 	int			attempt;
 
+	s->tx_unsettled = false;
 	/*
 	 * One token per call, which a retry carries too (uq_audit_tx_token);
 	 * a new one only after the old one was fenced (resolve_unknown).

@@ -15,6 +15,9 @@
  *                         answer is read: committed, outcome unknown.
  *   SHIM_COMMIT=droplost  the 1st COMMIT as in drop, the 2nd as in lost,
  *                         and so on alternately.
+ *   SHIM_COMMIT=dropblind every COMMIT as in drop, and every lookup of a
+ *                         transaction's token loses its connection too:
+ *                         no node can tell what became of the COMMIT.
  *   SHIM_COMMIT=deadlock  every other COMMIT (the 1st, 3rd, ...): answered
  *                         1213 without committing, as a Galera
  *                         certification failure is; the transaction is
@@ -62,6 +65,8 @@ commit_mode(void)
 	commits++;
 	if (mode != NULL && strcmp(mode, "droplost") == 0)
 		return commits % 2 == 1 ? "drop" : "lost";
+	if (mode != NULL && strcmp(mode, "dropblind") == 0)
+		return "drop";
 	if (mode != NULL && strcmp(mode, "deadlock") == 0)
 		return commits % 2 == 1 ? "deadlock" : NULL;
 	if (mode != NULL && (strcmp(mode, "drop") == 0 ||
@@ -106,7 +111,8 @@ mysql_commit(MYSQL *m)
 }
 
 /* Which statements write a client's keys, by the SQL they were prepared with. */
-enum kind { K_OTHER, K_INSERT, K_ROTATE, K_UPDATE, K_DELETE, K_CALL };
+enum kind { K_OTHER, K_INSERT, K_ROTATE, K_UPDATE, K_DELETE, K_CALL,
+	K_LOOK };
 static struct {
 	MYSQL_STMT	*st;
 	enum kind	 kind;
@@ -123,6 +129,9 @@ mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
 	static const char	 rot[] =
 	    "UPDATE clients SET publishable_key = ?, secret_key = ?,";
 	static const char	 call[] = "CALL cm_update_client(";
+	static const char	 look[] = "SET STATEMENT wsrep_sync_wait = 1 FOR "
+	    "SELECT action FROM client_audit WHERE tx_token";
+	const char		*mode = getenv("SHIM_COMMIT");
 	enum kind		 k = K_OTHER;
 	size_t			 i, slot = 0;
 
@@ -136,6 +145,9 @@ mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
 	else if (len >= sizeof(call) - 1 &&
 	    strncmp(sql, call, sizeof(call) - 1) == 0)
 		k = K_CALL;
+	else if (mode != NULL && strcmp(mode, "dropblind") == 0 &&
+	    len >= sizeof(look) - 1 && strncmp(sql, look, sizeof(look) - 1) == 0)
+		k = K_LOOK;
 	if (getenv("SHIM_VERSION") != NULL &&
 	    strncmp(sql, "UPDATE clients SET ", 19) == 0)
 		k = K_UPDATE;
@@ -218,7 +230,7 @@ int
 mysql_stmt_execute(MYSQL_STMT *st)
 {
 	static execute_fn	 real;
-	static int		 failed[6];
+	static int		 failed[K_LOOK + 1];
 	const char		*file = getenv("SHIM_KEYDUP");
 	enum kind		 k = K_OTHER;
 	MYSQL_BIND		*b;
@@ -251,6 +263,10 @@ mysql_stmt_execute(MYSQL_STMT *st)
 	}
 	if (k == K_CALL)
 		return committing_call(st, real);
+	if (k == K_LOOK) {
+		shutdown(mysql_get_socket(st->mysql), SHUT_RDWR);
+		return real(st);
+	}
 	if (k == K_UPDATE || k == K_DELETE)
 		return bump_version(st, real, k, failed[k]++ == 0);
 	if (file == NULL || k == K_OTHER || failed[k]++ > 0)

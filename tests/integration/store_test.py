@@ -454,6 +454,37 @@ def test_commit_answer_lost_is_resolved_by_token(api):
                "%s: the client's events" % mode)
 
 
+@pytest.mark.timeout(90)
+def test_commit_nobody_can_settle_says_so(api):
+    """COMMIT dropped, and every lookup of its token loses its connection
+    too (SHIM_COMMIT=dropblind): no node can tell in time whether the write
+    committed.  The 503 says so (details: outcome_unknown), unlike every
+    other 503, which means nothing was written."""
+    auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
+            "CONTENT_TYPE": "application/json"}
+    with tempfile.TemporaryDirectory() as tmp:
+        so = build_shim(tmp)
+        c = api.create(name="blind")
+        proc, path, errpath = spawn_clientsd(api, tmp, so, "dropblind")
+        try:
+            status, body = fcgi_request(path, "PATCH", cpath(c["id"]),
+                                        b'{"name":"unsettled"}', auth, timeout=60)
+        finally:
+            rc, err = stop_spawned(proc, errpath)
+        eq(status, 503, "PATCH whose COMMIT nobody could settle: %s" % short(body))
+        b = json.loads(body)
+        eq((b["error"], [(d["field"], d["code"]) for d in b.get("details", [])]),
+           ("Service unavailable", [(None, "outcome_unknown")]), "the 503's body")
+        check(b["details"][0]["message"].startswith("must "), "the message: %r"
+              % b["details"][0]["message"])
+        check("no node could tell in time" in err, "no log line of the unsettled COMMIT: "
+              + short(err, 400))
+        eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
+        # Here nothing had committed (the shim dropped the COMMIT before the server
+        # saw it): the client is as it was.
+        eq(api.fetch(c["id"])[0], c, "the client after the unsettled PATCH")
+
+
 @pytest.mark.timeout(60)
 def test_version_checked_writes_run_again(api):
     # The UPDATE and DELETE carry the version the transaction
