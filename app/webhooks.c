@@ -493,7 +493,8 @@ make_holder(char *buf, size_t sz)
 }
 
 /*
- * The worker's sandbox (sandbox.h), with what delivering adds: libcurl's
+ * The worker's sandbox (sandbox.h) for plan, the database's part of it
+ * (dbconf_sandbox_plan), with what delivering adds: libcurl's
  * resolver threads, DNS, TCP to any port (the receivers'; the address
  * rule is checked at connect), OpenSSL's CA files.  Entered before the
  * first round, once the process has read its configuration, opened its
@@ -502,14 +503,12 @@ make_holder(char *buf, size_t sz)
  * and the receivers' connections are made inside.
  */
 static int
-enter_sandbox(const struct cm_config *cfg, const struct cm_db_config *db)
+enter_sandbox(const struct cm_config *cfg, struct cm_sandbox_plan *plan)
 {
-	struct cm_sandbox_plan	plan;
 	struct addrinfo		hints, *res = NULL;
 	char			err[256];
 
-	dbconf_sandbox_plan(cfg, db, true, &plan);
-	plan.threads = plan.any_port = plan.dns = plan.tls = true;
+	plan->threads = plan->any_port = plan->dns = plan->tls = true;
 	/*
 	 * One lookup first: the name service reads its configuration and
 	 * loads what it loads once, while the process may still map code.
@@ -518,7 +517,7 @@ enter_sandbox(const struct cm_config *cfg, const struct cm_db_config *db)
 	hints.ai_socktype = SOCK_STREAM;
 	if (getaddrinfo("localhost", "443", &hints, &res) == 0)
 		freeaddrinfo(res);
-	if (cm_sandbox_enter(cfg->sandbox, &plan, err, sizeof(err)) != 0) {
+	if (cm_sandbox_enter(cfg->sandbox, plan, err, sizeof(err)) != 0) {
 		LOG_ERR("webhooks: sandbox: %s", err);
 		return -1;
 	}
@@ -529,6 +528,7 @@ static int
 run(const struct cm_config *cfg)
 {
 	struct cm_db_config	dbcfg;
+	struct cm_sandbox_plan	plan;
 	struct dispatcher	p;
 	size_t			i;
 
@@ -537,9 +537,10 @@ run(const struct cm_config *cfg)
 	p.lease_state = -1;
 	cm_dbwatch_install();
 	dbconf_of(cfg, &dbcfg);
+	dbconf_sandbox_plan(cfg, &dbcfg, true, &plan);
 	p.db = cm_db_open(&dbcfg, (unsigned long)getpid());
+	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	if ((p.multi = curl_multi_init()) == NULL) {
-		explicit_bzero(&dbcfg, sizeof(dbcfg));
 		LOG_ERR("webhooks: libcurl: cannot start");
 		return 1;
 	}
@@ -547,11 +548,8 @@ run(const struct cm_config *cfg)
 	db_begin(&p);
 	(void)cm_db_ping(p.db);
 	db_end(&p);
-	if (enter_sandbox(cfg, &dbcfg) != 0) {
-		explicit_bzero(&dbcfg, sizeof(dbcfg));
+	if (enter_sandbox(cfg, &plan) != 0)
 		return 1;
-	}
-	explicit_bzero(&dbcfg, sizeof(dbcfg));
 	make_holder(p.holder, sizeof(p.holder));
 	LOG_INFO("webhooks: started as %s", p.holder);
 	while (!stopping) {

@@ -154,8 +154,8 @@ void		 cm_db_close(struct cm_db *);
 void	cm_db_begin_request(struct cm_db *, const struct timespec *deadline);
 void	cm_db_end_request(struct cm_db *);
 /*
- * Whether this request's last write answered CM_DB_UNAVAILABLE with its
- * COMMIT's outcome unknown: no node could tell in time whether it
+ * Whether a write of this request answered CM_DB_UNAVAILABLE with its
+ * COMMIT's outcome unknown (cm_db_begin_request() clears it): no node could tell in time whether it
  * committed, and it may still (every other CM_DB_UNAVAILABLE of a write
  * means that nothing was written).
  */

@@ -96,8 +96,9 @@ struct cm_store {
 	/*
 	 * The token of the write transaction being run (drawn once per
 	 * call, and again only after the old one was fenced), whether the
-	 * attempt wrote it into an audit row, and whether the call ended
-	 * with its COMMIT's outcome unknown (no node could tell in time).
+	 * attempt wrote it into an audit row, and whether a write of this
+	 * request ended with its COMMIT's outcome unknown (no node could
+	 * tell in time).
 	 */
 	unsigned char		 tx_token[STORE_TOKEN_LEN];
 	bool			 tx_tokened;

@@ -523,7 +523,6 @@ store_write_tx(struct cm_store *s, store_job fn, void *arg,
 	bool			again;
 	int			attempt;
 
-	s->tx_unsettled = false;
 	/*
 	 * One token per call, which a retry carries too (uq_audit_tx_token);
 	 * a new one only after the old one was fenced (resolve_unknown).
