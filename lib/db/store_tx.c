@@ -233,7 +233,18 @@ token_looks(struct cm_store *s)
 			if (s->db != NULL)
 				store_lost(s);
 			break;
+		case CM_DBERR_DUPLICATE:
+			/*
+			 * The fence found the token taken: the transaction's
+			 * row arrived between the read and the fence (on
+			 * Galera, a write set of a node that just left,
+			 * applied late).  The next read finds it.
+			 */
+			LOG_WARN("database: COMMIT of unknown outcome; its "
+			    "token was taken when fenced: looking again");
+			break;
 		case CM_DBERR_CONFLICT:
+		case CM_DBERR_BUSY:
 			break;
 		default:
 			return TOKEN_UNKNOWN;

@@ -15,6 +15,11 @@
  *                         answer is read: committed, outcome unknown.
  *   SHIM_COMMIT=droplost  the 1st COMMIT as in drop, the 2nd as in lost,
  *                         and so on alternately.
+ *   SHIM_COMMIT=lostunseen every COMMIT as in lost, and the first lookup
+ *                         of its token reads no row, as a Galera node
+ *                         does that applies the write set of a node that
+ *                         just left only after that read: the fence that
+ *                         follows finds the token taken (1062).
  *   SHIM_COMMIT=dropblind every COMMIT as in drop, and every lookup of a
  *                         transaction's token loses its connection too:
  *                         no node can tell what became of the COMMIT.
@@ -55,6 +60,17 @@ typedef my_bool (*commit_fn)(MYSQL *);
 
 /* COMMITs and committing calls so far (the modes alternate over both). */
 static unsigned	commits;
+/* lostunseen: the next token lookup is to read no row; the one that does. */
+static int		 unseen_next;
+static MYSQL_STMT	*unseen;
+
+static int
+mode_is(const char *name)
+{
+	const char	*mode = getenv("SHIM_COMMIT");
+
+	return mode != NULL && strcmp(mode, name) == 0;
+}
 
 /* What this commit does: "drop", "lost", "deadlock" or NULL (nothing). */
 static const char *
@@ -67,6 +83,10 @@ commit_mode(void)
 		return commits % 2 == 1 ? "drop" : "lost";
 	if (mode != NULL && strcmp(mode, "dropblind") == 0)
 		return "drop";
+	if (mode != NULL && strcmp(mode, "lostunseen") == 0) {
+		unseen_next = 1;
+		return "lost";
+	}
 	if (mode != NULL && strcmp(mode, "deadlock") == 0)
 		return commits % 2 == 1 ? "deadlock" : NULL;
 	if (mode != NULL && (strcmp(mode, "drop") == 0 ||
@@ -145,7 +165,7 @@ mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
 	else if (len >= sizeof(call) - 1 &&
 	    strncmp(sql, call, sizeof(call) - 1) == 0)
 		k = K_CALL;
-	else if (mode != NULL && strcmp(mode, "dropblind") == 0 &&
+	else if ((mode_is("dropblind") || mode_is("lostunseen")) &&
 	    len >= sizeof(look) - 1 && strncmp(sql, look, sizeof(look) - 1) == 0)
 		k = K_LOOK;
 	if (getenv("SHIM_VERSION") != NULL &&
@@ -263,6 +283,13 @@ mysql_stmt_execute(MYSQL_STMT *st)
 	}
 	if (k == K_CALL)
 		return committing_call(st, real);
+	if (k == K_LOOK && mode_is("lostunseen")) {
+		if (unseen_next) {
+			unseen_next = 0;
+			unseen = st;
+		}
+		return real(st);
+	}
 	if (k == K_LOOK) {
 		shutdown(mysql_get_socket(st->mysql), SHUT_RDWR);
 		return real(st);
@@ -284,4 +311,22 @@ mysql_stmt_execute(MYSQL_STMT *st)
 	    "Duplicate entry '%.*s' for key 'uq_clients_secret_key'", (int)n,
 	    (const char *)b->buffer);
 	return 1;
+}
+
+typedef int (*fetch_fn)(MYSQL_STMT *);
+
+/* lostunseen: the marked lookup's row is not seen. */
+int
+mysql_stmt_fetch(MYSQL_STMT *st)
+{
+	static fetch_fn	 real;
+	int		 rc;
+
+	if (real == NULL)
+		real = (fetch_fn)dlsym(RTLD_NEXT, "mysql_stmt_fetch");
+	rc = real(st);
+	if (st != unseen || rc != 0)
+		return rc;
+	unseen = NULL;
+	return MYSQL_NO_DATA;
 }

@@ -395,13 +395,16 @@ def test_commit_answer_lost_is_resolved_by_token(api):
     # answers what committed: no 503, no second write.  Then "droplost": the
     # first COMMIT of each request is dropped before it reaches the server
     # (nothing committed, no token: run once more), the rerun's commits and
-    # its answer is lost (token found).
+    # its answer is lost (token found).  Then "lostunseen": as "lost", but the
+    # first lookup of the token reads no row (as a Galera node does that
+    # applies a departed node's write set just after that read): the fence
+    # finds the token taken, and the next lookup finds the write.
     auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
             "CONTENT_TYPE": "application/json"}
     bare = {"HTTP_AUTHORIZATION": auth["HTTP_AUTHORIZATION"]}
     with tempfile.TemporaryDirectory() as tmp:
         so = build_shim(tmp)
-        for mode in ("lost", "droplost"):
+        for mode in ("lost", "droplost", "lostunseen"):
             fences = fence_count(api)
             proc, path, errpath = spawn_clientsd(api, tmp, so, mode)
             try:
@@ -443,6 +446,9 @@ def test_commit_answer_lost_is_resolved_by_token(api):
             if mode == "droplost":
                 check("running it once more" in err, "droplost: no log line of the rerun: %s"
                       % short(err, 400))
+            if mode == "lostunseen":
+                check("token was taken when fenced" in err, "lostunseen: the fence did not find the "
+                      "token taken: %s" % short(err, 400))
             # A fence for each dropped first COMMIT, none where the token was found;
             # the feed shows the four writes and nothing of the fences.
             if api.cfg.sql:
