@@ -56,7 +56,10 @@ events_select(const struct events_job *j, unsigned long long after,
 		*len += snprintf(sql + *len, sz - (size_t)*len,
 		    " AND action = ?");
 		p[(*n)++] = store_str(action);
-	}
+	} else if (j->q->client_id == NULL && j->q->within == NULL)
+		/* A fence (store_tx.c) is no event: pages stay full. */
+		*len += snprintf(sql + *len, sz - (size_t)*len,
+		    " AND action <> '" STORE_FENCE_ACTION "'");
 	*len += snprintf(sql + *len, sz - (size_t)*len, " ORDER BY seq LIMIT ?");
 	p[(*n)++] = store_int((long long)j->q->limit + 1);
 }

@@ -47,6 +47,11 @@
 
 /* A write transaction's token: 128 random bits (client_audit.tx_token). */
 #define STORE_TOKEN_LEN	16
+/*
+ * The history action of a fence (store_tx.c): a row that claims a lost
+ * transaction's token and is no event (it names no client).
+ */
+#define STORE_FENCE_ACTION	"fence"
 
 /*
  * MYSQL_BIND's is_null/error flags: my_bool (char) in MariaDB Connector/C
@@ -407,7 +412,9 @@ struct store_page {
 /*
  * store_read.c: the rows of an executed page statement st (limit + 1 at
  * most; st NULL when it failed) into out->items, the first limit of them,
- * and when there was one more, out->next the cursor after the last kept.
+ * and when it gave limit + 1 rows, out->next the cursor after the last
+ * row read of those kept or skipped (a page after a skipped row may be
+ * short or empty: the statement should leave out what it can).
  */
 enum tx_rc	 store_read_page(struct cm_store *, MYSQL_STMT *st,
 		    const struct store_page *, unsigned limit, struct cm_page *out);

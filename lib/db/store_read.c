@@ -462,7 +462,7 @@ store_read_page(struct cm_store *s, MYSQL_STMT *st,
     const struct store_page *pg, unsigned limit, struct cm_page *out)
 {
 	char		 last[32] = "";
-	unsigned	 n = 0;
+	unsigned	 n = 0, rows = 0;
 	bool		 more = false;
 	json_t		*e;
 	enum row_rc	 rc;
@@ -470,10 +470,14 @@ store_read_page(struct cm_store *s, MYSQL_STMT *st,
 	if (st == NULL || store_bind_row(s, st, pg->ncols) != ROW_FOUND)
 		return TX_DB_ERROR;
 	while ((rc = store_next_row(s, st, pg->ncols)) == ROW_FOUND) {
-		if (n == limit) {
+		/*
+		 * limit + 1 rows read: there may be more, even when a skipped
+		 * row left room for the last (the cursor then follows it).
+		 */
+		if (++rows > limit)
 			more = true;
+		if (n == limit)
 			continue;
-		}
 		snprintf(last, sizeof(last), "%s", s->col[0]);
 		if ((e = pg->row(s)) != NULL) {
 			json_array_append_new(out->items, e);

@@ -139,7 +139,7 @@ static const char token_sql[] = "SET STATEMENT wsrep_sync_wait = 1 FOR "
  */
 static const char fence_sql[] = "INSERT INTO client_audit (client_id, "
 	"action, admin_key_id, request_id, at, changes, tx_token) VALUES "
-	"('', 'fence', NULL, '', NOW(3), '{}', ?)";
+	"('', '" STORE_FENCE_ACTION "', NULL, '', NOW(3), '{}', ?)";
 
 struct param
 store_token(struct cm_store *s)
@@ -170,7 +170,7 @@ token_read(struct cm_store *s)
 		return LOOK_ERROR;
 	switch (store_fetch_one(s, st, 1)) {
 	case ROW_FOUND:
-		return strcmp(s->col[0], "fence") == 0 ? TOKEN_ABSENT :
+		return strcmp(s->col[0], STORE_FENCE_ACTION) == 0 ? TOKEN_ABSENT :
 		    TOKEN_COMMITTED;
 	case ROW_NONE:
 		return LOOK_NONE;

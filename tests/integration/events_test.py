@@ -70,6 +70,50 @@ def key_id(api, secret):
                        % digest).split()[-1])
 
 
+def feed_end(api):
+    """The cursor of the unfiltered feed's last page (None: one page)."""
+    cursor, after = None, None
+    for _ in range(1000):
+        r = feed(api, limit=200, **({"after": after} if after else {}))
+        expect_list(r, counted=False)
+        if r.body["next"] is None:
+            return cursor
+        cursor = after = r.body["next"]
+    check(False, "the feed's cursor walk does not end")
+
+
+def test_fences_do_not_end_the_feed(api):
+    """A fence (a history row that claims a lost COMMIT's token,
+    lib/db/store_tx.c) is no event.  Rows of them between events must not
+    end a page walk early, nor make a page before the last short."""
+    if not api.cfg.sql:
+        pytest.skip("needs SQL access to write fences")
+    start = feed_end(api)
+    made = []
+    for i in range(4):
+        made.append(api.create()["id"])
+        api.sql("INSERT INTO client_audit (client_id, action, admin_key_id, request_id, at, "
+                "changes, tx_token) VALUES " + ", ".join(
+                    "('', 'fence', NULL, '', NOW(3), '{}', RANDOM_BYTES(16))"
+                    for _ in range(3)))
+    made.append(api.create()["id"])
+    got, after, pages = [], start, []
+    for _ in range(100):
+        r = feed(api, limit=2, **({"after": after} if after else {}))
+        page, _ = expect_list(r, counted=False)
+        pages.append(len(page))
+        got += page
+        after = r.body["next"]
+        if after is None:
+            break
+    created = [e["client_id"] for e in got if e["type"] == "client.created"
+               and e["client_id"] in made]
+    eq(created, made, "the creates between fences, in order, in a walk of pages of 2 (pages %s)"
+       % pages)
+    check(all(n == 2 for n in pages[:-1]), "a page before the last is short: %s" % pages)
+    check(all(e["client_id"] for e in got), "a fence in the feed: %s" % got)
+
+
 def test_every_write_is_one_thin_event_in_order(api):
     """Create, PATCH, soft delete, rotate keys, hard delete of one client:
     five events of it in that order, each naming the members that changed
