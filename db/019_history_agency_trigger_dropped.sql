@@ -1,0 +1,12 @@
+-- 019: 015's trigger on the history, dropped: since 018 every writer of
+-- this release names each history row's agency itself.  A contract
+-- migration: a binary of a release before 0.2.0 still serving would write
+-- history rows without an agency (its events hidden from keys and
+-- endpoints bound to that agency).  `clientsctl migrate --contract` runs
+-- it once every host runs 0.2.0 or later; a new database gets it with the
+-- rest (no older binary has served it).
+-- kind: contract
+-- needs: 0.2.0
+-- method: DROP TRIGGER (instant; waits for the transactions already
+-- writing the history, milliseconds, and holds later ones that long)
+DROP TRIGGER IF EXISTS client_audit_agency;
