@@ -466,8 +466,7 @@ struct cm_migrate_opts {
 
 /*
  * Applies the migrations of o->dir not applied yet, in name order: the
- * expand ones, and the contract ones only with o->contract or when the
- * database had none applied (a new one: no older binary served it); then gives
+ * expand ones, and the contract ones only with o->contract; then gives
  * o->runtime_user its grants, table by table, and takes back its
  * database-wide rights.  Every file's header is checked before any runs.
  */

@@ -19,8 +19,6 @@ const struct cm_migration cm_schema_known[] = {
 	{ "015_event_agency", CM_MIGRATION_EXPAND },
 	{ "016_webhook_endpoints", CM_MIGRATION_EXPAND },
 	{ "017_webhook_deliveries", CM_MIGRATION_EXPAND },
-	{ "018_history_agency_by_writer", CM_MIGRATION_EXPAND },
-	{ "019_history_agency_trigger_dropped", CM_MIGRATION_CONTRACT },
 	{ NULL, CM_MIGRATION_EXPAND }
 };
 
@@ -75,10 +73,8 @@ cm_schema_needed(void)
 {
 	const struct cm_migration	*m, *last = NULL;
 
-	/* A contract migration is not needed: this build serves without it. */
 	for (m = cm_schema_known; m->name != NULL; m++)
-		if (m->kind == CM_MIGRATION_EXPAND)
-			last = m;
+		last = m;
 	return last != NULL ? last->name : "";
 }
 

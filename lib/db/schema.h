@@ -48,7 +48,7 @@ struct cm_applied {
 bool	cm_schema_servable(const struct cm_applied *applied, size_t n,
 	    char *why, size_t whysz);
 
-/* The newest expand migration this build needs ("012_node_counters"). */
+/* The newest migration this build knows ("012_node_counters"). */
 const char *cm_schema_needed(void);
 
 /* "expand" or "contract". */

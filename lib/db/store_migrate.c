@@ -231,26 +231,6 @@ applied_already(struct cm_store *s, const char *name)
 	return seen;
 }
 
-/*
- * Whether no migration was ever applied: 1, 0, or -1 (logged).  No binary
- * has served such a database, so its contract migrations wait for none.
- */
-static int
-database_new(struct cm_store *s)
-{
-	static const char	 sql[] = "SELECT 1 FROM schema_migrations LIMIT 1";
-	MYSQL_STMT		*st;
-	int			 none;
-
-	if ((st = store_exec(s, sql, NULL, 0)) == NULL)
-		return -1;
-	if (mysql_stmt_store_result(st) != 0)
-		return store_fail(s, st, "migration lookup"), -1;
-	none = mysql_stmt_num_rows(st) == 0;
-	mysql_stmt_free_result(st);
-	return none;
-}
-
 static int
 apply(struct cm_store *s, const struct migration *m,
     const struct cm_migrate_opts *o)
@@ -426,24 +406,22 @@ migrations_table_ready(struct cm_store *s)
 
 /*
  * Applies migrations[0..n) not applied yet, in order: the expand ones,
- * and the contract ones only with o->contract or on a new database (else
- * each is named to o->waiting).  0 or -1 (logged).
+ * and the contract ones only with o->contract (else each is named to
+ * o->waiting).  0 or -1 (logged).
  */
 static int
 apply_pending(struct cm_store *s, struct migration *ms, size_t n,
     const struct cm_migrate_opts *o)
 {
 	size_t	i;
-	int	seen, contract;
+	int	seen;
 
-	if ((contract = o->contract) == 0 && (contract = database_new(s)) < 0)
-		return -1;
 	for (i = 0; i < n; i++) {
 		if ((seen = applied_already(s, ms[i].file)) < 0)
 			return -1;
 		if (seen)
 			continue;
-		if (ms[i].kind == CM_MIGRATION_CONTRACT && !contract) {
+		if (ms[i].kind == CM_MIGRATION_CONTRACT && !o->contract) {
 			if (o->waiting != NULL)
 				o->waiting(ms[i].name, ms[i].needs, o->arg);
 			continue;

@@ -56,21 +56,15 @@ store_present_members(const json_t *client)
 	return mask;
 }
 
-/*
- * The row's agency: the client's after this write, or when it has none
- * (gone: a hard delete, an erasure) the old one its changes record
- * (db/018_history_agency_by_writer.sql).
- */
 static const char audit_sql[] = "INSERT INTO client_audit (client_id, "
-	"action, admin_key_id, request_id, at, changes, tx_token, agency_id) "
-	"VALUES (?, ?, ?, ?, NOW(3), ?, ?, COALESCE((SELECT agency_id FROM "
-	"clients WHERE id = ?), JSON_VALUE(?, '$.agency_id.old')))";
+	"action, admin_key_id, request_id, at, changes, tx_token) "
+	"VALUES (?, ?, ?, ?, NOW(3), ?, ?)";
 
 enum tx_rc
 store_write_audit(struct cm_store *s, const char *id, const char *action,
     const struct cm_write *w, json_t *changes)
 {
-	struct param	 p[8];
+	struct param	 p[6];
 	char		*text = cm_json_compact(changes);
 	enum tx_rc	 rc = TX_OK;
 
@@ -81,9 +75,7 @@ store_write_audit(struct cm_store *s, const char *id, const char *action,
 	p[3] = store_str(w->request_id);
 	p[4] = store_str(text);
 	p[5] = store_token(s);
-	p[6] = store_str(id);
-	p[7] = store_str(text);
-	if (store_exec(s, audit_sql, p, 8) == NULL)
+	if (store_exec(s, audit_sql, p, 6) == NULL)
 		rc = TX_DB_ERROR;
 	free(text);
 	json_decref(changes);

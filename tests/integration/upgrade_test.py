@@ -35,16 +35,7 @@ pytestmark = [pytest.mark.setups("before"), pytest.mark.budget(300)]
 HERE = os.path.dirname(os.path.abspath(__file__))
 DB_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "db"))
 MIGRATIONS = sorted(f for f in os.listdir(DB_DIR) if f.endswith(".sql"))
-
-
-def kind_of(f):
-    with open(os.path.join(DB_DIR, f)) as fh:
-        return "contract" if "\n-- kind: contract\n" in fh.read() else "expand"
-
-
-CONTRACTS = [f[:-4] for f in MIGRATIONS if kind_of(f) == "contract"]
-# The newest migration a build needs: its newest expand one.
-NEWEST = [f for f in MIGRATIONS if kind_of(f) == "expand"][-1][:-4]
+NEWEST = MIGRATIONS[-1][:-4]
 
 
 def run(cmd, timeout=60, **kw):
@@ -148,8 +139,7 @@ def dbs(instance, tmp_path):
 
 
 def migrated_without_newest(db, tmp_path):
-    p = db.migrate(migrations_dir(os.path.join(str(tmp_path), "m-old"),
-                                  [f for f in MIGRATIONS if f < NEWEST + ".sql"]))
+    p = db.migrate(migrations_dir(os.path.join(str(tmp_path), "m-old"), MIGRATIONS[:-1]))
     check(p.returncode == 0, "migrate without %s: %s" % (NEWEST, p.stderr))
     return db
 
@@ -350,54 +340,8 @@ def columns(db):
                                  "TABLE_SCHEMA = '%s' AND TABLE_NAME = 'clients';" % db.name)]
 
 
-def triggers(db):
-    return sorted(r[0] for r in db.sql("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
-                                       "WHERE TRIGGER_SCHEMA = '%s';" % db.name))
-
-
-def test_new_database_gets_its_contract_migrations(dbs, tmp_path):
-    """A database no migration was applied to has served no older binary:
-    plain migrate applies the contract migrations too.  One that had
-    migrations keeps them waiting for --contract."""
-    check(CONTRACTS, "db/ has no contract migration to test with")
-    new = dbs("n")
-    p = new.migrate(DB_DIR)
-    eq(p.returncode, 0, "migrate on a new database: " + p.stderr)
-    out = p.stdout.splitlines()
-    for name in CONTRACTS:
-        check(any(ln.startswith("applied %s (contract)" % name) for ln in out),
-              "%s not applied to a new database: %s" % (name, out))
-    eq(out[-1], "schema up to date", "migrate's last line on a new database")
-    eq(sorted(n for n, _ in new.applied()), MIGRATIONS, "schema_migrations of the new database")
-    check("client_audit_agency" not in triggers(new),
-          "019 did not drop the history's trigger: %s" % triggers(new))
-    rc, said = new.test()
-    eq(rc, 0, "clientsd -t on the new database (said: %s)" % said)
-    # A database that had migrations: the contract ones wait.
-    old = dbs("o")
-    first = [f for f in MIGRATIONS if f < CONTRACTS[0] + ".sql"]
-    p = old.migrate(migrations_dir(str(tmp_path / "m-first"), first))
-    eq(p.returncode, 0, "migrate before %s: %s" % (CONTRACTS[0], p.stderr))
-    p = old.migrate(DB_DIR)
-    eq(p.returncode, 0, "migrate of an older database: " + p.stderr)
-    out = p.stdout.splitlines()
-    check("not applied: %s (contract): run clientsctl migrate --contract once every host "
-          "runs clientsd 0.2.0 or later" % CONTRACTS[0] in out,
-          "%s not named as waiting: %s" % (CONTRACTS[0], out))
-    check("client_audit_agency" in triggers(old), "the trigger went before --contract")
-    rc, said = old.test()
-    eq(rc, 0, "clientsd -t with a contract migration waiting (said: %s)" % said)
-    p = old.migrate(DB_DIR, "--contract")
-    check(p.returncode == 0 and "applied %s (contract)" % CONTRACTS[0] in p.stdout,
-          "migrate --contract: %s %s" % (p.stdout, p.stderr))
-    check("client_audit_agency" not in triggers(old), "--contract did not drop the trigger")
-
-
 def test_contract_migration_waits_for_contract(dbs, tmp_path):
     db = dbs("c")
-    # Not a new database when 900 and 901 come (a new one takes both at once).
-    p = db.migrate(DB_DIR)
-    eq(p.returncode, 0, "migrate of db/: " + p.stderr)
     d = migrations_dir(str(tmp_path / "m"), extra={"900_test_expand.sql": EXPAND_900,
                                                    "901_test_contract.sql": CONTRACT_901})
     p = db.migrate(d)

@@ -66,19 +66,6 @@ applied_all(struct cm_applied *a, bool declared)
 	return n;
 }
 
-/* a[0..n) without the migration named name (which it holds); a. */
-static struct cm_applied *
-without(struct cm_applied *a, size_t n, const char *name)
-{
-	size_t	i;
-
-	for (i = 0; i < n && strcmp(a[i].name, name) != 0; i++)
-		;
-	ck_assert_uint_lt(i, n);
-	memmove(&a[i], &a[i + 1], (n - i - 1) * sizeof(a[0]));
-	return a;
-}
-
 START_TEST(table_matches_db_dir)
 {
 	const struct cm_migration	*m;
@@ -107,10 +94,6 @@ START_TEST(table_matches_db_dir)
 			    "schema.c is not in name order at %s", m->name);
 	}
 	ck_assert_uint_eq(rows, files);
-	/* The newest expand one: a contract migration is not needed. */
-	while (rows > 0 && cm_schema_known[rows - 1].kind != CM_MIGRATION_EXPAND)
-		rows--;
-	ck_assert_uint_gt(rows, 0);
 	ck_assert_str_eq(cm_schema_needed(), cm_schema_known[rows - 1].name);
 }
 END_TEST
@@ -156,33 +139,12 @@ START_TEST(expand_migrations_are_needed)
 	a[n].name = "999_next_release";
 	a[n].contract = false;
 	ck_assert(cm_schema_servable(a, n + 1, why, sizeof(why)));
-	/* The newest expand one missing: refused, and named. */
-	ck_assert(!cm_schema_servable(without(a, n, cm_schema_needed()),
-	    n - 1, why, sizeof(why)));
+	/* The newest one missing: refused, and named. */
+	ck_assert(!cm_schema_servable(a, n - 1, why, sizeof(why)));
 	ck_assert_ptr_nonnull(strstr(why, cm_schema_needed()));
 	ck_assert_ptr_nonnull(strstr(why, "clientsctl migrate"));
 	/* Nothing applied at all. */
 	ck_assert(!cm_schema_servable(a, 0, why, sizeof(why)));
-}
-END_TEST
-
-/* A contract migration this build knows, not applied yet: served. */
-START_TEST(known_contract_is_not_needed)
-{
-	const struct cm_migration	*m;
-	struct cm_applied		 a[64];
-	char				 why[256];
-	size_t				 n, contracts = 0;
-
-	for (m = cm_schema_known; m->name != NULL; m++) {
-		if (m->kind != CM_MIGRATION_CONTRACT)
-			continue;
-		contracts++;
-		n = applied_all(a, true);
-		ck_assert_msg(cm_schema_servable(without(a, n, m->name), n - 1,
-		    why, sizeof(why)), "%s not applied: %s", m->name, why);
-	}
-	ck_assert_uint_gt(contracts, 0);
 }
 END_TEST
 
@@ -210,7 +172,6 @@ main(void)
 	tcase_add_test(tc, table_matches_db_dir);
 	tcase_add_test(tc, makefile_installs_each_migration);
 	tcase_add_test(tc, expand_migrations_are_needed);
-	tcase_add_test(tc, known_contract_is_not_needed);
 	tcase_add_test(tc, unknown_contract_is_refused);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

@@ -25,13 +25,11 @@ under load, the way the admin guide's "Upgrading" tells an operator to.
      rollback: the previous binary renamed back, SIGHUP (this tree's master
      upgrades to a replaced binary on reload); until it serves.
      upgrade again: this tree's binary, `clientsctl migrate` (nothing to
-     apply), SIGUSR2, then `clientsctl migrate --contract`, which must
-     apply the contract migrations this tree adds and take away only what
-     they name (019: the history's agency trigger).
+     apply), SIGUSR2, then `clientsctl migrate --contract`, which must say
+     there is nothing to apply and change nothing.
   5. The checks: no answer but 2xx in any step, the slowest request below
      [server] request_timeout, every acknowledged PATCH's values in the
      database, one audit row per acknowledged PATCH and no other new one,
-     the history rows since the rollback naming their client's agency,
      the admin keys as they were (and the key still accepted),
      client_counts equal to COUNT(*) per status (in one consistent
      snapshot, under load, after each step, and at the end).
@@ -409,17 +407,13 @@ ANALYZE TABLE clients;
         self.note("clientsctl migrate (%.2f s): %s" % (took, " | ".join(lines)))
         self.ok(not warnings, "clientsctl migrate: no warning or error (%s)" % warnings)
         applied = [ln for ln in lines if ln.startswith("applied ")]
-        waiting = [ln.split()[2] for ln in lines if ln.startswith("not applied: ")]
-        last = ("schema expanded; %d contract migration%s waiting"
-                % (len(self.contracts), "" if len(self.contracts) == 1 else "s")
-                if self.contracts else "schema up to date")
         if first:
             self.ok([ln.split()[1] for ln in applied] == self.added
-                    and waiting == self.contracts and lines[-1] == last,
-                    "migrate applied %s, left %s for --contract and said \"%s\""
-                    % (", ".join(self.added), ", ".join(self.contracts) or "nothing", last))
+                    and lines[-1] == "schema up to date",
+                    "migrate applied %s and says the schema is up to date"
+                    % ", ".join(self.added))
         else:
-            self.ok(not applied and waiting == self.contracts and lines[-1] == last,
+            self.ok(not applied and lines == ["schema up to date"],
                     "migrate again: nothing to apply (%s)" % lines)
         rc, said = self.binary_test(self.new_build)
         self.ok(rc == 0, "the new `clientsd -t` passes now (%s)" % said)
@@ -462,22 +456,10 @@ ANALYZE TABLE clients;
         for ln in lines:
             self.migrate_lines.append("%s: --contract: %s" % (self.load.step, ln))
         after = self.schema_snapshot()
-        applied = [ln.split()[1] for ln in lines if ln.startswith("applied ")]
-        self.ok(applied == self.contracts and lines[-1:] == ["schema up to date"]
-                and not warnings, "clientsctl migrate --contract applied %s (%s)"
-                % (", ".join(self.contracts) or "nothing", lines))
-        # What the contract migrations take away, and nothing else: the
-        # history's agency trigger (019); schema_migrations records them.
-        gone = {"client_audit_agency"} if "019_history_agency_trigger_dropped" in \
-            self.contracts else set()
-        self.ok(before[:2] == after[:2], "clientsctl migrate --contract changed no column "
-                "or index")
-        self.ok([r for r in before[2] if r[0] not in gone] == after[2],
-                "the triggers after --contract: those before but %s (%s)"
-                % (sorted(gone) or "none", [r[0] for r in after[2]]))
-        self.ok(after[3] == sorted(before[3] + [[n + ".sql", "contract"]
-                                                for n in self.contracts]),
-                "schema_migrations after --contract records %s" % self.contracts)
+        self.ok(lines == ["schema up to date"] and not warnings,
+                "clientsctl migrate --contract: nothing to apply (%s)" % lines)
+        self.ok(before == after, "clientsctl migrate --contract changed nothing in the schema "
+                "(columns, indexes, triggers, schema_migrations)")
         self.settle()
 
     # -- the checks at the end --
@@ -530,20 +512,6 @@ ANALYZE TABLE clients;
                 "audit: %d rows = %d before + %d acknowledged PATCHes (missing %s, not "
                 "acknowledged %s, more than once %s)" % (total, self.audit_before, len(acked),
                                                          missing[:3], extra[:3], twice[:3]))
-        # The history's agency (what events bound to an agency are read by),
-        # from the rollback on: written through 015's trigger by the
-        # previous release, by this one's writers with the trigger and, after
-        # --contract, without it.
-        later = {r["rid"] for r in acked if r["step"][:1] in ("2", "3")}
-        agencies = {r[0]: (r[1], r[2]) for r in inst.sql(
-            "SELECT a.request_id, COALESCE(a.agency_id, 'NULL'), COALESCE(c.agency_id, "
-            "'NULL') FROM client_audit a JOIN clients c ON c.id = a.client_id "
-            "WHERE a.request_id LIKE 'drill-%';")}
-        off = sorted("%s: %s, its client's %s" % (rid, agencies[rid][0], agencies[rid][1])
-                     for rid in later if rid in agencies
-                     and agencies[rid][0] != agencies[rid][1])
-        self.ok(later and not off, "the history rows of %d PATCHes since the rollback name "
-                "their client's agency (not: %s)" % (len(later), off[:3]))
         keys = inst.sql("SELECT id, name, key_sha256, created_at, COALESCE(revoked_at, 'NULL') "
                         "FROM admin_keys ORDER BY id;")
         code, _ = call(self.port, self.key, "GET", "/api/v1/clients/up1")
@@ -585,12 +553,6 @@ ANALYZE TABLE clients;
         self.verify()
 
 
-def migration_kind(src, name):
-    """What a migration of a source tree declares: "expand" or "contract"."""
-    with open(os.path.join(src, "db", name + ".sql")) as f:
-        return "contract" if "\n-- kind: contract\n" in f.read() else "expand"
-
-
 def migration_names(src):
     """The migrations of a source tree, without ".sql"."""
     return {f[:-4] for f in os.listdir(os.path.join(src, "db")) if f.endswith(".sql")}
@@ -619,9 +581,7 @@ def main():
     d.old_src = old_src
     # The migrations this tree adds to the previous release's: the first one
     # is what the new binary names on the old schema.
-    added = sorted(migration_names(REPO) - migration_names(old_src))
-    d.added = [n for n in added if migration_kind(REPO, n) == "expand"]
-    d.contracts = [n for n in added if migration_kind(REPO, n) == "contract"]
+    d.added = sorted(migration_names(REPO) - migration_names(old_src))
     failure = None
     try:
         d.run()
