@@ -2,8 +2,11 @@
 the tests and drills that run it beside this tree's build (the upgrade
 drill, tests/upgrade/drill.py; the cluster suite's schema step under
 load).  Built once per commit under var/upgrade-build/ (git archive,
-autoreconf, configure, make), never from a tarball: the tag must be in the
-repository (a clone copies tags).  Standard library only.
+autoreconf, configure, make), never from a tarball.  A release is found by
+its git tag or, where the repository came without tags (a mirror or a
+copy that carries branches only), by the commit it was made from,
+recorded below and checked against the version its configure.ac names.
+Standard library only.
 """
 
 import os
@@ -16,6 +19,8 @@ from kit import Failure, check
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 PREVIOUS = "0.1.0"
+# The commit each release was tagged at.
+RELEASED_AT = {"0.1.0": "50e9a315e37a9430aab1e5082607fbf5b57cdc2d"}
 
 
 class Release:
@@ -37,13 +42,31 @@ def version_of(binary):
     return m.group(1)
 
 
+def git(*args):
+    return subprocess.run(["git", "-C", REPO] + list(args), capture_output=True, text=True,
+                          timeout=30)
+
+
+def release_commit(tag):
+    """The commit of release `tag`: its git tag's, else the one recorded in
+    RELEASED_AT if this repository holds it and its configure.ac says that
+    version."""
+    p = git("rev-parse", "--verify", "-q", tag + "^{commit}")
+    if p.returncode == 0:
+        return p.stdout.strip()
+    commit = RELEASED_AT.get(tag)
+    check(commit is not None, "no git tag %s in %s and no commit recorded for it" % (tag, REPO))
+    p = git("show", commit + ":configure.ac")
+    check(p.returncode == 0, "no git tag %s in %s, nor its commit %s (git fetch --tags)"
+          % (tag, REPO, commit[:12]))
+    check("AC_INIT([clientsd], [%s]" % tag in p.stdout,
+          "commit %s, recorded for %s, is not that version" % (commit[:12], tag))
+    return commit
+
+
 def build(tag=PREVIOUS, say=print):
     """The release of git tag `tag`, built unless it already is."""
-    p = subprocess.run(["git", "-C", REPO, "rev-parse", "--verify", "-q", tag + "^{commit}"],
-                       capture_output=True, text=True, timeout=30)
-    check(p.returncode == 0, "no git tag %s in %s (a clone copies tags; else git fetch "
-          "--tags)" % (tag, REPO))
-    commit = p.stdout.strip()
+    commit = release_commit(tag)
     top = os.path.join(REPO, "var", "upgrade-build", "%s-%s" % (tag, commit[:12]))
     src, bld = os.path.join(top, "src"), os.path.join(top, "src", "build")
     stamp = os.path.join(top, "built")

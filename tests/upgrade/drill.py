@@ -3,8 +3,9 @@
 (the git tag, 0.1.0) upgraded to this tree, rolled back and upgraded again,
 under load, the way the admin guide's "Upgrading" tells an operator to.
 
-  1. The previous release is built from its git tag (git archive, autoreconf,
-     configure, make; kept in var/upgrade-build/ by commit), this tree's
+  1. The previous release is built from its git tag, or the commit recorded
+     for it where the clone has no tags (git archive, autoreconf, configure,
+     make; kept in var/upgrade-build/ by commit), this tree's
      build is ./dev's (--build).
   2. The "upgrade" instance of the shell library (tools/instance): MariaDB
      set up with the previous release's own `clientsctl db-setup --print`,
