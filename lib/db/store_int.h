@@ -110,6 +110,7 @@ struct cm_store {
 	bool			 tx_unsettled;
 	struct cm_db_stats	 stats;		/* since store_stats_take() */
 	bool			 cut;		/* the watch cut the last call */
+	bool			 leave;		/* the node failed, not the call: leave it */
 	long long		 call_t0;	/* store_call_begin() */
 	/* The nodes and this connection's marks (CLOCK_MONOTONIC ms). */
 	long long		 down_until[CM_DBNODES_MAX];	/* 0: not marked */

@@ -17,6 +17,20 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "tools"))
 from ini import conf_with, value as conf_value  # noqa: E402,F401 - the INI editor
+from kit import check, short  # noqa: E402
+
+
+def build_shim(tmp):
+    """tests/integration/shim_commit.c built into tmp: the path of the .so
+    to preload (its header says what each SHIM_* variable makes fail)."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim_commit.c")
+    so = os.path.join(tmp, "shim_commit.so")
+    cflags = subprocess.run(["pkg-config", "--cflags", "libmariadb"], capture_output=True,
+                            text=True).stdout.split()
+    p = subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", so, src]
+                       + cflags + ["-ldl"], capture_output=True, text=True)
+    check(p.returncode == 0, "building the shim: " + short(p.stderr, 400))
+    return so
 
 
 # ---- processes ------------------------------------------------------------------

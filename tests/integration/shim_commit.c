@@ -34,6 +34,12 @@
  *                         appended to FILE, so the test can check that the
  *                         retry drew a new one.
  *
+ *   SHIM_TRIGBODY=PORT    every INSERT of a client on a connection to that
+ *                         TCP port answers 1064 "Trigger ... has an error
+ *                         in its body", as a Galera node does whose cached
+ *                         table lost its triggers to a brute-force abort
+ *                         during their load (the cluster suite).
+ *
  *   SHIM_VERSION=bump     just before the first change of a client's
  *                         columns and the first DELETE of a client, the
  *                         same connection bumps that client's version,
@@ -296,6 +302,16 @@ mysql_stmt_execute(MYSQL_STMT *st)
 	}
 	if (k == K_UPDATE || k == K_DELETE)
 		return bump_version(st, real, k, failed[k]++ == 0);
+	if (k == K_INSERT && getenv("SHIM_TRIGBODY") != NULL &&
+	    st->mysql != NULL &&
+	    st->mysql->port == (unsigned)atoi(getenv("SHIM_TRIGBODY"))) {
+		st->last_errno = 1064;
+		strcpy(st->sqlstate, "42000");
+		snprintf(st->last_error, sizeof(st->last_error), "Trigger "
+		    "'clients_count_insert' has an error in its body: 'You "
+		    "have an error in your SQL syntax (shim)'");
+		return 1;
+	}
 	if (file == NULL || k == K_OTHER || failed[k]++ > 0)
 		return real(st);
 	/* The secret key: the 5th column of the INSERT, 2nd of the UPDATE. */

@@ -20,7 +20,7 @@ import pytest
 import fcgikit
 from apikit import (CLIENTS, check, cpath, eq, expect_client, expect_error, expect_invalid,
                     lock_row, short, unlock_row)
-from poolkit import conf_with, spawned, stop_spawned, write_private
+from poolkit import build_shim, conf_with, spawned, stop_spawned, write_private
 
 pytestmark = [pytest.mark.setups(["nginx", "apache-fcgid"], sanitize=["nginx", "apache-fcgid"]),
               pytest.mark.budget(200)]
@@ -270,16 +270,6 @@ def fcgi_request(path, method, uri, body, headers, timeout=30):
     r.send_body(body)
     a = r.answer()
     return a.status, a.raw
-
-def build_shim(tmp):
-    src = os.path.join(HERE, "shim_commit.c")
-    so = os.path.join(tmp, "shim_commit.so")
-    cflags = subprocess.run(["pkg-config", "--cflags", "libmariadb"], capture_output=True,
-                            text=True).stdout.split()
-    p = subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", so, src]
-                       + cflags + ["-ldl"], capture_output=True, text=True)
-    check(p.returncode == 0, "building the shim: " + short(p.stderr, 400))
-    return so
 
 def spawn_clientsd(api, tmp, so, mode, extra_env=None, conf_set=()):
     """A copy of the real clientsd in spawned mode (as mod_fcgid runs it) on its own
