@@ -304,6 +304,18 @@ store_lost(struct cm_store *s)
 	store_disconnect(s);
 }
 
+/*
+ * The connection's node failed the last statement, not its transaction
+ * (store_fail marked it down): drop the connection, so that the
+ * transaction runs again on another node.
+ */
+void
+store_leave_if_down(struct cm_store *s)
+{
+	if (s->leave && s->db != NULL)
+		store_disconnect(s);
+}
+
 void
 store_set_deadline(struct cm_store *s, const struct timespec *deadline)
 {

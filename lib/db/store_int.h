@@ -180,6 +180,7 @@ int		 store_connect(struct cm_store *);
 void		 store_disconnect(struct cm_store *);
 /* The connection is unusable: disconnect (and mark its node down if its error says so). */
 void		 store_lost(struct cm_store *);
+void		 store_leave_if_down(struct cm_store *);
 bool		 store_connection_lost(unsigned err);
 /* Records the error of st (or of the connection) in s->err, logs it; TX_DB_ERROR. */
 enum tx_rc	 store_fail(struct cm_store *, MYSQL_STMT *, const char *what);

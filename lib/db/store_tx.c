@@ -244,9 +244,7 @@ token_looks(struct cm_store *s)
 			    "token was taken when fenced: looking again");
 			break;
 		case CM_DBERR_CONFLICT:
-			/* The node failed the statement (store_fail): another. */
-			if (s->leave && s->db != NULL)
-				store_lost(s);
+			store_leave_if_down(s);
 			break;
 		case CM_DBERR_BUSY:
 			break;
@@ -500,9 +498,7 @@ run_again(struct cm_store *s, struct tx_run *r, bool asked,
 		r->losses++;
 		return true;
 	case CM_DBERR_CONFLICT:
-		/* The node failed the call (store_fail): another runs it. */
-		if (s->leave && s->db != NULL)
-			store_lost(s);
+		store_leave_if_down(s);
 		if (r->conflicts >= s->cfg->retries ||
 		    !backoff(s, r->conflicts + 1))
 			return false;
