@@ -373,6 +373,11 @@ def verify_writes(ctx, load, what):
     if committed_but:
         problems.append("%d answers that were not 2xx had committed: %s"
                         % (len(committed_but), "; ".join(committed_but[:5])))
+        problems.append("what the pools logged for the first of them: %s; the nodes' "
+                        "flow control: %s"
+                        % (" || ".join(request_story(ctx, c.split(" ", 1)[0])
+                                       for c in committed_but[:2]),
+                           flow_control(ctx)))
     if s500:
         problems.append("%d 500s (or 503s without Retry-After): %s"
                         % (len(s500), "; ".join(s500[:5])))
@@ -669,6 +674,62 @@ def log_conflicts(ctx, mark):
     return n
 
 
+def log_time(line):
+    """The Unix time of a log line's UTC stamp (2026-12-07T00:29:39.870Z ...),
+    or None for a line without one."""
+    stamp = line.split(" ", 1)[0]
+    try:
+        return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + \
+            float("0." + stamp[20:23])
+    except ValueError:
+        return None
+
+
+def request_story(ctx, rid):
+    """The lines the worker that answered request rid logged while it ran
+    (its access line names the pid and the time), from the pools' logs:
+    evidence for a failure message, since a CI run's logs do not outlive
+    its clone."""
+    for name in sorted(ctx.port):
+        path = os.path.join(ctx.a.log_dir, "cluster-pool-%s.log" % name)
+        try:
+            with open(path, errors="replace") as f:
+                lines = f.readlines()
+        except OSError:
+            continue
+        for i, line in enumerate(lines):
+            if "request id=%s " % rid not in line:
+                continue
+            pid = line.split(" ", 2)[1]
+            end = log_time(line) or 0
+            us = next((w[3:] for w in line.split() if w.startswith("us=")), "0")
+            start = end - int(us) / 1e6 - 0.5
+            mine = [x.strip()[:220] for x in lines[max(0, i - 400):i + 1]
+                    if x.split(" ", 2)[1:2] == [pid] and (log_time(x) or 0) >= start]
+            return "%s (pool %s): %s" % (rid, name, " | ".join(mine[-14:]))
+    return "%s: no access line in the pools' logs" % rid
+
+
+def flow_control(ctx):
+    """Each live node's flow-control pause (seconds in total since it
+    started) and the pauses it asked for, for a failure message."""
+    out = []
+    for n in (1, 2, 3):
+        if n in ctx.down:
+            continue
+        try:
+            st = dict(sql(ctx, n, "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                          "('wsrep_flow_control_paused_ns', 'wsrep_flow_control_sent', "
+                          "'wsrep_local_state_comment')", timeout=10, causal=False))
+            out.append("node %d %s: paused %.1f s, asked %s" % (
+                n, st.get("wsrep_local_state_comment"),
+                int(st.get("wsrep_flow_control_paused_ns", 0)) / 1e9,
+                st.get("wsrep_flow_control_sent")))
+        except Exception as e:  # evidence only: never hides the failure
+            out.append("node %d: %s" % (n, e))
+    return "; ".join(out)
+
+
 def log_switches(ctx, pool, node, since):
     """What pool's log says about node after the wall-clock time since: the
     workers leaving it ("database node N down: …; using M") and coming back
@@ -679,13 +740,8 @@ def log_switches(ctx, pool, node, since):
     try:
         with open(path, errors="replace") as f:
             for line in f:
-                ts = line.split(" ", 1)[0]
-                try:
-                    t = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) \
-                        + float("0" + ts[19:23])
-                except ValueError:
-                    continue
-                if t < since - 1:
+                t = log_time(line)
+                if t is None or t < since - 1:
                     continue
                 if "node %s down" % node in line:
                     down.append(t - since)
@@ -1851,13 +1907,6 @@ def start_dispatcher(ctx, name, conf):
 def log_text(p):
     with open(p.log, errors="replace") as f:
         return f.read()
-
-
-def log_time(line):
-    """The Unix time of a log line's UTC stamp (2026-12-07T00:29:39.870Z ...)."""
-    stamp = line.split(" ", 1)[0]
-    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + \
-        float("0." + stamp[20:23])
 
 
 def test_webhook_dispatcher_node_killed(ctx):
