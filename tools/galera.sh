@@ -122,7 +122,7 @@ cl_node_start()
 	    --wsrep-cluster-address="$(cl_address)" \
 	    --wsrep-node-address="127.0.0.1:$((cn_p + 1))" \
 	    --wsrep-node-name="node$cn_n" \
-	    --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$((cn_p + 1));ist.recv_addr=127.0.0.1:$((cn_p + 2));gcache.size=256M${CL_PROVIDER_OPTIONS:+;$CL_PROVIDER_OPTIONS}" \
+	    --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$((cn_p + 1));ist.recv_addr=127.0.0.1:$((cn_p + 2));gcache.size=1G${CL_PROVIDER_OPTIONS:+;$CL_PROVIDER_OPTIONS}" \
 	    --wsrep-sst-receive-address="127.0.0.1:$((cn_p + 3))" \
 	    --wsrep-sst-method=rsync --wsrep-slave-threads=2 \
 	    --max-connections=300 --log-bin-trust-function-creators=ON "$@" \
