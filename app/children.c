@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "log.h"
 #include "master.h"
 #include "worker.h"
@@ -271,12 +272,19 @@ children_count(const struct master *m, bool current_only)
 	return n;
 }
 
-/* Kills a worker whose request ran past request_timeout, and says which. */
+long long
+children_watchdog_us(const struct master *m)
+{
+	return m->cfg.request_timeout * 1000000LL +
+	    cm_settle_ms(m->cfg.request_timeout) * 1000LL;
+}
+
+/* Kills a worker busy past children_watchdog_us, and says which. */
 static void
 watchdog(struct master *m)
 {
 	struct sb_slot	 copy;
-	long long	 limit = m->cfg.request_timeout * 1000000LL, now, since;
+	long long	 limit = children_watchdog_us(m), now, since;
 	int		 i;
 
 	now = sb_now_us();

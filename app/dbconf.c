@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "dbconf.h"
+#include "deadline.h"
 
 void
 dbconf_of(const struct cm_config *cfg, struct cm_db_config *out)
@@ -26,6 +27,7 @@ dbconf_of(const struct cm_config *cfg, struct cm_db_config *out)
 	out->retries = cfg->db_retries;
 	out->lock_wait_timeout = cfg->db_lock_wait_timeout;
 	out->statement_timeout = cfg->db_statement_timeout;
+	out->settle_ms = cm_settle_ms(cfg->request_timeout);
 	out->failback_s = cfg->db_failback_s;
 	out->galera = cfg->db_galera;
 	out->allow_donor = cfg->db_allow_donor;

@@ -526,7 +526,7 @@ static int
 loop_timeout_ms(const struct master *m)
 {
 	long long	wait = m->state == M_STOPPING || !m->ready ? 100 : 1000, d;
-	long long	now = sb_now_us(), limit = m->cfg.request_timeout * 1000000LL;
+	long long	now = sb_now_us(), limit = children_watchdog_us(m);
 	long long	since;
 	int		i;
 

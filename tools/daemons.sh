@@ -372,9 +372,10 @@ h_conf_set()
 
 # The web servers here give up on the pool after H_WEB_TIMEOUT seconds
 # (the snippets' 60 s, cut so that the 504 tests do not wait that long),
-# and clientsd's own deadline is shorter: a web server must never give up
-# on a request that clientsd may still write (it answers 503 first).
-H_WEB_TIMEOUT=10
+# and clientsd answers first: a web server must never give up on a request
+# that clientsd may still write.  clientsd takes at most its deadline, and
+# half of it again to settle a write whose COMMIT answer was lost: 8 + 4.
+H_WEB_TIMEOUT=14
 H_REQUEST_TIMEOUT=8
 
 # h_app_user: the system user a pool's workers run as (the one the
@@ -744,7 +745,7 @@ server.pid-file = "$h_ldir/lighttpd.pid"
 server.errorlog = "$h_ldir/log/error.log"
 server.tag = "lighttpd"
 # Test timeouts short enough for the 408/504 tests (the defaults are 60 s;
-# the snippet's read-timeout, 60 s, is cut to 10 s above).
+# the snippet's read-timeout, 60 s, is cut to H_WEB_TIMEOUT above).
 server.max-read-idle = 5
 $h_luser
 include "$h_ldir/clientsd.conf"
@@ -786,7 +787,7 @@ h_caddy_start()
 	storage file_system "$h_cdir/home/data"
 	# Test timeouts short enough for the 408/504 tests (Caddy sets no
 	# read timeouts by default; the snippet's read_timeout, 60 s, is cut
-	# to 10 s above, as nginx's and Apache's are).
+	# to H_WEB_TIMEOUT above, as nginx's and Apache's are).
 	servers {
 		timeouts {
 			read_header 5s

@@ -23,6 +23,12 @@ cm_budget_ms(const struct timespec *deadline, const struct timespec *now)
 	return (long)ms;
 }
 
+long
+cm_settle_ms(int request_timeout_s)
+{
+	return request_timeout_s > 0 ? request_timeout_s * 1000L / 2 : 0;
+}
+
 int
 cm_lock_wait_s(long budget_ms, int cap_s)
 {

@@ -15,12 +15,19 @@
 
 /* What the data layer leaves for answering after its last wait. */
 #define CM_DEADLINE_MARGIN_MS	1000L
+
 /*
- * Of that margin, what settling a COMMIT whose answer was lost may use:
- * looking its token up on another node gives the right answer instead of
- * a 503 of unknown outcome.
+ * How long past its deadline a request may go on settling a COMMIT whose
+ * answer was lost (looking its token up, fencing it): half of
+ * request_timeout.  Such a write is done; only its answer is unknown, and
+ * the nodes that can tell are often the ones that were waiting for a
+ * failed node to be evicted (about 5 s) or for a flow-control pause to
+ * end.  A true answer a little late is worth more than a 503 that cannot
+ * say whether the write was made.  Nothing new starts in this time, the
+ * master's watchdog allows it, and the shipped web server snippets wait
+ * 60 s, twice the default request_timeout.
  */
-#define CM_DEADLINE_SETTLE_MS	750L
+long	cm_settle_ms(int request_timeout_s);
 /* "No deadline": larger than any wait we compute. */
 #define CM_BUDGET_NONE		(1L << 30)
 

@@ -34,6 +34,11 @@ struct cm_db_config {
 	char			 password[256];	/* secret: never logged */
 	int			 connect_timeout, retries, lock_wait_timeout;
 	int			 statement_timeout, failback_s;
+	/*
+	 * How long past the deadline settling a lost COMMIT may take
+	 * (cm_settle_ms); 0: it ends with the rest, a second before it.
+	 */
+	long			 settle_ms;
 	bool			 galera, allow_donor, causal_reads;
 	enum cm_db_tls		 tls;
 	char			 tls_ca[256], tls_cert[256], tls_key[256];

@@ -333,7 +333,7 @@ store_budget_ms(const struct cm_store *s)
 		return CM_BUDGET_NONE;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return cm_budget_ms(&s->deadline, &now) +
-	    (s->settling ? CM_DEADLINE_SETTLE_MS : 0);
+	    (s->settling ? s->cfg->settle_ms : 0);
 }
 
 /*

@@ -255,7 +255,7 @@ token_looks(struct cm_store *s)
 	return TOKEN_UNKNOWN;
 }
 
-/* Settling a lost COMMIT may use CM_DEADLINE_SETTLE_MS of the margin. */
+/* Settling a lost COMMIT may run settle_ms past the deadline (deadline.h). */
 static void
 settle_grace(struct cm_store *s, bool on)
 {
@@ -264,8 +264,8 @@ settle_grace(struct cm_store *s, bool on)
 	if (!s->has_deadline)
 		return;
 	limit = s->deadline;
-	cm_timespec_add_ms(&limit, -(CM_DEADLINE_MARGIN_MS -
-	    (on ? CM_DEADLINE_SETTLE_MS : 0)));
+	cm_timespec_add_ms(&limit, -CM_DEADLINE_MARGIN_MS +
+	    (on ? s->cfg->settle_ms : 0));
 	cm_dbwatch_limit(&limit);
 	s->settling = on;
 }

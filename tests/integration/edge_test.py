@@ -354,7 +354,7 @@ def test_pool_down(api):
 @pytest.mark.timeout(60)
 def test_pool_stalled(api):
     """Every clientsd process stopped (SIGSTOP): the server's upstream read
-    timeout (10 s in the test set-up) answers."""
+    timeout (H_WEB_TIMEOUT in tools/daemons.sh) answers."""
     cfg = api.cfg
     check(control(cfg, "stall"), "upstream stall does not apply")
     try:

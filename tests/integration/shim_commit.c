@@ -20,6 +20,11 @@
  *                         does that applies the write set of a node that
  *                         just left only after that read: the fence that
  *                         follows finds the token taken (1062).
+ *   SHIM_COMMIT=lostslow  every COMMIT as in lost, and the first lookup
+ *                         of its token waits until SHIM_LOOK_WAIT_MS after
+ *                         that COMMIT before it runs, as on a cluster
+ *                         that commits nothing until a failed node is
+ *                         evicted or a flow-control pause ends.
  *   SHIM_COMMIT=dropblind every COMMIT as in drop, and every lookup of a
  *                         transaction's token loses its connection too:
  *                         no node can tell what became of the COMMIT.
@@ -56,9 +61,11 @@
 #include <sys/socket.h>
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mysql.h>
 
@@ -69,6 +76,9 @@ static unsigned	commits;
 /* lostunseen: the next token lookup is to read no row; the one that does. */
 static int		 unseen_next;
 static MYSQL_STMT	*unseen;
+/* lostslow: the next token lookup waits until this (CLOCK_MONOTONIC). */
+static int		 slow_next;
+static struct timespec	 slow_until;
 
 static int
 mode_is(const char *name)
@@ -83,6 +93,7 @@ static const char *
 commit_mode(void)
 {
 	const char	*mode = getenv("SHIM_COMMIT");
+	long		 ms;
 
 	commits++;
 	if (mode != NULL && strcmp(mode, "droplost") == 0)
@@ -91,6 +102,17 @@ commit_mode(void)
 		return "drop";
 	if (mode != NULL && strcmp(mode, "lostunseen") == 0) {
 		unseen_next = 1;
+		return "lost";
+	}
+	if (mode != NULL && strcmp(mode, "lostslow") == 0) {
+		ms = atol(getenv("SHIM_LOOK_WAIT_MS") ?
+		    getenv("SHIM_LOOK_WAIT_MS") : "0");
+		slow_next = 1;
+		clock_gettime(CLOCK_MONOTONIC, &slow_until);
+		slow_until.tv_sec += ms / 1000 + (slow_until.tv_nsec +
+		    ms % 1000 * 1000000L) / 1000000000L;
+		slow_until.tv_nsec = (slow_until.tv_nsec + ms % 1000 *
+		    1000000L) % 1000000000L;
 		return "lost";
 	}
 	if (mode != NULL && strcmp(mode, "deadlock") == 0)
@@ -171,7 +193,8 @@ mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
 	else if (len >= sizeof(call) - 1 &&
 	    strncmp(sql, call, sizeof(call) - 1) == 0)
 		k = K_CALL;
-	else if ((mode_is("dropblind") || mode_is("lostunseen")) &&
+	else if ((mode_is("dropblind") || mode_is("lostunseen") ||
+	    mode_is("lostslow")) &&
 	    len >= sizeof(look) - 1 && strncmp(sql, look, sizeof(look) - 1) == 0)
 		k = K_LOOK;
 	if (getenv("SHIM_VERSION") != NULL &&
@@ -248,6 +271,15 @@ committing_call(MYSQL_STMT *st, execute_fn real)
 	return real(st);
 }
 
+/* Sleeps until t, through the signals (the data layer's watch ticks). */
+static void
+wait_until(const struct timespec *t)
+{
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, t, NULL) ==
+	    EINTR)
+		;
+}
+
 /* Parameters of cm_update_client (db/014_update_procedure.sql). */
 #define CALL_SECRET	6
 #define CALL_ACTION	18
@@ -293,6 +325,13 @@ mysql_stmt_execute(MYSQL_STMT *st)
 		if (unseen_next) {
 			unseen_next = 0;
 			unseen = st;
+		}
+		return real(st);
+	}
+	if (k == K_LOOK && mode_is("lostslow")) {
+		if (slow_next) {
+			slow_next = 0;
+			wait_until(&slow_until);
 		}
 		return real(st);
 	}

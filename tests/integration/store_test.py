@@ -482,6 +482,42 @@ def test_commit_nobody_can_settle_says_so(api):
 
 
 @pytest.mark.timeout(60)
+def test_commit_settled_after_the_deadline(api):
+    """COMMIT commits and its answer is lost, and the lookup of its token
+    gets no answer until after the request's deadline
+    (SHIM_COMMIT=lostslow), as on a cluster that commits nothing until a
+    failed node is evicted.  Settling may go on for half of request_timeout
+    past the deadline: the answer is the write's own 200, late and true,
+    not a 503 that cannot say whether the write was made."""
+    auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key,
+            "CONTENT_TYPE": "application/json"}
+    with tempfile.TemporaryDirectory() as tmp:
+        so = build_shim(tmp)
+        c = api.create(name="slow")
+        proc, path, errpath = spawn_clientsd(api, tmp, so, "lostslow",
+                                             {"SHIM_LOOK_WAIT_MS": "4000"},
+                                             [("server", "request_timeout", "4")])
+        try:
+            t0 = time.monotonic()
+            status, body = fcgi_request(path, "PATCH", cpath(c["id"]),
+                                        b'{"name":"settled late"}', auth, timeout=30)
+            took = time.monotonic() - t0
+        finally:
+            rc, err = stop_spawned(proc, errpath)
+        eq(status, 200, "PATCH whose token lookup answered after the deadline: %s"
+           % short(body))
+        eq(json.loads(body)["data"]["name"], "settled late", "the PATCH's answer")
+        # request_timeout 4, the lookup answers 4 s after COMMIT: past the
+        # deadline, before its end plus the 2 s settling may take.
+        check(4.0 <= took <= 5.5, "the PATCH took %.1f s (request_timeout 4, settling "
+              "up to 2 s more)" % took)
+        check("had committed (token found)" in err, "no log line of the settled COMMIT: "
+              + short(err, 400))
+        eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
+        eq(api.fetch(c["id"])[0]["name"], "settled late", "the client after the PATCH")
+
+
+@pytest.mark.timeout(60)
 def test_version_checked_writes_run_again(api):
     # The UPDATE and DELETE carry the version the transaction
     # read.  The shim (SHIM_VERSION=bump) bumps the version on the same

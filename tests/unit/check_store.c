@@ -252,6 +252,16 @@ START_TEST(lock_wait)
 }
 END_TEST
 
+/* Settling a lost COMMIT: half of request_timeout past the deadline. */
+START_TEST(settle)
+{
+	ck_assert_int_eq(cm_settle_ms(30), 15000);
+	ck_assert_int_eq(cm_settle_ms(8), 4000);
+	ck_assert_int_eq(cm_settle_ms(3), 1500);
+	ck_assert_int_eq(cm_settle_ms(0), 0);
+}
+END_TEST
+
 START_TEST(backoff)
 {
 	int	a;
@@ -293,6 +303,7 @@ main(void)
 	tcase_add_test(tc, add_ms);
 	tcase_add_test(tc, budget);
 	tcase_add_test(tc, lock_wait);
+	tcase_add_test(tc, settle);
 	tcase_add_test(tc, backoff);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
