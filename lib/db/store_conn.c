@@ -89,12 +89,36 @@ store_connection_lost(unsigned err)
 	return cm_dberr_class(err) == CM_DBERR_LOST;
 }
 
+/*
+ * The failed call's error number and message into s->err and s->errmsg.
+ * A statement's own error is empty when Connector/C (3.3) read an error
+ * packet while fetching a row: it leaves that error on the connection
+ * only (a Galera brute-force abort of a read during a schema change
+ * reached the log as "database fetch:  (0)" and the client as a 500).
+ * With no number anywhere, the connection's state is unknown: it is
+ * taken for lost, dropped and the call made again.
+ */
+static void
+fail_reason(struct cm_store *s, MYSQL_STMT *st)
+{
+	const char	*msg = "";
+
+	s->err = 0;
+	if (st != NULL && (s->err = mysql_stmt_errno(st)) != 0)
+		msg = mysql_stmt_error(st);
+	else if (s->db != NULL && (s->err = mysql_errno(s->db)) != 0)
+		msg = mysql_error(s->db);
+	if (s->err == 0) {
+		s->err = CR_SERVER_LOST;
+		msg = "failed without an error number";
+	}
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg);
+}
+
 enum tx_rc
 store_fail(struct cm_store *s, MYSQL_STMT *st, const char *what)
 {
-	s->err = st ? mysql_stmt_errno(st) : mysql_errno(s->db);
-	snprintf(s->errmsg, sizeof(s->errmsg), "%s",
-	    st ? mysql_stmt_error(st) : mysql_error(s->db));
+	fail_reason(s, st);
 	if (s->cut) {
 		/* Whatever Connector/C made of the shut socket: the node is lost. */
 		s->err = CR_SERVER_LOST;

@@ -45,6 +45,14 @@
  *                         table lost its triggers to a brute-force abort
  *                         during their load (the cluster suite).
  *
+ *   SHIM_FETCH=abort      the first row fetched from a SELECT of clients
+ *                         fails as Connector/C 3.3 fails it when the
+ *                         server sends an error packet instead (a Galera
+ *                         brute-force abort during a schema change):
+ *                         the result is read to its end, the error
+ *                         (1213) is left on the connection, and the
+ *                         statement's own error is empty.
+ *
  *   SHIM_VERSION=bump     just before the first change of a client's
  *                         columns and the first DELETE of a client, the
  *                         same connection bumps that client's version,
@@ -160,7 +168,7 @@ mysql_commit(MYSQL *m)
 
 /* Which statements write a client's keys, by the SQL they were prepared with. */
 enum kind { K_OTHER, K_INSERT, K_ROTATE, K_UPDATE, K_DELETE, K_CALL,
-	K_LOOK };
+	K_LOOK, K_READ };
 static struct {
 	MYSQL_STMT	*st;
 	enum kind	 kind;
@@ -197,6 +205,9 @@ mysql_stmt_prepare(MYSQL_STMT *st, const char *sql, unsigned long len)
 	    mode_is("lostslow")) &&
 	    len >= sizeof(look) - 1 && strncmp(sql, look, sizeof(look) - 1) == 0)
 		k = K_LOOK;
+	else if (getenv("SHIM_FETCH") != NULL && strncmp(sql, "SELECT ", 7) == 0 &&
+	    strstr(sql, " FROM clients") != NULL)
+		k = K_READ;
 	if (getenv("SHIM_VERSION") != NULL &&
 	    strncmp(sql, "UPDATE clients SET ", 19) == 0)
 		k = K_UPDATE;
@@ -288,7 +299,7 @@ int
 mysql_stmt_execute(MYSQL_STMT *st)
 {
 	static execute_fn	 real;
-	static int		 failed[K_LOOK + 1];
+	static int		 failed[K_READ + 1];
 	const char		*file = getenv("SHIM_KEYDUP");
 	enum kind		 k = K_OTHER;
 	MYSQL_BIND		*b;
@@ -370,15 +381,38 @@ mysql_stmt_execute(MYSQL_STMT *st)
 
 typedef int (*fetch_fn)(MYSQL_STMT *);
 
-/* lostunseen: the marked lookup's row is not seen. */
+/*
+ * SHIM_FETCH: the first read of clients, failed as a brute-force abort
+ * fails it (the error on the connection only).
+ */
+static int
+fetch_aborted(MYSQL_STMT *st, fetch_fn real)
+{
+	int	rc;
+
+	while ((rc = real(st)) == 0 || rc == MYSQL_DATA_TRUNCATED)
+		;
+	set_error(&st->mysql->net.last_errno, st->mysql->net.sqlstate,
+	    st->mysql->net.last_error, sizeof(st->mysql->net.last_error), 1213);
+	st->last_errno = 0;
+	st->last_error[0] = '\0';
+	return 1;
+}
+
+/* lostunseen: the marked lookup's row is not seen.  SHIM_FETCH: above. */
 int
 mysql_stmt_fetch(MYSQL_STMT *st)
 {
 	static fetch_fn	 real;
+	static int	 aborted;
+	size_t		 i;
 	int		 rc;
 
 	if (real == NULL)
 		real = (fetch_fn)dlsym(RTLD_NEXT, "mysql_stmt_fetch");
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]) && seen[i].st; i++)
+		if (seen[i].st == st && seen[i].kind == K_READ && !aborted++)
+			return fetch_aborted(st, real);
 	rc = real(st);
 	if (st != unseen || rc != 0)
 		return rc;

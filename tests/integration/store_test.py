@@ -518,6 +518,30 @@ def test_commit_settled_after_the_deadline(api):
 
 
 @pytest.mark.timeout(60)
+def test_read_aborted_while_fetching_runs_again(api):
+    """A read's row fetch fails the way Connector/C reports a Galera
+    brute-force abort arriving mid-result (SHIM_FETCH=abort): the
+    statement's own error is empty and 1213 is on the connection.  The
+    read is a conflict and runs again: the GET answers 200 with the client,
+    where it answered 500 ("database fetch:  (0)")."""
+    auth = {"HTTP_AUTHORIZATION": "Bearer " + api.cfg.admin_key}
+    with tempfile.TemporaryDirectory() as tmp:
+        so = build_shim(tmp)
+        c = api.create(name="fetched")
+        proc, path, errpath = spawn_clientsd(api, tmp, so, "none-fetch",
+                                             {"SHIM_FETCH": "abort"})
+        try:
+            status, body = fcgi_request(path, "GET", cpath(c["id"]), b"", auth)
+        finally:
+            rc, err = stop_spawned(proc, errpath)
+        eq(status, 200, "GET whose first fetch was aborted: %s" % short(body))
+        eq(json.loads(body)["data"], c, "the client read again")
+        check("database fetch: Deadlock found when trying to get lock" in err and
+              "(1213)" in err, "no log line of the aborted fetch: " + short(err, 400))
+        eq(rc, 0, "clientsd exit status (stderr: %s)" % short(err, 300))
+
+
+@pytest.mark.timeout(60)
 def test_version_checked_writes_run_again(api):
     # The UPDATE and DELETE carry the version the transaction
     # read.  The shim (SHIM_VERSION=bump) bumps the version on the same
