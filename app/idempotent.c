@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "deadline.h"
 #include "idempotency.h"
 #include "json.h"
 #include "log.h"
@@ -38,6 +39,18 @@ render_fixed(const struct cm_stored *st, void *arg)
 {
 	(void)st;
 	return cm_strdup(arg);
+}
+
+/*
+ * Seconds after which an in-progress marker belongs to a request that is
+ * gone: the longest a request lives, its deadline and the time settling a
+ * lost COMMIT may add (the watchdog kills a worker past both).
+ */
+static int
+marker_stale_s(const struct cm_config *cfg)
+{
+	return cfg->request_timeout +
+	    (int)((cm_settle_ms(cfg->request_timeout) + 999) / 1000);
 }
 
 static void
@@ -111,7 +124,7 @@ take_key(struct call *c, const char *path, const char *body, size_t len,
 		return false;
 	}
 	rc = cm_db_idem_begin(c->w->db, idem, c->w->cfg->idempotency_ttl_s,
-	    c->w->cfg->request_timeout, &verdict, &ans);
+	    marker_stale_s(c->w->cfg), &verdict, &ans);
 	if (rc != CM_DB_OK) {
 		call_store_error(c, rc, NULL, NULL);
 		return false;
@@ -218,7 +231,7 @@ call_idem_finish(struct call *c)
 		if (cm_db_idem_release(c->w->db, &c->idem) != CM_DB_OK)
 			LOG_WARN("request id=%s: Idempotency-Key marker not "
 			    "released: repeats get 409 until it is %d s old",
-			    c->req.request_id, c->w->cfg->request_timeout);
+			    c->req.request_id, marker_stale_s(c->w->cfg));
 		return;
 	}
 	memset(&a, 0, sizeof(a));
