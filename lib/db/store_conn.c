@@ -131,7 +131,8 @@ store_fail(struct cm_store *s, MYSQL_STMT *st, const char *what)
 	 * statement while it parsed the table's triggers: the node keeps
 	 * that table object, its triggers marked unparseable, in its table
 	 * cache, and every statement that gets it fails the same way, for
-	 * seconds or (seen in the stalled-node drill) minutes.  Those
+	 * seconds or (seen in the drills) minutes, until the table leaves the
+	 * cache (FLUSH LOCAL TABLES clients on that node: the log says so).  Those
 	 * triggers are the migrations' own and parse: the node is at fault,
 	 * not the transaction.  It is left for failback_s, and the
 	 * transaction runs again on another node as after a conflict.  A
@@ -141,7 +142,8 @@ store_fail(struct cm_store *s, MYSQL_STMT *st, const char *what)
 	    strstr(s->errmsg, "has an error in its body") != NULL) {
 		if (s->cur >= 0) {
 			mark_down(s, s->cur, "a table's triggers failed to "
-			    "load there (after a brute-force abort)", false);
+			    "load there (after a brute-force abort; FLUSH "
+			    "LOCAL TABLES clients there clears it)", false);
 			s->leave = true;
 		}
 		s->err = ER_LOCK_DEADLOCK;
