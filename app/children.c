@@ -275,8 +275,7 @@ children_count(const struct master *m, bool current_only)
 long long
 children_watchdog_us(const struct master *m)
 {
-	return m->cfg.request_timeout * 1000000LL +
-	    cm_settle_ms(m->cfg.request_timeout) * 1000LL;
+	return cm_request_life_ms(m->cfg.request_timeout) * 1000LL;
 }
 
 /* Kills a worker busy past children_watchdog_us, and says which. */

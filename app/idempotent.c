@@ -41,16 +41,11 @@ render_fixed(const struct cm_stored *st, void *arg)
 	return cm_strdup(arg);
 }
 
-/*
- * Seconds after which an in-progress marker belongs to a request that is
- * gone: the longest a request lives, its deadline and the time settling a
- * lost COMMIT may add (the watchdog kills a worker past both).
- */
+/* Seconds after which an in-progress marker's request is gone. */
 static int
 marker_stale_s(const struct cm_config *cfg)
 {
-	return cfg->request_timeout +
-	    (int)((cm_settle_ms(cfg->request_timeout) + 999) / 1000);
+	return (int)((cm_request_life_ms(cfg->request_timeout) + 999) / 1000);
 }
 
 static void

@@ -94,8 +94,7 @@ int	children_initial(const struct cm_config *);
 long long children_busy_since(const struct master *, int i, long long now);
 /*
  * How long a worker may stay busy with one request before the watchdog
- * kills it (microseconds): request_timeout and the time a write whose
- * COMMIT answer was lost may take to settle (cm_settle_ms).
+ * kills it (microseconds): cm_request_life_ms.
  */
 long long children_watchdog_us(const struct master *);
 

@@ -29,6 +29,12 @@ cm_settle_ms(int request_timeout_s)
 	return request_timeout_s > 0 ? request_timeout_s * 1000L / 2 : 0;
 }
 
+long
+cm_request_life_ms(int request_timeout_s)
+{
+	return request_timeout_s * 1000L + cm_settle_ms(request_timeout_s);
+}
+
 int
 cm_lock_wait_s(long budget_ms, int cap_s)
 {

@@ -28,6 +28,12 @@
  * 60 s, twice the default request_timeout.
  */
 long	cm_settle_ms(int request_timeout_s);
+/*
+ * The longest a request lives, in milliseconds: request_timeout and the
+ * settle (the watchdog's limit; an Idempotency-Key marker older than this
+ * belongs to a request that is gone).
+ */
+long	cm_request_life_ms(int request_timeout_s);
 /* "No deadline": larger than any wait we compute. */
 #define CM_BUDGET_NONE		(1L << 30)
 

@@ -132,8 +132,8 @@ store_fail(struct cm_store *s, MYSQL_STMT *st, const char *what)
 	 * that table object, its triggers marked unparseable, in its table
 	 * cache, and every statement that gets it fails the same way, for
 	 * seconds or (seen in the drills) minutes, until the table leaves the
-	 * cache (FLUSH LOCAL TABLES clients on that node: the log says so).  Those
-	 * triggers are the migrations' own and parse: the node is at fault,
+	 * cache (FLUSH LOCAL TABLES clients on that node: the log says so).
+	 * Those triggers are the migrations' own and parse: the node is at fault,
 	 * not the transaction.  It is left for failback_s, and the
 	 * transaction runs again on another node as after a conflict.  A
 	 * single server keeps the error: a trigger that fails there is broken.

@@ -747,16 +747,24 @@ def flow_control(ctx):
     return "; ".join(out)
 
 
-def refusals(ctx, pool, node, since):
-    """How often pool's log says, after the wall-clock time since, that node
-    refused a write because a table's triggers failed to load there."""
+def pool_log_after(ctx, pool, since):
+    """(time, line) of each line of pool's log stamped at or after the
+    wall-clock time since; nothing when the log is missing."""
     path = os.path.join(ctx.a.log_dir, "cluster-pool-%s.log" % pool)
     try:
         with open(path, errors="replace") as f:
-            return sum(1 for line in f if "node %s down: a table's triggers" % node in line
-                       and (log_time(line) or 0) >= since)
+            lines = f.readlines()
     except OSError:
-        return 0
+        return []
+    return [(t, line) for t, line in ((log_time(x), x) for x in lines)
+            if t is not None and t >= since]
+
+
+def refusals(ctx, pool, node, since):
+    """How often pool's log says, after the wall-clock time since, that node
+    refused a write because a table's triggers failed to load there."""
+    return sum(1 for _, line in pool_log_after(ctx, pool, since)
+               if "node %s down: a table's triggers" % node in line)
 
 
 def log_switches(ctx, pool, node, since):
@@ -764,20 +772,12 @@ def log_switches(ctx, pool, node, since):
     workers leaving it ("database node N down: …; using M") and coming back
     ("database: back to node N"), with the first of each, in seconds after
     since.  Reported only: the log's wording is not the contract."""
-    path = os.path.join(ctx.a.log_dir, "cluster-pool-%s.log" % pool)
     down, back = [], []
-    try:
-        with open(path, errors="replace") as f:
-            for line in f:
-                t = log_time(line)
-                if t is None or t < since - 1:
-                    continue
-                if "node %s down" % node in line:
-                    down.append(t - since)
-                elif "back to node %s" % node in line:
-                    back.append(t - since)
-    except OSError:
-        return ""
+    for t, line in pool_log_after(ctx, pool, since - 1):
+        if "node %s down" % node in line:
+            down.append(t - since)
+        elif "back to node %s" % node in line:
+            back.append(t - since)
     if not down and not back:
         return ""
     return ("%d workers logged leaving %s (first %.2f s after the kill), %d logged coming "

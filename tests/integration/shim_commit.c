@@ -174,6 +174,18 @@ static struct {
 	enum kind	 kind;
 } seen[256];
 
+/* What st was prepared as (mysql_stmt_prepare below). */
+static enum kind
+kind_of(MYSQL_STMT *st)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]) && seen[i].st; i++)
+		if (seen[i].st == st)
+			return seen[i].kind;
+	return K_OTHER;
+}
+
 typedef int (*prepare_fn)(MYSQL_STMT *, const char *, unsigned long);
 typedef int (*execute_fn)(MYSQL_STMT *);
 
@@ -301,17 +313,14 @@ mysql_stmt_execute(MYSQL_STMT *st)
 	static execute_fn	 real;
 	static int		 failed[K_READ + 1];
 	const char		*file = getenv("SHIM_KEYDUP");
-	enum kind		 k = K_OTHER;
+	enum kind		 k;
 	MYSQL_BIND		*b;
 	FILE			*fp;
-	size_t			 i;
 	unsigned long		 n;
 
 	if (real == NULL)
 		real = (execute_fn)dlsym(RTLD_NEXT, "mysql_stmt_execute");
-	for (i = 0; i < sizeof(seen) / sizeof(seen[0]) && seen[i].st; i++)
-		if (seen[i].st == st)
-			k = seen[i].kind;
+	k = kind_of(st);
 	if (k == K_CALL && getenv("SHIM_VERSION") != NULL)
 		return bump_version(st, real, k, failed[K_UPDATE]++ == 0);
 	if (k == K_CALL && file != NULL && st->param_count > CALL_ACTION &&
@@ -405,14 +414,12 @@ mysql_stmt_fetch(MYSQL_STMT *st)
 {
 	static fetch_fn	 real;
 	static int	 aborted;
-	size_t		 i;
 	int		 rc;
 
 	if (real == NULL)
 		real = (fetch_fn)dlsym(RTLD_NEXT, "mysql_stmt_fetch");
-	for (i = 0; i < sizeof(seen) / sizeof(seen[0]) && seen[i].st; i++)
-		if (seen[i].st == st && seen[i].kind == K_READ && !aborted++)
-			return fetch_aborted(st, real);
+	if (kind_of(st) == K_READ && !aborted++)
+		return fetch_aborted(st, real);
 	rc = real(st);
 	if (st != unseen || rc != 0)
 		return rc;

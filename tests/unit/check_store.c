@@ -259,6 +259,8 @@ START_TEST(settle)
 	ck_assert_int_eq(cm_settle_ms(8), 4000);
 	ck_assert_int_eq(cm_settle_ms(3), 1500);
 	ck_assert_int_eq(cm_settle_ms(0), 0);
+	ck_assert_int_eq(cm_request_life_ms(30), 45000);
+	ck_assert_int_eq(cm_request_life_ms(3), 4500);
 }
 END_TEST
 
