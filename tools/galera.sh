@@ -97,7 +97,11 @@ cl_recover()
 	    "$cr_log" 2>/dev/null | tail -n 1
 }
 
-# cl_node_start N [OPTIONS]: starts node N's mariadbd (as mysql).
+# cl_node_start N [OPTIONS]: starts node N's mariadbd (as mysql).  The
+# global innodb_lock_wait_timeout is the admin guide's: it is how long an
+# applier waits before it aborts again a local transaction whose first
+# brute-force abort did not take, the whole cluster held by flow control
+# meanwhile.
 cl_node_start()
 {
 	cn_n=$1
@@ -125,7 +129,8 @@ cl_node_start()
 	    --wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:$((cn_p + 1));ist.recv_addr=127.0.0.1:$((cn_p + 2));gcache.size=1G${CL_PROVIDER_OPTIONS:+;$CL_PROVIDER_OPTIONS}" \
 	    --wsrep-sst-receive-address="127.0.0.1:$((cn_p + 3))" \
 	    --wsrep-sst-method=rsync --wsrep-slave-threads=2 \
-	    --max-connections=300 --log-bin-trust-function-creators=ON "$@" \
+	    --max-connections=300 --log-bin-trust-function-creators=ON \
+	    --innodb-lock-wait-timeout=5 "$@" \
 	    </dev/null >/dev/null 2>&1 &
 	cn_pid=$!
 	cn_n_wait=$((CL_TIMEOUT * 5))

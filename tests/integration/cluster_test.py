@@ -744,7 +744,25 @@ def flow_control(ctx):
                 st.get("wsrep_flow_control_sent")))
         except Exception as e:  # evidence only: never hides the failure
             out.append("node %d: %s" % (n, e))
-    return "; ".join(out)
+    return "; ".join(out + bf_lock_waits(ctx))
+
+
+def bf_lock_waits(ctx):
+    """Each node's "BF lock wait long" lines: an applier that waited
+    innodb_lock_wait_timeout for a local transaction's row, holding its
+    node (and, by flow control, the cluster) meanwhile."""
+    out = []
+    for n in (1, 2, 3):
+        path = os.path.join(ctx.a.run_dir, "galera", "n%d" % n, "mysqld.log")
+        try:
+            with open(path, errors="replace") as f:
+                waits = [x[:19] for x in f if "BF lock wait long" in x]
+        except OSError:
+            continue
+        if waits:
+            out.append("node %d: %d applier lock waits past innodb_lock_wait_timeout "
+                       "(ended at %s)" % (n, len(waits), ", ".join(waits[:5])))
+    return out
 
 
 def pool_log_after(ctx, pool, since):

@@ -2,8 +2,8 @@
 can drift from what the code does without this test failing.
 
 It reads files and sends no request (it runs while nginx is up, in the plain
-run).  Five checks, each also run once on a copy it damages on purpose,
-which must fail (so a check that cannot fail is caught): ten tests.
+run).  Six checks, each also run once on a copy it damages on purpose,
+which must fail (so a check that cannot fail is caught): twelve tests.
 
 config_keys
     The key table of lib/core/config.c (the entries of `keys[]`: STR(...),
@@ -55,6 +55,15 @@ grants
     name of a row's first cell gets the privileges of the first backquoted
     text of its second, split at commas.  Per table the same set, and the
     same tables.
+
+galera_node
+    The settings doc/admin-guide.md asks of every Galera node (the `key =
+    value` lines of the ini block after "On every node") against the
+    `--key=value` options tools/galera.sh starts the test nodes with (dashes
+    read as underscores): every key of the guide is there with the same
+    value, except where the value differs by design (an address, a path,
+    the state transfer method: GALERA_DEPLOYMENT_ONLY), so the drills run
+    the configuration the guide gives operators.
 
 """
 
@@ -380,6 +389,40 @@ def grant_problems(code, guide):
     return probs
 
 
+# ---- galera_node ------------------------------------------------------------
+
+# Keys whose value is the deployment's: the test cluster's own addresses,
+# its provider path, and rsync, which needs nothing installed.
+GALERA_DEPLOYMENT_ONLY = {"wsrep_provider", "wsrep_cluster_address", "wsrep_sst_method"}
+
+
+def guide_node_settings(guide):
+    block = guide[guide.index("On every node ("):]
+    block = block[block.index("```ini\n") + 7:]
+    block = block[:block.index("```")]
+    return dict(re.findall(r"(?m)^(\w+) *= *(\S+)", block))
+
+
+def galera_sh_options(script):
+    return {k.replace("-", "_"): v
+            for k, v in re.findall(r"--([a-z][a-z0-9-]*)=([^\s\\\"$]+)", script)}
+
+
+def galera_problems(guide, script):
+    want, have = guide_node_settings(guide), galera_sh_options(script)
+    probs = []
+    if not want:
+        probs.append("doc/admin-guide.md: no settings found after \"On every node\"")
+    for k, v in sorted(want.items()):
+        if k in GALERA_DEPLOYMENT_ONLY:
+            continue
+        if k not in have:
+            probs.append("tools/galera.sh does not set %s (the guide: %s)" % (k, v))
+        elif have[k] != v:
+            probs.append("%s: the guide says %s, tools/galera.sh %s" % (k, v, have[k]))
+    return probs
+
+
 # ---- the tests: each check, and each check on a damaged copy ---------------------
 
 def none_of(probs):
@@ -450,3 +493,13 @@ def test_grants_fail_on_a_damaged_copy():
     fails(grant_problems(read("lib/db/dbsetup.c"),
                          guide.replace("| `webhook_lease` | `SELECT, INSERT, UPDATE` |",
                                        "| `webhook_lease` | `SELECT, INSERT, UPDATE, DELETE` |", 1)))
+
+
+def test_galera_node():
+    none_of(galera_problems(read("doc/admin-guide.md"), read("tools/galera.sh")))
+
+
+def test_galera_node_fails_on_a_damaged_copy():
+    fails(galera_problems(read("doc/admin-guide.md").replace(
+        "innodb_lock_wait_timeout = 5", "innodb_lock_wait_timeout = 50", 1),
+        read("tools/galera.sh")))
