@@ -404,8 +404,11 @@ def guide_node_settings(guide):
 
 
 def galera_sh_options(script):
+    """The options of cl_node_start (the recovery run's are not a node's)."""
+    body = script[script.index("\ncl_node_start()\n"):]
+    body = body[:body.index("\n}\n")]
     return {k.replace("-", "_"): v
-            for k, v in re.findall(r"--([a-z][a-z0-9-]*)=([^\s\\\"$]+)", script)}
+            for k, v in re.findall(r"--([a-z][a-z0-9-]*)=([^\s\\\"$]+)", body)}
 
 
 def galera_problems(guide, script):
