@@ -12,7 +12,9 @@ node with wsrep_sync_wait = 1):
   merge_patches_across_pools   2,000 merge-PATCHes, 24 connections, A and B
   kill_preferred_node          kill -9 of node 1 under load, then its return
   causal_reads_across_pools    500 PATCH (A) then GET (B) pairs
-  commit_cut_by_proxy          the connection cut before/after COMMIT
+  commit_cut_by_proxy          the connection cut before/after COMMIT, the
+                               COMMIT's answer held past the deadline, every
+                               answer slowed
   idempotency_across_pools     one Idempotency-Key sent through A and B
   throughput_cluster_vs_single PATCH req/s, printed
   upgrade_migrate_under_load   clientsctl migrate applies 012 (TOI) under load
@@ -895,16 +897,23 @@ class CommitCutter:
     "before", the proxy that sees the next COMMIT closes both sides instead
     of forwarding it (the server rolls back); with "after", it forwards it,
     reads the server's answer and closes both sides instead of passing it on
-    (committed, outcome unknown to the client).  One arming cuts one COMMIT,
-    whichever node the worker is on; what the worker does next (reconnect,
-    look its transaction up, re-run) goes through unharmed."""
+    (committed, outcome unknown to the client); with "held", it forwards
+    it and holds the server's answer hold_s seconds, past the request's
+    deadline, with the connection open (a network that stalls).  One arming
+    cuts or holds one COMMIT, whichever node the worker is on; what the
+    worker does next (reconnect, look its transaction up, re-run) goes
+    through unharmed.  Armed with "slow", every answer of every server waits
+    SLOW_S before it is passed on, until the next arming (a slow network)."""
 
-    def __init__(self, target_ports):
+    SLOW_S = 0.2
+
+    def __init__(self, target_ports, hold_s):
         self.lock = threading.Lock()
         self.armed = None
         self.cuts = []
         self.commits = 0
         self.closed = False
+        self.hold_s, self.delay, self.delayed = hold_s, 0.0, 0
         self.ports, self.lsocks = [], []
         for tp in target_ports:
             ls = socket.socket()
@@ -918,7 +927,8 @@ class CommitCutter:
 
     def arm(self, mode):
         with self.lock:
-            self.armed = mode
+            self.delay = self.SLOW_S if mode == "slow" else 0.0
+            self.armed = None if mode == "slow" else mode
 
     def accept(self, lsock, target):
         while not self.closed:
@@ -932,7 +942,7 @@ class CommitCutter:
             except OSError:
                 c.close()
                 continue
-            conn = {"c": c, "s": s, "cut_reply": False, "dead": False,
+            conn = {"c": c, "s": s, "cut_reply": False, "hold_reply": False, "dead": False,
                     "call_prepare": False, "call_ids": set(), "sbuf": b""}
             threading.Thread(target=self.pump_client, args=(conn,), daemon=True).start()
             threading.Thread(target=self.pump_server, args=(conn,), daemon=True).start()
@@ -983,6 +993,9 @@ class CommitCutter:
                     if mode == "after":
                         self.cuts.append("after")
                         conn["cut_reply"] = True
+                    if mode == "held":
+                        self.cuts.append("held")
+                        conn["hold_reply"] = True
                 out += pkt
             try:
                 if out:
@@ -1007,11 +1020,25 @@ class CommitCutter:
                 return
             if conn["call_prepare"]:
                 self.prepared_id(conn, data)
+            self.wait_before_passing(conn)
             try:
                 conn["c"].sendall(data)
             except OSError:
                 self.kill(conn)
                 return
+
+    def wait_before_passing(self, conn):
+        """A held COMMIT's answer waits hold_s; with "slow", any answer
+        waits the delay."""
+        if conn["hold_reply"]:
+            conn["hold_reply"] = False
+            time.sleep(self.hold_s)
+            return
+        with self.lock:
+            delay = self.delay
+            self.delayed += delay > 0
+        if delay:
+            time.sleep(delay)
 
     @staticmethod
     def prepared_id(conn, data):
@@ -1068,8 +1095,9 @@ def test_trigger_body_error_leaves_node(ctx):
 
 
 def test_commit_cut_by_proxy(ctx):
-    # Proxies before nodes 1 and 2: pool C goes through them only.
-    proxy = CommitCutter([ctx.node_port[1], ctx.node_port[2]])
+    # Proxies before nodes 1 and 2: pool C goes through them only.  A held
+    # answer outlasts the request's deadline.
+    proxy = CommitCutter([ctx.node_port[1], ctx.node_port[2]], ctx.request_timeout + 2)
     try:
         hosts = ["127.0.0.1:%d" % p for p in proxy.ports]
         if not ctx.multi:
@@ -1079,23 +1107,25 @@ def test_commit_cut_by_proxy(ctx):
         h = ctx.http("c")
         # Three clients to PATCH, and one per rotate-keys case (its keys
         # before the cut are compared with the stored ones at the end).
+        # A held answer costs a deadline each: one case of each.
+        plan = (("before", 3), ("after", 3), ("held", 1), ("slow", 1))
         base = create_clients(ctx, "cut", 3, port="c")
-        rot = create_clients(ctx, "cutrot", 6, port="c")
+        rot = create_clients(ctx, "cutrot", sum(n for _, n in plan), port="c")
         cases, problems = [], []
         seq = 0
-        for mode in ("before", "after"):
+        for mode, reps in plan:
             for op in ("patch", "create", "rotate"):
-                for rep in range(3):
+                for rep in range(reps):
                     seq += 1
                     rid = "%s.cut.%d" % (ctx.run, seq)
                     cid = base[rep]
                     before_keys = None
                     if op == "rotate":
-                        cid = rot[(mode == "after") * 3 + rep]
+                        cid = rot.pop()
                         g = h.call("GET", cpath(cid))
                         check(g.status == 200, "GET %s: %s" % (cid, g.where()))
                         before_keys = (g.data["publishable_key"], g.data["secret_key"])
-                    cuts0 = len(proxy.cuts)
+                    cuts0, delayed0 = len(proxy.cuts), proxy.delayed
                     proxy.arm(mode)
                     if op == "patch":
                         key = "cut_%d" % seq
@@ -1107,7 +1137,7 @@ def test_commit_cut_by_proxy(ctx):
                     else:
                         r = h.call("POST", cpath(cid) + "/rotate-keys", rid=rid)
                     proxy.arm(None)
-                    cut = len(proxy.cuts) > cuts0
+                    cut = len(proxy.cuts) > cuts0 or proxy.delayed > delayed0
                     cases.append((mode, op, seq, rid, cid, r, cut,
                                   key if op == "patch" else None, before_keys))
         # What the database holds, on a node the proxy does not stand before.
@@ -1122,10 +1152,10 @@ def test_commit_cut_by_proxy(ctx):
             committed = n > 0
             tally.setdefault((mode, r.status, committed), 0)
             tally[(mode, r.status, committed)] += 1
-            where = "%s-COMMIT cut, %s %s (rid %s): answer %s, audit rows %d" % (
+            where = "COMMIT %s, %s %s (rid %s): answer %s, audit rows %d" % (
                 mode, op, cid, rid, r.where()[:140], n)
             if not cut:
-                problems.append("the proxy cut nothing: " + where)
+                problems.append("the proxy did nothing: " + where)
                 continue
             if n > 1:
                 problems.append("applied %d times: %s" % (n, where))
@@ -1150,9 +1180,9 @@ def test_commit_cut_by_proxy(ctx):
             if not ok2xx and op == "rotate" and stored.get(cid) and \
                     (stored[cid][1], stored[cid][2]) != before_keys and not committed:
                 problems.append("keys changed without an audit row: " + where)
-        info(ctx, "commit_cut_by_proxy: %d cuts (%d COMMITs seen); answers "
-             "(mode, status, committed): %s" % (
-                 len(proxy.cuts), proxy.commits,
+        info(ctx, "commit_cut_by_proxy: %d COMMITs cut or held, %d answers slowed (%d "
+             "COMMITs seen); answers (mode, status, committed): %s" % (
+                 len(proxy.cuts), proxy.delayed, proxy.commits,
                  ", ".join("%s/%d/%s: %d" % (k[0], k[1], "yes" if k[2] else "no", v)
                            for k, v in sorted(tally.items()))))
         h.close()
