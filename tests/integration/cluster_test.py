@@ -749,15 +749,19 @@ def flow_control(ctx):
     return "; ".join(out + bf_lock_waits(ctx))
 
 
+def node_log(run_dir, n):
+    """Node n's error log (tools/galera.sh puts it there)."""
+    return os.path.join(run_dir, "galera", "n%d" % n, "mysqld.log")
+
+
 def bf_lock_waits(ctx):
     """Each node's "BF lock wait long" lines: an applier that waited
     innodb_lock_wait_timeout for a local transaction's row, holding its
     node (and, by flow control, the cluster) meanwhile."""
     out = []
     for n in (1, 2, 3):
-        path = os.path.join(ctx.a.run_dir, "galera", "n%d" % n, "mysqld.log")
         try:
-            with open(path, errors="replace") as f:
+            with open(node_log(ctx.a.run_dir, n), errors="replace") as f:
                 waits = [x[:19] for x in f if "BF lock wait long" in x]
         except OSError:
             continue
@@ -942,7 +946,8 @@ class CommitCutter:
             except OSError:
                 c.close()
                 continue
-            conn = {"c": c, "s": s, "cut_reply": False, "hold_reply": False, "dead": False,
+            # reply: what becomes of the armed COMMIT's answer ("after", "held").
+            conn = {"c": c, "s": s, "reply": None, "dead": False,
                     "call_prepare": False, "call_ids": set(), "sbuf": b""}
             threading.Thread(target=self.pump_client, args=(conn,), daemon=True).start()
             threading.Thread(target=self.pump_server, args=(conn,), daemon=True).start()
@@ -990,12 +995,9 @@ class CommitCutter:
                             pass
                         self.kill(conn)
                         return
-                    if mode == "after":
-                        self.cuts.append("after")
-                        conn["cut_reply"] = True
-                    if mode == "held":
-                        self.cuts.append("held")
-                        conn["hold_reply"] = True
+                    if mode in ("after", "held"):
+                        self.cuts.append(mode)
+                        conn["reply"] = mode
                 out += pkt
             try:
                 if out:
@@ -1013,7 +1015,7 @@ class CommitCutter:
             if not data:
                 self.kill(conn)
                 return
-            if conn["cut_reply"]:
+            if conn["reply"] == "after":
                 # The answer to the COMMIT (the server answers nothing else
                 # while a command is outstanding): never passed on.
                 self.kill(conn)
@@ -1030,8 +1032,8 @@ class CommitCutter:
     def wait_before_passing(self, conn):
         """A held COMMIT's answer waits hold_s; with "slow", any answer
         waits the delay."""
-        if conn["hold_reply"]:
-            conn["hold_reply"] = False
+        if conn["reply"] == "held":
+            conn["reply"] = None
             time.sleep(self.hold_s)
             return
         with self.lock:
@@ -1137,7 +1139,8 @@ def test_commit_cut_by_proxy(ctx):
                     else:
                         r = h.call("POST", cpath(cid) + "/rotate-keys", rid=rid)
                     proxy.arm(None)
-                    cut = len(proxy.cuts) > cuts0 or proxy.delayed > delayed0
+                    cut = (proxy.delayed > delayed0 if mode == "slow"
+                           else len(proxy.cuts) > cuts0)
                     cases.append((mode, op, seq, rid, cid, r, cut,
                                   key if op == "patch" else None, before_keys))
         # What the database holds, on a node the proxy does not stand before.
@@ -1157,6 +1160,11 @@ def test_commit_cut_by_proxy(ctx):
             if not cut:
                 problems.append("the proxy did nothing: " + where)
                 continue
+            # A hold that did not happen would pass as an ordinary COMMIT:
+            # the worker must have waited for it up to its deadline.
+            if mode == "held" and r.t1 - r.t0 < ctx.request_timeout - 2:
+                problems.append("answered after %.1f s, before the deadline: %s"
+                                % (r.t1 - r.t0, where))
             if n > 1:
                 problems.append("applied %d times: %s" % (n, where))
             ok2xx = r.status in (200, 201)
@@ -2095,9 +2103,9 @@ def ctx(build):
     try:
         tool("drills", "up", build)
         env, single = instance_env("cluster"), instance_env("clsingle")
-        kit.LOGS.extend([os.path.join(env["H_RUN"], "galera", "n%d" % n, "mysqld.log")
-                         for n in (1, 2, 3)] + [os.path.join(env["H_LOG"], x) for x in (
-                             "cluster-pool-a.log", "cluster-pool-b.log", "nginx-error.log")])
+        kit.LOGS.extend([node_log(env["H_RUN"], n) for n in (1, 2, 3)] + [
+            os.path.join(env["H_LOG"], x) for x in (
+                "cluster-pool-a.log", "cluster-pool-b.log", "nginx-error.log")])
         a = options()
         a.label, a.cluster, a.base_port = "cluster", TOOL + " cluster", int(env["CL_BASE"])
         a.admin_key_file, a.bin, a.conf = env["H_KEYFILE"], env["H_BIN"], env["H_CONF"]
