@@ -376,6 +376,7 @@ worker_run(const struct worker_args *a)
 		req.keepConnection = 1;
 		if (FCGX_Accept_r(&req) < 0)
 			continue;	/* not a FastCGI request: closed */
+		cm_mem_request_begin();
 		request_deadline(&w, &req);
 		handle_request(&w, &req);
 		cm_dbwatch_stop();
@@ -387,6 +388,7 @@ worker_run(const struct worker_args *a)
 		 * (FCGI_KEEP_CONN) would hold this worker while idle. */
 		close_connection(&req, drained);
 		cm_db_end_request(w.db);
+		cm_mem_request_end();
 		served++;
 	}
 	FCGX_Free(&req, 0);

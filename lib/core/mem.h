@@ -24,4 +24,17 @@ char	*cm_strdup(const char *);
 /* Once per process, before any JSON is made. */
 void	 cm_mem_init(void);
 
+/*
+ * The request's arena.  Between begin and end, every allocation Jansson
+ * makes (the parsed body, the rows turned into objects, the envelope)
+ * is cut from a few large blocks instead of asking malloc for each of
+ * the hundred or so a request makes; freeing one is a no-op, and end
+ * takes them all back at once.  So no JSON value made during a request
+ * may outlive it: the caller has decref'd every one before end.  A
+ * value made outside (before begin) may be decref'd inside; it goes
+ * back to malloc.  Not reentrant: one request at a time per process.
+ */
+void	 cm_mem_request_begin(void);
+void	 cm_mem_request_end(void);
+
 #endif
