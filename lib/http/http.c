@@ -459,16 +459,41 @@ cm_response_page(struct cm_response *res, json_t *items,
 	    "next", next && next[0] ? json_string(next) : json_null()));
 }
 
+/*
+ * The CGI header block of res into buf (size bytes, NULL for its length
+ * only), snprintf's way.  A 304 has no body, so nothing for a
+ * Content-Type to describe (RFC 9110 15.4.5); a proxy that sees one may
+ * try to parse the empty body.
+ */
+static int
+render_header(char *buf, size_t size, const struct cm_response *res,
+    const char *status, const char *request_id)
+{
+	const char	*ctype = res->text != NULL ? res->text_type :
+			    "application/json; charset=utf-8";
+	bool		 typed = res->status != 304;
+
+	return snprintf(buf, size, "%s%s%s%s"
+	    "Cache-Control: no-store\r\n"
+	    "X-Request-Id: %s\r\n"
+	    "%s"
+	    "\r\n",
+	    status, typed ? "Content-Type: " : "", typed ? ctype : "",
+	    typed ? "\r\n" : "", request_id, res->headers ? res->headers : "");
+}
+
+/*
+ * The header block is formatted on its own (twice: once for its length);
+ * the body, the largest part, is copied in once, not through printf.
+ */
 char *
 cm_response_render(const struct cm_response *res, const char *request_id,
     bool head, size_t *len)
 {
-	const char	*ctype = res->text != NULL ? res->text_type :
-			    "application/json; charset=utf-8";
-	char		*body, *out, *grown;
+	const char	*body = "";
+	char		*made = NULL, *out;
 	char		 status[64];
-	size_t		 rawlen = head ? 0 : res->rawlen;
-	bool		 typed;
+	size_t		 hlen, blen, rawlen = head ? 0 : res->rawlen;
 	int		 n;
 
 	/*
@@ -480,36 +505,23 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 	if (res->status != 200)
 		snprintf(status, sizeof(status), "Status: %d %s\r\n",
 		    res->status, cm_status_text(res->status));
-	if (res->text != NULL)
-		body = cm_strdup(res->text);
-	else
-		body = res->body ? cm_json_compact(res->body) : NULL;
-	/*
-	 * A 304 has no body, so nothing for a Content-Type to describe (RFC
-	 * 9110 15.4.5); a proxy that sees one may try to parse the empty body.
-	 */
-	typed = res->status != 304;
-	n = asprintf(&out, "%s"
-	    "%s%s%s"
-	    "Cache-Control: no-store\r\n"
-	    "X-Request-Id: %s\r\n"
-	    "%s"
-	    "\r\n%s",
-	    status, typed ? "Content-Type: " : "", typed ? ctype : "",
-	    typed ? "\r\n" : "", request_id, res->headers ? res->headers : "",
-	    (head || body == NULL) ? "" : body);
-	free(body);
-	if (n < 0)
+	if (!head && res->text != NULL)
+		body = res->text;
+	else if (!head && res->body != NULL)
+		body = made = cm_json_compact(res->body);
+	blen = strlen(body);
+	if ((n = render_header(NULL, 0, res, status, request_id)) < 0)
 		cm_oom();	/* the format is ours: only memory can fail */
-	*len = (size_t)n;
+	hlen = (size_t)n;
+	out = cm_malloc(hlen + blen + rawlen + 1);
+	(void)render_header(out, hlen + 1, res, status, request_id);
+	memcpy(out + hlen, body, blen);
+	free(made);
 	/* A raw body is bytes of a known length: appended, not formatted. */
-	if (res->raw != NULL && rawlen > 0) {
-		grown = cm_realloc(out, *len + rawlen + 1);
-		out = grown;
-		memcpy(out + *len, res->raw, rawlen);
-		*len += rawlen;
-		out[*len] = '\0';	/* for callers that print it */
-	}
+	if (res->raw != NULL && rawlen > 0)
+		memcpy(out + hlen + blen, res->raw, rawlen);
+	*len = hlen + blen + rawlen;
+	out[*len] = '\0';	/* for callers that print it */
 	return out;
 }
 
