@@ -321,7 +321,8 @@ put_value(struct buf *b, const json_t *v)
 char *
 cm_json_compact(const json_t *v)
 {
-	struct buf	b = { NULL, 0, 64, false };
+	/* One client's answer is about 3 KiB: most never grow the buffer. */
+	struct buf	b = { NULL, 0, 4096, false };
 
 	if (v == NULL)
 		return NULL;
@@ -602,7 +603,8 @@ out:
 static char *
 rewrite(const struct scan *sc, size_t *outlen)
 {
-	struct buf	b = { NULL, 0, 64, false };
+	/* One client's answer is about 3 KiB: most never grow the buffer. */
+	struct buf	b = { NULL, 0, 4096, false };
 	size_t		i, at = 0;
 
 	b.p = cm_malloc(b.cap);
