@@ -112,8 +112,15 @@ cl_node_start()
 		h_say "node $cn_n already runs"
 		return 0
 	fi
+	# The drills' nodes can be given a slow disk (tests/faults/slowdisk.c):
+	# the delay each write takes is in $cn_d/slowdisk, none when absent.
+	if [ -f "$CL_DIR/slowdisk.so" ]; then
+		cn_env="LD_PRELOAD=$CL_DIR/slowdisk.so SLOWDISK_FILE=$cn_d/slowdisk"
+	else
+		cn_env=
+	fi
 	# shellcheck disable=SC2086
-	setsid mariadbd --no-defaults --datadir="$cn_d/data" \
+	env $cn_env setsid mariadbd --no-defaults --datadir="$cn_d/data" \
 	    --socket="$cn_d/mysqld.sock" --port="$cn_p" \
 	    --bind-address=127.0.0.1 --user=mysql \
 	    --pid-file="$cn_d/mysqld.pid" --log-error="$cn_d/mysqld.log" \
@@ -224,7 +231,10 @@ database port $1"
 # a time; then the database, its two users (for any host: the pools come
 # over TCP), the migrations and an admin key ($H_KEYFILE).  The nodes
 # trust function creators: with wsrep on, a migration's trigger or
-# function would otherwise need SUPER (error 1419).
+# function would otherwise need SUPER (error 1419).  With CL_SLOWDISK set
+# (the drills), tests/faults/slowdisk.c is built beside the nodes, and
+# each node's writes wait the milliseconds in its directory's file
+# "slowdisk" (cl_node_start).
 cl_up()
 {
 	cu_build=$1
@@ -234,6 +244,11 @@ cl_up()
 	fi
 	cl_down
 	h_rundir && cl_make_dirs || return 1
+	if [ -n "${CL_SLOWDISK:-}" ] && ! ${CC:-cc} -shared -fPIC -O2 -Wall -Wextra -Werror \
+	    -o "$CL_DIR/slowdisk.so" "$REPO/tests/faults/slowdisk.c" -ldl; then
+		h_err "tests/faults/slowdisk.c did not build"
+		return 1
+	fi
 	cu_t0=$(date +%s)
 	h_say "galera: mariadb-install-db (node 1)"
 	if ! mariadb-install-db --no-defaults --datadir="$(cl_dir 1)/data" \
@@ -348,7 +363,7 @@ cl_test_up()
 	fi
 	cl_init
 	rm -rf "$H_VAR" "$H_RUN"
-	if ! cl_up "$1" || ! h_install_bin "$1/app/clientsd" || ! cl_nginx; then
+	if ! CL_SLOWDISK=1 cl_up "$1" || ! h_install_bin "$1/app/clientsd" || ! cl_nginx; then
 		h_tail "$H_LOG/nginx-error.log"
 		return 1
 	fi

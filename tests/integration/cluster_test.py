@@ -424,7 +424,7 @@ class Ctx:
                  ("database", "policy"): "failover", ("database", "galera"): "true",
                  ("database", "failback_s"): "2",
                  ("database", "causal_reads"): "true" if kw.get("causal", True) else "false"}
-            if self.idem_ttl:
+            if self.idem_ttl and kw.get("short_ttl"):
                 s[("api", "idempotency_ttl_s")] = "4"
         else:
             h, p = hosts[0].rsplit(":", 1)
@@ -471,10 +471,13 @@ class Ctx:
             sets[("database", "failback_s")] = str(failback)
         return Pool(self, name, self.a.conf, sets, binary=binary, env=env).start()
 
-    def pools_ab(self):
-        """Pools A (nodes 1, 2, 3) and B (2, 3, 1)."""
-        self.pool("a", [self.node(1), self.node(2), self.node(3)])
-        self.pool("b", [self.node(2), self.node(3), self.node(1)])
+    def pools_ab(self, **kw):
+        """Pools A (nodes 1, 2, 3) and B (2, 3, 1).  short_ttl: their
+        Idempotency-Keys expire after 4 s (the expiry drill); otherwise
+        after the default day, so that a keyed write whose COMMIT came late
+        is settled by its replay, not run again as a new request."""
+        self.pool("a", [self.node(1), self.node(2), self.node(3)], **kw)
+        self.pool("b", [self.node(2), self.node(3), self.node(1)], **kw)
 
     def http(self, name, key=None):
         return Http(self.port[name], key or self.key)
@@ -1203,6 +1206,18 @@ def test_commit_cut_by_proxy(ctx):
 
 
 def test_idempotency_across_pools(ctx):
+    if ctx.idem_ttl:
+        ctx.pools_ab(short_ttl=True)
+    try:
+        idempotency_across_pools(ctx)
+    finally:
+        if ctx.idem_ttl:
+            ctx.pools_ab()
+
+
+def idempotency_across_pools(ctx):
+    """Replays, reuse and concurrent repeats through pools A and B, and
+    (with short keys) a key that expired."""
     a, b = ctx.http("a"), ctx.http("b")
     key = "idem-%s-1" % ctx.run
     cid = "idem_%s" % ctx.run
@@ -1377,6 +1392,15 @@ def node_view(ctx, n, tag):
     return ids, audit, idem, counts[0] if counts else None
 
 
+def answer_code(raw):
+    """The first detail's code of an error answer ("" for none)."""
+    try:
+        details = json.loads(raw).get("details") or [{}]
+        return details[0].get("code") or ""
+    except (ValueError, AttributeError, TypeError):
+        return ""
+
+
 def verify_creates(ctx, load, what):
     """Every keyed create of load against every live node: a 201's client,
     its one create audit row and its stored answer are on each node; a
@@ -1385,7 +1409,7 @@ def verify_creates(ctx, load, what):
     res = load.results
     check(res, "%s: no answers at all" % what)
     # A failure with a key: the same request again settles it (the contract).
-    settled = {}
+    settled, trail = {}, {}
     h = {p: Http(p, ctx.key) for p in load.ports}
     for (i, port, cid, key, rid, status, t0, t1, body) in res:
         if status == 201:
@@ -1393,6 +1417,9 @@ def verify_creates(ctx, load, what):
         for attempt in range(40):
             a = h[port].call("POST", CLIENTS, {"id": cid, "name": "kc %d" % i},
                              rid=rid + ".retry", headers={"Idempotency-Key": key})
+            said = "%d %s" % (a.status, answer_code(a.raw))
+            if not trail.get(cid) or trail[cid][-1][0] != said:
+                trail.setdefault(cid, []).append((said, attempt))
             if a.status != 503 and a.status != 409:
                 settled[cid] = a.status
                 break
@@ -1420,8 +1447,9 @@ def verify_creates(ctx, load, what):
                                     % (cid, port, n, here, n_audit, st))
             elif n_audit or (here and settled.get(cid) != 201):
                 problems.append("answered %d but committed: %s through :%d, node %d: client "
-                                "%s, audit rows %d, replay %s (%s)" % (
-                                    status, cid, port, n, here, n_audit, settled.get(cid),
+                                "%s, audit rows %d, idempotency row %s, its replays (answer, "
+                                "from attempt) %s (%s)" % (
+                                    status, cid, port, n, here, n_audit, st, trail.get(cid),
                                     body[:100]))
             if st is not None and st[0] == "201" and not here:
                 problems.append("stored 201 for a client that is not there: %s on node %d"
@@ -1578,6 +1606,68 @@ def test_stalled_node(ctx):
         check(t is not None and t <= bound, "pool B's first 2xx %s after the stall came after "
               "%s, past the eviction (%.1f s) plus request_timeout (%d s)"
               % (what, t, evicted, ctx.request_timeout))
+
+
+def slow_disk(ctx, n, ms):
+    """Every write of node n's disk waits ms milliseconds from now on (0: a
+    sound disk again): the file tests/faults/slowdisk.c reads in the
+    node's directory."""
+    path = os.path.join(ctx.a.run_dir, "galera", "n%d" % n, "slowdisk")
+    with open(path + ".new", "w") as f:
+        f.write("%d\n" % ms)
+    os.chmod(path + ".new", 0o644)
+    os.replace(path + ".new", path)
+
+
+def test_slow_disk_node(ctx):
+    """Node 2 (pool B's first) gets a slow disk under PATCH and keyed-create
+    load through both pools: each of its writes waits 100 ms for 8 s, then
+    400 ms for 8 s, then the disk is sound again.  Its commits slow down,
+    and so does its applier, which Galera's flow control makes the whole
+    cluster's pace (at 400 ms, pool B's requests take seconds).  Every
+    answer is checked against every node: nothing acknowledged lost,
+    nothing failed that committed, no 500.  The fault must show: pool B's
+    requests took at least the delay.  (A disk slower still, whose stall
+    outlasts a request's deadline and the settling after it, can leave a
+    COMMIT of unknown outcome that no node can tell in time: the admin
+    guide's "A disk that stalls" says what then.)"""
+    cids = create_clients(ctx, "sd", 24)
+    a, b = ctx.port["a"], ctx.port["b"]
+    patches = Load(ctx, "sd", [a, b], cids, threads=6).start()
+    creates = CreateLoad(ctx, "sdc", [a, b], threads=2).start()
+    phases = []
+    try:
+        time.sleep(3)
+        for ms, secs in ((100, 8), (400, 8)):
+            slow_disk(ctx, 2, ms)
+            phases.append((ms, time.monotonic(), time.time()))
+            time.sleep(secs)
+    finally:
+        slow_disk(ctx, 2, 0)
+    t_sound = time.monotonic()
+    time.sleep(3)
+    patches.stop()
+    creates.stop_flag.set()
+    creates.join()
+    told, unslowed = [], []
+    for k, (ms, t0, wall0) in enumerate(phases):
+        t1 = phases[k + 1][1] if k + 1 < len(phases) else t_sound
+        with patches.lock, creates.lock:
+            during = [r for r in patches.results + creates.results if t0 <= r[6] < t1]
+        took = [r[7] - r[6] for r in during if r[1] == b and r[6] >= t0 + 0.5]
+        p50 = pct(took, 0.5) / 1000.0 if took else None
+        if p50 is None or p50 < ms / 1000.0:
+            unslowed.append(ms)
+        left = sum(1 for t, line in pool_log_after(ctx, "b", wall0)
+                   if "node %s down" % ctx.node(2) in line and t < wall0 + (t1 - t0))
+        told.append("%d ms a write: %s, pool B's answers p50 %s, pool B's workers that "
+                    "left node 2 %d" % (ms, json.dumps(count_status(during)),
+                                        "%.2f s" % p50 if p50 is not None else "none", left))
+    info(ctx, "slow_disk_node: %s; flow control: %s" % ("; ".join(told), flow_control(ctx)))
+    verify_writes(ctx, patches, "slow_disk_node (PATCH)")
+    verify_creates(ctx, creates, "slow_disk_node (keyed create)")
+    check(not unslowed, "pool B's requests were not slowed by node 2's disk at %s ms a write "
+          "(%s): did the nodes load tests/faults/slowdisk.c?" % (unslowed, "; ".join(told)))
 
 
 def test_keyed_creates_node_killed(ctx):
