@@ -603,8 +603,7 @@ out:
 static char *
 rewrite(const struct scan *sc, size_t *outlen)
 {
-	/* One client's answer is about 3 KiB: most never grow the buffer. */
-	struct buf	b = { NULL, 0, 4096, false };
+	struct buf	b = { NULL, 0, 64, false };
 	size_t		i, at = 0;
 
 	b.p = cm_malloc(b.cap);
