@@ -1622,9 +1622,9 @@ def slow_disk(ctx, n, ms):
 def test_slow_disk_node(ctx):
     """Node 2 (pool B's first) gets a slow disk under PATCH and keyed-create
     load through both pools: each of its writes waits 100 ms for 8 s, then
-    400 ms for 8 s, then the disk is sound again.  Its commits slow down,
-    and so does its applier, which Galera's flow control makes the whole
-    cluster's pace (at 400 ms, pool B's requests take seconds).  Every
+    400 ms for 8 s, then the disk is sound again.  The commits made
+    through it slow down (at 400 ms, pool B's requests take seconds); were
+    its applier to fall behind, flow control would slow every node.  Every
     answer is checked against every node: nothing acknowledged lost,
     nothing failed that committed, no 500.  The fault must show: pool B's
     requests took at least the delay.  (A disk slower still, whose stall
