@@ -752,9 +752,15 @@ def flow_control(ctx):
     return "; ".join(out + bf_lock_waits(ctx))
 
 
+def node_dir(run_dir, n):
+    """Node n's directory (tools/galera.sh's cl_dir): its log, pid file and
+    slow-disk control file."""
+    return os.path.join(run_dir, "galera", "n%d" % n)
+
+
 def node_log(run_dir, n):
-    """Node n's error log (tools/galera.sh puts it there)."""
-    return os.path.join(run_dir, "galera", "n%d" % n, "mysqld.log")
+    """Node n's error log."""
+    return os.path.join(node_dir(run_dir, n), "mysqld.log")
 
 
 def bf_lock_waits(ctx):
@@ -787,11 +793,17 @@ def pool_log_after(ctx, pool, since):
             if t is not None and t >= since]
 
 
+def pool_log_count(ctx, pool, text, since, until=None):
+    """How many lines of pool's log stamped from the wall-clock time since
+    (to until) contain text."""
+    return sum(1 for t, line in pool_log_after(ctx, pool, since)
+               if text in line and (until is None or t < until))
+
+
 def refusals(ctx, pool, node, since):
     """How often pool's log says, after the wall-clock time since, that node
     refused a write because a table's triggers failed to load there."""
-    return sum(1 for _, line in pool_log_after(ctx, pool, since)
-               if "node %s down: a table's triggers" % node in line)
+    return pool_log_count(ctx, pool, "node %s down: a table's triggers" % node, since)
 
 
 def log_switches(ctx, pool, node, since):
@@ -1562,7 +1574,7 @@ def test_stalled_node(ctx):
     cluster(ctx, "stall", 2)
     # A group stop reaches each thread on its way back to user space: the
     # stall starts when the last one has stopped.
-    pid = read_pid(os.path.join(ctx.a.run_dir, "galera", "n2", "mysqld.pid"))
+    pid = read_pid(os.path.join(node_dir(ctx.a.run_dir, 2), "mysqld.pid"))
     deadline = time.monotonic() + 5
     while pid and not all_threads_stopped(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -1612,7 +1624,7 @@ def slow_disk(ctx, n, ms):
     """Every write of node n's disk waits ms milliseconds from now on (0: a
     sound disk again): the file tests/faults/slowdisk.c reads in the
     node's directory."""
-    path = os.path.join(ctx.a.run_dir, "galera", "n%d" % n, "slowdisk")
+    path = os.path.join(node_dir(ctx.a.run_dir, n), "slowdisk")
     with open(path + ".new", "w") as f:
         f.write("%d\n" % ms)
     os.chmod(path + ".new", 0o644)
@@ -1629,10 +1641,10 @@ def test_slow_disk_node(ctx):
     nothing failed that committed, no 500.  The fault must show: pool B's
     requests took at least the delay, or its workers left the slowed node
     (a statement that outlasts the deadline takes the node for stalled).
-    (A disk slower still, whose stall
-    outlasts a request's deadline and the settling after it, can leave a
-    COMMIT of unknown outcome that no node can tell in time: the admin
-    guide's "A disk that stalls" says what then.)"""
+    (A disk slower still, whose stall outlasts a request's deadline and the
+    settling after it, can leave a COMMIT of unknown outcome that no node
+    can tell in time: the admin guide's "A disk that stalls" says what
+    then.)"""
     cids = create_clients(ctx, "sd", 24)
     a, b = ctx.port["a"], ctx.port["b"]
     patches = Load(ctx, "sd", [a, b], cids, threads=6).start()
@@ -1658,8 +1670,8 @@ def test_slow_disk_node(ctx):
             during = [r for r in patches.results + creates.results if t0 <= r[6] < t1]
         took = [r[7] - r[6] for r in during if r[1] == b and r[6] >= t0 + 0.5]
         p50 = pct(took, 0.5) / 1000.0 if took else None
-        left = sum(1 for t, line in pool_log_after(ctx, "b", wall0)
-                   if "node %s down" % ctx.node(2) in line and t < wall0 + (t1 - t0))
+        left = pool_log_count(ctx, "b", "node %s down" % ctx.node(2), wall0,
+                              wall0 + (t1 - t0))
         if (p50 is None or p50 < ms / 1000.0) and not left:
             unslowed.append(ms)
         told.append("%d ms a write: %s, pool B's answers p50 %s, pool B's workers that "
@@ -2092,11 +2104,7 @@ def disorder_evidence(ctx, recv, per_client, clients):
     the commit order, around each client's first inversion: its events in
     the order of their first 2xx (with the time), its history rows (seq,
     the write's time) and its deliveries (queued, done, attempts)."""
-    firsts = {}
-    with recv.lock:
-        for t, eid, _, _, status in recv.got:
-            if 200 <= status < 300:
-                firsts.setdefault(eid, t)
+    firsts = {eid: t for t, eid, _ in recv.first_acks()}
     out = []
     for c in clients:
         seqs = per_client[c]

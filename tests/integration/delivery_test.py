@@ -102,15 +102,20 @@ class Receiver:
     def url(self):
         return "http://127.0.0.1:%d/hook" % self.port
 
-    def acked(self):
-        """The first 2xx of each event, in the order they came: [(id, body)]."""
+    def first_acks(self):
+        """The first 2xx of each event, in the order they came: [(time, id,
+        body)]."""
         seen, out = set(), []
         with self.lock:
-            for _, eid, _, body, status in self.got:
+            for t, eid, _, body, status in self.got:
                 if 200 <= status < 300 and eid not in seen:
                     seen.add(eid)
-                    out.append((eid, json.loads(body)))
+                    out.append((t, eid, body))
         return out
+
+    def acked(self):
+        """The first 2xx of each event, in the order they came: [(id, body)]."""
+        return [(eid, json.loads(body)) for _, eid, body in self.first_acks()]
 
     def acks(self):
         with self.lock:
