@@ -460,8 +460,8 @@ cm_response_page(struct cm_response *res, json_t *items,
 }
 
 /*
- * The CGI header block of res into buf (size bytes, NULL for its length
- * only), snprintf's way.  A 304 has no body, so nothing for a
+ * The CGI header block of res into buf (size bytes), snprintf's way: its
+ * whole length returned, even when buf held less.  A 304 has no body, so nothing for a
  * Content-Type to describe (RFC 9110 15.4.5); a proxy that sees one may
  * try to parse the empty body.
  */
@@ -483,8 +483,9 @@ render_header(char *buf, size_t size, const struct cm_response *res,
 }
 
 /*
- * The header block is formatted on its own (twice: once for its length);
- * the body, the largest part, is copied in once, not through printf.
+ * The header block is formatted on its own, into a stack buffer that
+ * holds any usual one (formatted again only when longer); the body, the
+ * largest part, is copied in once, not through printf.
  */
 char *
 cm_response_render(const struct cm_response *res, const char *request_id,
@@ -492,7 +493,7 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 {
 	const char	*body = "";
 	char		*made = NULL, *out;
-	char		 status[64];
+	char		 status[64], head_buf[1024];
 	size_t		 hlen, blen, rawlen = head ? 0 : res->rawlen;
 	int		 n;
 
@@ -510,11 +511,15 @@ cm_response_render(const struct cm_response *res, const char *request_id,
 	else if (!head && res->body != NULL)
 		body = made = cm_json_compact(res->body);
 	blen = strlen(body);
-	if ((n = render_header(NULL, 0, res, status, request_id)) < 0)
+	if ((n = render_header(head_buf, sizeof(head_buf), res, status,
+	    request_id)) < 0)
 		cm_oom();	/* the format is ours: only memory can fail */
 	hlen = (size_t)n;
 	out = cm_malloc(hlen + blen + rawlen + 1);
-	(void)render_header(out, hlen + 1, res, status, request_id);
+	if (hlen < sizeof(head_buf))
+		memcpy(out, head_buf, hlen);
+	else
+		(void)render_header(out, hlen + 1, res, status, request_id);
 	memcpy(out + hlen, body, blen);
 	free(made);
 	/* A raw body is bytes of a known length: appended, not formatted. */

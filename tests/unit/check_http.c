@@ -218,6 +218,28 @@ START_TEST(data_envelope_and_head)
 }
 END_TEST
 
+/* A header block longer than the renderer's stack buffer, whole. */
+START_TEST(long_header_block)
+{
+	struct cm_response	 res;
+	char			 link[3000], *out;
+	size_t			 len;
+
+	memset(link, 'l', sizeof(link) - 1);
+	link[sizeof(link) - 1] = '\0';
+	cm_response_init(&res);
+	cm_response_header(&res, "Link", "<%s>", link);
+	cm_response_data(&res, 200, json_pack("{s:s}", "id", "x"));
+	out = cm_response_render(&res, "r", false, &len);
+	ck_assert_uint_eq(len, strlen(out));
+	ck_assert_ptr_nonnull(strstr(out, "X-Request-Id: r\r\nLink: <l"));
+	ck_assert_str_eq(strstr(out, "l>\r\n\r\n"), "l>\r\n\r\n"
+	    "{\"success\":true,\"data\":{\"id\":\"x\"}}");
+	free(out);
+	cm_response_clear(&res);
+}
+END_TEST
+
 /* The non-JSON body of the OpenMetrics page. */
 START_TEST(status_ping_and_text_bodies)
 {
@@ -410,6 +432,7 @@ main(void)
 	tcase_add_test(tc, error_envelope);
 	tcase_add_test(tc, problems_beyond_the_cap);
 	tcase_add_test(tc, data_envelope_and_head);
+	tcase_add_test(tc, long_header_block);
 	tcase_add_test(tc, list_and_other_bodies);
 	tcase_add_test(tc, status_ping_and_text_bodies);
 	tcase_add_test(tc, new_client_from_input);
