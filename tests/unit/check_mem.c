@@ -77,11 +77,16 @@ START_TEST(arena_grows_and_keeps_the_newest)
 }
 END_TEST
 
-/* A body larger than the arena keeps idle is served, then given back. */
+/*
+ * A body larger than the arena keeps idle is served, then given back: the
+ * next request starts a first-size block again, so its 129th KiB is not
+ * where the big block would have put it.
+ */
 START_TEST(arena_large_request)
 {
 	size_t		 big = 3 * 1024 * 1024;
-	unsigned char	*p, *q;
+	unsigned char	*p, *first, *next = NULL;
+	int		 i;
 
 	cm_mem_request_begin();
 	p = jmalloc(big);
@@ -89,26 +94,36 @@ START_TEST(arena_large_request)
 	ck_assert_uint_eq(p[big - 1], 0x33);
 	cm_mem_request_end();
 	cm_mem_request_begin();
-	q = jmalloc(64);
-	memset(q, 0, 64);
+	first = jmalloc(1024);
+	for (i = 1; i <= 128; i++)
+		next = jmalloc(1024);
+	ck_assert_ptr_ne(next, first + 128 * 1024);
 	cm_mem_request_end();
 }
 END_TEST
 
-/* Outside a request it is malloc; a value made outside may die inside. */
+/*
+ * Outside a request it is malloc: a value made before a request is not
+ * in the arena, so the next request's allocations do not overwrite it,
+ * and it may die inside one (back to malloc; ASan checks that free).
+ */
 START_TEST(arena_outside_is_malloc)
 {
-	json_t	*kept, *v;
+	json_t		*kept, *v;
+	unsigned char	*p;
 
 	kept = json_string("made before the request");
 	cm_mem_request_begin();
 	v = json_pack("{s:s, s:i}", "a", "b", "n", 1);
 	ck_assert_str_eq(json_string_value(json_object_get(v, "a")), "b");
 	json_decref(v);
-	json_decref(kept);	/* back to malloc: ASan checks the free */
 	cm_mem_request_end();
-	v = json_string("after");
-	json_decref(v);
+	cm_mem_request_begin();
+	p = jmalloc(4096);
+	memset(p, 0x77, 4096);
+	ck_assert_str_eq(json_string_value(kept), "made before the request");
+	json_decref(kept);
+	cm_mem_request_end();
 }
 END_TEST
 
