@@ -4,7 +4,7 @@
 -- InnoDB, utf8mb4, a primary key on every table, DATETIME(3) holding UTC
 -- (every connection runs with time_zone = '+00:00').
 
-CREATE TABLE clients (
+CREATE TABLE IF NOT EXISTS clients (
   -- Identifiers are ASCII and compared byte for byte: "Acme" and "acme" are two clients.
   id              VARCHAR(255)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   name            VARCHAR(255)  NOT NULL,
@@ -40,7 +40,7 @@ CREATE TABLE clients (
 
 -- One row per successful write, in the write's transaction.  No foreign key
 -- to clients: the history outlives a hard delete.
-CREATE TABLE client_audit (
+CREATE TABLE IF NOT EXISTS client_audit (
   seq          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   client_id    VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   action       VARCHAR(16)  CHARACTER SET ascii NOT NULL,
@@ -53,7 +53,7 @@ CREATE TABLE client_audit (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Admin keys are stored only as the SHA-256 (hex) of the key.
-CREATE TABLE admin_keys (
+CREATE TABLE IF NOT EXISTS admin_keys (
   id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   name        VARCHAR(255) NOT NULL,
   key_sha256  CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

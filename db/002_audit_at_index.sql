@@ -7,4 +7,4 @@
 -- (DELETE ... WHERE at < ? ORDER BY at LIMIT n, see lib/db/store_erase.c).
 -- This index makes each batch an ordered range read that locks only the
 -- rows it deletes, instead of a scan of the whole history.
-CREATE INDEX ix_audit_at ON client_audit (at) ALGORITHM = INPLACE LOCK = NONE;
+CREATE INDEX IF NOT EXISTS ix_audit_at ON client_audit (at) ALGORITHM = INPLACE LOCK = NONE;

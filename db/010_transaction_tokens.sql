@@ -9,6 +9,6 @@
 -- kind: expand
 -- method: the column INSTANT (metadata only); the index an online build
 -- (INPLACE, LOCK=NONE): writers go on; under Galera, see 002
-ALTER TABLE client_audit ADD COLUMN tx_token BINARY(16) NULL, ALGORITHM = INSTANT;
-ALTER TABLE client_audit ADD UNIQUE KEY uq_audit_tx_token (tx_token),
+ALTER TABLE client_audit ADD COLUMN IF NOT EXISTS tx_token BINARY(16) NULL, ALGORITHM = INSTANT;
+ALTER TABLE client_audit ADD UNIQUE KEY IF NOT EXISTS uq_audit_tx_token (tx_token),
   ALGORITHM = INPLACE, LOCK = NONE;

@@ -13,7 +13,7 @@
 -- (client_id).
 -- kind: expand
 -- method: a new table (instant)
-CREATE TABLE idempotency_keys (
+CREATE TABLE IF NOT EXISTS idempotency_keys (
   admin_key_id BIGINT UNSIGNED NOT NULL,
   idem_key     VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   fingerprint  CHAR(64)     CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

@@ -19,7 +19,7 @@
 -- status's rows, which a binary built before this migration reads alike.
 
 ALTER TABLE client_counts
-  ADD COLUMN node INT UNSIGNED NOT NULL DEFAULT 0 AFTER status,
+  ADD COLUMN IF NOT EXISTS node INT UNSIGNED NOT NULL DEFAULT 0 AFTER status,
   DROP PRIMARY KEY,
   ADD PRIMARY KEY (status, node, shard),
   ALGORITHM = INPLACE, LOCK = NONE;

@@ -18,15 +18,15 @@
 -- with an index range instead of a scan of the history.
 
 ALTER TABLE admin_keys
-  ADD COLUMN scopes SET('clients:read', 'clients:write', 'clients:delete',
+  ADD COLUMN IF NOT EXISTS scopes SET('clients:read', 'clients:write', 'clients:delete',
     'clients:erase', 'keys:rotate', 'audit:read', 'pool:status',
     'events:read', 'webhooks:manage') CHARACTER SET ascii NOT NULL
     DEFAULT 'clients:read,clients:write,clients:delete,clients:erase,keys:rotate,audit:read,pool:status,events:read,webhooks:manage',
-  ADD COLUMN agency_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,
-  ADD COLUMN expires_at DATETIME(3) NULL,
-  ADD COLUMN description VARCHAR(500) NULL,
-  ADD COLUMN last_used_at DATETIME(3) NULL,
+  ADD COLUMN IF NOT EXISTS agency_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  ADD COLUMN IF NOT EXISTS expires_at DATETIME(3) NULL,
+  ADD COLUMN IF NOT EXISTS description VARCHAR(500) NULL,
+  ADD COLUMN IF NOT EXISTS last_used_at DATETIME(3) NULL,
   ALGORITHM = INSTANT;
 
-ALTER TABLE client_audit ADD KEY ix_audit_key (admin_key_id, seq),
+ALTER TABLE client_audit ADD KEY IF NOT EXISTS ix_audit_key (admin_key_id, seq),
   ALGORITHM = INPLACE, LOCK = NONE;

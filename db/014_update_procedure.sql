@@ -12,7 +12,7 @@
 -- completion_type CHAIN is in the next one afterwards.
 -- kind: expand
 -- method: a new stored procedure (instant; nothing an older release uses)
-CREATE PROCEDURE cm_update_client(
+CREATE OR REPLACE PROCEDURE cm_update_client(
   IN p_id              VARCHAR(255)  CHARACTER SET ascii COLLATE ascii_bin,
   IN p_version         BIGINT UNSIGNED,
   IN p_updated_at      DATETIME(3),

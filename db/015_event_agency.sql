@@ -18,14 +18,14 @@
 -- ix_audit_action (action, seq) makes the feed's type filter an index
 -- range; ix_audit_agency (agency_id, seq) a bound key's feed.
 ALTER TABLE client_audit
-  ADD COLUMN agency_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  ADD COLUMN IF NOT EXISTS agency_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,
   ALGORITHM = INSTANT;
 
-ALTER TABLE client_audit ADD KEY ix_audit_agency (agency_id, seq),
-  ADD KEY ix_audit_action (action, seq),
+ALTER TABLE client_audit ADD KEY IF NOT EXISTS ix_audit_agency (agency_id, seq),
+  ADD KEY IF NOT EXISTS ix_audit_action (action, seq),
   ALGORITHM = INPLACE, LOCK = NONE;
 
-CREATE TRIGGER client_audit_agency BEFORE INSERT ON client_audit
+CREATE OR REPLACE TRIGGER client_audit_agency BEFORE INSERT ON client_audit
   FOR EACH ROW SET NEW.agency_id = COALESCE(
     (SELECT c.agency_id FROM clients c WHERE c.id = NEW.client_id),
     JSON_VALUE(NEW.changes, '$.agency_id.old'));

@@ -10,7 +10,7 @@
 -- sent the events after it, none from before it existed.
 -- kind: expand
 -- method: a new table (instant)
-CREATE TABLE webhook_endpoints (
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
   id              BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   url             VARCHAR(2048) NOT NULL,
   event_types     SET('client.created', 'client.updated', 'client.deleted',

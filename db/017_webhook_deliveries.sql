@@ -17,20 +17,20 @@
 -- client's events in order: the oldest undelivered one goes first.
 -- kind: expand
 -- method: new tables (instant)
-CREATE TABLE webhook_lease (
+CREATE TABLE IF NOT EXISTS webhook_lease (
   name        VARCHAR(32)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   holder      VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   expires_at  DATETIME(3)  NOT NULL,
   PRIMARY KEY (name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
-CREATE TABLE webhook_progress (
+CREATE TABLE IF NOT EXISTS webhook_progress (
   endpoint_id BIGINT UNSIGNED NOT NULL,
   scanned_seq BIGINT UNSIGNED NOT NULL,
   PRIMARY KEY (endpoint_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
-CREATE TABLE webhook_deliveries (
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
   endpoint_id     BIGINT UNSIGNED NOT NULL,
   event_seq       BIGINT UNSIGNED NOT NULL,
   client_id       VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dberr.h"
 #include "dbsetup.h"
 #include "log.h"
 #include "mem.h"
@@ -40,6 +41,9 @@ static const char migrations_kind[] = "ALTER TABLE schema_migrations ADD "
 	"COLUMN IF NOT EXISTS kind VARCHAR(8) CHARACTER SET ascii NULL";
 
 #define HEADER_LINES	60	/* where "-- kind:" and "-- needs:" are looked for */
+#define MIGRATE_RUNS	5	/* runs of a migration stopped by a conflict (apply) */
+
+static int	migrations_table_ready(struct cm_store *);
 
 /*
  * One migration file: its file name (what schema_migrations records), its
@@ -231,23 +235,114 @@ applied_already(struct cm_store *s, const char *name)
 	return seen;
 }
 
+/*
+ * One run of migration m: its script, then its row in schema_migrations.
+ * 0, or -1 with *failed_at the 1-based statement that failed (0: the
+ * record).
+ */
+static int
+run_once(struct cm_store *s, const struct migration *m,
+    struct cm_migration_report *r, int *failed_at)
+{
+	struct param	p[2];
+
+	memset(r, 0, sizeof(*r));
+	r->name = m->name;
+	r->kind = cm_migration_kind_name(m->kind);
+	if (run_script(s, m, r) != 0) {
+		*failed_at = r->statements + 1;
+		return -1;
+	}
+	p[0] = store_str(m->file);
+	p[1] = store_str(r->kind);
+	if (store_exec(s, migration_record_sql, p, 2) == NULL) {
+		*failed_at = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Whether a failed run is worth another: a conflict with the writes going
+ * on through it (a deadlock, a lock wait, a Galera brute-force abort, or
+ * a node whose cached triggers failed to load, which store_fail marked
+ * down) or a lost connection.  The connection is dropped where the node is
+ * at fault, so the next run goes to another node.  Anything else (a
+ * statement this schema refuses, a right missing) fails alike again.
+ */
+static bool
+worth_again(struct cm_store *s)
+{
+	switch (cm_dberr_class(s->err)) {
+	case CM_DBERR_CONFLICT:
+		store_leave_if_down(s);
+		return true;
+	case CM_DBERR_LOST:
+		if (s->db != NULL)
+			store_lost(s);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Waits 0.5 s before the 2nd run, doubling; then connects if need be. */
+static int
+before_run(struct cm_store *s, int run)
+{
+	struct timespec	ts;
+	long		ms = 500L << (run - 2);
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+	return s->db == NULL ? migrations_table_ready(s) : 0;
+}
+
+/*
+ * Applies m.  MariaDB commits each DDL statement by itself, so a migration
+ * that fails halfway leaves the statements before the failing one applied
+ * and itself unrecorded.  Every migration of db/ is written to run again
+ * whole over its own result, statement by statement (IF NOT EXISTS, OR
+ * REPLACE, counts that add a difference; upgrade_test.py runs each one
+ * cut at each statement): so a failure worth another run (worth_again) is
+ * run again here, and any other one by the operator's next migrate.  A
+ * run after a lost connection may find the first one recorded.
+ */
 static int
 apply(struct cm_store *s, const struct migration *m,
     const struct cm_migrate_opts *o)
 {
 	struct cm_migration_report	 r;
-	struct param			 p[2];
+	char				 where[64];
+	int				 run, at = 0, seen;
 
-	memset(&r, 0, sizeof(r));
-	r.name = m->name;
-	r.kind = cm_migration_kind_name(m->kind);
-	/* XXX: MariaDB commits DDL implicitly, so a failing migration can be half-applied. */
-	if (run_script(s, m, &r) != 0)
-		return -1;
-	p[0] = store_str(m->file);
-	p[1] = store_str(r.kind);
-	if (store_exec(s, migration_record_sql, p, 2) == NULL)
-		return -1;
+	for (run = 1; ; run++) {
+		if (run > 1) {
+			if (before_run(s, run) != 0 ||
+			    (seen = applied_already(s, m->file)) < 0)
+				return -1;
+			if (seen)
+				return 0;
+		}
+		if (run_once(s, m, &r, &at) == 0)
+			break;
+		if (at > 0)
+			snprintf(where, sizeof(where), "its statement %d", at);
+		else
+			snprintf(where, sizeof(where), "its record");
+		if (run == MIGRATE_RUNS || !worth_again(s)) {
+			LOG_ERR("migrate: %s stopped at %s (those before it "
+			    "are applied, it is not recorded): the next "
+			    "clientsctl migrate runs it again whole, each "
+			    "statement over its own result; fix what the error "
+			    "above says first", m->name, where);
+			return -1;
+		}
+		LOG_WARN("migrate: %s stopped at %s (a conflict or a lost "
+		    "connection): running it again whole, run %d of %d",
+		    m->name, where, run + 1, MIGRATE_RUNS);
+	}
 	if (o->applied != NULL)
 		o->applied(&r, o->arg);
 	return 0;

@@ -1755,13 +1755,13 @@ def test_throughput_cluster_vs_single(ctx):
 # 009's triggers, as db/009_list_counts.sql creates them (the drill checks that
 # the file still says so): the counters before 012 keyed them by node too.
 TRIGGERS_009 = (
-    "CREATE TRIGGER clients_count_insert AFTER INSERT ON clients FOR EACH ROW "
+    "CREATE TRIGGER IF NOT EXISTS clients_count_insert AFTER INSERT ON clients FOR EACH ROW "
     "INSERT INTO client_counts (status, shard, n) VALUES (NEW.status, CONNECTION_ID() % 32, 1) "
     "ON DUPLICATE KEY UPDATE n = n + 1;",
-    "CREATE TRIGGER clients_count_delete AFTER DELETE ON clients FOR EACH ROW "
+    "CREATE TRIGGER IF NOT EXISTS clients_count_delete AFTER DELETE ON clients FOR EACH ROW "
     "INSERT INTO client_counts (status, shard, n) VALUES (OLD.status, CONNECTION_ID() % 32, -1) "
     "ON DUPLICATE KEY UPDATE n = n - 1;",
-    "CREATE TRIGGER clients_count_update AFTER UPDATE ON clients FOR EACH ROW "
+    "CREATE TRIGGER IF NOT EXISTS clients_count_update AFTER UPDATE ON clients FOR EACH ROW "
     "IF OLD.status <> NEW.status THEN "
     "INSERT INTO client_counts (status, shard, n) VALUES (OLD.status, CONNECTION_ID() % 32, -1) "
     "ON DUPLICATE KEY UPDATE n = n - 1; "
@@ -1812,8 +1812,9 @@ def schema_before_newest(ctx, later):
         "ADD PRIMARY KEY (status, shard);\n"
         "INSERT INTO client_counts (status, shard, n) "
         "SELECT status, 32, COUNT(*) FROM clients GROUP BY status;\n"
-        "DELIMITER //\n" + "".join(t.replace("CREATE TRIGGER", "CREATE OR REPLACE TRIGGER")
-                                   + " //\n" for t in TRIGGERS_009) +
+        "DELIMITER //\n" + "".join(t.replace("CREATE TRIGGER IF NOT EXISTS",
+                                             "CREATE OR REPLACE TRIGGER") + " //\n"
+                                   for t in TRIGGERS_009) +
         "DELIMITER ;\n" + "".join(LATER_UNDO[m] for m in undone[1:]) +
         "DELETE FROM schema_migrations WHERE name IN (%s);\nSELECT 1;"
         % ", ".join("'%s.sql'" % m for m in undone))

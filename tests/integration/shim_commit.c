@@ -61,6 +61,18 @@
  *                         then matches no row and the transaction must
  *                         run again (its rollback undoes the bump).
  *
+ *   SHIM_CUT_IN=TEXT      a migration stopped halfway: the first script
+ *   SHIM_CUT=LINE         (a multi-statement query) that starts with TEXT
+ *   SHIM_CUT_ERR=ERRNO    runs only up to its line that starts with LINE
+ *   [SHIM_CUT_PORT=PORT]  (LINE empty: to its end), so the statements
+ *                         before that line are applied; then the statement
+ *                         at it fails with ERRNO: 1064 as "Trigger ... has
+ *                         an error in its body" (what a Galera node answers
+ *                         whose cached table lost its triggers), 1213 as a
+ *                         deadlock, 2013 as a lost connection (the socket
+ *                         is shut), 1146 as a missing table.  With
+ *                         SHIM_CUT_PORT, only a script sent to that port.
+ *
  * Built by the test itself: cc -shared -fPIC shim_commit.c -ldl.  It
  * reads MariaDB Connector/C 3.x's structures (net.last_errno, the
  * statement's params and last_error).
@@ -139,6 +151,98 @@ set_error(unsigned *no, char *state, char *msg, size_t msgsz, unsigned err)
 	snprintf(msg, msgsz, err == 1213 ? "Deadlock found when trying to get "
 	    "lock; try restarting transaction (shim)" : "Lost connection to "
 	    "server during query (shim: after COMMIT)");
+}
+
+/* SHIM_CUT's errors, on the connection. */
+static void
+cut_error(MYSQL *m, unsigned err)
+{
+	if (err == 2013) {
+		shutdown(mysql_get_socket(m), SHUT_RDWR);
+		set_error(&m->net.last_errno, m->net.sqlstate,
+		    m->net.last_error, sizeof(m->net.last_error), 2013);
+		return;
+	}
+	if (err == 1213) {
+		set_error(&m->net.last_errno, m->net.sqlstate,
+		    m->net.last_error, sizeof(m->net.last_error), 1213);
+		return;
+	}
+	m->net.last_errno = err;
+	strcpy(m->net.sqlstate, err == 1064 ? "42000" : "42S02");
+	snprintf(m->net.last_error, sizeof(m->net.last_error), err == 1064 ?
+	    "Unknown trigger has an error in its body: 'Query was empty' "
+	    "(shim)" : "Table 'shim' doesn't exist (shim)");
+}
+
+/* SHIM_CUT: where script q is cut (q + len: after its end), or NULL. */
+static const char *
+cut_at(MYSQL *m, const char *q, unsigned long len)
+{
+	const char	*in = getenv("SHIM_CUT_IN"), *line = getenv("SHIM_CUT");
+	const char	*port = getenv("SHIM_CUT_PORT"), *p;
+	size_t		 n;
+
+	if (in == NULL || line == NULL || strncmp(q, in, strlen(in)) != 0 ||
+	    (port != NULL && m->port != (unsigned)atoi(port)))
+		return NULL;
+	if ((n = strlen(line)) == 0)
+		return q + len;
+	for (p = q; p != NULL && p < q + len; p = memchr(p, '\n',
+	    (size_t)(q + len - p))) {
+		if (*p == '\n')
+			p++;
+		if ((size_t)(q + len - p) < n || strncmp(p, line, n) != 0)
+			continue;
+		/* After the statement before (a comment alone would be one). */
+		while (p > q && p[-1] != ';')
+			p--;
+		return p;
+	}
+	return NULL;
+}
+
+typedef int (*query_fn)(MYSQL *, const char *, unsigned long);
+typedef int (*next_fn)(MYSQL *);
+
+/* SHIM_CUT: the script is cut once; its results are being read. */
+static int	cut_done, cut_reading;
+
+int
+mysql_real_query(MYSQL *m, const char *q, unsigned long len)
+{
+	static query_fn	 real;
+	const char	*at;
+
+	if (real == NULL)
+		real = (query_fn)dlsym(RTLD_NEXT, "mysql_real_query");
+	if (cut_done || (at = cut_at(m, q, len)) == NULL)
+		return real(m, q, len);
+	cut_done = 1;
+	if (at == q) {
+		cut_error(m, (unsigned)atoi(getenv("SHIM_CUT_ERR")));
+		return 1;
+	}
+	cut_reading = 1;
+	return real(m, q, (unsigned long)(at - q));
+}
+
+int
+mysql_next_result(MYSQL *m)
+{
+	static next_fn	real;
+	int		rc;
+
+	if (real == NULL)
+		real = (next_fn)dlsym(RTLD_NEXT, "mysql_next_result");
+	rc = real(m);
+	if (rc == -1 && cut_reading) {
+		cut_error(m, (unsigned)atoi(getenv("SHIM_CUT_ERR")));
+		rc = 1;
+	}
+	if (rc != 0)
+		cut_reading = 0;
+	return rc;
 }
 
 my_bool

@@ -16,6 +16,7 @@ import hashlib
 import os
 import pwd
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -82,7 +83,12 @@ class Db:
         self.bin = os.path.join(instance.build, "app", "clientsd")
         setup = self.ctl("db-setup", "--print")
         check(setup.returncode == 0, "db-setup --print: " + setup.stderr)
-        admin_sql("DROP DATABASE IF EXISTS %s;\n%s" % (self.name, setup.stdout))
+        self.setup_sql = setup.stdout
+        self.reset()
+
+    def reset(self):
+        """The database dropped and made again, empty, with its users."""
+        admin_sql("DROP DATABASE IF EXISTS %s;\n%s" % (self.name, self.setup_sql))
 
     def ctl(self, *args, timeout=120):
         return run([self.ctlbin, "-c", self.conf, "-m", self.mconf] + list(args),
@@ -384,6 +390,165 @@ def test_migration_without_kind_refused_before_any_runs(dbs, tmp_path):
     eq(db.applied(), [], "migrations applied before the refusal")
     tables = [r[0] for r in db.sql("SHOW TABLES;")]
     eq(tables, ["schema_migrations"], "tables after the refusal")
+
+
+# ---- a migration stopped halfway -------------------------------------------------------------
+
+# MariaDB commits each DDL statement by itself: a migration that fails at
+# its statement k leaves statements 1..k-1 applied and itself unrecorded.
+# Every file of db/ runs again whole over that; the runner runs it again on
+# a conflict or a lost connection, and the operator's next migrate does
+# after any other error.  Here each migration is cut at each of its
+# statements (the shim sends the script only up to that statement's line
+# and answers it with an error), with clients in the tables.
+
+STATEMENT = re.compile(r"^(CREATE|ALTER|INSERT|START|SELECT|COMMIT|UPDATE|DELETE|DROP)\b")
+
+
+def statement_lines(name):
+    """The lines of db/NAME that start a statement: the files start each
+    at a line's first column and indent the lines that go on with it
+    (the first test holds their count to what migrate reports)."""
+    with open(os.path.join(DB_DIR, name)) as f:
+        return [ln.rstrip("\n") for ln in f if STATEMENT.match(ln)]
+
+
+def schema_of(db):
+    """What the migrations make: each table's definition, the triggers,
+    the routines, the secrets' names; and each status's count against its
+    rows (SUM(n) of client_counts, COUNT(*) of clients)."""
+    out = {}
+    for (table,) in db.sql("SHOW TABLES;"):
+        ddl = db.sql("SHOW CREATE TABLE %s;" % table)[0][1]
+        out["table " + table] = re.sub(r" AUTO_INCREMENT=\d+", "", ddl)
+    out["triggers"] = db.sql("SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, "
+                             "EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS "
+                             "WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY 1;")
+    out["routines"] = db.sql("SELECT ROUTINE_NAME, ROUTINE_DEFINITION FROM "
+                             "information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE();")
+    if "table installation_secrets" in out:
+        out["secrets"] = db.sql("SELECT name, LENGTH(secret) FROM installation_secrets;")
+    if "table client_counts" in out:
+        out["counted"] = db.sql("SELECT status, SUM(n) FROM client_counts GROUP BY status "
+                                "HAVING SUM(n) <> 0 ORDER BY status;")
+        out["rows"] = db.sql("SELECT status, COUNT(*) FROM clients GROUP BY status "
+                             "ORDER BY status;")
+    return out
+
+
+def same_schema(got, want, what):
+    """got is want's schema, and counts each status as many times as it
+    has rows (the clients differ: those of a database cut are its own)."""
+    for key in sorted(set(want) | set(got)):
+        if key not in ("counted", "rows"):
+            eq(got.get(key), want.get(key), "%s, %s" % (key, what))
+    eq(got.get("counted"), got.get("rows"), "counts against rows, " + what)
+
+
+def seed_clients(db, n=7):
+    db.sql("".join("INSERT INTO clients (id, name, status, publishable_key, secret_key, "
+                   "api_metadata, created_at, updated_at) VALUES ('cut%d', 'c', %d, 'pk_cut%d', "
+                   "'sk_cut%d', '{}', NOW(3), NOW(3));\n" % (i, i % 3 == 0, i, i)
+                   for i in range(n)))
+
+
+def migrate_cut(db, directory, so, name, line, err):
+    """migrate with the script of db/NAME cut before its line LINE ("": after
+    its end), that statement answered with error ERR."""
+    with open(os.path.join(DB_DIR, name)) as f:
+        first = f.readline().rstrip("\n")
+    env = dict(os.environ, LD_PRELOAD=so, SHIM_CUT_IN=first, SHIM_CUT=line,
+               SHIM_CUT_ERR=str(err))
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+    return run([db.ctlbin, "-c", db.conf, "-m", db.mconf, "migrate", "-d", directory],
+               env=env)
+
+
+def state_before(db, tmp_path, i):
+    """db holding the migrations before MIGRATIONS[i], with clients once the
+    clients table is there."""
+    db.reset()
+    if i > 0:
+        p = db.migrate(migrations_dir(os.path.join(str(tmp_path), "m-%d" % i), MIGRATIONS[:i]))
+        check(p.returncode == 0, "migrate before %s: %s" % (MIGRATIONS[i], p.stderr))
+        seed_clients(db)
+
+
+def applied_names(p):
+    return [ln.split()[1] for ln in p.stdout.splitlines() if ln.startswith("applied ")]
+
+
+@pytest.mark.timeout(240)
+def test_a_migration_stopped_at_any_statement_runs_again_by_itself(dbs, tmp_path):
+    """Each migration cut at each of its statements (and after its last)
+    by a deadlock or a lost connection, the transient failures: migrate
+    says where it stopped, runs it again whole on its own, and goes on;
+    the schema is the one a migrate without a cut makes, the secret made
+    once, each status counted as many times as it has rows."""
+    from poolkit import build_shim
+    so = build_shim(str(tmp_path))
+    ref = dbs("cr")
+    p = ref.migrate(DB_DIR)
+    check(p.returncode == 0, "migrate: " + p.stderr)
+    want = schema_of(ref)
+    reported = {ln.split()[1]: int(re.search(r": (\d+) statements", ln).group(1))
+                for ln in p.stdout.splitlines() if ln.startswith("applied ")}
+    for name in MIGRATIONS:
+        eq(len(statement_lines(name)), reported.get(name[:-4]),
+           "db/%s: lines that start a statement, against the statements migrate ran" % name)
+    db = dbs("cu")
+    cases = 0
+    for i, name in enumerate(MIGRATIONS):
+        lines = statement_lines(name)
+        check(lines, "db/%s: no line starts a statement" % name)
+        for k, line in enumerate(lines[1:] + [""], start=2):
+            err = 1213 if cases % 2 == 0 else 2013
+            cases += 1
+            state_before(db, tmp_path, i)
+            p = migrate_cut(db, DB_DIR, so, name, line, err)
+            where = "%s stopped at its statement %d" % (name[:-4], k)
+            check(p.returncode == 0, "%s cut before statement %d (%s) by %d: migrate exit %d: %s"
+                  % (name, k, line[:40] or "after the last", err, p.returncode,
+                     p.stderr[-600:]))
+            check(where in p.stderr and "running it again whole" in p.stderr,
+                  "migrate does not say it ran %s again: %s" % (name, p.stderr[-600:]))
+            eq(applied_names(p), [m[:-4] for m in MIGRATIONS[i:]],
+               "applied, %s cut at statement %d" % (name, k))
+            same_schema(schema_of(db), want, "%s cut at statement %d" % (name, k))
+    kit.info("upgrade", "migrations cut and run again by migrate itself: %d cuts over %d "
+             "migrations" % (cases, len(MIGRATIONS)))
+
+
+def test_a_migration_stopped_by_an_error_runs_again_at_the_next_migrate(dbs, tmp_path):
+    """012 cut after its ALTER by an error another run would not get past
+    (here "Trigger has an error in its body", which a single server keeps):
+    migrate exits 1 naming the migration and the statement, 012 is not
+    recorded; the next migrate runs it again whole and the schema is the
+    one a migrate without a cut makes."""
+    from poolkit import build_shim
+    so = build_shim(str(tmp_path))
+    ref = dbs("er")
+    p = ref.migrate(DB_DIR)
+    check(p.returncode == 0, "migrate: " + p.stderr)
+    want = schema_of(ref)
+    db = dbs("eu")
+    i = MIGRATIONS.index("012_node_counters.sql")
+    state_before(db, tmp_path, i)
+    line = statement_lines(MIGRATIONS[i])[1]
+    check(line.startswith("CREATE OR REPLACE TRIGGER"), "012's second statement: " + line)
+    p = migrate_cut(db, DB_DIR, so, MIGRATIONS[i], line, 1064)
+    check(p.returncode == 1, "migrate exit %d: %s" % (p.returncode, p.stderr[-400:]))
+    check("012_node_counters stopped at its statement 2" in p.stderr and
+          "the next clientsctl migrate runs it again whole" in p.stderr and
+          "running it again" not in p.stderr,
+          "migrate does not say where 012 stopped and what to do: " + p.stderr[-600:])
+    eq([r[0] for r in db.applied()], MIGRATIONS[:i], "recorded after the failure")
+    cols = [r[0] for r in db.sql("SHOW COLUMNS FROM client_counts;")]
+    check("node" in cols, "012's ALTER was not applied before the cut: %s" % cols)
+    p = db.migrate(DB_DIR)
+    check(p.returncode == 0, "the next migrate: exit %d: %s" % (p.returncode, p.stderr[-400:]))
+    eq(applied_names(p), [m[:-4] for m in MIGRATIONS[i:]], "applied by the next migrate")
+    same_schema(schema_of(db), want, "012 cut, then migrate again")
 
 
 # ---- 009's counts with writers running through the migration --------------------------------
