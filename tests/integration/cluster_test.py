@@ -414,6 +414,17 @@ class Ctx:
     def node(self, n):
         return "127.0.0.1:%d" % self.node_port[n]
 
+    def ctl(self, *args, env=None, timeout=120):
+        """clientsctl as an operator runs it on a cluster: the [database]
+        keys of a pool over nodes 1, 2 and 3, as the migration user."""
+        conf = os.path.join(self.a.run_dir, "clientsctl.conf")
+        if not os.path.exists(conf):
+            write_private(conf, conf_with(self.a.conf, self.db_sets(
+                [self.node(1), self.node(2), self.node(3)])))
+        return subprocess.run([os.path.join(self.a.build, "app", "clientsctl"), "-c", conf,
+                               "-m", self.a.mconf] + list(args), capture_output=True,
+                              text=True, timeout=timeout, env=env)
+
     def db_sets(self, hosts, **kw):
         """[database] keys for a pool over hosts (a list of "host:port"):
         hosts + policy failover + galera when clientsd has them, else the
@@ -1109,6 +1120,48 @@ def test_trigger_body_error_leaves_node(ctx):
         check(ids == set(cids), "node %d holds %d of the %d creates" % (n, len(ids), len(cids)))
     info(ctx, "trigger_body_error_leaves_node: %d creates through a pool preferring node 1, "
          "all 201; node 1 left %d times" % (len(cids), log.count("triggers failed to load there")))
+    migrate_leaves_trigger_error(ctx)
+
+
+MIGRATION_012 = "012_node_counters.sql"
+
+
+def migrate_leaves_trigger_error(ctx):
+    """The same error, answered to clientsctl migrate by node 1 in the middle
+    of 012 (its ALTER applied, its first CREATE OR REPLACE TRIGGER refused,
+    as in a cluster drill under load): migrate leaves node 1, runs 012 again
+    whole through node 2, records it once, and every node holds its column
+    and its three triggers.  012 is run again over itself here (its record
+    deleted first), as a migration stopped halfway is."""
+    if not ctx.multi:
+        return
+    with open(os.path.join(REPO, "db", MIGRATION_012)) as f:
+        text = f.read()
+    second = [ln for ln in text.splitlines() if ln.startswith("CREATE OR REPLACE TRIGGER")][0]
+    sql(ctx, 1, "DELETE FROM schema_migrations WHERE name = '%s';\nSELECT 1;" % MIGRATION_012)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, LD_PRELOAD=build_shim(tmp), SHIM_CUT_IN=text.splitlines()[0],
+                   SHIM_CUT=second, SHIM_CUT_ERR="1064", SHIM_CUT_PORT=str(ctx.node_port[1]))
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                               ":verify_asan_link_order=0").lstrip(":")
+        m = ctx.ctl("migrate", "-d", os.path.join(REPO, "db"), env=env)
+    said = m.stdout + m.stderr
+    check(m.returncode == 0, "migrate with node 1 failing 012's triggers: exit %d: %s"
+          % (m.returncode, said[-600:]))
+    check("triggers failed to load there" in said and "012_node_counters stopped at its "
+          "statement 2" in said and "running it again whole" in said,
+          "migrate does not say it left node 1 and ran 012 again: " + said[-600:])
+    check([ln.split()[1] for ln in m.stdout.splitlines() if ln.startswith("applied ")] ==
+          ["012_node_counters"], "migrate applied: " + m.stdout)
+    for n in (1, 2, 3):
+        rows = sql(ctx, n, "SELECT COUNT(*) FROM schema_migrations WHERE name = '%s'"
+                   % MIGRATION_012)
+        trig = sql(ctx, n, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE "
+                   "TRIGGER_SCHEMA = 'clients' AND ACTION_STATEMENT LIKE '%%@@hostname%%'")
+        check(rows == [["1"]] and trig == [["3"]],
+              "node %d after 012 ran again: recorded %s, its triggers %s" % (n, rows, trig))
+    info(ctx, "trigger_body_error_leaves_node: clientsctl migrate, 012 refused by node 1 at "
+         "its 2nd statement: ran again through node 2, recorded once on every node")
 
 
 def test_commit_cut_by_proxy(ctx):
@@ -1947,7 +2000,6 @@ def test_upgrade_migrate_under_load(ctx):
         old = releasekit.build(say=lambda t: info(ctx, "upgrade_migrate_under_load: " + t))
         old_bin = os.path.join(ctx.a.run_dir, "bin", "clientsd-" + old.tag)
         subprocess.run(["install", "-m", "0755", old.clientsd, old_bin], check=True)
-    ctl = [os.path.join(ctx.a.build, "app", "clientsctl"), "-c", ctx.a.conf, "-m", ctx.a.mconf]
     migrated = False
     appliers = {n: applier_threads(ctx, n) for n in (1, 2, 3)}
     loads = []
@@ -1979,7 +2031,8 @@ def test_upgrade_migrate_under_load(ctx):
         for ld in (la, lb, mixed):
             loads.append(ld.start())
         time.sleep(4)
-        setup_sql = subprocess.run(ctl + ["db-setup", "--print"], capture_output=True,
+        setup_sql = subprocess.run([os.path.join(ctx.a.build, "app", "clientsctl"), "-c",
+                                    ctx.a.conf, "-m", ctx.a.mconf, "db-setup", "--print"], capture_output=True,
                                    text=True, timeout=30, check=True).stdout
         t0 = time.monotonic()
         sql(ctx, 1, setup_sql + "\nSELECT 1;", causal=False)
@@ -1989,8 +2042,7 @@ def test_upgrade_migrate_under_load(ctx):
         for n in (1, 2, 3):
             applier_threads(ctx, n, 1, wait=n != 1)
         t0 = time.monotonic()
-        m = subprocess.run(ctl + ["migrate", "-d", os.path.join(REPO, "db")],
-                           capture_output=True, text=True, timeout=60)
+        m = ctx.ctl("migrate", "-d", os.path.join(REPO, "db"), timeout=60)
         t_migrate = time.monotonic() - t0
         migrated = m.returncode == 0
         for n in (1, 2, 3):
@@ -2057,8 +2109,7 @@ def test_upgrade_migrate_under_load(ctx):
         for n in (1, 2, 3):
             run_quiet(lambda: applier_threads(ctx, n, appliers[n]))
         if not migrated:
-            subprocess.run(ctl + ["migrate", "-d", os.path.join(REPO, "db")],
-                           capture_output=True, timeout=120)
+            ctx.ctl("migrate", "-d", os.path.join(REPO, "db"))
         ctx.pools_ab()
 
 
@@ -2134,9 +2185,7 @@ def test_webhook_dispatcher_node_killed(ctx):
     sql(ctx, 1, "CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s';\n"
         "ALTER USER '%s'@'%%' IDENTIFIED BY '%s';\nSELECT 1;"
         % (WEBHOOK_USER, password, WEBHOOK_USER, password))
-    p = subprocess.run([os.path.join(ctx.a.build, "app", "clientsctl"), "-c", ctx.a.conf,
-                        "-m", ctx.a.mconf, "migrate", "-d", os.path.join(REPO, "db")],
-                       capture_output=True, text=True, timeout=120)
+    p = ctx.ctl("migrate", "-d", os.path.join(REPO, "db"))
     check(p.returncode == 0, "migrate: " + (p.stdout + p.stderr)[-400:])
     recv = Receiver()
     procs = []
