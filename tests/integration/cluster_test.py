@@ -2031,9 +2031,12 @@ def test_upgrade_migrate_under_load(ctx):
         for ld in (la, lb, mixed):
             loads.append(ld.start())
         time.sleep(4)
+        # As the drill's database was set up (its users' host is that of
+        # a.conf's connection).
         setup_sql = subprocess.run([os.path.join(ctx.a.build, "app", "clientsctl"), "-c",
-                                    ctx.a.conf, "-m", ctx.a.mconf, "db-setup", "--print"], capture_output=True,
-                                   text=True, timeout=30, check=True).stdout
+                                    ctx.a.conf, "-m", ctx.a.mconf, "db-setup", "--print"],
+                                   capture_output=True, text=True, timeout=30,
+                                   check=True).stdout
         t0 = time.monotonic()
         sql(ctx, 1, setup_sql + "\nSELECT 1;", causal=False)
         t_setup = time.monotonic() - t0

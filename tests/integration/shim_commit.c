@@ -153,6 +153,14 @@ set_error(unsigned *no, char *state, char *msg, size_t msgsz, unsigned err)
 	    "server during query (shim: after COMMIT)");
 }
 
+static unsigned
+cut_errno(void)
+{
+	const char	*e = getenv("SHIM_CUT_ERR");
+
+	return e != NULL ? (unsigned)atoi(e) : 1064;
+}
+
 /* SHIM_CUT's errors, on the connection. */
 static void
 cut_error(MYSQL *m, unsigned err)
@@ -220,7 +228,7 @@ mysql_real_query(MYSQL *m, const char *q, unsigned long len)
 		return real(m, q, len);
 	cut_done = 1;
 	if (at == q) {
-		cut_error(m, (unsigned)atoi(getenv("SHIM_CUT_ERR")));
+		cut_error(m, cut_errno());
 		return 1;
 	}
 	cut_reading = 1;
@@ -237,7 +245,7 @@ mysql_next_result(MYSQL *m)
 		real = (next_fn)dlsym(RTLD_NEXT, "mysql_next_result");
 	rc = real(m);
 	if (rc == -1 && cut_reading) {
-		cut_error(m, (unsigned)atoi(getenv("SHIM_CUT_ERR")));
+		cut_error(m, cut_errno());
 		rc = 1;
 	}
 	if (rc != 0)

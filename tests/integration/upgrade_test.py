@@ -28,8 +28,8 @@ import pytest
 import fcgikit
 import kit
 from kit import check, eq, wait_for
-from poolkit import (TOOL, PrivatePool, alive, conf_with, read_pid, spawned, stop_spawned,
-                     write_private)
+from poolkit import (TOOL, PrivatePool, alive, build_shim, conf_with, read_pid, spawned,
+                     stop_spawned, write_private)
 
 pytestmark = [pytest.mark.setups("before"), pytest.mark.budget(300)]
 
@@ -422,8 +422,9 @@ def schema_of(db):
         ddl = db.sql("SHOW CREATE TABLE %s;" % table)[0][1]
         out["table " + table] = re.sub(r" AUTO_INCREMENT=\d+", "", ddl)
     out["triggers"] = db.sql("SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, "
-                             "EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS "
-                             "WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY 1;")
+                             "EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM "
+                             "information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
+                             "ORDER BY 1;")
     out["routines"] = db.sql("SELECT ROUTINE_NAME, ROUTINE_DEFINITION FROM "
                              "information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE();")
     if "table installation_secrets" in out:
@@ -485,7 +486,6 @@ def test_a_migration_stopped_at_any_statement_runs_again_by_itself(dbs, tmp_path
     says where it stopped, runs it again whole on its own, and goes on;
     the schema is the one a migrate without a cut makes, the secret made
     once, each status counted as many times as it has rows."""
-    from poolkit import build_shim
     so = build_shim(str(tmp_path))
     ref = dbs("cr")
     p = ref.migrate(DB_DIR)
@@ -525,7 +525,6 @@ def test_a_migration_stopped_by_an_error_runs_again_at_the_next_migrate(dbs, tmp
     migrate exits 1 naming the migration and the statement, 012 is not
     recorded; the next migrate runs it again whole and the schema is the
     one a migrate without a cut makes."""
-    from poolkit import build_shim
     so = build_shim(str(tmp_path))
     ref = dbs("er")
     p = ref.migrate(DB_DIR)
