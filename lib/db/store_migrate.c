@@ -286,12 +286,12 @@ worth_again(struct cm_store *s)
 	}
 }
 
-/* Waits 0.5 s before the 2nd run, doubling; then connects if need be. */
+/* Waits 0.2 s before the 2nd run, doubling (3 s in all); then connects. */
 static int
 before_run(struct cm_store *s, int run)
 {
 	struct timespec	ts;
-	long		ms = 500L << (run - 2);
+	long		ms = 200L << (run - 2);
 
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;

@@ -413,27 +413,50 @@ def statement_lines(name):
         return [ln.rstrip("\n") for ln in f if STATEMENT.match(ln)]
 
 
+SCHEMA_SQL = """SET SESSION group_concat_max_len = 4194304;
+SELECT
+ (SELECT GROUP_CONCAT(TABLE_NAME, ' ', ENGINE, ' ', TABLE_COLLATION ORDER BY TABLE_NAME
+  SEPARATOR '; ') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()) AS c0,
+ (SELECT GROUP_CONCAT(TABLE_NAME, '.', COLUMN_NAME, ' ', COLUMN_TYPE, ' ', IS_NULLABLE, ' ',
+  COALESCE(COLUMN_DEFAULT, '-'), ' ', COALESCE(COLLATION_NAME, '-'), ' ', EXTRA
+  ORDER BY TABLE_NAME, ORDINAL_POSITION SEPARATOR '; ') FROM information_schema.COLUMNS
+  WHERE TABLE_SCHEMA = DATABASE()) AS c1,
+ (SELECT GROUP_CONCAT(TABLE_NAME, '.', INDEX_NAME, ' ', NON_UNIQUE, ' ', COLUMN_NAME
+  ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX SEPARATOR '; ')
+  FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()) AS c2,
+ (SELECT GROUP_CONCAT(TABLE_NAME, '.', CONSTRAINT_NAME, ' ', CHECK_CLAUSE
+  ORDER BY TABLE_NAME, CONSTRAINT_NAME SEPARATOR '; ')
+  FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()) AS c3,
+ (SELECT GROUP_CONCAT(TRIGGER_NAME, ' ', ACTION_TIMING, ' ', EVENT_MANIPULATION, ' ',
+  EVENT_OBJECT_TABLE, ' ', ACTION_STATEMENT ORDER BY TRIGGER_NAME SEPARATOR '; ')
+  FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()) AS c4,
+ (SELECT GROUP_CONCAT(ROUTINE_NAME, ' ', ROUTINE_DEFINITION ORDER BY ROUTINE_NAME
+  SEPARATOR '; ') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()) AS c5,
+ (SELECT GROUP_CONCAT(TABLE_NAME) FROM information_schema.TABLES
+  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'installation_secrets') AS c6,
+ (SELECT GROUP_CONCAT(TABLE_NAME) FROM information_schema.TABLES
+  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'client_counts') AS c7;"""
+
+COUNTS_SQL = """SELECT
+ (SELECT GROUP_CONCAT(name, ' ', LENGTH(secret)) FROM installation_secrets) AS s0,
+ (SELECT GROUP_CONCAT(status, ' ', s ORDER BY status) FROM (SELECT status, SUM(n) AS s
+  FROM client_counts GROUP BY status HAVING SUM(n) <> 0) AS c) AS s1,
+ (SELECT GROUP_CONCAT(status, ' ', k ORDER BY status) FROM (SELECT status, COUNT(*) AS k
+  FROM clients GROUP BY status) AS r) AS s2;"""
+
+
 def schema_of(db):
-    """What the migrations make: each table's definition, the triggers,
-    the routines, the secrets' names; and each status's count against its
-    rows (SUM(n) of client_counts, COUNT(*) of clients)."""
-    out = {}
-    for (table,) in db.sql("SHOW TABLES;"):
-        ddl = db.sql("SHOW CREATE TABLE %s;" % table)[0][1]
-        out["table " + table] = re.sub(r" AUTO_INCREMENT=\d+", "", ddl)
-    out["triggers"] = db.sql("SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, "
-                             "EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM "
-                             "information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
-                             "ORDER BY 1;")
-    out["routines"] = db.sql("SELECT ROUTINE_NAME, ROUTINE_DEFINITION FROM "
-                             "information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE();")
-    if "table installation_secrets" in out:
-        out["secrets"] = db.sql("SELECT name, LENGTH(secret) FROM installation_secrets;")
-    if "table client_counts" in out:
-        out["counted"] = db.sql("SELECT status, SUM(n) FROM client_counts GROUP BY status "
-                                "HAVING SUM(n) <> 0 ORDER BY status;")
-        out["rows"] = db.sql("SELECT status, COUNT(*) FROM clients GROUP BY status "
-                             "ORDER BY status;")
+    """What the migrations make (the tables, their columns, indexes and
+    checks, the triggers, the routines), the secrets' names, and each
+    status's count against its rows (SUM(n) of client_counts, COUNT(*) of
+    clients).  One query for the schema, one for the rows (this runs
+    after every cut), each column named (the client's header line would
+    hold an unnamed one's text, newlines and all)."""
+    names = ("tables", "columns", "indexes", "checks", "triggers", "routines")
+    row = db.sql(SCHEMA_SQL)[0]
+    out = dict(zip(names, row))
+    if row[6] != "NULL" and row[7] != "NULL":
+        out["secrets"], out["counted"], out["rows"] = db.sql(COUNTS_SQL)[0]
     return out
 
 
