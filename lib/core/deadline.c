@@ -70,6 +70,16 @@ cm_deadline_in(const struct timespec *now, int seconds)
 }
 
 void
+cm_sleep_ms(long ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+void
 cm_timespec_add_ms(struct timespec *t, long ms)
 {
 	long long	ns = t->tv_nsec + (ms % 1000) * 1000000LL;

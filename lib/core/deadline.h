@@ -65,6 +65,8 @@ long long	cm_clock_us(clockid_t clock);
 struct timespec	cm_deadline_in(const struct timespec *now, int seconds);
 /* *t += ms (ms may be negative). */
 void	cm_timespec_add_ms(struct timespec *t, long ms);
+/* Sleeps ms milliseconds (a signal may end it sooner). */
+void	cm_sleep_ms(long ms);
 
 /*
  * When the web server received the request, as the shipped snippets pass

@@ -342,6 +342,22 @@ store_leave_if_down(struct cm_store *s)
 		store_disconnect(s);
 }
 
+/*
+ * A call failed with an error of class cls and is to be tried again: the
+ * connection is dropped where it or its node is at fault (a LOST one,
+ * the node marked down when the error says so; a CONFLICT for which
+ * store_fail marked the node down), so the next try connects anew, on
+ * another node if need be.  Other classes keep it.
+ */
+void
+store_drop_failed(struct cm_store *s, enum cm_dberr cls)
+{
+	if (cls == CM_DBERR_LOST && s->db != NULL)
+		store_lost(s);
+	else if (cls == CM_DBERR_CONFLICT)
+		store_leave_if_down(s);
+}
+
 void
 store_set_deadline(struct cm_store *s, const struct timespec *deadline)
 {

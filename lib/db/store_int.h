@@ -24,6 +24,7 @@
 #include "authcache.h"
 #include "client.h"
 #include "db.h"
+#include "dberr.h"
 #include "dbnodes.h"
 
 /* The members of the client object in order, as selected from the table. */
@@ -181,6 +182,8 @@ void		 store_disconnect(struct cm_store *);
 /* The connection is unusable: disconnect (and mark its node down if its error says so). */
 void		 store_lost(struct cm_store *);
 void		 store_leave_if_down(struct cm_store *);
+/* Before a failed call of that class is tried again (store_conn.c). */
+void		 store_drop_failed(struct cm_store *, enum cm_dberr);
 bool		 store_connection_lost(unsigned err);
 /* Records the error of st (or of the connection) in s->err, logs it; TX_DB_ERROR. */
 enum tx_rc	 store_fail(struct cm_store *, MYSQL_STMT *, const char *what);

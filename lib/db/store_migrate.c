@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "dberr.h"
 #include "dbsetup.h"
+#include "deadline.h"
 #include "log.h"
 #include "mem.h"
 #include "schema.h"
@@ -266,36 +266,24 @@ run_once(struct cm_store *s, const struct migration *m,
  * Whether a failed run is worth another: a conflict with the writes going
  * on through it (a deadlock, a lock wait, a Galera brute-force abort, or
  * a node whose cached triggers failed to load, which store_fail marked
- * down) or a lost connection.  The connection is dropped where the node is
+ * down) or a lost connection; the connection is dropped where the node is
  * at fault, so the next run goes to another node.  Anything else (a
  * statement this schema refuses, a right missing) fails alike again.
  */
 static bool
 worth_again(struct cm_store *s)
 {
-	switch (cm_dberr_class(s->err)) {
-	case CM_DBERR_CONFLICT:
-		store_leave_if_down(s);
-		return true;
-	case CM_DBERR_LOST:
-		if (s->db != NULL)
-			store_lost(s);
-		return true;
-	default:
-		return false;
-	}
+	enum cm_dberr	cls = cm_dberr_class(s->err);
+
+	store_drop_failed(s, cls);
+	return cls == CM_DBERR_CONFLICT || cls == CM_DBERR_LOST;
 }
 
 /* Waits 0.2 s before the 2nd run, doubling (3 s in all); then connects. */
 static int
 before_run(struct cm_store *s, int run)
 {
-	struct timespec	ts;
-	long		ms = 200L << (run - 2);
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
+	cm_sleep_ms(200L << (run - 2));
 	return s->db == NULL ? migrations_table_ready(s) : 0;
 }
 

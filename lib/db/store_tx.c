@@ -48,15 +48,12 @@ backoff(struct cm_store *s, int attempt)
 {
 	unsigned	r = 0;
 	long		ms;
-	struct timespec	ts;
 
 	/* Jitter keeps two retrying writers from colliding in lock-step. */
 	(void)cm_random_ids(&r, sizeof(r));
 	if ((ms = cm_backoff_ms(attempt, r, store_budget_ms(s))) < 0)
 		return false;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
+	cm_sleep_ms(ms);
 	return true;
 }
 
@@ -215,7 +212,8 @@ token_look(struct cm_store *s)
 static enum token_found
 token_looks(struct cm_store *s)
 {
-	int	rc, attempt;
+	enum cm_dberr	cls;
+	int		rc, attempt;
 
 	/* Without a deadline (clientsctl) the cap alone ends it. */
 	for (attempt = 0; attempt < TOKEN_LOOKS; attempt++) {
@@ -228,10 +226,12 @@ token_looks(struct cm_store *s)
 			continue;
 		if (rc != LOOK_ERROR)
 			return (enum token_found)rc;
-		switch (cm_dberr_class(s->err)) {
+		cls = cm_dberr_class(s->err);
+		store_drop_failed(s, cls);
+		switch (cls) {
 		case CM_DBERR_LOST:
-			if (s->db != NULL)
-				store_lost(s);
+		case CM_DBERR_CONFLICT:
+		case CM_DBERR_BUSY:
 			break;
 		case CM_DBERR_DUPLICATE:
 			/*
@@ -242,11 +242,6 @@ token_looks(struct cm_store *s)
 			 */
 			LOG_WARN("database: COMMIT of unknown outcome; its "
 			    "token was taken when fenced: looking again");
-			break;
-		case CM_DBERR_CONFLICT:
-			store_leave_if_down(s);
-			break;
-		case CM_DBERR_BUSY:
 			break;
 		default:
 			return TOKEN_UNKNOWN;
@@ -487,10 +482,9 @@ run_again(struct cm_store *s, struct tx_run *r, bool asked,
 	enum cm_dberr	cls = asked ? CM_DBERR_CONFLICT : cm_dberr_class(s->err);
 
 	*status = CM_DB_UNAVAILABLE;
+	store_drop_failed(s, cls);	/* rollback() may have dropped it */
 	switch (cls) {
 	case CM_DBERR_LOST:
-		if (s->db != NULL)	/* rollback() may have dropped it */
-			store_lost(s);
 		/* One reconnect even with retries = 0. */
 		if (r->losses > 0 && (r->losses >= s->cfg->retries ||
 		    !backoff(s, r->losses)))
@@ -498,7 +492,6 @@ run_again(struct cm_store *s, struct tx_run *r, bool asked,
 		r->losses++;
 		return true;
 	case CM_DBERR_CONFLICT:
-		store_leave_if_down(s);
 		if (r->conflicts >= s->cfg->retries ||
 		    !backoff(s, r->conflicts + 1))
 			return false;

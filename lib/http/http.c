@@ -461,9 +461,9 @@ cm_response_page(struct cm_response *res, json_t *items,
 
 /*
  * The CGI header block of res into buf (size bytes), snprintf's way: its
- * whole length returned, even when buf held less.  A 304 has no body, so nothing for a
- * Content-Type to describe (RFC 9110 15.4.5); a proxy that sees one may
- * try to parse the empty body.
+ * whole length returned, even when buf held less.  A 304 has no body, so
+ * nothing for a Content-Type to describe (RFC 9110 15.4.5); a proxy that
+ * sees one may try to parse the empty body.
  */
 static int
 render_header(char *buf, size_t size, const struct cm_response *res,

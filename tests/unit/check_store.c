@@ -264,6 +264,18 @@ START_TEST(settle)
 }
 END_TEST
 
+/* cm_sleep_ms: the whole pause, seconds and milliseconds both. */
+START_TEST(sleep_ms)
+{
+	long long	t0 = cm_clock_us(CLOCK_MONOTONIC), us;
+
+	cm_sleep_ms(1030);
+	us = cm_clock_us(CLOCK_MONOTONIC) - t0;
+	ck_assert_int_ge(us, 1030000);
+	ck_assert_int_lt(us, 3000000);
+}
+END_TEST
+
 START_TEST(backoff)
 {
 	int	a;
@@ -307,6 +319,7 @@ main(void)
 	tcase_add_test(tc, lock_wait);
 	tcase_add_test(tc, settle);
 	tcase_add_test(tc, backoff);
+	tcase_add_test(tc, sleep_ms);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
