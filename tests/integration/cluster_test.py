@@ -52,8 +52,8 @@ import fcgikit
 import kit
 import releasekit
 from kit import Answer, Failure, check, wait_for
-from poolkit import (TOOL, alive, build_shim, conf_value, conf_with, instance_env, read_pid,
-                     tool, write_private)
+from poolkit import (TOOL, alive, applied_names, build_shim, conf_value, conf_with,
+                     cut_migration_env, instance_env, read_pid, tool, write_private)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.setups("before"), pytest.mark.budget(600),
               pytest.mark.timeout(600)]
@@ -1123,9 +1123,6 @@ def test_trigger_body_error_leaves_node(ctx):
     migrate_leaves_trigger_error(ctx)
 
 
-MIGRATION_012 = "012_node_counters.sql"
-
-
 def migrate_leaves_trigger_error(ctx):
     """The same error, answered to clientsctl migrate by node 1 in the middle
     of 012 (its ALTER applied, its first CREATE OR REPLACE TRIGGER refused,
@@ -1135,27 +1132,23 @@ def migrate_leaves_trigger_error(ctx):
     deleted first), as a migration stopped halfway is."""
     if not ctx.multi:
         return
-    with open(os.path.join(REPO, "db", MIGRATION_012)) as f:
-        text = f.read()
-    second = [ln for ln in text.splitlines() if ln.startswith("CREATE OR REPLACE TRIGGER")][0]
-    sql(ctx, 1, "DELETE FROM schema_migrations WHERE name = '%s';\nSELECT 1;" % MIGRATION_012)
+    path = os.path.join(REPO, "db", UNDONE + ".sql")
+    with open(path) as f:
+        second = [ln for ln in f if ln.startswith("CREATE OR REPLACE TRIGGER")][0].rstrip("\n")
+    sql(ctx, 1, "DELETE FROM schema_migrations WHERE name = '%s.sql';\nSELECT 1;" % UNDONE)
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, LD_PRELOAD=build_shim(tmp), SHIM_CUT_IN=text.splitlines()[0],
-                   SHIM_CUT=second, SHIM_CUT_ERR="1064", SHIM_CUT_PORT=str(ctx.node_port[1]))
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                               ":verify_asan_link_order=0").lstrip(":")
-        m = ctx.ctl("migrate", "-d", os.path.join(REPO, "db"), env=env)
+        m = ctx.ctl("migrate", "-d", os.path.join(REPO, "db"), env=cut_migration_env(
+            build_shim(tmp), path, second, 1064, port=ctx.node_port[1]))
     said = m.stdout + m.stderr
     check(m.returncode == 0, "migrate with node 1 failing 012's triggers: exit %d: %s"
           % (m.returncode, said[-600:]))
-    check("triggers failed to load there" in said and "012_node_counters stopped at its "
-          "statement 2" in said and "running it again whole" in said,
+    check("triggers failed to load there" in said and "%s stopped at its "
+          "statement 2" % UNDONE in said and "running it again whole" in said,
           "migrate does not say it left node 1 and ran 012 again: " + said[-600:])
-    check([ln.split()[1] for ln in m.stdout.splitlines() if ln.startswith("applied ")] ==
-          ["012_node_counters"], "migrate applied: " + m.stdout)
+    check(applied_names(m.stdout) == [UNDONE], "migrate applied: " + m.stdout)
     for n in (1, 2, 3):
-        rows = sql(ctx, n, "SELECT COUNT(*) FROM schema_migrations WHERE name = '%s'"
-                   % MIGRATION_012)
+        rows = sql(ctx, n, "SELECT COUNT(*) FROM schema_migrations WHERE name = '%s.sql'"
+                   % UNDONE)
         trig = sql(ctx, n, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE "
                    "TRIGGER_SCHEMA = 'clients' AND ACTION_STATEMENT LIKE '%%@@hostname%%'")
         check(rows == [["1"]] and trig == [["3"]],
@@ -2075,9 +2068,9 @@ def test_upgrade_migrate_under_load(ctx):
         bad = [a for a in answers if a[2] != 200]
         check(not bad, "%d answers not 200 while the schema changed: %s"
               % (len(bad), [(a[0], a[2], a[5][:100]) for a in bad[:5]]))
-        check([ln.split()[1] for ln in applied] == sorted(undone),
+        check(applied_names(m.stdout) == sorted(undone),
               "migrate applied %s, not what was undone (%s): %s"
-              % ([ln.split()[1] for ln in applied], sorted(undone), m.stdout.strip()))
+              % (applied_names(m.stdout), sorted(undone), m.stdout.strip()))
         check(slowest < ctx.request_timeout, "a request took %.1f s, past request_timeout %d s"
               % (slowest, ctx.request_timeout))
         verify_writes(ctx, la, "upgrade_migrate_under_load (PATCH via A)")

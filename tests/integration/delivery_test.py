@@ -36,7 +36,7 @@ import pytest
 
 from apikit import check, cpath, db_control, eq, expect_status, wait_healthy
 from kit import info, wait_for
-from poolkit import conf_with
+from poolkit import conf_with, preload_env
 
 pytestmark = [pytest.mark.setups(["nginx"], sanitize=["nginx"]), pytest.mark.budget(300)]
 
@@ -582,9 +582,7 @@ def test_dispatcher_sandbox_stops_a_forbidden_call(api, disp, probe):
     dies by SIGSYS, its log naming the call; with [server] sandbox = none
     the same probe's execve succeeds (so the probe does make the call)."""
     recv = Receiver()
-    asan = ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
-                                "verify_asan_link_order=0") if x)
-    env = {"LD_PRELOAD": probe, "WEBHOOKS_PROBE": "execve", "ASAN_OPTIONS": asan}
+    env = dict(preload_env(probe), WEBHOOKS_PROBE="execve")
     try:
         endpoint(api, recv.url)
         for sandbox, want in (("seccomp", -int(signal.SIGSYS)), ("none", 0)):

@@ -27,7 +27,8 @@ import apikit
 import fcgikit
 import kit
 from kit import Failure, check, eq, wait_for
-from poolkit import alive, children, conf_with, processes_of, read_pid, write_private
+from poolkit import (alive, children, conf_with, preload_env, processes_of, read_pid,
+                     write_private)
 
 pytestmark = [pytest.mark.setups(["nginx", "apache-fcgid"], sanitize=["nginx", "apache-fcgid"]),
               pytest.mark.budget(900), pytest.mark.timeout(900)]
@@ -505,10 +506,7 @@ def test_fork_failing_backs_off(ctx):
         f.write(FAILFORK_C)
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", so, src, "-ldl"], check=True, timeout=60)
     open(flag, "w").close()
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    inst = Instance(ctx, "failfork", env={
-        "LD_PRELOAD": so, "FAILFORK_FLAG": flag,
-        "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"})
+    inst = Instance(ctx, "failfork", env=dict(preload_env(so), FAILFORK_FLAG=flag))
     inst.start(wait=False)
     wait_for(lambda: inst.master() is not None, 10, "the master writes its pid file")
     master = inst.master()

@@ -20,6 +20,34 @@ from ini import conf_with, value as conf_value  # noqa: E402,F401 - the INI edit
 from kit import check, short  # noqa: E402
 
 
+def preload_env(so, asan=""):
+    """The environment a process needs to preload so: LD_PRELOAD, and ASan's
+    options (the run's, and asan) told that a library ahead of its runtime
+    is fine (under --sanitize)."""
+    return {"LD_PRELOAD": so,
+            "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
+                                                 "verify_asan_link_order=0", asan) if x)}
+
+
+def cut_migration_env(so, path, line, err, port=None):
+    """The environment of a clientsctl migrate whose script of the migration
+    file path is cut before its line starting with `line` ("": after its
+    end), that statement answered with error err, on a connection to port
+    only if given (shim_commit.c's SHIM_CUT)."""
+    with open(path) as f:
+        first = f.readline().rstrip("\n")
+    env = dict(os.environ, SHIM_CUT_IN=first, SHIM_CUT=line, SHIM_CUT_ERR=str(err),
+               **preload_env(so))
+    if port is not None:
+        env["SHIM_CUT_PORT"] = str(port)
+    return env
+
+
+def applied_names(out):
+    """The migrations `clientsctl migrate` says it applied, from its output."""
+    return [ln.split()[1] for ln in out.splitlines() if ln.startswith("applied ")]
+
+
 def build_shim(tmp):
     """tests/integration/shim_commit.c built into tmp: the path of the .so
     to preload (its header says what each SHIM_* variable makes fail)."""

@@ -26,7 +26,7 @@ import pytest
 
 import fcgikit
 from kit import check, eq, short, wait_for
-from poolkit import PrivatePool
+from poolkit import PrivatePool, preload_env
 
 pytestmark = [pytest.mark.setups(["apache-fcgid"], sanitize=["apache-fcgid"]),
               pytest.mark.budget(200)]
@@ -75,11 +75,8 @@ class Pool(PrivatePool):
     def __init__(self, cfg, sandbox, drop=()):
         sets = {("server", "workers"): "1", ("server", "sandbox"): sandbox}
         sets.update((pair, None) for pair in drop)
-        # A preloaded library ahead of the ASan runtime is fine here.
-        asan = ":".join(x for x in (os.environ.get("ASAN_OPTIONS"),
-                                    "verify_asan_link_order=0") if x)
         super().__init__(cfg.bin, cfg.conf, sets, "sandbox", cfg.log_dir,
-                         {"LD_PRELOAD": cfg.probe, "ASAN_OPTIONS": asan})
+                         preload_env(cfg.probe))
 
         def started():
             check(self.proc.poll() is None, "the probe pool exited: " + self.tail())

@@ -143,14 +143,33 @@ commit_mode(void)
 	return NULL;
 }
 
+/* The errors the shim answers, as MariaDB words them. */
+static const struct {
+	unsigned	 err;
+	const char	*state, *msg;
+} errors[] = {
+	{ 1213, "40001", "Deadlock found when trying to get lock; try "
+	    "restarting transaction (shim)" },
+	{ 2013, "HY000", "Lost connection to server during query (shim: after "
+	    "COMMIT)" },
+	{ 1064, "42000", "Unknown trigger has an error in its body: 'Query was "
+	    "empty' (shim)" },
+	{ 1146, "42S02", "Table 'shim' doesn't exist (shim)" },
+};
+
+/* err with its state and message; one not listed as a lost connection. */
 static void
 set_error(unsigned *no, char *state, char *msg, size_t msgsz, unsigned err)
 {
-	*no = err;
-	strcpy(state, err == 1213 ? "40001" : "HY000");
-	snprintf(msg, msgsz, err == 1213 ? "Deadlock found when trying to get "
-	    "lock; try restarting transaction (shim)" : "Lost connection to "
-	    "server during query (shim: after COMMIT)");
+	size_t	i, n = sizeof(errors) / sizeof(errors[0]);
+
+	for (i = 0; i < n && errors[i].err != err; i++)
+		;
+	if (i == n)
+		i = 1;
+	*no = errors[i].err;
+	strcpy(state, errors[i].state);
+	snprintf(msg, msgsz, "%s", errors[i].msg);
 }
 
 static unsigned
@@ -161,26 +180,14 @@ cut_errno(void)
 	return e != NULL ? (unsigned)atoi(e) : 1064;
 }
 
-/* SHIM_CUT's errors, on the connection. */
+/* SHIM_CUT's error, on the connection (a lost one shut first). */
 static void
 cut_error(MYSQL *m, unsigned err)
 {
-	if (err == 2013) {
+	if (err == 2013)
 		shutdown(mysql_get_socket(m), SHUT_RDWR);
-		set_error(&m->net.last_errno, m->net.sqlstate,
-		    m->net.last_error, sizeof(m->net.last_error), 2013);
-		return;
-	}
-	if (err == 1213) {
-		set_error(&m->net.last_errno, m->net.sqlstate,
-		    m->net.last_error, sizeof(m->net.last_error), 1213);
-		return;
-	}
-	m->net.last_errno = err;
-	strcpy(m->net.sqlstate, err == 1064 ? "42000" : "42S02");
-	snprintf(m->net.last_error, sizeof(m->net.last_error), err == 1064 ?
-	    "Unknown trigger has an error in its body: 'Query was empty' "
-	    "(shim)" : "Table 'shim' doesn't exist (shim)");
+	set_error(&m->net.last_errno, m->net.sqlstate, m->net.last_error,
+	    sizeof(m->net.last_error), err);
 }
 
 /* SHIM_CUT: where script q is cut (q + len: after its end), or NULL. */

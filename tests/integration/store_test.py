@@ -20,7 +20,8 @@ import pytest
 import fcgikit
 from apikit import (CLIENTS, check, cpath, eq, expect_client, expect_error, expect_invalid,
                     lock_row, short, unlock_row)
-from poolkit import build_shim, conf_with, spawned, stop_spawned, write_private
+from poolkit import (build_shim, conf_with, preload_env, spawned, stop_spawned,
+                     write_private)
 
 pytestmark = [pytest.mark.setups(["nginx", "apache-fcgid"], sanitize=["nginx", "apache-fcgid"]),
               pytest.mark.budget(200)]
@@ -288,10 +289,8 @@ def spawn_clientsd(api, tmp, so, mode, extra_env=None, conf_set=()):
                                                      for section, key, value in conf_set}))
     path = os.path.join(tmp, "s-%s.sock" % mode)
     errpath = os.path.join(tmp, "stderr-%s.log" % mode)
-    env = dict(os.environ, LD_PRELOAD=so, SHIM_COMMIT=mode, **(extra_env or {}))
-    # The shim comes before the sanitizer runtime in the library list.
-    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
-                           ":detect_leaks=1").lstrip(":")
+    env = dict(os.environ, SHIM_COMMIT=mode, **preload_env(so, "detect_leaks=1"),
+               **(extra_env or {}))
     return spawned(api.cfg.bin, conf, path, errpath, env), path, errpath
 
 @pytest.mark.timeout(90)

@@ -28,8 +28,8 @@ import pytest
 import fcgikit
 import kit
 from kit import check, eq, wait_for
-from poolkit import (TOOL, PrivatePool, alive, build_shim, conf_with, read_pid, spawned,
-                     stop_spawned, write_private)
+from poolkit import (TOOL, PrivatePool, alive, applied_names, build_shim, conf_with,
+                     cut_migration_env, read_pid, spawned, stop_spawned, write_private)
 
 pytestmark = [pytest.mark.setups("before"), pytest.mark.budget(300)]
 
@@ -479,13 +479,8 @@ def seed_clients(db, n=7):
 def migrate_cut(db, directory, so, name, line, err):
     """migrate with the script of db/NAME cut before its line LINE ("": after
     its end), that statement answered with error ERR."""
-    with open(os.path.join(DB_DIR, name)) as f:
-        first = f.readline().rstrip("\n")
-    env = dict(os.environ, LD_PRELOAD=so, SHIM_CUT_IN=first, SHIM_CUT=line,
-               SHIM_CUT_ERR=str(err))
-    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
     return run([db.ctlbin, "-c", db.conf, "-m", db.mconf, "migrate", "-d", directory],
-               env=env)
+               env=cut_migration_env(so, os.path.join(DB_DIR, name), line, err))
 
 
 def state_before(db, tmp_path, i):
@@ -496,10 +491,6 @@ def state_before(db, tmp_path, i):
         p = db.migrate(migrations_dir(os.path.join(str(tmp_path), "m-%d" % i), MIGRATIONS[:i]))
         check(p.returncode == 0, "migrate before %s: %s" % (MIGRATIONS[i], p.stderr))
         seed_clients(db)
-
-
-def applied_names(p):
-    return [ln.split()[1] for ln in p.stdout.splitlines() if ln.startswith("applied ")]
 
 
 @pytest.mark.timeout(240)
@@ -535,7 +526,7 @@ def test_a_migration_stopped_at_any_statement_runs_again_by_itself(dbs, tmp_path
                      p.stderr[-600:]))
             check(where in p.stderr and "running it again whole" in p.stderr,
                   "migrate does not say it ran %s again: %s" % (name, p.stderr[-600:]))
-            eq(applied_names(p), [m[:-4] for m in MIGRATIONS[i:]],
+            eq(applied_names(p.stdout), [m[:-4] for m in MIGRATIONS[i:]],
                "applied, %s cut at statement %d" % (name, k))
             same_schema(schema_of(db), want, "%s cut at statement %d" % (name, k))
     kit.info("upgrade", "migrations cut and run again by migrate itself: %d cuts over %d "
@@ -569,7 +560,7 @@ def test_a_migration_stopped_by_an_error_runs_again_at_the_next_migrate(dbs, tmp
     check("node" in cols, "012's ALTER was not applied before the cut: %s" % cols)
     p = db.migrate(DB_DIR)
     check(p.returncode == 0, "the next migrate: exit %d: %s" % (p.returncode, p.stderr[-400:]))
-    eq(applied_names(p), [m[:-4] for m in MIGRATIONS[i:]], "applied by the next migrate")
+    eq(applied_names(p.stdout), [m[:-4] for m in MIGRATIONS[i:]], "applied by the next migrate")
     same_schema(schema_of(db), want, "012 cut, then migrate again")
 
 
