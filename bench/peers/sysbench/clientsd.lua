@@ -33,10 +33,12 @@ local conn, lock, call
 local lock_id, p
 local mine = {}       -- this thread's clients: number -> {pk, sk, version}
 local n = 0           -- this thread's transactions
+local per             -- clients per thread
 local run = os.time() % 65536   -- in each token: runs on one history differ
 
 function thread_init()
   local t = sysbench.sql.type
+  per = math.floor(sysbench.opt.clients / sysbench.opt.threads)
   conn = sysbench.sql.driver():connect()
   conn:query("SET time_zone = '+00:00', autocommit = 0, " ..
              "completion_type = 'CHAIN'")
@@ -95,9 +97,7 @@ end
 
 function event()
   n = n + 1
-  local threads = sysbench.opt.threads
-  local per = math.floor(sysbench.opt.clients / threads)
-  local k = sysbench.tid + threads * sysbench.rand.uniform(1, per - 1)
+  local k = sysbench.tid + sysbench.opt.threads * sysbench.rand.uniform(1, per - 1)
   local id = "c" .. k
   lock_id:set(id)
   lock:execute():free()
